@@ -1,0 +1,64 @@
+"""Settings, read once from the environment (WANIMAGE_*) and passed explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WANIMAGE_", extra="ignore")
+
+    # Network
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = None  # e.g. https://images.example.com behind a proxy
+    allow_insecure_bind: bool = False  # bind beyond loopback without API keys
+
+    # Auth: comma-separated keys, or a file with one key per line
+    api_keys: str = ""
+    api_keys_file: Path | None = None
+
+    # Storage
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: sqlite in data_dir
+    result_ttl_seconds: int = 24 * 3600
+    retention_interval_seconds: int = 600
+
+    # Work
+    workers: int = 1
+    max_queue: int = 64  # PENDING tasks accepted before 429 Throttling
+    sync_timeout_seconds: float = 290.0  # below the dashscope SDK's 300 s client timeout
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 60.0  # RUNNING without a heartbeat this long is recovered
+    max_attempts: int = 2  # a task whose worker died is re-queued once, then FAILED
+
+    # Inputs
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_image_bytes: int = 20 * 1024 * 1024
+    fetch_timeout_seconds: float = 15.0
+    allow_private_urls: bool = False  # let image URLs reach loopback / private networks
+
+    # Output
+    png_compress_level: int = 1
+
+    # Engines
+    engine: str = "builtin"  # builtin | diffusers (issue 4)
+    engine_config: Path | None = None
+    device: str = "cpu"
+
+    def keys(self) -> set[str]:
+        keys = {k.strip() for k in self.api_keys.split(",") if k.strip()}
+        if self.api_keys_file and self.api_keys_file.exists():
+            keys |= {
+                line.strip()
+                for line in self.api_keys_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")
+            }
+        return keys
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tasks.db').resolve()}"

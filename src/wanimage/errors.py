@@ -1,0 +1,78 @@
+"""Every failure a client can cause is an ApiError: a DashScope code, an HTTP status, the field it
+concerns and a message that says what to change. Each dialect renders it in its own envelope."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status: int = 400
+    code: str = "InvalidParameter"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+        self.should_retry = should_retry
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}, {self.field!r}, {self.message!r})"
+
+
+class InvalidParameter(ApiError):
+    status, code = 400, "InvalidParameter"
+
+
+class EmptyInput(ApiError):
+    status, code = 400, "BadRequest.EmptyInput"
+
+
+class EmptyModel(ApiError):
+    status, code = 400, "BadRequest.EmptyModel"
+
+
+class TooLarge(ApiError):
+    status, code = 413, "BadRequest.TooLarge"
+
+
+class InvalidApiKey(ApiError):
+    status, code = 401, "InvalidApiKey"
+
+
+class AccessDenied(ApiError):
+    status, code = 403, "AccessDenied"
+
+
+class NotFound(ApiError):
+    status, code = 404, "NotFound"
+
+
+class UnsupportedOperation(ApiError):
+    status, code = 400, "UnsupportedOperation"
+
+
+class Throttling(ApiError):
+    status, code = 429, "Throttling"
+
+
+class ModelUnavailable(ApiError):
+    """The model id is valid but no engine for it is installed on this server."""
+
+    status, code = 503, "ModelUnavailable"
+
+
+class InternalError(ApiError):
+    status, code = 500, "InternalError"
