@@ -1,0 +1,128 @@
+"""DashScope routes: each handler converts the wire body, calls the service once, renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from ...core.request import GenerationRequest
+from ...errors import AccessDenied, InvalidParameter
+from ...tasks.records import Origin, TaskStatus
+from ..common import failed_task_error, require_api_key, service_of, url_for
+from ..errors import request_id_of
+from . import protocol as wire
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], tags=["dashscope"])
+
+
+@router.post("/services/aigc/multimodal-generation/generation")
+async def generate(body: wire.GenerationBody, request: Request) -> JSONResponse:
+    """Synchronous generation or edit: answers when the images are ready. `X-DashScope-SSE:
+    enable` is accepted and answered with the same single JSON body (the SDK reads it)."""
+    service = service_of(request)
+    record = await service.submit(wire.to_request(body), Origin.GENERATION)
+    record = await service.wait(record.id)
+    if record.status is not TaskStatus.SUCCEEDED:
+        raise failed_task_error(record)
+    return JSONResponse(wire.sync_response(record, request_id_of(request), url_for(request)))
+
+
+async def _submit_async(
+    request: Request, async_header: str | None, build: Callable[[], GenerationRequest], origin: Origin
+) -> JSONResponse:
+    if (async_header or "").lower() != "enable":
+        raise AccessDenied(
+            "current user api does not support synchronous calls; send the header X-DashScope-Async: enable",
+            field="X-DashScope-Async",
+        )
+    record = await service_of(request).submit(build(), origin)
+    return JSONResponse(wire.submitted_response(record, request_id_of(request)))
+
+
+@router.post("/services/aigc/image-generation/generation")
+async def generate_async(
+    body: wire.GenerationBody,
+    request: Request,
+    x_dashscope_async: str | None = Header(default=None),
+) -> JSONResponse:
+    """Asynchronous task creation; poll GET /api/v1/tasks/{task_id}."""
+    return await _submit_async(request, x_dashscope_async, lambda: wire.to_request(body), Origin.GENERATION)
+
+
+@router.post("/services/aigc/text2image/image-synthesis")
+async def image_synthesis(
+    body: wire.SynthesisBody,
+    request: Request,
+    x_dashscope_async: str | None = Header(default=None),
+) -> JSONResponse:
+    """Legacy text-to-image task (`input.prompt`), used by ImageSynthesis and the SDK's v2 client."""
+    return await _submit_async(
+        request, x_dashscope_async, lambda: wire.synthesis_to_request(body), Origin.SYNTHESIS
+    )
+
+
+@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}/", include_in_schema=False)
+async def get_task(task_id: str, request: Request) -> JSONResponse:
+    """Task status and results. Unknown or expired ids answer 200 with UNKNOWN."""
+    record = service_of(request).get(task_id)
+    if record is None:
+        return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
+    return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
+
+
+@router.post("/tasks/{task_id}/cancel")
+@router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
+async def cancel_task(task_id: str, request: Request) -> JSONResponse:
+    """Cancel: PENDING tasks end CANCELED at once; RUNNING tasks stop at the next step (extension).
+    Any body (the async client sends JSON, the sync one nothing) is ignored."""
+    record = service_of(request).cancel(task_id)
+    if record is None:
+        return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
+    return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
+
+
+def _time_param(name: str, value: str | None) -> float | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M%S"):
+        try:
+            return datetime.strptime(value, fmt).timestamp()
+        except ValueError:
+            continue
+    raise InvalidParameter(f"{name}: {value!r} is not a time; use YYYY-MM-DD HH:MM:SS", field=name)
+
+
+@router.get("/tasks")
+@router.get("/tasks/", include_in_schema=False)
+async def list_tasks(
+    request: Request,
+    page_no: int = Query(1, ge=1),
+    page_size: int = Query(10, ge=1, le=100),
+    status: str | None = None,
+    model_name: str | None = None,
+    start_time: str | None = None,
+    end_time: str | None = None,
+) -> JSONResponse:
+    """Tasks of the last 24 h, newest first: `{tasks, page_no, page_size, total}`."""
+    try:
+        status_enum = TaskStatus(status.upper()) if status else None
+    except ValueError:
+        raise InvalidParameter(
+            f"status: {status!r} is not a task status; use one of {', '.join(s.value for s in TaskStatus)}",
+            field="status",
+        ) from None
+    page = service_of(request).list(
+        page_no=page_no,
+        page_size=page_size,
+        status=status_enum,
+        model=model_name,
+        start_time=_time_param("start_time", start_time),
+        end_time=_time_param("end_time", end_time),
+    )
+    return JSONResponse(
+        wire.task_list_response(page.tasks, page.total, page_no, page_size, request_id_of(request), url_for(request))
+    )

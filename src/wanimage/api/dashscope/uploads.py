@@ -1,0 +1,93 @@
+"""The dashscope SDK's upload flow for local files (`{"image": "file:///x.png"}`, api-spec §5.4).
+
+1. GET /api/v1/uploads?action=getPolicy -> a policy this server signs (upload dir, expiry, size cap)
+2. the SDK POSTs the file as multipart to `upload_host` with that policy, without Authorization
+3. the SDK sends `oss://<key>`; the service resolves it from the image store (`uploads/<key>`)
+
+The receiver accepts a file only with a policy it signed, unexpired, for a key inside the
+policy's upload dir: the unauthenticated POST cannot write anywhere else."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from ...errors import AccessDenied, InvalidParameter, TooLarge
+from ..common import base_url_of, require_api_key, service_of
+from ..errors import request_id_of
+
+POLICY_TTL_SECONDS = 3600
+RECEIVER_PATH = "/api/v1/uploads/oss"
+MAX_UPLOAD_MB = 20
+
+router = APIRouter(tags=["dashscope uploads"])
+
+
+def _secret(request: Request) -> bytes:
+    return request.app.state.upload_secret
+
+
+def _sign(secret: bytes, policy: str) -> str:
+    return base64.b64encode(hmac.new(secret, policy.encode(), hashlib.sha1).digest()).decode()
+
+
+@router.get("/api/v1/uploads", dependencies=[Depends(require_api_key)])
+async def get_policy(request: Request, action: str = "getPolicy", model: str = "") -> JSONResponse:
+    """An upload policy for one upload directory, valid for an hour."""
+    if action != "getPolicy":
+        raise InvalidParameter(f"action: {action!r} is not supported; use action=getPolicy", field="action")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    upload_dir = f"dashscope-instant/{uuid.uuid4().hex}/{day}"
+    expires = int(time.time()) + POLICY_TTL_SECONDS
+    policy = base64.b64encode(
+        json.dumps({"upload_dir": upload_dir, "expiration": expires, "max_mb": MAX_UPLOAD_MB}).encode()
+    ).decode()
+    output = {
+        "policy": policy,
+        "signature": _sign(_secret(request), policy),
+        "upload_dir": upload_dir,
+        "upload_host": base_url_of(request) + RECEIVER_PATH,
+        "expire_in_seconds": POLICY_TTL_SECONDS,
+        "max_file_size_mb": MAX_UPLOAD_MB,
+        "capacity_limit_mb": MAX_UPLOAD_MB,
+        "oss_access_key_id": "wanimage",
+        "x_oss_object_acl": "private",
+        "x_oss_forbid_overwrite": "true",
+    }
+    return JSONResponse({"request_id": request_id_of(request), "output": output})
+
+
+@router.post(RECEIVER_PATH)
+async def receive_upload(request: Request) -> JSONResponse:
+    """The multipart POST of step 2 (no Authorization: the signed policy is the credential)."""
+    form = await request.form()
+    policy, signature, key = form.get("policy"), form.get("Signature"), form.get("key")
+    upload = form.get("file")
+    if not isinstance(policy, str) or not isinstance(signature, str) or not isinstance(key, str):
+        raise AccessDenied("upload: policy, Signature and key are required", field="policy")
+    if not hmac.compare_digest(_sign(_secret(request), policy), signature):
+        raise AccessDenied("upload: the policy signature does not match", field="Signature")
+    try:
+        terms = json.loads(base64.b64decode(policy))
+    except ValueError:
+        raise AccessDenied("upload: the policy is malformed", field="policy") from None
+    if terms["expiration"] < time.time():
+        raise AccessDenied("upload: the policy has expired; ask for a new one", field="policy")
+    if not key.startswith(terms["upload_dir"] + "/") or ".." in key.split("/"):
+        raise AccessDenied("upload: the key is outside the policy's upload directory", field="key")
+    if not isinstance(upload, UploadFile):
+        raise InvalidParameter("upload: the file field is required", field="file")
+    data = await upload.read(terms["max_mb"] * 1024 * 1024 + 1)
+    if len(data) > terms["max_mb"] * 1024 * 1024:
+        raise TooLarge(f"upload: files are limited to {terms['max_mb']} MB", field="file")
+    service = service_of(request)
+    service.images.put_named("uploads/" + key, data)
+    return JSONResponse({"request_id": request_id_of(request)}, status_code=200)

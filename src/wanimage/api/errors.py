@@ -1,0 +1,93 @@
+"""One error envelope per dialect, and the exception handlers that make even framework errors
+(unknown path, malformed JSON, an unexpected bug) leave in that shape, with no stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ApiError, InternalError, InvalidParameter
+
+log = logging.getLogger(__name__)
+
+OPENAI_PREFIX = "/v1/"
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.state, "request_id", "")
+
+
+def is_openai(request: Request) -> bool:
+    return request.url.path.startswith(OPENAI_PREFIX)
+
+
+def error_headers(exc: ApiError) -> dict[str, str]:
+    headers = {}
+    if exc.retry_after is not None or exc.status in (429, 503):
+        headers["retry-after"] = str(exc.retry_after or 5)
+    should_retry = exc.should_retry
+    if should_retry is None and exc.status >= 500 and exc.status not in (503, 504):
+        should_retry = False
+    if should_retry is not None:
+        headers["x-should-retry"] = "true" if should_retry else "false"
+    return headers
+
+
+def dashscope_error_body(exc: ApiError, request_id: str) -> dict[str, Any]:
+    return {"request_id": request_id, "code": exc.code, "message": exc.message}
+
+
+def openai_error_body(exc: ApiError) -> dict[str, Any]:
+    kind = "invalid_request_error" if exc.status < 500 else "server_error"
+    if exc.status == 401:
+        kind = "authentication_error"
+    elif exc.status == 429:
+        kind = "rate_limit_error"
+    return {"error": {"message": exc.message, "type": kind, "param": exc.field, "code": exc.code}}
+
+
+def render_error(request: Request, exc: ApiError) -> JSONResponse:
+    body = openai_error_body(exc) if is_openai(request) else dashscope_error_body(exc, request_id_of(request))
+    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
+
+
+def _validation_to_api_error(exc: RequestValidationError) -> ApiError:
+    errors = exc.errors()
+    if not errors:
+        return InvalidParameter("the request is invalid")
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    if first.get("type") == "json_invalid":
+        return InvalidParameter("the request body is not valid JSON", field="body")
+    return InvalidParameter(f"{field}: {first.get('msg', 'invalid value')}", field=loc[-1] if loc else "body")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return render_error(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render_error(request, _validation_to_api_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err = ApiError(f"no such endpoint: {request.method} {request.url.path}", status=404, code="InvalidURL")
+        elif exc.status_code == 405:
+            err = ApiError(f"method {request.method} is not allowed on {request.url.path}", status=405, code="InvalidURL")
+        else:
+            err = ApiError(str(exc.detail), status=exc.status_code, code="BadRequest")
+        return render_error(request, err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return render_error(request, InternalError("internal error; the server log has the details", should_retry=False))

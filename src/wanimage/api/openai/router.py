@@ -1,0 +1,113 @@
+"""OpenAI Images routes: /v1/images/generations and /v1/images/edits, JSON or SSE."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from PIL import Image
+
+from ...core.postprocess import encode_png
+from ...core.service import ImageService
+from ...errors import ApiError, InvalidParameter
+from ...tasks.records import Origin, TaskRecord, TaskStatus
+from ..common import failed_task_error, require_api_key, service_of, url_for
+from ..errors import openai_error_body
+from . import protocol as wire
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["openai"])
+
+
+@router.post("/images/generations")
+async def generations(body: wire.GenerationsBody, request: Request):
+    """Text-to-image (and reference images via `image` / `images`). Wan parameters are top-level
+    fields (the SDK's `extra_body`). `stream: true` answers Server-Sent Events."""
+    req, options = wire.generations_request(body)
+    return await _run(request, req, options, kind="image_generation")
+
+
+@router.post("/images/edits")
+async def edits(request: Request):
+    """Multipart edit: `image` (one file) or `image[]` (several), prompt, and Wan fields as form
+    values (`bbox_list` / `color_palette` as JSON strings)."""
+    form = await request.form()
+    fields: dict = {}
+    files: list[str] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key in ("image", "image[]", "images", "images[]"):
+                files.append(_data_uri(await value.read()))
+            elif key == "mask":
+                fields["mask"] = "file"
+            continue
+        fields.setdefault(key, []).append(value)
+    flat = {k: (v if k.endswith("[]") or len(v) > 1 else v[0]) for k, v in fields.items()}
+    if not files and not flat.get("image") and not flat.get("images"):
+        raise InvalidParameter("image: send at least one image file to edit", field="image")
+    req, options = wire.edits_request(flat, files)
+    return await _run(request, req, options, kind="image_edit")
+
+
+def _data_uri(data: bytes) -> str:
+    # The fetcher sniffs the real format from the bytes; the mime here is only a label.
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+async def _run(request: Request, req, options: wire.Options, *, kind: str):
+    service = service_of(request)
+    record = await service.submit(req, Origin.OPENAI)
+    if options.stream:
+        return StreamingResponse(
+            _events(service, record, options, kind),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+    record = await service.wait(record.id)
+    if record.status is not TaskStatus.SUCCEEDED:
+        raise failed_task_error(record)
+    return JSONResponse(wire.images_response(record, options, int(time.time()), _image_data(request, record, options)))
+
+
+def _image_data(request: Request, record: TaskRecord, options: wire.Options) -> list[dict[str, str]]:
+    assert record.result is not None
+    if options.response_format == "b64_json":
+        service = service_of(request)
+        return [{"b64_json": base64.b64encode(service.image_bytes(k)).decode()} for k in record.result.images]
+    sign = url_for(request)
+    return [{"url": sign(k)} for k in record.result.images]
+
+
+def _sse(data: dict, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _b64_png(image: Image.Image) -> str:
+    return base64.b64encode(encode_png(image, 1)).decode()
+
+
+async def _events(service: ImageService, record: TaskRecord, options: wire.Options, kind: str) -> AsyncIterator[bytes]:
+    """Partial images at evenly spaced steps (up to `partial_images`), then one `completed` per image."""
+    created = int(time.time())
+    sent = 0
+    try:
+        async for event in service.follow(record.id, previews=options.partial_images > 0):
+            due = (sent + 1) / (options.partial_images + 1) * 100
+            if sent < options.partial_images and event.previews and event.progress >= due:
+                preview = event.previews[0]
+                size = f"{preview.width}x{preview.height}"
+                yield _sse(wire.stream_event(kind, "partial_image", b64=_b64_png(preview), created=created, size=size, index=sent))
+                sent += 1
+        final = service.get(record.id)
+        if final is None or final.status is not TaskStatus.SUCCEEDED or final.result is None:
+            raise failed_task_error(final) if final else ApiError("the task expired", status=500, code="InternalError")
+        size = final.result.size.replace("*", "x")
+        for key in final.result.images:
+            b64 = base64.b64encode(service.image_bytes(key)).decode()
+            yield _sse(wire.stream_event(kind, "completed", b64=b64, created=created, size=size))
+    except ApiError as exc:
+        yield _sse(openai_error_body(exc), event="error")

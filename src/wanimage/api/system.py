@@ -1,0 +1,55 @@
+"""Health, Prometheus metrics, and the model list (OpenAI `GET /v1/models` shape)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..tasks.records import TaskStatus
+from .common import require_api_key, service_of
+
+router = APIRouter(tags=["system"])
+_STARTED = int(time.time())
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    service = service_of(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "workers": len(service.workers),
+            "queue_depth": service.queue_depth(),
+            "models": service.engines.describe(),
+        }
+    )
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    body = request.app.state.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/v1/models", dependencies=[Depends(require_api_key)])
+async def list_models(request: Request) -> JSONResponse:
+    rows = service_of(request).engines.describe()
+    data = [
+        {
+            "id": row["model"],
+            "object": "model",
+            "created": _STARTED,
+            "owned_by": "wanimage",
+            "engine": row["engine"],
+            "available": row["error"] is None,
+            "modes": row["modes"],
+        }
+        for row in rows
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+def running_tasks(service) -> int:
+    return service.store.count(TaskStatus.RUNNING)

@@ -1,0 +1,64 @@
+"""create_app(settings): routers, exception handlers, middleware and lifespan wiring."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api import system
+from .api.dashscope import router as dashscope_router
+from .api.dashscope import uploads
+from .api.errors import install_error_handlers
+from .api.files import files_router
+from .api.middleware import RequestContextMiddleware
+from .api.openai import router as openai_router
+from .config import Settings
+from .core.service import ImageService
+from .engines.registry import EngineRegistry
+from .metrics import Metrics
+from .storage.local import load_or_create_secret
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bool = True) -> FastAPI:
+    service = ImageService.from_settings(settings, engines)
+    metrics = Metrics()
+    metrics.bind(
+        queue_depth=service.queue_depth,
+        running=lambda: system.running_tasks(service),
+        images=lambda: service.images_made,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for model, error in engines.preload().items():
+            if error:
+                log.error("%s", error)
+                log.error("requests for %s will answer ModelUnavailable until this is fixed", model)
+        await service.start(workers=settings.workers if start_workers else 0)
+        yield
+        await service.stop()
+
+    app = FastAPI(
+        title="wanimage",
+        version=__version__,
+        description="Self-hosted Wan 2.7 Image API: DashScope and OpenAI dialects.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.metrics = metrics
+    app.state.api_keys = settings.keys()
+    app.state.upload_secret = hashlib.sha256(b"uploads\0" + load_or_create_secret(settings.data_dir / "secret.key")).digest()
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.include_router(dashscope_router.router)
+    app.include_router(uploads.router)
+    app.include_router(openai_router.router)
+    app.include_router(system.router)
+    app.include_router(files_router(service.images))
+    return app

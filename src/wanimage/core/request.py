@@ -1,0 +1,437 @@
+"""GenerationRequest: the one request type both dialects convert into, and every rule of the
+Wan 2.7 Image API (api-spec.md §1.3-§1.7) that can be checked before the input images arrive.
+
+Rules that need the decoded images (boxes inside their image, output aspect from the last image)
+live in `resolve_job_geometry`, called once the images are fetched."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from ..engines.base import Box, Mode, PaletteColor
+from ..errors import EmptyModel, InvalidParameter
+
+log = logging.getLogger(__name__)
+
+MODELS = ("wan2.7-image", "wan2.7-image-pro")
+PRO_MODEL = "wan2.7-image-pro"
+MAX_PROMPT_CHARS = 5000
+MAX_IMAGES = 9
+MAX_N = 4
+MAX_N_SEQUENTIAL = 12
+MAX_BOXES_PER_IMAGE = 2
+PALETTE_MIN, PALETTE_MAX = 3, 10
+SEED_MAX = 2_147_483_647
+TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
+DEFAULT_SIZE = "2K"
+MIN_PIXELS = 768 * 768
+MAX_PIXELS = 2048 * 2048
+MAX_PIXELS_PRO_T2I = 4096 * 4096
+MAX_RATIO = 8.0
+SIZE_MULTIPLE = 16  # tier sizes are rounded to multiples of 16 (reproduces 2976*1408, 1488*704)
+
+# Parameters that exist for other Wan versions: accepted, logged, and without effect.
+IGNORED_PARAMETERS = ("negative_prompt", "prompt_extend")
+
+_EXPLICIT_SIZE = re.compile(r"^\s*(\d{1,5})\s*[*xX]\s*(\d{1,5})\s*$")
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_RATIO = re.compile(r"^(\d{1,3})\.(\d{2})%$")
+
+
+@dataclass(frozen=True)
+class PaletteEntry:
+    hex: str  # "#RRGGBB", upper-case
+    ratio: str  # "NN.NN%" as sent
+
+    @property
+    def hundredths(self) -> int:
+        m = _RATIO.match(self.ratio)
+        assert m is not None
+        return int(m.group(1)) * 100 + int(m.group(2))
+
+    def to_color(self) -> PaletteColor:
+        rgb = tuple(int(self.hex[i : i + 2], 16) for i in (1, 3, 5))
+        return PaletteColor(rgb=rgb, weight=self.hundredths / 10000)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    tier: str | None  # "1K" | "2K" | "4K"
+    width: int | None  # explicit W*H
+    height: int | None
+
+    def __str__(self) -> str:
+        return self.tier or f"{self.width}*{self.height}"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A request after every rule that does not need the input images. Immutable; serialisable."""
+
+    model: str
+    prompt: str
+    images: tuple[str, ...]  # references: URL, data URI, base64, oss:// key (or input:// once stored)
+    size: SizeSpec
+    n: int
+    enable_sequential: bool
+    thinking_mode: bool
+    bbox_list: tuple[tuple[Box, ...], ...] | None
+    color_palette: tuple[PaletteEntry, ...] | None
+    watermark: bool
+    seed: int
+    seed_given: bool
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.of(len(self.images), self.enable_sequential)
+
+    @property
+    def thinking_applies(self) -> bool:
+        return self.thinking_mode and self.mode is Mode.TEXT_TO_IMAGE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "images": list(self.images),
+            "size": str(self.size),
+            "n": self.n,
+            "enable_sequential": self.enable_sequential,
+            "thinking_mode": self.thinking_mode,
+            "bbox_list": None
+            if self.bbox_list is None
+            else [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in self.bbox_list],
+            "color_palette": None
+            if self.color_palette is None
+            else [{"hex": e.hex, "ratio": e.ratio} for e in self.color_palette],
+            "watermark": self.watermark,
+            "seed": self.seed,
+            "seed_given": self.seed_given,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GenerationRequest:
+        """Rebuild a stored request (already validated once; validated again, cheaply)."""
+        fields = dict(data)
+        seed_given = fields.pop("seed_given", True)
+        req = build_request(**fields)
+        return _replace(req, seed_given=seed_given)
+
+    def with_images(self, images: list[str]) -> GenerationRequest:
+        return _replace(self, images=tuple(images))
+
+
+def _replace(req: GenerationRequest, **changes: Any) -> GenerationRequest:
+    from dataclasses import replace
+
+    return replace(req, **changes)
+
+
+# ---------------------------------------------------------------- building and checking
+
+
+def build_request(
+    *,
+    model: Any,
+    prompt: Any,
+    images: list[Any] | tuple[Any, ...] = (),
+    size: Any = None,
+    n: Any = None,
+    enable_sequential: Any = None,
+    thinking_mode: Any = None,
+    bbox_list: Any = None,
+    color_palette: Any = None,
+    watermark: Any = None,
+    seed: Any = None,
+) -> GenerationRequest:
+    """Check every image-independent rule and return the normalised request.
+    `None` means "not sent" for every parameter and takes the documented default."""
+    model = _check_model(model)
+    sequential = _bool("enable_sequential", enable_sequential, False)
+    images = _check_images(images)
+    size_spec = parse_size(size)
+    check_size_allowed(size_spec, model, len(images), sequential)
+    boxes = _check_bbox_list(bbox_list, len(images), sequential)
+    palette = _check_palette(color_palette, sequential)
+    seed_value = _check_seed(seed)
+    return GenerationRequest(
+        model=model,
+        prompt=_check_prompt(prompt),
+        images=tuple(images),
+        size=size_spec,
+        n=_check_n(n, sequential),
+        enable_sequential=sequential,
+        thinking_mode=_bool("thinking_mode", thinking_mode, True),
+        bbox_list=boxes,
+        color_palette=palette,
+        watermark=_bool("watermark", watermark, False),
+        seed=secrets.randbelow(SEED_MAX + 1) if seed_value is None else seed_value,
+        seed_given=seed_value is not None,
+    )
+
+
+def _check_model(model: Any) -> str:
+    if model is None or model == "":
+        raise EmptyModel("model: the model parameter is required; use wan2.7-image or wan2.7-image-pro", field="model")
+    if not isinstance(model, str) or model not in MODELS:
+        raise InvalidParameter(
+            f"model: Model not exist: {model!r}; use one of {', '.join(MODELS)}", field="model"
+        )
+    return model
+
+
+def _check_prompt(prompt: Any) -> str:
+    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+        raise InvalidParameter(
+            "prompt: a text prompt is required (a content item {\"text\": \"...\"}); "
+            "describe the image to make or the edit to do",
+            field="prompt",
+        )
+    if not isinstance(prompt, str):
+        raise InvalidParameter("prompt: the text must be a string", field="prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        log.info("prompt of %d characters truncated to %d", len(prompt), MAX_PROMPT_CHARS)
+        prompt = prompt[:MAX_PROMPT_CHARS]
+    return prompt
+
+
+def _check_images(images: Any) -> list[str]:
+    images = list(images or [])
+    if len(images) > MAX_IMAGES:
+        raise InvalidParameter(
+            f"image: {len(images)} input images sent; at most {MAX_IMAGES} are allowed", field="image"
+        )
+    for k, ref in enumerate(images, start=1):
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidParameter(
+                f"image {k}: must be a non-empty string (an http(s) URL, a data URI or base64)",
+                field="image",
+            )
+    return [ref.strip() for ref in images]
+
+
+def _bool(name: str, value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    raise InvalidParameter(f"{name}: must be true or false, got {value!r}", field=name)
+
+
+def _int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise InvalidParameter(f"{name}: must be an integer, got {value!r}", field=name)
+    return value
+
+
+def _check_n(n: Any, sequential: bool) -> int:
+    if n is None:
+        return MAX_N_SEQUENTIAL if sequential else 1
+    n = _int("n", n)
+    high = MAX_N_SEQUENTIAL if sequential else MAX_N
+    if not 1 <= n <= high:
+        mode = "with enable_sequential=true (an upper bound)" if sequential else "without enable_sequential"
+        raise InvalidParameter(f"n: {n} is out of range; use 1 to {high} {mode}", field="n")
+    return n
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    seed = _int("seed", seed)
+    if not 0 <= seed <= SEED_MAX:
+        raise InvalidParameter(f"seed: {seed} is out of range; use 0 to {SEED_MAX}", field="seed")
+    return seed
+
+
+# ---------------------------------------------------------------- size
+
+
+def parse_size(size: Any) -> SizeSpec:
+    if size is None:
+        return SizeSpec(DEFAULT_SIZE, None, None)
+    if not isinstance(size, str):
+        raise InvalidParameter(f"size: must be a string such as \"2K\" or \"1280*720\", got {size!r}", field="size")
+    tier = size.strip().upper()
+    if tier in TIERS:
+        return SizeSpec(tier, None, None)
+    m = _EXPLICIT_SIZE.match(size)
+    if not m:
+        raise InvalidParameter(
+            f"size: {size!r} is not a size; use a tier (1K, 2K, 4K) or width*height such as 1280*720",
+            field="size",
+        )
+    return SizeSpec(None, int(m.group(1)), int(m.group(2)))
+
+
+def check_size_allowed(spec: SizeSpec, model: str, n_images: int, sequential: bool) -> None:
+    pure_t2i = n_images == 0 and not sequential
+    if spec.tier == "4K":
+        if model != PRO_MODEL:
+            raise InvalidParameter(
+                f"size: 4K is available only on {PRO_MODEL} text-to-image; use 1K or 2K with {model}",
+                field="size",
+            )
+        if not pure_t2i:
+            raise InvalidParameter(
+                "size: 4K is available only for text-to-image (no input images, enable_sequential=false); use 1K or 2K",
+                field="size",
+            )
+        return
+    if spec.tier is not None:
+        return
+    w, h = spec.width or 0, spec.height or 0
+    if w == 0 or h == 0 or max(w, h) / min(w, h) > MAX_RATIO:
+        raise InvalidParameter(
+            f"size: {w}*{h} has an aspect ratio beyond 1:8 or 8:1; choose sides within a factor of 8",
+            field="size",
+        )
+    high = MAX_PIXELS_PRO_T2I if (model == PRO_MODEL and pure_t2i) else MAX_PIXELS
+    if not MIN_PIXELS <= w * h <= high:
+        side = int(math.isqrt(high))
+        raise InvalidParameter(
+            f"size: {w}*{h} = {w * h} pixels; the total must lie between 768*768 ({MIN_PIXELS}) and "
+            f"{side}*{side} ({high}) for this model and mode",
+            field="size",
+        )
+
+
+def output_size(spec: SizeSpec, last_image: tuple[int, int] | None) -> tuple[int, int]:
+    """Output (width, height): explicit W*H exactly; a tier's pixel budget, square without input
+    images, else in the aspect ratio of the last input image, sides rounded to multiples of 16."""
+    if spec.tier is None:
+        return spec.width or 0, spec.height or 0
+    side = TIERS[spec.tier]
+    if last_image is None:
+        return side, side
+    ratio = last_image[0] / last_image[1]
+    height = math.sqrt(side * side / ratio)
+    width = height * ratio
+
+    def snap(v: float) -> int:
+        return max(SIZE_MULTIPLE, int(round(v / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
+
+    return snap(width), snap(height)
+
+
+# ---------------------------------------------------------------- bbox_list and color_palette
+
+
+def _check_bbox_list(bbox_list: Any, n_images: int, sequential: bool) -> tuple[tuple[Box, ...], ...] | None:
+    if bbox_list is None:
+        return None
+    if not isinstance(bbox_list, list | tuple):
+        raise InvalidParameter("bbox_list: must be a list with one list of boxes per input image", field="bbox_list")
+    if n_images == 0:
+        raise InvalidParameter("bbox_list: needs input images; send the images the boxes refer to", field="bbox_list")
+    if sequential:
+        raise InvalidParameter(
+            "bbox_list: cannot be combined with enable_sequential=true; send boxes for a single edit",
+            field="bbox_list",
+        )
+    if len(bbox_list) != n_images:
+        raise InvalidParameter(
+            f"bbox_list: has {len(bbox_list)} entries for {n_images} input images; send one list per image "
+            "([] for an image without boxes)",
+            field="bbox_list",
+        )
+    result = []
+    for k, boxes in enumerate(bbox_list, start=1):
+        if not isinstance(boxes, list | tuple):
+            raise InvalidParameter(f"bbox_list: entry for image {k} must be a list of boxes", field="bbox_list")
+        if len(boxes) > MAX_BOXES_PER_IMAGE:
+            raise InvalidParameter(
+                f"bbox_list: image {k} has {len(boxes)} boxes; at most {MAX_BOXES_PER_IMAGE} per image",
+                field="bbox_list",
+            )
+        result.append(tuple(_check_box(box, k) for box in boxes))
+    return tuple(result)
+
+
+def _check_box(box: Any, k: int) -> Box:
+    if (
+        not isinstance(box, list | tuple)
+        or len(box) != 4
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in box)
+    ):
+        raise InvalidParameter(
+            f"bbox_list: a box of image {k} must be 4 integers [x1, y1, x2, y2], got {box!r}", field="bbox_list"
+        )
+    x1, y1, x2, y2 = box
+    if min(box) < 0 or not (x1 < x2 and y1 < y2):
+        raise InvalidParameter(
+            f"bbox_list: box {list(box)} of image {k} needs 0 <= x1 < x2 and 0 <= y1 < y2 "
+            "(top-left then bottom-right, in pixels)",
+            field="bbox_list",
+        )
+    return Box(x1, y1, x2, y2)
+
+
+def check_boxes_inside(boxes: tuple[tuple[Box, ...], ...] | None, sizes: list[tuple[int, int]]) -> None:
+    """Each box must lie inside its image (x2 <= width, y2 <= height)."""
+    for k, (image_boxes, (w, h)) in enumerate(zip(boxes or (), sizes, strict=False), start=1):
+        for b in image_boxes:
+            if b.x2 > w or b.y2 > h:
+                raise InvalidParameter(
+                    f"bbox_list: box [{b.x1}, {b.y1}, {b.x2}, {b.y2}] lies outside image {k}, which is "
+                    f"{w}x{h} pixels; use coordinates of the original image",
+                    field="bbox_list",
+                )
+
+
+def _check_palette(palette: Any, sequential: bool) -> tuple[PaletteEntry, ...] | None:
+    if palette is None:
+        return None
+    if sequential:
+        raise InvalidParameter(
+            "color_palette: cannot be combined with enable_sequential=true", field="color_palette"
+        )
+    if not isinstance(palette, list | tuple) or not PALETTE_MIN <= len(palette) <= PALETTE_MAX:
+        count = len(palette) if isinstance(palette, list | tuple) else "no"
+        raise InvalidParameter(
+            f"color_palette: {count} entries sent; send {PALETTE_MIN} to {PALETTE_MAX} "
+            '{"hex": "#RRGGBB", "ratio": "NN.NN%"} objects',
+            field="color_palette",
+        )
+    entries = []
+    for i, item in enumerate(palette, start=1):
+        if not isinstance(item, dict) or set(item) - {"hex", "ratio"} or not {"hex", "ratio"} <= set(item):
+            raise InvalidParameter(
+                f'color_palette: entry {i} must be an object {{"hex": "#RRGGBB", "ratio": "NN.NN%"}}',
+                field="color_palette",
+            )
+        hex_, ratio = item["hex"], item["ratio"]
+        if not isinstance(hex_, str) or not _HEX.match(hex_):
+            raise InvalidParameter(
+                f"color_palette: entry {i} hex {hex_!r} must be # followed by 6 hex digits, e.g. #C2D1E6",
+                field="color_palette",
+            )
+        if not isinstance(ratio, str) or not _RATIO.match(ratio):
+            raise InvalidParameter(
+                f"color_palette: entry {i} ratio {ratio!r} must be a percentage with two decimals, e.g. \"25.00%\"",
+                field="color_palette",
+            )
+        entries.append(PaletteEntry(hex=hex_.upper(), ratio=ratio))
+    total = sum(e.hundredths for e in entries)
+    if total != 10000:
+        raise InvalidParameter(
+            f"color_palette: ratios add up to {total // 100}.{total % 100:02d}%; they must add up to exactly 100.00%",
+            field="color_palette",
+        )
+    return tuple(entries)
+
+
+def log_ignored_parameters(params: dict[str, Any], known: set[str]) -> None:
+    """Unknown parameters are tolerated (the SDK sends is_async); say so in the log."""
+    for key in params:
+        if key in IGNORED_PARAMETERS:
+            log.info("parameter %r is not supported by Wan 2.7 and is ignored", key)
+        elif key not in known:
+            log.info("unknown parameter %r ignored", key)

@@ -1,0 +1,248 @@
+"""ImageService: the only thing route handlers call. Submit, wait, stream, get, cancel, list.
+
+It owns the task store, the image store, the engine registry and the in-process workers, and is
+built once at start-up by `ImageService.from_settings` (or from parts, in tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..engines.registry import EngineRegistry
+from ..errors import ApiError, Throttling, UnsupportedOperation
+from ..storage.local import LocalImageStore
+from ..tasks.events import TaskEvent, TaskEvents
+from ..tasks.records import Origin, TaskRecord, TaskStatus
+from ..tasks.store import TaskStore
+from ..tasks.worker import Worker
+from .inputs import ImageFetcher
+from .job import check_capabilities, check_geometry
+from .request import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+STORE_POLL_SECONDS = 0.5  # how often a waiter re-reads the store (tasks run by other processes)
+UPLOAD_PREFIX = "uploads/"
+
+
+class WaitTimeout(ApiError):
+    status, code = 504, "RequestTimeOut"
+
+
+@dataclass
+class TaskPage:
+    tasks: list[TaskRecord]
+    total: int
+    page_no: int
+    page_size: int
+
+
+class ImageService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TaskStore,
+        images: LocalImageStore,
+        engines: EngineRegistry,
+        *,
+        fetcher: ImageFetcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.images = images
+        self.engines = engines
+        self.events = TaskEvents()
+        self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
+        self.workers: list[Worker] = []
+        self.images_made = 0  # read by metrics
+        self._maintenance: asyncio.Task | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engines: EngineRegistry) -> ImageService:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = TaskStore(settings.resolved_database_url())
+        images = LocalImageStore.open(settings.data_dir, ttl_seconds=settings.result_ttl_seconds)
+        return cls(settings, store, images, engines)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, workers: int | None = None) -> None:
+        """Recover what a previous run left behind, start workers and the maintenance loop."""
+        self.recover(startup=True)
+        self.purge_expired()
+        count = self.settings.workers if workers is None else workers
+        for i in range(count):
+            worker = Worker(
+                self.store,
+                self.images,
+                self.engines,
+                self.events,
+                png_level=self.settings.png_compress_level,
+                heartbeat_seconds=self.settings.heartbeat_seconds,
+                name=None,
+                on_finished=self._count_images,
+            )
+            worker.start()
+            self.workers.append(worker)
+            log.info("worker %d started (%s)", i + 1, worker.worker_id)
+        self._maintenance = asyncio.create_task(self._maintain())
+
+    async def stop(self) -> None:
+        if self._maintenance:
+            self._maintenance.cancel()
+        for worker in self.workers:
+            await asyncio.to_thread(worker.stop)
+        self.workers.clear()
+        self.store.close()
+
+    def recover(self, startup: bool = False) -> tuple[int, int]:
+        # At start-up no worker of ours is alive yet, so every RUNNING task of a previous run of
+        # this data directory is orphaned (SQLite: one server per data dir). With a shared
+        # database (PostgreSQL) only stale heartbeats count.
+        stale = 0.0 if (startup and self.store.is_sqlite) else self.settings.stale_after_seconds
+        result = self.store.recover_stale(stale, self.settings.max_attempts)
+        if result[0]:
+            self.events.work_available.set()
+        return result
+
+    def purge_expired(self) -> int:
+        cutoff = time.time() - self.settings.result_ttl_seconds
+        ids = self.store.purge(cutoff)
+        self.images.purge_older_than(self.settings.result_ttl_seconds)
+        return len(ids)
+
+    async def _maintain(self) -> None:
+        interval = min(self.settings.retention_interval_seconds, self.settings.stale_after_seconds)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.recover)
+                await asyncio.to_thread(self.purge_expired)
+            except Exception:
+                log.exception("maintenance pass failed")
+
+    def _count_images(self, task: TaskRecord, status: TaskStatus, count: int) -> None:
+        self.images_made += count
+
+    # ------------------------------------------------------------ submit
+
+    async def submit(self, req: GenerationRequest, origin: Origin) -> TaskRecord:
+        """Validate against the engine, fetch and store the inputs, queue the task."""
+        if self.queue_depth() >= self.settings.max_queue:
+            raise Throttling(
+                f"the queue is full ({self.settings.max_queue} tasks waiting); retry in a few seconds",
+                retry_after=5,
+            )
+        engine = self.engines.get(req.model)
+        inputs = await self.fetcher.fetch_all(list(req.images))
+        width, height = check_geometry(req, [(i.width, i.height) for i in inputs])
+        check_capabilities(req, engine.capabilities, width, height)
+        task_id = str(uuid.uuid4())
+        refs = []
+        for item in inputs:
+            key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
+            await asyncio.to_thread(self.images.put_named, key, item.data)
+            refs.append(f"input://{key}")
+        record = await asyncio.to_thread(self.store.create, task_id, req.model, origin, req.with_images(refs).to_json())
+        self.events.work_available.set()
+        return record
+
+    # ------------------------------------------------------------ wait and stream
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> TaskRecord:
+        async for _ in self.follow(task_id, timeout=timeout):
+            pass
+        record = self.store.get(task_id)
+        assert record is not None
+        return record
+
+    async def follow(
+        self, task_id: str, *, timeout: float | None = None, previews: bool = False
+    ) -> AsyncIterator[TaskEvent]:
+        """Yield progress events (with partial images when `previews`) until the task ends."""
+        timeout = self.settings.sync_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        sub = self.events.subscribe(task_id, previews=previews)
+        try:
+            while True:
+                record = await asyncio.to_thread(self.store.get, task_id)
+                if record is None or record.status.terminal:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"the task {task_id} did not finish within {timeout:.0f} s; it goes on: "
+                        "poll GET /api/v1/tasks/{task_id}",
+                        should_retry=False,
+                    )
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), min(remaining, STORE_POLL_SECONDS))
+                except TimeoutError:
+                    continue
+                if event.kind == "done":
+                    return
+                yield event
+        finally:
+            self.events.unsubscribe(sub)
+
+    # ------------------------------------------------------------ queries
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        record = self.store.get(task_id)
+        if record is None or record.submit_time < time.time() - self.settings.result_ttl_seconds:
+            return None
+        return record
+
+    def cancel(self, task_id: str) -> TaskRecord | None:
+        """PENDING: canceled at once. RUNNING: stops at the next step (a wanimage extension)."""
+        record = self.get(task_id)
+        if record is None:
+            return None
+        if record.status.terminal and record.status is not TaskStatus.CANCELED:
+            raise UnsupportedOperation(
+                f"task {task_id} is {record.status.value}; only PENDING or RUNNING tasks can be canceled",
+                field="task_id",
+            )
+        status = self.store.cancel(task_id)
+        if status is TaskStatus.RUNNING:
+            self.events.request_cancel(task_id)
+        return self.store.get(task_id)
+
+    def list(
+        self,
+        *,
+        page_no: int = 1,
+        page_size: int = 10,
+        status: TaskStatus | None = None,
+        model: str | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> TaskPage:
+        tasks, total = self.store.list(
+            page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time, end_time=end_time
+        )
+        return TaskPage(tasks, total, page_no, page_size)
+
+    def queue_depth(self) -> int:
+        return self.store.count(TaskStatus.PENDING)
+
+    # ------------------------------------------------------------ files
+
+    def image_url(self, key: str, base_url: str) -> str:
+        return self.images.signed_url(key, self.settings.public_base_url or base_url)
+
+    def image_bytes(self, key: str) -> bytes:
+        return self.images.read(key)
+
+    def read_upload(self, key: str) -> bytes | None:
+        """`oss://KEY` references from the dashscope SDK's upload flow."""
+        store_key = UPLOAD_PREFIX + key
+        try:
+            return self.images.read(store_key) if self.images.exists(store_key) else None
+        except ApiError:
+            return None

@@ -1,0 +1,87 @@
+"""Model id -> engine. Engines load lazily on first use and stay resident.
+
+A model whose engine cannot be loaded (e.g. the built-in weights are not installed) stays listed
+with the reason, and every request for it answers ModelUnavailable with that reason."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ModelUnavailable
+from .base import Capabilities, Engine
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[], Engine]
+
+
+@dataclass
+class _Entry:
+    factory: EngineFactory
+    engine: Engine | None = None
+    error: str | None = None
+
+
+class EngineRegistry:
+    def __init__(self, factories: dict[str, EngineFactory]) -> None:
+        self._entries = {model: _Entry(factory) for model, factory in factories.items()}
+        self._lock = threading.Lock()
+        self._shared: dict[int, Engine] = {}  # one instance per factory object
+
+    @property
+    def models(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, model: str) -> Engine:
+        entry = self._entries.get(model)
+        if entry is None:
+            raise ModelUnavailable(f"model: no engine is configured for {model!r} on this server", field="model")
+        with self._lock:
+            if entry.engine is None and entry.error is None:
+                self._load(entry)
+        if entry.engine is None:
+            raise ModelUnavailable(f"model: {model} is not available: {entry.error}", field="model")
+        return entry.engine
+
+    def _load(self, entry: _Entry) -> None:
+        key = id(entry.factory)
+        if key in self._shared:
+            entry.engine = self._shared[key]
+            return
+        try:
+            entry.engine = self._shared[key] = entry.factory()
+        except (FileNotFoundError, ImportError, OSError) as exc:
+            entry.error = str(exc)
+            log.error("engine could not be loaded: %s", exc)
+
+    def preload(self) -> dict[str, str | None]:
+        """Load every engine now; returns model -> error (None when loaded)."""
+        out = {}
+        for model in self._entries:
+            try:
+                self.get(model)
+                out[model] = None
+            except ModelUnavailable as exc:
+                out[model] = exc.message
+        return out
+
+    def capabilities(self, model: str) -> Capabilities:
+        return self.get(model).capabilities
+
+    def describe(self) -> list[dict]:
+        rows = []
+        for model, entry in self._entries.items():
+            engine = entry.engine
+            rows.append(
+                {
+                    "model": model,
+                    "engine": getattr(engine, "name", None),
+                    "loaded": engine is not None,
+                    "error": entry.error,
+                    "modes": sorted(m.value for m in engine.capabilities.modes) if engine else None,
+                }
+            )
+        return rows

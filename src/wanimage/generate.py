@@ -1,0 +1,86 @@
+"""`wanimage generate`: one request run in-process, with the same rules and post-processing as
+the server and a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .config import Settings
+from .core.inputs import ImageFetcher, InputImage, decode_image
+from .core.job import build_job, check_capabilities
+from .core.request import build_request
+from .engines.base import PreviewFn
+from .engines.catalog import build_registry
+from .errors import InvalidParameter
+from .tasks.worker import finish_image
+
+_BBOX = re.compile(r"^(\d+):(\d+),(\d+),(\d+),(\d+)$")
+
+
+def parse_bboxes(specs: list[str], n_images: int) -> list[list[list[int]]] | None:
+    if not specs:
+        return None
+    boxes: list[list[list[int]]] = [[] for _ in range(n_images)]
+    for spec in specs:
+        m = _BBOX.match(spec.replace(" ", ""))
+        if not m:
+            raise InvalidParameter(f"--bbox {spec!r}: use K:x1,y1,x2,y2 (K = image number from 1)", field="bbox_list")
+        k = int(m.group(1))
+        if not 1 <= k <= n_images:
+            raise InvalidParameter(f"--bbox {spec!r}: there is no image {k}", field="bbox_list")
+        boxes[k - 1].append([int(m.group(i)) for i in range(2, 6)])
+    return boxes
+
+
+async def _load_images(refs: list[str], settings: Settings) -> list[InputImage]:
+    fetcher = ImageFetcher(settings)
+    images = []
+    for k, ref in enumerate(refs, start=1):
+        path = Path(ref).expanduser()
+        if path.is_file():
+            images.append(decode_image(path.read_bytes(), k, max_bytes=settings.max_image_bytes))
+        else:
+            images.append(await fetcher.fetch(ref, k))
+    return images
+
+
+async def generate_to_dir(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    req = build_request(
+        model=args.model,
+        prompt=args.prompt,
+        images=list(args.image),
+        size=args.size,
+        n=args.n,
+        enable_sequential=args.sequential or None,
+        thinking_mode=False if args.no_thinking else None,
+        bbox_list=parse_bboxes(args.bbox, len(args.image)),
+        color_palette=json.loads(args.palette) if args.palette else None,
+        watermark=args.watermark or None,
+        seed=args.seed,
+    )
+    engine = build_registry(settings).get(req.model)
+    inputs = await _load_images(list(req.images), settings)
+    job = build_job(req, [i.image for i in inputs])
+    check_capabilities(req, engine.capabilities, job.width, job.height)
+
+    with tqdm(total=100, unit="%", desc=f"{job.mode.value} {job.width}x{job.height}") as bar:
+
+        def progress(fraction: float, preview: PreviewFn | None = None) -> None:
+            bar.update(max(0, int(fraction * 100) - bar.n))
+
+        outputs = await asyncio.to_thread(engine.generate, job, progress)
+        bar.update(100 - bar.n)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(outputs, start=1):
+        path = args.output / f"wanimage-{req.seed}-{i}.png"
+        path.write_bytes(finish_image(image, req, settings.png_compress_level))
+        paths.append(path)
+    return paths

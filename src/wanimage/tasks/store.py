@@ -1,0 +1,319 @@
+"""The TaskStore is the queue: SQLAlchemy Core on SQLite (default) or PostgreSQL.
+
+A worker claims the oldest PENDING task in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL;
+SQLite serialises writers, so the guarded UPDATE alone is safe there). All SQL is in this file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, RowMapping
+
+from .records import Origin, TaskRecord, TaskResult, TaskStatus, now
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+tasks = Table(
+    "wanimage_tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("model", String(64), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("submit_time", Float, nullable=False, index=True),
+    Column("scheduled_time", Float),
+    Column("end_time", Float),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("result", Text),
+    Column("code", String(64)),
+    Column("message", Text),
+    Column("worker_id", String(128)),
+    Column("heartbeat_at", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _record(row: RowMapping) -> TaskRecord:
+    return TaskRecord(
+        id=row["id"],
+        status=TaskStatus(row["status"]),
+        model=row["model"],
+        origin=Origin(row["origin"]),
+        request=json.loads(row["request"]),
+        submit_time=row["submit_time"],
+        scheduled_time=row["scheduled_time"],
+        end_time=row["end_time"],
+        progress=row["progress"] or 0,
+        result=TaskResult.from_json(row["result"]) if row["result"] else None,
+        code=row["code"],
+        message=row["message"],
+        worker_id=row["worker_id"],
+        attempts=row["attempts"] or 0,
+        cancel_requested=bool(row["cancel_requested"]),
+    )
+
+
+class TaskStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ create / read
+
+    def create(self, task_id: str, model: str, origin: Origin, request: dict[str, Any]) -> TaskRecord:
+        values = {
+            "id": task_id,
+            "status": TaskStatus.PENDING.value,
+            "model": model,
+            "origin": origin.value,
+            "request": json.dumps(request),
+            "submit_time": now(),
+            "progress": 0,
+            "attempts": 0,
+            "cancel_requested": False,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(tasks).values(**values))
+        blank = {c.name: None for c in tasks.c}
+        return _record({**blank, **values})  # type: ignore[arg-type]
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
+        return _record(row) if row else None
+
+    def count(self, status: TaskStatus) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).where(tasks.c.status == status.value)).scalar_one()
+
+    def list(
+        self,
+        *,
+        page_no: int,
+        page_size: int,
+        status: TaskStatus | None = None,
+        model: str | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> tuple[list[TaskRecord], int]:
+        conds = []
+        if status is not None:
+            conds.append(tasks.c.status == status.value)
+        if model:
+            conds.append(tasks.c.model == model)
+        if start_time is not None:
+            conds.append(tasks.c.submit_time >= start_time)
+        if end_time is not None:
+            conds.append(tasks.c.submit_time <= end_time)
+        where = and_(*conds) if conds else None
+        query = select(tasks).order_by(tasks.c.submit_time.desc())
+        total_q = select(func.count()).select_from(tasks)
+        if where is not None:
+            query, total_q = query.where(where), total_q.where(where)
+        query = query.limit(page_size).offset((page_no - 1) * page_size)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            total = conn.execute(total_q).scalar_one()
+        return [_record(r) for r in rows], total
+
+    # ------------------------------------------------------------ worker side
+
+    def claim(self, worker_id: str) -> TaskRecord | None:
+        """Take the oldest PENDING task: one statement, safe with many workers."""
+        t = now()
+        oldest = (
+            select(tasks.c.id)
+            .where(tasks.c.status == TaskStatus.PENDING.value)
+            .order_by(tasks.c.submit_time)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id == oldest, tasks.c.status == TaskStatus.PENDING.value)
+            .values(
+                status=TaskStatus.RUNNING.value,
+                worker_id=worker_id,
+                heartbeat_at=t,
+                scheduled_time=t,
+                progress=0,
+                attempts=tasks.c.attempts + 1,
+            )
+            .returning(*tasks.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return _record(row) if row else None
+
+    def heartbeat(self, task_id: str, worker_id: str, progress: int | None = None) -> bool:
+        """Refresh the heartbeat (and progress); False when the task is no longer ours."""
+        values: dict[str, Any] = {"heartbeat_at": now()}
+        if progress is not None:
+            values["progress"] = max(0, min(100, progress))
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.worker_id == worker_id,
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                )
+                .values(**values)
+            )
+        return res.rowcount == 1
+
+    def cancel_requested(self, task_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(
+                conn.execute(select(tasks.c.cancel_requested).where(tasks.c.id == task_id)).scalar()
+            )
+
+    def finish(
+        self,
+        task_id: str,
+        worker_id: str,
+        status: TaskStatus,
+        *,
+        result: TaskResult | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.worker_id == worker_id,
+                    tasks.c.status == TaskStatus.RUNNING.value,
+                )
+                .values(
+                    status=status.value,
+                    end_time=now(),
+                    progress=100 if status is TaskStatus.SUCCEEDED else tasks.c.progress,
+                    result=result.to_json() if result else None,
+                    code=code,
+                    message=message,
+                )
+            )
+        return res.rowcount == 1
+
+    def fail(self, task_id: str, code: str, message: str) -> None:
+        """Fail a task that no worker holds (e.g. its inputs could not be stored)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]))
+                .values(status=TaskStatus.FAILED.value, end_time=now(), code=code, message=message)
+            )
+
+    # ------------------------------------------------------------ cancel, recovery, retention
+
+    def cancel(self, task_id: str) -> TaskStatus | None:
+        """PENDING -> CANCELED at once; RUNNING -> cancel_requested (the worker stops at the next
+        step). Returns the status after the call, or None for an unknown id."""
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.PENDING.value)
+                .values(status=TaskStatus.CANCELED.value, end_time=now())
+            )
+            if res.rowcount == 1:
+                return TaskStatus.CANCELED
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.RUNNING.value)
+                .values(cancel_requested=True)
+            )
+            status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar()
+        return TaskStatus(status) if status else None
+
+    def recover_stale(self, stale_after: float, max_attempts: int, worker_ids: Iterable[str] = ()) -> tuple[int, int]:
+        """Tasks RUNNING without a heartbeat for `stale_after` seconds (or held by one of
+        `worker_ids`, known dead) go back to PENDING, or FAILED once `max_attempts` were used.
+        Returns (requeued, failed)."""
+        cutoff = now() - stale_after
+        dead = list(worker_ids)
+        stale = and_(
+            tasks.c.status == TaskStatus.RUNNING.value,
+            or_(tasks.c.heartbeat_at < cutoff, tasks.c.worker_id.in_(dead)) if dead else tasks.c.heartbeat_at < cutoff,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(  # a cancel was asked while it ran: honour it rather than retry
+                update(tasks)
+                .where(stale, tasks.c.cancel_requested)
+                .values(status=TaskStatus.CANCELED.value, end_time=now())
+            )
+            failed = conn.execute(
+                update(tasks)
+                .where(stale, tasks.c.attempts >= max_attempts)
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    end_time=now(),
+                    code="InternalError.WorkerLost",
+                    message=f"the worker running this task stopped {max_attempts} times; "
+                    "the task was not retried again. Submit it anew.",
+                )
+            ).rowcount
+            requeued = conn.execute(
+                update(tasks).where(stale).values(status=TaskStatus.PENDING.value, worker_id=None, progress=0)
+            ).rowcount
+        if failed or requeued:
+            log.warning("recovered stale tasks: %d re-queued, %d failed", requeued, failed)
+        return requeued, failed
+
+    def purge(self, older_than: float) -> list[str]:
+        """Delete tasks submitted before `older_than` (epoch seconds); returns their ids."""
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(select(tasks.c.id).where(tasks.c.submit_time < older_than)).scalars()
+            )
+            if ids:
+                conn.execute(delete(tasks).where(tasks.c.id.in_(ids)))
+        return ids

@@ -1,0 +1,191 @@
+"""The worker loop: claim -> load inputs -> (plan) -> generate -> post-process -> store -> finish.
+
+Workers are threads in the server process by default (`Worker.start`); the same `run_one` is what
+a stand-alone worker process or a Ray replica calls. Every outcome ends the task: SUCCEEDED,
+FAILED with a code and message, or CANCELED. Nothing is left RUNNING by an exception."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from PIL import Image
+
+from ..core.inputs import decode_image
+from ..core.job import build_job
+from ..core.postprocess import add_watermark, apply_palette, encode_png
+from ..core.request import GenerationRequest
+from ..engines.base import Canceled, PreviewFn
+from ..engines.registry import EngineRegistry
+from ..errors import ApiError
+from ..storage.local import LocalImageStore
+from .events import TaskEvent, TaskEvents
+from .records import TaskRecord, TaskResult, TaskStatus
+from .store import TaskStore
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL = 0.5  # seconds between progress writes to the store
+CANCEL_POLL_INTERVAL = 0.5  # seconds between cancel checks in the store (other processes)
+PALETTE_STRENGTH = 0.5
+
+
+def load_inputs(store: LocalImageStore, refs: list[str]) -> list[Image.Image]:
+    """Input images were stored at submit as `input://KEY`; decode them again here."""
+    images = []
+    for position, ref in enumerate(refs, start=1):
+        key = ref.removeprefix("input://")
+        images.append(decode_image(store.read(key), position).image)
+    return images
+
+
+def finish_image(image: Image.Image, req: GenerationRequest, level: int) -> bytes:
+    """Palette transfer, watermark, PNG: the same for every engine."""
+    if req.color_palette:
+        image = apply_palette(image, [e.to_color() for e in req.color_palette], strength=PALETTE_STRENGTH)
+    if req.watermark:
+        image = add_watermark(image)
+    return encode_png(image, level)
+
+
+class _Progress:
+    """The ProgressFn handed to engines for one task: reports progress and partial images,
+    and raises Canceled once the task is canceled (here or through the store)."""
+
+    def __init__(self, worker: Worker, task: TaskRecord) -> None:
+        self.worker, self.task = worker, task
+        self._last_write = 0.0
+        self._last_cancel_check = time.monotonic()
+
+    def __call__(self, fraction: float, preview: PreviewFn | None = None) -> None:
+        events, store, task_id = self.worker.events, self.worker.store, self.task.id
+        t = time.monotonic()
+        if events.is_canceled(task_id):
+            raise Canceled
+        if t - self._last_cancel_check > CANCEL_POLL_INTERVAL:
+            self._last_cancel_check = t
+            if store.cancel_requested(task_id):
+                raise Canceled
+        pct = int(max(0.0, min(1.0, fraction)) * 100)
+        previews = preview() if preview is not None and events.wants_previews(task_id) else []
+        events.publish(task_id, TaskEvent("progress", pct, previews))
+        if t - self._last_write > PROGRESS_WRITE_INTERVAL:
+            self._last_write = t
+            store.heartbeat(task_id, self.worker.worker_id, pct)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: TaskStore,
+        images: LocalImageStore,
+        engines: EngineRegistry,
+        events: TaskEvents,
+        *,
+        png_level: int = 1,
+        heartbeat_seconds: float = 5.0,
+        name: str | None = None,
+        on_finished: Callable[[TaskRecord, TaskStatus, int], None] | None = None,
+    ) -> None:
+        self.store, self.images, self.engines, self.events = store, images, engines, events
+        self.png_level = png_level
+        self.heartbeat_seconds = heartbeat_seconds
+        self.worker_id = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.on_finished = on_finished
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ loop
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name=f"worker-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.events.work_available.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_one()
+            except Exception:  # the store itself failed (e.g. database down): back off, go on
+                log.exception("worker %s: claim failed", self.worker_id)
+                worked = False
+                time.sleep(1.0)
+            if not worked:
+                self.events.work_available.wait(0.5)
+                self.events.work_available.clear()
+
+    def run_one(self) -> bool:
+        task = self.store.claim(self.worker_id)
+        if task is None:
+            return False
+        beat = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(task.id, beat), daemon=True)
+        heart.start()
+        try:
+            self._run(task)
+        finally:
+            beat.set()
+            self.events.forget(task.id)
+        return True
+
+    def _heartbeat(self, task_id: str, done: threading.Event) -> None:
+        while not done.wait(self.heartbeat_seconds):
+            try:
+                self.store.heartbeat(task_id, self.worker_id)
+            except Exception:
+                log.exception("heartbeat failed for %s", task_id)
+
+    # ------------------------------------------------------------ one task
+
+    def _run(self, task: TaskRecord) -> None:
+        started = time.monotonic()
+        status, result, code, message = TaskStatus.FAILED, None, None, None
+        try:
+            result = self._generate(task)
+            status = TaskStatus.SUCCEEDED
+        except Canceled:
+            status, code, message = TaskStatus.CANCELED, "Canceled", "the task was canceled while it ran"
+        except ApiError as exc:
+            code, message = exc.code, exc.message
+        except Exception as exc:  # an engine bug must end the task, not leave it RUNNING
+            log.exception("task %s failed", task.id)
+            code, message = "InternalError.Algo", f"generation failed: {type(exc).__name__}: {exc}"
+        finally:
+            if not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
+                log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
+            self.events.publish(task.id, TaskEvent("done", 100))
+        log.info("task %s %s in %.2fs", task.id, status.value, time.monotonic() - started)
+        if self.on_finished:
+            self.on_finished(task, status, len(result.images) if result else 0)
+
+    def _generate(self, task: TaskRecord) -> TaskResult:
+        req = GenerationRequest.from_json(task.request)
+        engine = self.engines.get(req.model)
+        inputs = load_inputs(self.images, list(req.images))
+        revised_prompt = req.prompt  # thinking mode (a planner) plugs in here
+        job = build_job(req, inputs, prompt=revised_prompt)
+        outputs = engine.generate(job, _Progress(self, task))
+        if not outputs:
+            raise ApiError("the engine produced no image", status=500, code="InternalError.Algo")
+        keys = []
+        for image in outputs:
+            if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
+                image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
+            keys.append(self.images.put(finish_image(image, req, self.png_level), prefix="results"))
+        return TaskResult(
+            images=keys,
+            size=f"{job.width}*{job.height}",
+            prompt=req.prompt,
+            revised_prompt=revised_prompt,
+            seed=req.seed,
+            sequential=req.enable_sequential,
+        )
