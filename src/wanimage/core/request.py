@@ -38,9 +38,12 @@ SIZE_MULTIPLE = 16  # tier sizes are rounded to multiples of 16 (reproduces 2976
 # Parameters that exist for other Wan versions: accepted, logged, and without effect.
 IGNORED_PARAMETERS = ("negative_prompt", "prompt_extend")
 
-_EXPLICIT_SIZE = re.compile(r"^\s*(\d{1,5})\s*[*xX]\s*(\d{1,5})\s*$")
-_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_RATIO = re.compile(r"^(\d{1,3})\.(\d{2})%$")
+# re.ASCII: without it \d also matches other scripts' digits ("１０２４*768", "６０.００%"),
+# which int() happily converts; the wire forms are ASCII only. \Z, not $: $ also matches
+# before a trailing newline, which let "#C2D1E6\n" through as a colour.
+_EXPLICIT_SIZE = re.compile(r"^\s*(\d{1,5})\s*[*xX]\s*(\d{1,5})\s*$", re.ASCII)
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}\Z")
+_RATIO = re.compile(r"^(\d{1,3})\.(\d{2})%\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -318,7 +321,19 @@ def output_size(spec: SizeSpec, last_image: tuple[int, int] | None) -> tuple[int
     def snap(v: float) -> int:
         return max(SIZE_MULTIPLE, int(round(v / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
 
-    return snap(width), snap(height)
+    # Rounding both sides up can overshoot the tier's pixel budget (2K with a 2985x1405 image
+    # gave 2992*1408 = 4.21 MP > 2048*2048, which an engine capped at the tier refuses). While
+    # over budget, take 16 px off the side whose removal keeps the ratio closest to the target:
+    # this reproduces the upstream samples 2976*1408 (2K) and 1488*704 (1K).
+    w, h = snap(width), snap(height)
+    while w * h > side * side and min(w, h) > SIZE_MULTIPLE:
+        narrower = abs(math.log((w - SIZE_MULTIPLE) / h / ratio))
+        shorter = abs(math.log(w / (h - SIZE_MULTIPLE) / ratio))
+        if narrower <= shorter:
+            w -= SIZE_MULTIPLE
+        else:
+            h -= SIZE_MULTIPLE
+    return w, h
 
 
 # ---------------------------------------------------------------- bbox_list and color_palette

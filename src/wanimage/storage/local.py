@@ -45,7 +45,9 @@ def validate_key(key: str) -> str:
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
         raise InvalidKey("storage key is empty or too long", field="key")
     if key.startswith("/") or "\\" in key or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
-        raise InvalidKey("storage key must be a relative path without control characters", field="key")
+        raise InvalidKey(
+            "storage key must be a relative path without control characters", field="key"
+        )
     for segment in key.split("/"):
         if not segment or segment.startswith(".") or len(segment.encode()) > 255:
             raise InvalidKey(f"storage key has an invalid segment: {segment!r}", field="key")

@@ -17,7 +17,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
 from fastapi.responses import JSONResponse
 
 from ...errors import AccessDenied, InvalidParameter, TooLarge

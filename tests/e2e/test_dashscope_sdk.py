@@ -1,0 +1,182 @@
+"""The official dashscope SDK (2.x) against a real server on loopback, unchanged but for the base URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.server
+import io
+import threading
+from http import HTTPStatus
+
+import dashscope
+import httpx
+import pytest
+from dashscope.aigc.image_generation import AioImageGeneration, ImageGeneration
+from dashscope.api_entities.dashscope_response import Message
+from dashscope.aigc.image_synthesis import ImageSynthesis
+from PIL import Image
+
+from tests.conftest import png_bytes
+
+KEY = "sk-test"
+
+
+@pytest.fixture
+def sdk(server):
+    previous = dashscope.base_http_api_url
+    dashscope.base_http_api_url = server.api_base
+    yield server
+    dashscope.base_http_api_url = previous
+
+
+def image_urls(rsp) -> list[str]:
+    return [c["image"] for ch in rsp.output.choices for c in ch["message"]["content"] if c.get("type") == "image"]
+
+
+def fetch_image(url: str) -> Image.Image:
+    r = httpx.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(r.content))
+
+
+def data_uri(width: int, height: int, color=(10, 120, 200)) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(width, height, color)).decode()
+
+
+def test_text_to_image_call(sdk):
+    msg = Message(role="user", content=[{"text": "a red apple"}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=2, size="1K", seed=7)
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    urls = image_urls(rsp)
+    assert len(urls) == 2 and rsp.usage.image_count == 2 and rsp.usage.size == "1024*1024"
+    assert fetch_image(urls[0]).size == (1024, 1024)
+    again = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=1, size="1K", seed=7)
+    assert httpx.get(image_urls(again)[0]).content == httpx.get(urls[0]).content  # same seed, same pixels
+
+
+def test_image_set_is_one_choice(sdk):
+    msg = Message(role="user", content=[{"text": "image 1: a cat. image 2: the cat asleep"}])
+    rsp = ImageGeneration.call(model="wan2.7-image-pro", api_key=KEY, messages=[msg], enable_sequential=True, n=4, size="1K")
+    assert rsp.status_code == HTTPStatus.OK
+    assert len(rsp.output.choices) == 1
+    assert 1 <= len(image_urls(rsp)) <= 4 and rsp.usage.image_count == len(image_urls(rsp))
+
+
+class _ImageHandler(http.server.BaseHTTPRequestHandler):
+    payload = png_bytes(480, 240, (0, 200, 0))
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_two_image_edit_with_base64_and_url(make_server):
+    # Image URLs on loopback are refused by default (SSRF guard); this server allows them.
+    server = make_server(allow_private_urls=True)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    dashscope.base_http_api_url = server.api_base
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/clock.png"
+        msg = Message(role="user", content=[{"text": "put the clock of image 1 into image 2"}, {"image": data_uri(300, 300)}, {"image": url}])
+        rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+        assert rsp.status_code == HTTPStatus.OK, rsp
+        # output keeps the aspect ratio of the LAST image (480x240 = 2:1) at the 1K budget
+        assert rsp.usage.size == "1456*720"
+        assert fetch_image(image_urls(rsp)[0]).size == (1456, 720)
+    finally:
+        httpd.shutdown()
+
+
+def test_bbox_edit(sdk):
+    msg = Message(role="user", content=[{"text": "a red ball in the box"}, {"image": data_uri(400, 300)}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", bbox_list=[[[40, 30, 200, 150]]])
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    job = sdk.engine.jobs[-1]
+    assert [(b.x1, b.y1, b.x2, b.y2) for b in job.boxes[0]] == [(40, 30, 200, 150)]
+
+
+def test_local_file_through_upload_flow(sdk, tmp_path):
+    path = tmp_path / "my photo.png"
+    path.write_bytes(png_bytes(320, 240, (250, 200, 0)))
+    msg = Message(role="user", content=[{"text": "make it blue"}, {"image": f"file://{path}"}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    job = sdk.engine.jobs[-1]
+    assert job.images[0].size == (320, 240) and job.images[0].getpixel((5, 5)) == (250, 200, 0)
+
+
+def test_async_call_and_wait(sdk):
+    msg = Message(role="user", content=[{"text": "a lighthouse"}])
+    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+    assert task.status_code == HTTPStatus.OK and task.output.task_status == "PENDING"
+    done = ImageGeneration.wait(task=task, api_key=KEY)
+    assert done.output.task_status == "SUCCEEDED"
+    assert len(image_urls(done)) == 1
+    fetched = ImageGeneration.fetch(task=task.output.task_id, api_key=KEY)
+    assert fetched.output.task_status == "SUCCEEDED" and fetched.output.end_time
+
+
+def test_cancel_pending_task(make_server):
+    server = make_server(workers=0)  # nothing drains the queue: the task stays PENDING
+    dashscope.base_http_api_url = server.api_base
+    msg = Message(role="user", content=[{"text": "never drawn"}])
+    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+    rsp = ImageGeneration.cancel(task=task, api_key=KEY)
+    assert rsp.status_code == HTTPStatus.OK
+    assert ImageGeneration.wait(task=task, api_key=KEY).output.task_status == "CANCELED"
+
+
+def test_fetch_unknown_id_is_unknown(sdk):
+    rsp = ImageGeneration.fetch(task="no-such-task", api_key=KEY)
+    assert rsp.status_code == HTTPStatus.OK and rsp.output.task_status == "UNKNOWN"
+    assert ImageGeneration.wait(task="no-such-task", api_key=KEY).output.task_status == "UNKNOWN"
+
+
+def test_list_tasks(sdk):
+    msg = Message(role="user", content=[{"text": "listed"}])
+    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+    ImageGeneration.wait(task=task, api_key=KEY)
+    rsp = ImageGeneration.list(api_key=KEY, page_size=50, status="SUCCEEDED")
+    assert rsp.status_code == HTTPStatus.OK
+    ids = [t["task_id"] for t in rsp.output["tasks"]] if isinstance(rsp.output, dict) and "tasks" in rsp.output else None
+    raw = httpx.get(sdk.api_base + "/tasks", params={"page_size": 50, "status": "SUCCEEDED"}).json()
+    ids = ids or [t["task_id"] for t in raw["tasks"]]
+    assert task.output.task_id in ids
+    assert raw["page_no"] == 1 and raw["page_size"] == 50 and raw["total"] >= 1
+
+
+def test_aio_call_and_wait(sdk):
+    async def run():
+        msg = Message(role="user", content=[{"text": "an owl"}])
+        rsp = await AioImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+        assert rsp.status_code == HTTPStatus.OK, rsp
+        task = await AioImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+        done = await AioImageGeneration.wait(task=task, api_key=KEY)
+        assert done.output.task_status == "SUCCEEDED"
+        pending = await AioImageGeneration.fetch(task=task, api_key=KEY)
+        assert pending.output.task_status == "SUCCEEDED"
+
+    asyncio.run(run())
+
+
+def test_image_synthesis_text_to_image(sdk):
+    rsp = ImageSynthesis.call(model="wan2.7-image", api_key=KEY, prompt="a paper boat", n=1, size="1024*1024")
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    assert rsp.output.task_status == "SUCCEEDED"
+    assert rsp.output.results[0].url.startswith(sdk.base_url + "/files/")
+    assert fetch_image(rsp.output.results[0].url).size == (1024, 1024)
+
+
+def test_invalid_request_reaches_sdk_as_code_and_message(sdk):
+    msg = Message(role="user", content=[{"text": "too many"}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=9, size="1K")
+    assert rsp.status_code == 400
+    assert rsp.code == "InvalidParameter" and "n:" in rsp.message

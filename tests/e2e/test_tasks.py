@@ -1,0 +1,122 @@
+"""Task lifecycle through HTTP: crash recovery, cancel while running, retention, progress."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import free_port, wait_healthy
+from tests.support.test_engine import DeterministicEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def submit(api_base: str, prompt: str, **params) -> str:
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
+            "parameters": {"size": "1K", **params}}
+    r = httpx.post(api_base + "/services/aigc/image-generation/generation", json=body,
+                   headers={"X-DashScope-Async": "enable"})
+    assert r.status_code == 200, r.text
+    return r.json()["output"]["task_id"]
+
+
+def status(api_base: str, task_id: str) -> dict:
+    return httpx.get(f"{api_base}/tasks/{task_id}").json()["output"]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
+
+
+def spawn(data_dir: Path, port: int, step_seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.server", "--port", str(port), "--data-dir", str(data_dir),
+         "--step-seconds", str(step_seconds), "--steps", "4"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
+    return proc
+
+
+@pytest.mark.slow
+def test_sigkill_with_tasks_in_flight_then_restart_finishes_every_task(tmp_path):
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api/v1"
+    proc = spawn(tmp_path, port, step_seconds=0.5)  # 2 s per task
+    try:
+        ids = [submit(api, f"task {i}") for i in range(4)]
+        wait_for(lambda: status(api, ids[0])["task_status"] == "RUNNING")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    port2 = free_port()
+    api2 = f"http://127.0.0.1:{port2}/api/v1"
+    proc2 = spawn(tmp_path, port2, step_seconds=0.0)
+    try:
+        finals = {i: wait_for(lambda i=i: (s := status(api2, i))["task_status"] in ("SUCCEEDED", "FAILED") and s,
+                              timeout=60) for i in ids}
+        assert all(s["task_status"] == "SUCCEEDED" for s in finals.values()), finals
+    finally:
+        proc2.kill()
+        proc2.wait(10)
+
+
+def test_cancel_running_task_stops_at_next_step(make_server):
+    server = make_server(engine=DeterministicEngine(steps=50, step_seconds=0.05))
+    task_id = submit(server.api_base, "slow one")
+    wait_for(lambda: status(server.api_base, task_id)["task_status"] == "RUNNING")
+    r = httpx.post(f"{server.api_base}/tasks/{task_id}/cancel")
+    assert r.status_code == 200
+    assert r.json()["output"]["task_status"] in ("RUNNING", "CANCELED")
+    final = wait_for(lambda: (s := status(server.api_base, task_id))["task_status"] == "CANCELED" and s, timeout=10)
+    assert final["code"] == "Canceled"
+
+
+def test_cancel_finished_task_is_unsupported(server):
+    task_id = submit(server.api_base, "quick")
+    wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED")
+    r = httpx.post(f"{server.api_base}/tasks/{task_id}/cancel")
+    assert r.status_code == 400 and r.json()["code"] == "UnsupportedOperation"
+
+
+def test_progress_reported_while_running(make_server):
+    server = make_server(engine=DeterministicEngine(steps=20, step_seconds=0.1))
+    task_id = submit(server.api_base, "watch me")
+    seen = wait_for(lambda: (s := status(server.api_base, task_id)).get("progress", 0) > 0 and s, timeout=10)
+    assert seen["task_status"] == "RUNNING" and 0 < seen["progress"] <= 100
+
+
+def test_engine_failure_ends_task_failed(server):
+    task_id = submit(server.api_base, "EXPLODE please")
+    final = wait_for(lambda: (s := status(server.api_base, task_id))["task_status"] == "FAILED" and s)
+    assert final["code"] == "InternalError.Algo" and "exploded" in final["message"]
+
+
+def test_tasks_and_files_purged_after_ttl(make_server):
+    server = make_server(result_ttl_seconds=2)
+    task_id = submit(server.api_base, "short lived")
+    done = wait_for(lambda: (s := status(server.api_base, task_id))["task_status"] == "SUCCEEDED" and s)
+    url = done["choices"][0]["message"]["content"][0]["image"]
+    assert httpx.get(url).status_code == 200
+    files = list((server.settings.data_dir / "files" / "results").rglob("*.png"))
+    assert files
+    time.sleep(2.2)
+    assert server.service.purge_expired() >= 1
+    assert status(server.api_base, task_id)["task_status"] == "UNKNOWN"
+    assert not any(f.exists() for f in files)
+    assert httpx.get(url).status_code in (403, 404)
