@@ -180,3 +180,11 @@ def test_invalid_request_reaches_sdk_as_code_and_message(sdk):
     rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=9, size="1K")
     assert rsp.status_code == 400
     assert rsp.code == "InvalidParameter" and "n:" in rsp.message
+
+
+def test_stream_call_gets_one_json_answer(sdk):
+    # X-DashScope-SSE: enable is answered with the plain JSON body, which the SDK yields once.
+    msg = Message(role="user", content=[{"text": "streamed"}])
+    responses = list(ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", stream=True))
+    assert len(responses) == 1 and responses[0].status_code == HTTPStatus.OK
+    assert len(image_urls(responses[0])) == 1

@@ -120,3 +120,55 @@ def test_tasks_and_files_purged_after_ttl(make_server):
     assert status(server.api_base, task_id)["task_status"] == "UNKNOWN"
     assert not any(f.exists() for f in files)
     assert httpx.get(url).status_code in (403, 404)
+
+
+def test_timestamps_are_utc_with_milliseconds(server):
+    import re
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC).replace(tzinfo=None)
+    task_id = submit(server.api_base, "timed")
+    done = wait_for(lambda: (s := status(server.api_base, task_id))["task_status"] == "SUCCEEDED" and s)
+    for key in ("submit_time", "scheduled_time", "end_time"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", done[key]), done[key]
+    submitted = datetime.strptime(done["submit_time"], "%Y-%m-%d %H:%M:%S.%f")
+    assert abs((submitted - before).total_seconds()) < 5  # UTC, not local time
+
+
+def test_usage_reports_count_and_size_and_zero_tokens(server):
+    task_id = submit(server.api_base, "usage", n=2)
+    wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED")
+    body = httpx.get(f"{server.api_base}/tasks/{task_id}").json()
+    assert body["usage"] == {"image_count": 2, "size": "1024*1024", "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+
+
+def test_random_seed_is_drawn_once_and_kept(server):
+    task_id = submit(server.api_base, "no seed given")
+    wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED")
+    record = server.service.get(task_id)
+    seed = record.request["seed"]
+    assert 0 <= seed <= 2_147_483_647 and record.result.seed == seed
+
+
+def test_sync_request_past_its_timeout_answers_504_and_task_goes_on(make_server):
+    server = make_server(engine=DeterministicEngine(steps=10, step_seconds=0.1), sync_timeout_seconds=0.3)
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": "slow"}]}]},
+            "parameters": {"size": "1K"}}
+    r = httpx.post(server.api_base + "/services/aigc/multimodal-generation/generation", json=body, timeout=30)
+    assert r.status_code == 504 and r.json()["code"] == "RequestTimeOut"
+    task_id = r.json()["message"].split()[2]
+    wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED", timeout=10)
+
+
+def test_openai_images_field_wins_over_image(server):
+    import base64
+
+    from tests.conftest import png_bytes
+
+    def uri(w, h):
+        return "data:image/png;base64," + base64.b64encode(png_bytes(w, h)).decode()
+
+    r = httpx.post(server.base_url + "/v1/images/generations",
+                   json={"prompt": "p", "size": "1K", "image": uri(300, 300), "images": [uri(480, 240)]}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [im.size for im in server.engine.jobs[-1].images] == [(480, 240)]

@@ -79,6 +79,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, ApiError):
+            # FastAPI wraps any exception raised while it reads a JSON body into a 400 "There
+            # was an error parsing the body"; the body-size limit raises TooLarge from
+            # receive() for chunked bodies (no Content-Length), which must stay a 413.
+            return render_error(request, exc.__cause__)
         if exc.status_code == 404:
             err = ApiError(f"no such endpoint: {request.method} {request.url.path}", status=404, code="InvalidURL")
         elif exc.status_code == 405:

@@ -149,12 +149,15 @@ def generations_request(body: GenerationsBody) -> tuple[GenerationRequest, Optio
 def edits_request(form: dict[str, Any], files: list[str]) -> tuple[GenerationRequest, Options]:
     """Multipart edits: `files` are the uploaded images as data URIs, in order; URL/base64
     strings in `image`/`images` form fields are appended after them."""
-    if any(key.startswith("bbox_list[") or key.startswith("color_palette[") for key in form):
+    # Name the field that actually arrived flattened (a flattened color_palette used to be
+    # reported as param "bbox_list").
+    flattened = next((name for name in ("bbox_list", "color_palette") if any(k.startswith(name + "[") for k in form)), None)
+    if flattened:
         raise InvalidParameter(
-            "bbox_list: nested lists cannot travel as multipart fields (they arrive flattened); "
+            f"{flattened}: nested lists cannot travel as multipart fields (they arrive flattened); "
             "send bbox_list and color_palette as JSON strings, e.g. extra_body={\"bbox_list\": "
             "json.dumps([[[10, 10, 200, 200]]])}",
-            field="bbox_list",
+            field=flattened,
         )
     if "mask" in form:
         raise InvalidParameter("mask: masks are not supported by Wan 2.7; mark regions with bbox_list", field="mask")

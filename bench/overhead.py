@@ -1,0 +1,164 @@
+"""Server overhead: end-to-end time of a 1K request divided by the engine's own time, for sync and
+async calls and url / b64_json output, plus requests per second for 50 concurrent clients on a
+fast engine. Everything runs side by side in one process on loopback.
+
+    .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--repeats 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.server import registry_for, start_server  # noqa: E402
+from wanimage.engines.base import ALL_MODES, Capabilities, GenerationJob, no_progress  # noqa: E402
+
+
+class SleepEngine:
+    """Stands for a real engine: a fixed compute time, then a noisy image (PNG-realistic)."""
+
+    name = "sleep"
+
+    def __init__(self, seconds: float, noise: float = 6.0) -> None:
+        self.seconds = seconds
+        self.noise = noise  # 0: flat art like the built-in model's; 6: photo-like grain
+        self.capabilities = Capabilities(modes=ALL_MODES)
+
+    def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
+        time.sleep(self.seconds)
+        rng = np.random.default_rng(job.seed)
+        out = []
+        for _ in range(job.n):
+            y, x = np.mgrid[0 : job.height, 0 : job.width]
+            base = np.stack([x * 255 / job.width, y * 255 / job.height, np.full_like(x, 128)], -1)
+            noise = rng.normal(0, self.noise, base.shape) if self.noise else 0
+            out.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)))
+        return out
+
+
+def make_engine(kind: str, seconds: float, noise: float):
+    if kind == "builtin":
+        from wanimage.engines.builtin import load_builtin_engine
+
+        return load_builtin_engine()
+    return SleepEngine(seconds, noise)
+
+
+def engine_time(engine, repeats: int) -> float:
+    from wanimage.core.job import build_job
+    from wanimage.core.request import build_request
+
+    req = build_request(model="wan2.7-image", prompt="a red apple", size="1K", seed=1, thinking_mode=False)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        engine.generate(build_job(req, []), no_progress)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def ds_body(prompt: str) -> dict:
+    return {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
+            "parameters": {"size": "1K", "seed": 1, "thinking_mode": False}}
+
+
+def sync_call(client: httpx.Client, base: str) -> None:
+    r = client.post(base + "/api/v1/services/aigc/multimodal-generation/generation", json=ds_body("a red apple"))
+    r.raise_for_status()
+    client.get(r.json()["output"]["choices"][0]["message"]["content"][0]["image"]).raise_for_status()
+
+
+def async_call(client: httpx.Client, base: str) -> None:
+    r = client.post(base + "/api/v1/services/aigc/image-generation/generation", json=ds_body("a red apple"),
+                    headers={"X-DashScope-Async": "enable"})
+    task = r.json()["output"]["task_id"]
+    while True:  # a tight 20 ms poll: measures the server, not a client's back-off
+        out = client.get(f"{base}/api/v1/tasks/{task}").json()["output"]
+        if out["task_status"] == "SUCCEEDED":
+            break
+        time.sleep(0.02)
+    client.get(out["choices"][0]["message"]["content"][0]["image"]).raise_for_status()
+
+
+def openai_call(client: httpx.Client, base: str, fmt: str) -> None:
+    r = client.post(base + "/v1/images/generations", json={"model": "wan2.7-image", "prompt": "a red apple",
+                    "size": "1K", "seed": 1, "thinking_mode": False, "response_format": fmt})
+    r.raise_for_status()
+    if fmt == "url":
+        client.get(r.json()["data"][0]["url"]).raise_for_status()
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+async def throughput(base: str, clients: int, seconds: float) -> float:
+    done = 0
+    stop = time.monotonic() + seconds
+
+    async def one(client: httpx.AsyncClient) -> None:
+        nonlocal done
+        while time.monotonic() < stop:
+            r = await client.post(base + "/v1/images/generations", json={"prompt": "p", "size": "768*768", "response_format": "url"})
+            r.raise_for_status()
+            done += 1
+
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
+        t = time.monotonic()
+        await asyncio.gather(*(one(client) for _ in range(clients)))
+        return done / (time.monotonic() - t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", default="sleep", choices=["sleep", "builtin"])
+    parser.add_argument("--seconds", type=float, default=1.0, help="SleepEngine compute time")
+    parser.add_argument("--noise", type=float, default=6.0, help="SleepEngine image grain (0 = flat)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=50)
+    args = parser.parse_args()
+
+    engine = make_engine(args.engine, args.seconds, args.noise)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "a", engine, workers=1)
+        base = server.base_url
+        with httpx.Client(timeout=300) as client:
+            sync_call(client, base)  # warm up
+            rows = [
+                ("engine alone", engine_time(engine, args.repeats)),
+                ("dashscope sync + url download", timed(lambda: sync_call(client, base), args.repeats)),
+                ("dashscope async (20 ms polls)", timed(lambda: async_call(client, base), args.repeats)),
+                ("openai url + download", timed(lambda: openai_call(client, base, "url"), args.repeats)),
+                ("openai b64_json", timed(lambda: openai_call(client, base, "b64_json"), args.repeats)),
+            ]
+        server.stop()
+        print(f"engine={args.engine} noise={args.noise} 1K (1024x1024), median of {args.repeats}")
+        print(f"{'path':34s} {'seconds':>8s} {'ratio':>6s}")
+        for name, t in rows:
+            print(f"{name:34s} {t:8.3f} {t / rows[0][1]:6.3f}")
+
+        fast = start_server(Path(tmp) / "b", SleepEngine(0.0), workers=2, max_queue=1000)
+        rps = asyncio.run(throughput(fast.base_url, args.clients, seconds=10))
+        fast.stop()
+        print(f"throughput, {args.clients} concurrent clients, 768x768 on a zero-cost engine: {rps:.1f} requests/s")
+
+
+if __name__ == "__main__":
+    main()
