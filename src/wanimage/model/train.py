@@ -39,6 +39,7 @@ class TrainConfig:
     ckpt_minutes: float = 5.0
     sample_minutes: float = 15.0
     threads: int = 2
+    bf16: bool = True  # autocast: ~1.8x faster on this AVX512-BF16 CPU (measured), fp32 weights
     seed: int = 0
 
 
@@ -86,7 +87,7 @@ def upsampler_batch(data: dict, cfg: TrainConfig, g: torch.Generator) -> tuple[t
     for i in idx:
         oy, ox = torch.randint(0, 32 - c + 1, (2,), generator=g).tolist()
         xs.append(data["lo"][i, :, oy : oy + c, ox : ox + c])
-        hi = np.asarray(data["hi"][i, 8 * oy : 8 * (oy + c), 8 * ox : 8 * (ox + c)])
+        hi = np.array(data["hi"][i, 8 * oy : 8 * (oy + c), 8 * ox : 8 * (ox + c)])  # copy
         ys.append(to_model_space(torch.from_numpy(hi)[None])[0])
     x = torch.stack(xs)
     x = x + 0.03 * torch.rand(x.shape[0], 1, 1, 1, generator=g) * torch.randn(x.shape, generator=g)
@@ -163,7 +164,8 @@ def train(cfg: TrainConfig) -> dict:
         lr = cfg.lr * min(1.0, (s["step"] + 1) / cfg.warmup)
         for grp in s["opt"].param_groups + s["opt_up"].param_groups:
             grp["lr"] = lr
-        loss = s["sprite"].loss(x0, ctx, mask, generator=g)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = s["sprite"].loss(x0, ctx, mask, generator=g)
         s["opt"].zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(s["sprite"].parameters(), 1.0)
@@ -174,7 +176,8 @@ def train(cfg: TrainConfig) -> dict:
         # 2. now and then an upsampler step
         if s["step"] % cfg.up_every == 0:
             x, y = upsampler_batch(data, cfg, g)
-            up_loss = (s["up"](x) - y).abs().mean()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                up_loss = (s["up"](x).float() - y).abs().mean()
             s["opt_up"].zero_grad(set_to_none=True)
             up_loss.backward()
             s["opt_up"].step()

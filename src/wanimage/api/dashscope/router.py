@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
@@ -68,7 +69,7 @@ async def image_synthesis(
 @router.get("/tasks/{task_id}/", include_in_schema=False)
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     """Task status and results. Unknown or expired ids answer 200 with UNKNOWN."""
-    record = service_of(request).get(task_id)
+    record = await asyncio.to_thread(service_of(request).get, task_id)
     if record is None:
         return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
     return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
@@ -79,7 +80,7 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
     """Cancel: PENDING tasks end CANCELED at once; RUNNING tasks stop at the next step (extension).
     Any body (the async client sends JSON, the sync one nothing) is ignored."""
-    record = service_of(request).cancel(task_id)
+    record = await asyncio.to_thread(service_of(request).cancel, task_id)
     if record is None:
         return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
     return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
@@ -115,7 +116,8 @@ async def list_tasks(
             f"status: {status!r} is not a task status; use one of {', '.join(s.value for s in TaskStatus)}",
             field="status",
         ) from None
-    page = service_of(request).list(
+    page = await asyncio.to_thread(
+        service_of(request).list,
         page_no=page_no,
         page_size=page_size,
         status=status_enum,

@@ -18,8 +18,8 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
-from starlette.datastructures import UploadFile
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
 
 from ...errors import AccessDenied, InvalidParameter, TooLarge
 from ..common import base_url_of, require_api_key, service_of

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
-from starlette.datastructures import UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from PIL import Image
+from starlette.datastructures import UploadFile
 
 from ...core.postprocess import encode_png
 from ...core.service import ImageService
@@ -103,7 +104,7 @@ async def _events(service: ImageService, record: TaskRecord, options: wire.Optio
                 size = f"{preview.width}x{preview.height}"
                 yield _sse(wire.stream_event(kind, "partial_image", b64=_b64_png(preview), created=created, size=size, index=sent))
                 sent += 1
-        final = service.get(record.id)
+        final = await asyncio.to_thread(service.get, record.id)
         if final is None or final.status is not TaskStatus.SUCCEEDED or final.result is None:
             raise failed_task_error(final) if final else ApiError("the task expired", status=500, code="InternalError")
         size = final.result.size.replace("*", "x")

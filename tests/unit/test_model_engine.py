@@ -1,0 +1,132 @@
+"""The built-in engine end to end on tiny random nets (fast), and on the committed weights."""
+
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wanimage.engines.base import Box, Canceled, Engine, GenerationJob, LayoutItem, Mode
+from wanimage.engines.base import PaletteColor, no_progress
+from wanimage.engines.builtin import DEFAULT_WEIGHTS, BuiltinEngine, load_builtin_engine
+from wanimage.model.generator import BuiltinModel
+from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
+
+
+class HashText:
+    """Stands in for MiniLM in fast tests: a fixed random embedding per text."""
+
+    def encode_cached(self, texts):
+        embs = [torch.randn(16, 384, generator=torch.Generator().manual_seed(zlib.crc32(t.encode())))
+                for t in texts]
+        return torch.stack(embs), torch.ones(len(texts), 16, dtype=torch.bool)
+
+
+@pytest.fixture(scope="module")
+def engine() -> BuiltinEngine:
+    torch.manual_seed(0)
+    sprite, up = SpriteUNet(SPRITE_PRESETS["T"]).eval(), Upsampler(UPSAMPLER_PRESETS["T"]).eval()
+    torch.nn.init.normal_(sprite.conv_out.weight, std=0.05)  # so seeds visibly differ
+    return BuiltinEngine(BuiltinModel(sprite, up, HashText(), steps=4))
+
+
+def job(mode=Mode.TEXT_TO_IMAGE, prompt="a red apple", w=96, h=64, n=1, seed=1, **kw):
+    return GenerationJob(model="wan2.7-image", mode=mode, prompt=prompt, width=w, height=h, n=n,
+                         seed=seed, **kw)
+
+
+def px(im: Image.Image) -> np.ndarray:
+    return np.asarray(im)
+
+
+def test_is_an_engine(engine):
+    assert isinstance(engine, Engine)
+    assert engine.capabilities.layout and engine.capabilities.previews
+
+
+def test_text_to_image_size_count_determinism(engine):
+    a = engine.generate(job(n=2), no_progress)
+    b = engine.generate(job(n=2), no_progress)
+    assert [im.size for im in a] == [(96, 64)] * 2 and all(im.mode == "RGB" for im in a)
+    assert all((px(x) == px(y)).all() for x, y in zip(a, b, strict=True))
+    c = engine.generate(job(seed=2), no_progress)  # image i uses seed + i
+    assert (px(c[0]) == px(a[1])).all()
+    assert not (px(a[0]) == px(a[1])).all()
+
+
+def test_progress_once_per_step_with_preview_and_cancel(engine):
+    calls = []
+
+    def progress(fraction, preview=None):
+        calls.append(fraction)
+        if preview is not None:
+            assert preview()[0].size == (96, 64)
+
+    engine.generate(job(), progress)
+    assert len(calls) == 4 and calls[-1] == 1.0
+
+    def cancel(fraction, preview=None):
+        raise Canceled
+
+    with pytest.raises(Canceled):
+        engine.generate(job(), cancel)
+
+
+def test_sets_follow_per_image_prompts(engine):
+    out = engine.generate(job(Mode.TEXT_TO_IMAGE_SET, "image 1: a cat. image 2: a dog", n=4),
+                          no_progress)
+    assert len(out) == 2 and all(im.size == (96, 64) for im in out)
+    same = engine.generate(job(Mode.TEXT_TO_IMAGE_SET, "a cat", n=3), no_progress)
+    assert len(same) == 3
+    corner = [px(im)[0, 0] for im in same]  # one shared background across the set
+    assert all((c == corner[0]).all() for c in corner)
+
+
+def test_bbox_edit_keeps_outside_pixels_exact(engine):
+    rng = np.random.default_rng(0)
+    base = Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    box = Box(10, 8, 50, 48)
+    out = engine.generate(job(Mode.EDIT, "add a cat", images=[base], boxes=[[box]]), no_progress)[0]
+    a, b = px(out), px(base)
+    outside = np.ones((64, 96), bool)
+    outside[8:48, 10:50] = False
+    assert (a[outside] == b[outside]).all() and (a[~outside] != b[~outside]).any()
+
+
+def test_multi_image_edit_uses_last_image_and_palette_layout(engine):
+    first, last = Image.new("RGB", (40, 40), "red"), Image.new("RGB", (120, 80), (10, 200, 10))
+    out = engine.generate(job(Mode.EDIT, "add a dog", w=120, h=80, images=[first, last]),
+                          no_progress)[0]
+    assert out.size == (120, 80) and tuple(px(out)[0, 0]) == (10, 200, 10)
+    palette = [PaletteColor((250, 0, 0), 0.6), PaletteColor((0, 0, 250), 0.4)]
+    out = engine.generate(job(palette=palette), no_progress)[0]
+    assert tuple(px(out)[0, 0]) == (250, 0, 0)  # the background follows the heaviest colour
+    layout = [LayoutItem("a cat", Box(0, 0, 30, 30)), LayoutItem("a dog", Box(50, 20, 90, 60))]
+    assert engine.generate(job(layout=layout), no_progress)[0].size == (96, 64)
+
+
+def test_transplant_between_images_and_removal(engine):
+    src = Image.new("RGB", (50, 50), "white")
+    src.paste((200, 0, 0), (15, 15, 35, 35))
+    dst = Image.new("RGB", (80, 80), (0, 0, 200))
+    out = engine.generate(job(Mode.EDIT, "put the object of image 1 into the box", w=80, h=80,
+                              images=[src, dst], boxes=[[], [Box(40, 40, 80, 80)]]), no_progress)
+    a = px(out[0])
+    assert (a[:40] == (0, 0, 200)).all() and (a[55:65, 55:65, 0] > 150).all()
+    removed = engine.generate(job(Mode.EDIT, "remove the object", w=80, h=80, images=[out[0]],
+                                  boxes=[[Box(40, 40, 80, 80)]]), no_progress)[0]
+    assert np.abs(px(removed)[60, 60].astype(int) - (0, 0, 200)).max() < 5
+
+
+def test_missing_weights_raise_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights"):
+        load_builtin_engine(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="weights not exported yet")
+def test_committed_weights_load_and_generate_deterministically():
+    eng = load_builtin_engine()
+    j = job(prompt="a red apple", w=256, h=256, seed=7)
+    a, b = eng.generate(j, no_progress), eng.generate(j, no_progress)
+    assert a[0].size == (256, 256) and (px(a[0]) == px(b[0])).all()

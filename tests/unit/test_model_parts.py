@@ -1,0 +1,134 @@
+"""Built-in model parts on tiny real components: nets, samplers, scenes, compositing."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from wanimage.model.captions import captions_for, is_blocked, nearest_colour_word
+from wanimage.model.compose import fill_region, paste, tint
+from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
+from wanimage.model.sampling import get_sigmas_flow, sample_euler, sample_heun
+from wanimage.model.scenes import layout_boxes, parse_prompt, split_set_prompt
+from wanimage.model.weights import export_weights, load_weights
+
+
+def tiny_nets(seed: int = 0) -> tuple[SpriteUNet, Upsampler]:
+    torch.manual_seed(seed)
+    return SpriteUNet(SPRITE_PRESETS["T"]).eval(), Upsampler(UPSAMPLER_PRESETS["T"]).eval()
+
+
+def test_sprite_unet_shapes_and_loss():
+    net, _ = tiny_nets()
+    x = torch.randn(2, 4, 32, 32)
+    ctx, mask = torch.randn(2, 16, 384), torch.ones(2, 16, dtype=torch.bool)
+    assert net(x, torch.rand(2), ctx, mask).shape == (2, 4, 32, 32)
+    assert net.denoise_cfg(x, torch.tensor(0.5), ctx, mask, 3.0).shape == (2, 4, 32, 32)
+    loss = net.loss(x.clamp(-1, 1), ctx, mask, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    loss.backward()  # every parameter that should learn gets a gradient path
+    assert net.conv_out.weight.grad is not None
+
+
+def test_upsampler_is_x8_and_starts_as_bilinear():
+    _, up = tiny_nets()
+    x = torch.rand(1, 4, 32, 32) * 2 - 1
+    y = up(x)
+    assert y.shape == (1, 4, 256, 256)
+    ref = torch.nn.functional.interpolate(x, scale_factor=8, mode="bilinear")
+    assert torch.allclose(y, ref, atol=1e-6)  # zero-initialised residual
+
+
+def test_sigmas_and_samplers_reach_the_denoised_target():
+    sigmas = get_sigmas_flow(8, shift=2.0)
+    assert sigmas[0] == 1 and sigmas[-1] == 0 and bool((sigmas[:-1] > sigmas[1:]).all())
+    target = torch.full((1, 4, 4, 4), 0.25)
+    seen = []
+    for sampler in (sample_euler, sample_heun):
+        out = sampler(lambda x, s: target, torch.randn(1, 4, 4, 4), sigmas,
+                      callback=lambda info: seen.append(info["i"]))
+        assert torch.allclose(out, target, atol=1e-5)
+    assert seen == list(range(8)) * 2
+
+
+def test_sampler_callback_can_cancel():
+    class Stop(Exception):
+        pass
+
+    def cb(info):
+        raise Stop
+
+    with pytest.raises(Stop):
+        sample_euler(lambda x, s: x * 0, torch.zeros(1, 1, 2, 2), get_sigmas_flow(4), callback=cb)
+
+
+def test_export_and_load_roundtrip(tmp_path):
+    net, up = tiny_nets()
+    path = tmp_path / "w.safetensors"
+    export_weights(net, up, path, {"step": 7})
+    net2, up2, info = load_weights(path)
+    assert info == {"step": 7}
+    x, ctx, mask = torch.randn(1, 4, 32, 32), torch.randn(1, 16, 384), torch.ones(1, 16, dtype=torch.bool)
+    for m in (net, up, net2, up2):  # non-zero output layers, so the comparison means something
+        torch.nn.init.normal_(m.conv_out.weight, std=0.02)
+    up2.load_state_dict(up.state_dict()), net2.conv_out.load_state_dict(net.conv_out.state_dict())
+    t = torch.tensor([0.3])
+    with torch.no_grad():  # fp16 storage: close, not equal
+        assert torch.allclose(net(x, t, ctx, mask), net2(x, t, ctx, mask), atol=2e-2)
+        assert torch.allclose(up(x), up2(x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "prompt, phrases, where, colours",
+    [
+        ("two red apples on the left and a cat on the right on a blue background",
+         ["a red apple", "a cat"], ["left", "right"], 1),
+        ("Draw a picture of three cherries at the top", ["a cherry"], ["top"], 0),
+        ("an orange", ["an orange"], [None], 0),
+        ("a dog, a cat and a rocket on a pink and yellow gradient background",
+         ["a dog", "a cat", "a rocket"], [None] * 3, 2),
+    ],
+)
+def test_parse_prompt(prompt, phrases, where, colours):
+    plan = parse_prompt(prompt)
+    assert [o.phrase for o in plan.objects] == phrases
+    assert [o.where for o in plan.objects] == where
+    assert len(plan.background) == colours
+
+
+def test_counts_layout_and_blocklist():
+    plan = parse_prompt("three cherries and a pistol")
+    assert [(o.phrase, o.count) for o in plan.objects] == [("a cherry", 3)]
+    boxes = layout_boxes(plan, 1.0, random.Random(0))
+    assert len(boxes) == 3
+    assert all(0 <= b[0] < b[2] <= 1.01 and 0 <= b[1] < b[3] <= 1.01 for _, b in boxes)
+    assert is_blocked("a middle finger") and not is_blocked("a red apple")
+
+
+def test_split_set_prompt():
+    assert split_set_prompt("image 1: a cat. image 2: a dog", 4) == ["a cat", "a dog"]
+    assert split_set_prompt("a cat", 3) == ["a cat"] * 3
+    assert split_set_prompt("flat style. Image 1: a cat image 2: a dog", 1) == ["a cat, flat style"]
+
+
+def test_captions_and_colour_words():
+    caps = captions_for("red apple", ["fruit", "apple"], "red", 8, seed=0)
+    assert len(caps) == 8 and caps[0] == "red apple" and caps[1] == "a red apple"
+    assert nearest_colour_word((220, 30, 30)) == "red"
+    assert nearest_colour_word((40, 90, 230)) == "blue"
+    assert captions_for("black large square", [], "orange", 2, 0)[1] == "a black large square"
+
+
+def test_paste_respects_clip_and_fill_region():
+    canvas = np.full((64, 64, 3), 0.5, np.float32)
+    sprite = torch.ones(4, 32, 32)  # opaque white
+    paste(canvas, sprite, (0, 0, 64, 64), clip=(10, 10, 30, 30))
+    assert np.allclose(canvas[10:30, 10:30], 1.0)
+    canvas[10:30, 10:30] = 0.5
+    assert np.allclose(canvas, 0.5)  # nothing outside the clip box changed
+    canvas[20:40, 20:40] = 0.0
+    fill_region(canvas, (20, 20, 40, 40))
+    assert np.allclose(canvas, 0.5, atol=1e-5)
+    red = tint(torch.ones(4, 8, 8), (255, 0, 0), 1.0)
+    assert red[0].mean() > red[1].mean()
