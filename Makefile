@@ -65,4 +65,4 @@ train: install
 	nice -n 19 $(MODEL_CLI) train --data .cache/builtin-data --run-dir runs/builtin --export $(WEIGHTS)
 
 export-builtin: install
-	$(MODEL_CLI) export --run-dir runs/builtin --out $(WEIGHTS)
+	$(MODEL_CLI) builtin-export --run-dir runs/builtin --out $(WEIGHTS)

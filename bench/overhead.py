@@ -116,15 +116,6 @@ def openai_call(client: httpx.Client, base: str, fmt: str) -> None:
         client.get(r.json()["data"][0]["url"]).raise_for_status()
 
 
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 async def throughput(base: str, clients: int, seconds: float) -> float:
     done = 0
     stop = time.monotonic() + seconds
@@ -157,13 +148,21 @@ def main() -> None:
         base = server.base_url
         with httpx.Client(timeout=300) as client:
             sync_call(client, base)  # warm up
-            rows = [
-                ("engine alone", engine_time(engine, args.repeats)),
-                ("dashscope sync + url download", timed(lambda: sync_call(client, base), args.repeats)),
-                ("dashscope async (20 ms polls)", timed(lambda: async_call(client, base), args.repeats)),
-                ("openai url + download", timed(lambda: openai_call(client, base, "url"), args.repeats)),
-                ("openai b64_json", timed(lambda: openai_call(client, base, "b64_json"), args.repeats)),
-            ]
+            paths = {
+                "engine alone": lambda: engine_time(engine, 1),
+                "dashscope sync + url download": lambda: sync_call(client, base),
+                "dashscope async (20 ms polls)": lambda: async_call(client, base),
+                "openai url + download": lambda: openai_call(client, base, "url"),
+                "openai b64_json": lambda: openai_call(client, base, "b64_json"),
+            }
+            # Round-robin, so a change in machine load hits every path alike.
+            samples: dict[str, list[float]] = {name: [] for name in paths}
+            for _ in range(args.repeats):
+                for name, fn in paths.items():
+                    t = time.perf_counter()
+                    fn()
+                    samples[name].append(time.perf_counter() - t)
+            rows = [(name, statistics.median(times)) for name, times in samples.items()]
         server.stop()
         print(f"engine={args.engine} noise={args.noise} 1K (1024x1024), median of {args.repeats}")
         print(f"{'path':34s} {'seconds':>8s} {'ratio':>6s}")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -40,12 +42,17 @@ def _drain(server, timeout: float = 90.0) -> None:
         time.sleep(0.2)
 
 
+def _header(response, name: str) -> str:
+    values = response.headers.get(name, [])  # schemathesis: lower-case names, list values
+    return values[0] if values else ""
+
+
 def _check(case, response) -> None:
     case.validate_response(response, checks=[not_a_server_error])
     assert response.status_code < 500, response.text
-    assert response.headers.get("x-request-id")
+    assert _header(response, "x-request-id")
     if response.status_code >= 400:
-        assert response.headers.get("content-type", "").startswith("application/json"), response.text
+        assert _header(response, "content-type").startswith("application/json"), response.text
         body = response.json()
         if case.path.startswith("/v1/"):
             assert set(body) == {"error"} and body["error"]["code"], body
@@ -79,7 +86,56 @@ def test_no_server_errors(server, mode):
 
         try:
             fuzz()
+        except Unsatisfiable:  # nothing to generate (e.g. no parameters to make invalid)
+            if mode is GenerationMode.POSITIVE:
+                failures.append(f"{operation.label}: no positive example could be generated")
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:3000]}")
     _drain(server)
     assert not failures, "\n\n".join(failures)
+
+
+# Boundary values random generation rarely reaches (an unbounded integer query parameter is
+# one draw in many): every query parameter of the document gets each of them.
+INTEGER_EDGES = ["0", "-1", "2147483648", "9223372036854775808", "-9223372036854775809", "1" + "0" * 30]
+STRING_EDGES = ["", " ", "0001-01-01", "9999-12-31 23:59:59", "99991231235959", "\u00e9\u00e8", "x" * 5000,
+                "%00", "../..", "NaN", "1e309"]
+
+
+# Known bug outside this suite's files (reported): GET /api/v1/tasks declares page_no without an
+# upper bound, and (page_no - 1) * page_size overflows SQLite's 64-bit OFFSET -> 500. Checked by
+# the strict xfail below, so the loop skips exactly these values until the route bounds page_no.
+KNOWN_500 = {("GET", "/api/v1/tasks", "page_no", v) for v in ("9223372036854775808", "1" + "0" * 30)}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: unbounded page_no overflows the SQLite OFFSET (500)")
+def test_list_tasks_huge_page_no(server):
+    for value in sorted({v for (_, _, _, v) in KNOWN_500}):
+        resp = httpx.get(server.base_url + "/api/v1/tasks", params={"page_no": value})
+        assert resp.status_code < 500, resp.text
+
+
+@pytest.mark.slow
+def test_query_parameter_edges(server):
+    raw = httpx.get(server.base_url + "/openapi.json").json()
+    failures = []
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        for path, item in raw["paths"].items():
+            for method, op in item.items():
+                query = [p for p in op.get("parameters", []) if p.get("in") == "query"]
+                if not query or "{" in path:
+                    continue
+                for param in query:
+                    schema = param.get("schema", {})
+                    types = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", [])}
+                    values = INTEGER_EDGES if "integer" in types else STRING_EDGES
+                    for value in values:
+                        if (method.upper(), path, param["name"], value) in KNOWN_500:
+                            continue
+                        resp = client.request(method.upper(), path, params={param["name"]: value})
+                        if resp.status_code >= 500:
+                            failures.append(f"{method.upper()} {path}?{param['name']}={value[:40]}: "
+                                            f"{resp.status_code} {resp.text[:200]}")
+                        else:
+                            assert resp.headers.get("x-request-id")
+    assert not failures, "\n".join(failures)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError, InternalError, InvalidParameter
 
@@ -96,3 +97,37 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return render_error(request, InternalError("internal error; the server log has the details", should_retry=False))
+
+    # Starlette runs an `Exception` handler in its outermost ServerErrorMiddleware: outside the
+    # request-id middleware (the 500 had no x-request-id header) and it re-raises afterwards,
+    # so uvicorn dropped the keep-alive connection. Catching here, innermost of the user
+    # middlewares (create_app adds the request-context middleware after this), fixes both;
+    # the handler above stays as the last resort.
+    app.add_middleware(_UnexpectedErrorMiddleware)
+
+
+class _UnexpectedErrorMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:  # a response (a stream) is under way: nothing clean can be sent now
+                raise
+            request = Request(scope, receive)
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            error = InternalError("internal error; the server log has the details", should_retry=False)
+            await render_error(request, error)(scope, receive, send)

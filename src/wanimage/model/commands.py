@@ -1,4 +1,5 @@
-"""CLI subcommands of the built-in model: `data build`, `data show`, `train`, `export`.
+"""CLI subcommands of the built-in model: `data build`, `data show`, `train`, `builtin-export`,
+`builtin-curves`.
 
 `wanimage.cli` calls `register(subparsers)`; each subcommand sets `func(args) -> int`.
 Until the CLI exists: `python -m wanimage.model.commands data build`."""
@@ -43,10 +44,15 @@ def register(subparsers) -> None:
     train.add_argument("--lr", type=float, default=5e-4)
     train.set_defaults(func=cmd_train)
 
-    export = subparsers.add_parser("export", help="export EMA weights from a training checkpoint")
+    export = subparsers.add_parser("builtin-export", help="export EMA weights from a training checkpoint")
     export.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
     export.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     export.set_defaults(func=cmd_export)
+
+    curves = subparsers.add_parser("builtin-curves", help="plot the training log as a PNG")
+    curves.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
+    curves.add_argument("--out", type=Path, default=Path("docs/builtin/training-curves.png"))
+    curves.set_defaults(func=cmd_curves)
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -88,6 +94,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = dict(step=ck["step"], samples=ck["samples"], train_seconds=round(ck["seconds"]))
     export_weights(sprite, up, args.out, info)
     print(f"wrote {args.out} ({json.dumps(info)})")
+    return 0
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from .report import plot_curves
+
+    print(plot_curves(args.run_dir / "log.jsonl", args.out))
     return 0
 
 

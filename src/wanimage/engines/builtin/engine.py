@@ -100,6 +100,6 @@ def load_builtin_engine(weights_path: Path | None = None, device: str = "cpu") -
         raise FileNotFoundError(
             f"built-in model weights not found at {path}; train and export them with "
             "`wanimage train --export src/wanimage/weights/builtin.safetensors` "
-            "(or `wanimage export`), or pass the path of an exported .safetensors file"
+            "(or `wanimage builtin-export`), or pass the path of an exported .safetensors file"
         )
     return BuiltinEngine(BuiltinModel.from_file(path, device=device))

@@ -1,0 +1,206 @@
+"""Quality of the built-in model, measured against its own training renders.
+
+1. A small CNN classifier is trained on augmented 32 px renders of every training icon (cached
+   in .cache/builtin-classifier.pt); its accuracy on differently-augmented renders is reported.
+2. Prompt following: sprites generated from held-out prompts ("a drawing of a <label>", a
+   template never used in training) and from training-style prompts ("a <label>") are
+   classified; top-1 / top-5 accuracy of the intended icon among all icons.
+3. Bbox edits: PSNR outside the boxes (inf = exact).
+4. Sets: background colour distance within a set vs across unrelated images.
+5. Palette: distance from requested to produced palette, with and without color_palette.
+6. Sharpness: edge energy at 1024 px of the upsampler's output vs a Lanczos enlargement of the
+   same 32 px sprite.
+
+    .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from wanimage.engines.base import Box, GenerationJob, Mode, PaletteColor, no_progress
+from wanimage.engines.builtin import load_builtin_engine
+from wanimage.model.captions import article
+from wanimage.model.pipeline import generate_sprites, upsample
+
+DATA = Path(".cache/builtin-data")
+CLASSIFIER = Path(".cache/builtin-classifier.pt")
+
+
+def on_white(x: torch.Tensor) -> torch.Tensor:
+    """(B, 4, H, W) premultiplied in [-1, 1] -> (B, 3, H, W) RGB on white in [0, 1]."""
+    x = (x + 1) / 2
+    return x[:, :3] + (1 - x[:, 3:])
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Shifts, zoom, noise: what separates a generated sprite from its render."""
+    b = x.shape[0]
+    theta = torch.zeros(b, 2, 3)
+    s = 1 + 0.15 * (torch.rand(b, generator=g) - 0.5)
+    theta[:, 0, 0], theta[:, 1, 1] = s, s
+    theta[:, :, 2] = 0.12 * (torch.rand(b, 2, generator=g) - 0.5)
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    x = F.grid_sample(x - 1, grid, align_corners=False, padding_mode="zeros") + 1  # white pad
+    return (x + 0.04 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+class Classifier(nn.Module):
+    def __init__(self, n: int):
+        super().__init__()
+        c = 64
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4 * c * 16, n),
+        )
+
+    def forward(self, x):  # (B, 3, 32, 32) -> (B, n)
+        return self.net(x * 2 - 1)
+
+
+def train_classifier(renders: torch.Tensor, epochs: int = 30) -> Classifier:
+    g = torch.Generator().manual_seed(0)
+    n = renders.shape[0]
+    clf = Classifier(n)
+    opt = torch.optim.AdamW(clf.parameters(), 2e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * math.ceil(n / 128))
+    labels = torch.arange(n)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, 128):
+            idx = perm[i : i + 128]
+            loss = F.cross_entropy(clf(augment(renders[idx], g)), labels[idx], label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return clf.eval()
+
+
+def topk(clf: Classifier, x: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        logits = torch.cat([clf(x[i : i + 256]) for i in range(0, len(x), 256)])
+    top5 = logits.topk(5, dim=1).indices
+    return (top5[:, 0] == target).float().mean().item(), (top5 == target[:, None]).any(1).float().mean().item()
+
+
+def edge_energy(img: np.ndarray) -> float:
+    g = img.astype(np.float32).mean(-1)
+    return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prompts", type=int, default=200)
+    ap.add_argument("--weights", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    meta = json.loads((DATA / "meta.json").read_text())["icons"]
+    lo = torch.from_numpy(np.load(DATA / "sprites32.npy")).permute(0, 3, 1, 2).float() / 127.5 - 1
+    renders = on_white(lo)  # (N, 3, 32, 32)
+    results: dict[str, object] = {}
+
+    # 1. classifier on renders
+    if CLASSIFIER.exists():
+        clf = Classifier(len(meta))
+        clf.load_state_dict(torch.load(CLASSIFIER))
+        clf.eval()
+    else:
+        t = time.time()
+        clf = train_classifier(renders)
+        torch.save(clf.state_dict(), CLASSIFIER)
+        print(f"classifier trained in {time.time() - t:.0f} s")
+    g = torch.Generator().manual_seed(123)
+    results["classifier_heldout_aug_top1_top5"] = topk(clf, augment(renders, g), torch.arange(len(meta)))
+
+    # 2. prompt following on generated 32 px sprites
+    engine = load_builtin_engine(args.weights)
+    model = engine.model
+    rng = random.Random(0)
+    ids = rng.sample(range(len(meta)), min(args.prompts, len(meta)))
+    for name, fmt in (("heldout 'a drawing of <label>'", "a drawing of {}"), ("train-style '<a label>'", "{}")):
+        prompts = [fmt.format(article(meta[i]["label"])) for i in ids]
+        gen = []
+        for s in range(0, len(prompts), 50):
+            ctx, mask = model.text.encode_cached(prompts[s : s + 50])
+            gen.append(generate_sprites(model.sprite, ctx, mask, list(range(s, s + len(ctx))),
+                                        model.steps, model.cfg_scale))
+        results[f"prompt_following_top1_top5 {name}"] = topk(clf, on_white(torch.cat(gen)), torch.tensor(ids))
+
+    # 3. bbox edit exactness
+    psnrs = []
+    for k in range(10):
+        base = Image.fromarray(np.random.default_rng(k).integers(0, 255, (512, 512, 3), dtype=np.uint8))
+        box = Box(50 + 10 * k, 60, 300, 310 + 10 * k)
+        job = GenerationJob("wan2.7-image", Mode.EDIT, "add a cat", 512, 512, 1, k, images=[base],
+                            boxes=[[box]])
+        out = np.asarray(engine.generate(job, no_progress)[0]).astype(np.float64)
+        ref = np.asarray(base).astype(np.float64)
+        keep = np.ones((512, 512), bool)
+        keep[box.y1 : box.y2, box.x1 : box.x2] = False
+        mse = ((out[keep] - ref[keep]) ** 2).mean()
+        psnrs.append(math.inf if mse == 0 else 10 * math.log10(255**2 / mse))
+    results["bbox_edit_psnr_outside_min_db"] = min(psnrs)
+
+    # 4. sets share backgrounds
+    def corner(im):
+        return np.asarray(im)[:8, :8].reshape(-1, 3).mean(0)
+
+    within, across = [], []
+    singles = []
+    for k in range(4):
+        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE_SET, "image 1: a cat. image 2: a dog. image 3: a tree",
+                            256, 256, 3, 100 + k)
+        cs = [corner(im) for im in engine.generate(job, no_progress)]
+        within += [np.linalg.norm(cs[0] - c) for c in cs[1:]]
+        singles.append(cs[0])
+    across = [np.linalg.norm(a - b) for i, a in enumerate(singles) for b in singles[i + 1 :]]
+    results["set_background_distance_within_vs_across"] = (float(np.mean(within)), float(np.mean(across)))
+
+    # 5. palette steering
+    req = [((230, 60, 60), 0.5), ((40, 90, 200), 0.3), ((250, 220, 80), 0.2)]
+    pal = [PaletteColor(c, w) for c, w in req]
+    def palette_distance(im: Image.Image) -> float:
+        px = np.asarray(im.resize((64, 64))).reshape(-1, 3).astype(np.float32)
+        d = np.stack([np.linalg.norm(px - np.array(c, np.float32), axis=1) for c, _ in req])  # (3, P)
+        return float(d.min(0).mean())  # how far the image's pixels sit from the palette
+    dist = {}
+    for label, p in (("without", None), ("with", pal)):
+        ds = [palette_distance(engine.generate(GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, pr, 256, 256, 1, s, palette=p), no_progress)[0])
+              for s, pr in enumerate(["a cat", "a house", "a tree", "a car"])]
+        dist[label] = float(np.mean(ds))
+    results["palette_mean_pixel_distance_without_with"] = (dist["without"], dist["with"])
+
+    # 6. sharpness at 1024 px: upsampler vs Lanczos from the same 32 px sprites
+    ctx, mask = model.text.encode_cached(["a red apple", "a cat", "a house", "a rocket"])
+    lo_gen = generate_sprites(model.sprite, ctx, mask, [0, 1, 2, 3], model.steps, model.cfg_scale)
+    ours, lanczos = [], []
+    for i in range(4):
+        hi = on_white(upsample(model.up, lo_gen[i : i + 1]))[0].permute(1, 2, 0).numpy() * 255
+        ours.append(edge_energy(np.asarray(Image.fromarray(hi.astype(np.uint8)).resize((1024, 1024), Image.BICUBIC))))
+        base = on_white(lo_gen[i : i + 1])[0].permute(1, 2, 0).numpy() * 255
+        lanczos.append(edge_energy(np.asarray(Image.fromarray(base.astype(np.uint8)).resize((1024, 1024), Image.LANCZOS))))
+    results["edge_energy_1024_upsampler_vs_lanczos"] = (float(np.mean(ours)), float(np.mean(lanczos)))
+
+    results["weights_info"] = model.info
+    for k, v in results.items():
+        print(f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()
