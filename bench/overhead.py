@@ -26,41 +26,30 @@ from tests.support.server import start_server  # noqa: E402
 from wanimage.engines.base import ALL_MODES, Capabilities, GenerationJob, no_progress  # noqa: E402
 
 
-class SleepEngine:
-    """Stands for a real engine: a fixed compute time, then a noisy image (PNG-realistic)."""
+def painted(width: int, height: int, noise: float, seed: int = 0) -> Image.Image:
+    """A gradient with optional grain: flat art (noise 0) like the built-in model's, or photo-like."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, np.full_like(x, 128)], -1)
+    grain = np.random.default_rng(seed).normal(0, noise, base.shape) if noise else 0
+    return Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8))
 
-    name = "sleep"
+
+class SleepEngine:
+    """Stands for a real engine with a fixed compute time; its images are painted once per size
+    and reused, so the engine's own time does not wobble and the ratio isolates the server."""
 
     def __init__(self, seconds: float, noise: float = 6.0) -> None:
+        self.name = f"sleep-{seconds}s"
         self.seconds = seconds
-        self.noise = noise  # 0: flat art like the built-in model's; 6: photo-like grain
-        self.capabilities = Capabilities(modes=ALL_MODES)
-
-    def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
-        time.sleep(self.seconds)
-        rng = np.random.default_rng(job.seed)
-        y, x = np.mgrid[0 : job.height, 0 : job.width]
-        base = np.stack([x * 255 / job.width, y * 255 / job.height, np.full_like(x, 128)], -1)
-        out = []
-        for _ in range(job.n):
-            noise = rng.normal(0, self.noise, base.shape) if self.noise else 0
-            out.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)))
-        return out
-
-
-class InstantEngine:
-    """Zero compute: one cached image, so throughput measures the server alone."""
-
-    name = "instant"
-
-    def __init__(self) -> None:
+        self.noise = noise
         self.capabilities = Capabilities(modes=ALL_MODES)
         self._cache: dict[tuple[int, int], Image.Image] = {}
 
     def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
+        time.sleep(self.seconds)
         size = (job.width, job.height)
         if size not in self._cache:
-            self._cache[size] = SleepEngine(0.0, noise=0).generate(job, progress)[0]
+            self._cache[size] = painted(*size, self.noise)
         return [self._cache[size]] * job.n
 
 
@@ -68,7 +57,7 @@ def make_engine(kind: str, seconds: float, noise: float):
     if kind == "builtin":
         from wanimage.engines.builtin import load_builtin_engine
 
-        return load_builtin_engine()
+        return load_builtin_engine()  # its own time varies a little from run to run
     return SleepEngine(seconds, noise)
 
 
@@ -169,7 +158,7 @@ def main() -> None:
         for name, t in rows:
             print(f"{name:34s} {t:8.3f} {t / rows[0][1]:6.3f}")
 
-        fast = start_server(Path(tmp) / "b", InstantEngine(), workers=2, max_queue=1000)
+        fast = start_server(Path(tmp) / "b", SleepEngine(0.0, noise=0), workers=2, max_queue=1000)
         rps = asyncio.run(throughput(fast.base_url, args.clients, seconds=10))
         fast.stop()
         print(f"throughput, {args.clients} concurrent clients, 768x768 on a zero-cost engine: {rps:.1f} requests/s")

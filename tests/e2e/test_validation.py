@@ -739,3 +739,25 @@ def test_queue_full_throttles(make_server):
     task = httpx.get(idle.api_base + "/tasks/" + first.json()["output"]["task_id"]).json()
     assert task["output"]["task_status"] == "PENDING"
     assert httpx.get(idle.base_url + "/health").json()["queue_depth"] == 1
+
+
+# ------------------------------------------------------------------ unexpected errors
+
+
+def test_unexpected_error_keeps_the_envelope(make_server):
+    srv = make_server()
+
+    def broken(*args: Any, **kwargs: Any):
+        raise RuntimeError("a bug, by test design")
+
+    srv.service.get = broken  # GET /tasks/{id} now hits an unexpected exception
+    srv.service.submit = broken
+    with httpx.Client(base_url=srv.base_url, timeout=TIMEOUT) as client:
+        for _ in range(2):  # the keep-alive connection survives the first 500
+            resp = client.get("/api/v1/tasks/some-task")
+            assert_error(resp, DS, 500, "InternalError", None)
+            assert resp.headers["x-should-retry"] == "false"
+            assert "a bug" not in resp.text and "Traceback" not in resp.text
+        resp = client.post(GENERATIONS, json={"prompt": "a red fox", "size": SMALL})
+        assert_error(resp, OA, 500, "InternalError", None)
+        assert client.get("/health").status_code == 200
