@@ -76,3 +76,10 @@ class ModelUnavailable(ApiError):
 
 class InternalError(ApiError):
     status, code = 500, "InternalError"
+
+
+class ServiceUnavailable(ApiError):
+    """Transient trouble (the task database is unreachable or locked): retrying helps. The SDKs
+    retry 503 while polling a task."""
+
+    status, code = 503, "ServiceUnavailable"

@@ -172,3 +172,21 @@ def test_openai_images_field_wins_over_image(server):
                    json={"prompt": "p", "size": "1K", "image": uri(300, 300), "images": [uri(480, 240)]}, timeout=30)
     assert r.status_code == 200, r.text
     assert [im.size for im in server.engine.jobs[-1].images] == [(480, 240)]
+
+
+def test_database_trouble_on_poll_is_503_with_retry_after(make_server):
+    from sqlalchemy.exc import OperationalError
+
+    server = make_server()
+    store = server.service.store
+
+    def broken(task_id):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    original, store.get = store.get, broken
+    try:
+        r = httpx.get(f"{server.api_base}/tasks/some-id")
+    finally:
+        store.get = original
+    assert r.status_code == 503 and r.json()["code"] == "ServiceUnavailable"
+    assert r.headers["retry-after"] == "2"

@@ -7,8 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-from wanimage.engines.base import Box, Canceled, Engine, GenerationJob, LayoutItem, Mode
-from wanimage.engines.base import PaletteColor, no_progress
+from wanimage.engines.base import (
+    Box,
+    Canceled,
+    Engine,
+    GenerationJob,
+    LayoutItem,
+    Mode,
+    PaletteColor,
+    no_progress,
+)
 from wanimage.engines.builtin import DEFAULT_WEIGHTS, BuiltinEngine, load_builtin_engine
 from wanimage.model.generator import BuiltinModel
 from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler

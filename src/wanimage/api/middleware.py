@@ -59,7 +59,7 @@ class RequestContextMiddleware:
 
     def _message(self) -> str:
         return (
-            f"the request body is larger than {self.max_body_bytes // (1024 * 1024)} MB "
+            f"the request body is larger than {_human_size(self.max_body_bytes)} "
             "(WANIMAGE_MAX_BODY_BYTES); send images by URL or smaller"
         )
 
@@ -90,3 +90,7 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _human_size(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n / 1024:g} KiB"

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError
 
 from ..config import Settings
 from ..engines.registry import EngineRegistry
-from ..errors import ApiError, Throttling, UnsupportedOperation
+from ..errors import ApiError, ServiceUnavailable, Throttling, UnsupportedOperation
 from ..storage.local import LocalImageStore
 from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
@@ -32,6 +36,31 @@ UPLOAD_PREFIX = "uploads/"
 
 class WaitTimeout(ApiError):
     status, code = 504, "RequestTimeOut"
+
+
+def worker_is_dead(worker_id: str | None) -> bool:
+    """Worker ids are `host:pid:nonce` (see Worker): a local pid that is gone means a dead worker."""
+    host, _, rest = (worker_id or "").partition(":")
+    pid = rest.split(":")[0]
+    if host != os.uname().nodename or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by someone else
+        return False
+    return False
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """A database that is down or locked is transient trouble: 503 with retry-after, never a 500."""
+    try:
+        yield
+    except DBAPIError as exc:
+        log.error("task store error: %s", exc)
+        raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
 
 
 @dataclass
@@ -73,7 +102,7 @@ class ImageService:
 
     async def start(self, workers: int | None = None) -> None:
         """Recover what a previous run left behind, start workers and the maintenance loop."""
-        self.recover(startup=True)
+        self.recover()
         self.purge_expired()
         count = self.settings.workers if workers is None else workers
         for i in range(count):
@@ -100,12 +129,12 @@ class ImageService:
         self.workers.clear()
         self.store.close()
 
-    def recover(self, startup: bool = False) -> tuple[int, int]:
-        # At start-up no worker of ours is alive yet, so every RUNNING task of a previous run of
-        # this data directory is orphaned (SQLite: one server per data dir). With a shared
-        # database (PostgreSQL) only stale heartbeats count.
-        stale = 0.0 if (startup and self.store.is_sqlite) else self.settings.stale_after_seconds
-        result = self.store.recover_stale(stale, self.settings.max_attempts)
+    def recover(self) -> tuple[int, int]:
+        """Re-queue (or fail) RUNNING tasks whose worker is gone: at once when that worker was a
+        process on this host that no longer exists (a crash, SIGKILL), else once its heartbeat
+        is older than `stale_after_seconds` (another host)."""
+        dead = [w for w in self.store.running_worker_ids() if worker_is_dead(w)]
+        result = self.store.recover_stale(self.settings.stale_after_seconds, self.settings.max_attempts, dead)
         if result[0]:
             self.events.work_available.set()
         return result
@@ -133,7 +162,9 @@ class ImageService:
 
     async def submit(self, req: GenerationRequest, origin: Origin) -> TaskRecord:
         """Validate against the engine, fetch and store the inputs, queue the task."""
-        if await asyncio.to_thread(self.queue_depth) >= self.settings.max_queue:
+        with store_errors():
+            depth = await asyncio.to_thread(self.queue_depth)
+        if depth >= self.settings.max_queue:
             raise Throttling(
                 f"the queue is full ({self.settings.max_queue} tasks waiting); retry in a few seconds",
                 retry_after=5,
@@ -148,7 +179,8 @@ class ImageService:
             key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
             await asyncio.to_thread(self.images.put_named, key, item.data)
             refs.append(f"input://{key}")
-        record = await asyncio.to_thread(self.store.create, task_id, req.model, origin, req.with_images(refs).to_json())
+        with store_errors():
+            record = await asyncio.to_thread(self.store.create, task_id, req.model, origin, req.with_images(refs).to_json())
         self.events.work_available.set()
         return record
 
@@ -170,7 +202,8 @@ class ImageService:
         sub = self.events.subscribe(task_id, previews=previews)
         try:
             while True:
-                record = await asyncio.to_thread(self.store.get, task_id)
+                with store_errors():
+                    record = await asyncio.to_thread(self.store.get, task_id)
                 if record is None or record.status.terminal:
                     return
                 remaining = deadline - time.monotonic()
@@ -193,7 +226,8 @@ class ImageService:
     # ------------------------------------------------------------ queries
 
     def get(self, task_id: str) -> TaskRecord | None:
-        record = self.store.get(task_id)
+        with store_errors():
+            record = self.store.get(task_id)
         if record is None or record.submit_time < time.time() - self.settings.result_ttl_seconds:
             return None
         return record
@@ -208,10 +242,11 @@ class ImageService:
                 f"task {task_id} is {record.status.value}; only PENDING or RUNNING tasks can be canceled",
                 field="task_id",
             )
-        status = self.store.cancel(task_id)
-        if status is TaskStatus.RUNNING:
-            self.events.request_cancel(task_id)
-        return self.store.get(task_id)
+        with store_errors():
+            status = self.store.cancel(task_id)
+            if status is TaskStatus.RUNNING:
+                self.events.request_cancel(task_id)
+            return self.store.get(task_id)
 
     def list(
         self,
@@ -223,9 +258,10 @@ class ImageService:
         start_time: float | None = None,
         end_time: float | None = None,
     ) -> TaskPage:
-        tasks, total = self.store.list(
-            page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time, end_time=end_time
-        )
+        with store_errors():
+            tasks, total = self.store.list(
+                page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time, end_time=end_time
+            )
         return TaskPage(tasks, total, page_no, page_size)
 
     def queue_depth(self) -> int:

@@ -14,8 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler, config_dict
-from .net import sprite_from_dict, upsampler_from_dict
+from .net import (
+    SPRITE_PRESETS,
+    UPSAMPLER_PRESETS,
+    SpriteUNet,
+    Upsampler,
+    config_dict,
+    sprite_from_dict,
+    upsampler_from_dict,
+)
 from .weights import export_weights, save_checkpoint
 
 

@@ -274,6 +274,14 @@ class TaskStore:
             status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar()
         return TaskStatus(status) if status else None
 
+    def running_worker_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(tasks.c.worker_id).where(tasks.c.status == TaskStatus.RUNNING.value).distinct()
+                ).scalars()
+            )
+
     def recover_stale(self, stale_after: float, max_attempts: int, worker_ids: Iterable[str] = ()) -> tuple[int, int]:
         """Tasks RUNNING without a heartbeat for `stale_after` seconds (or held by one of
         `worker_ids`, known dead) go back to PENDING, or FAILED once `max_attempts` were used.

@@ -9,7 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request, log_ignored_parameters
+from ...core.request import (
+    IGNORED_PARAMETERS,
+    GenerationRequest,
+    build_request,
+    log_ignored_parameters,
+)
 from ...errors import EmptyInput, InvalidParameter
 from ...tasks.records import Origin, TaskRecord, TaskStatus, format_time
 

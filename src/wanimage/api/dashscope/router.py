@@ -101,7 +101,7 @@ def _time_param(name: str, value: str | None) -> float | None:
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(
     request: Request,
-    page_no: int = Query(1, ge=1),
+    page_no: int = Query(1, ge=1, le=1_000_000),
     page_size: int = Query(10, ge=1, le=100),
     status: str | None = None,
     model_name: str | None = None,
