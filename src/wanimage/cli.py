@@ -63,6 +63,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .core.service import run_worker_process
+    from .engines.catalog import build_registry
+
+    settings = _settings(args)
+    asyncio.run(run_worker_process(settings, build_registry(settings)))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .engines.catalog import build_registry
 
@@ -105,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite)")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without API keys")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run generation workers without the HTTP API (same data dir / database)")
+    worker.add_argument("--data-dir", type=Path, help="the data directory the API server uses")
+    worker.add_argument("--workers", type=int, help="worker threads (default 1)")
+    worker.add_argument("--database-url", help="the task database the API server uses")
+    worker.set_defaults(func=cmd_worker)
 
     gen = sub.add_parser("generate", help="generate images in-process, without a server")
     gen.add_argument("prompt")

@@ -84,14 +84,22 @@ def start_server(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--step-seconds", type=float, default=0.0)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-only", action="store_true", help="run `wanimage worker` with the test engine")
     args = parser.parse_args()
     settings = Settings(data_dir=args.data_dir, port=args.port, workers=args.workers)
     engine = DeterministicEngine(steps=args.steps, step_seconds=args.step_seconds)
+    if args.worker_only:
+        import asyncio
+
+        from wanimage.core.service import run_worker_process
+
+        asyncio.run(run_worker_process(settings, registry_for(engine)))
+        return
     uvicorn.run(create_app(settings, registry_for(engine)), host="127.0.0.1", port=args.port, log_level="warning")
 
 
