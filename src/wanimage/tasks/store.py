@@ -87,6 +87,15 @@ def _record(row: RowMapping) -> TaskRecord:
     )
 
 
+def _held_by(task_id: str, worker_id: str):
+    """The task is RUNNING under this worker (not recovered and handed to another meanwhile)."""
+    return and_(
+        tasks.c.id == task_id,
+        tasks.c.worker_id == worker_id,
+        tasks.c.status == TaskStatus.RUNNING.value,
+    )
+
+
 class TaskStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -200,11 +209,7 @@ class TaskStore:
         with self.engine.begin() as conn:
             res = conn.execute(
                 update(tasks)
-                .where(
-                    tasks.c.id == task_id,
-                    tasks.c.worker_id == worker_id,
-                    tasks.c.status == TaskStatus.RUNNING.value,
-                )
+                .where(_held_by(task_id, worker_id))
                 .values(**values)
             )
         return res.rowcount == 1
@@ -228,11 +233,7 @@ class TaskStore:
         with self.engine.begin() as conn:
             res = conn.execute(
                 update(tasks)
-                .where(
-                    tasks.c.id == task_id,
-                    tasks.c.worker_id == worker_id,
-                    tasks.c.status == TaskStatus.RUNNING.value,
-                )
+                .where(_held_by(task_id, worker_id))
                 .values(
                     status=status.value,
                     end_time=now(),
