@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from conftest import png_bytes
+from tests.conftest import png_bytes
 
 from tests.support.server import free_port
 

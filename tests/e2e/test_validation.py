@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import png_bytes
+from tests.conftest import png_bytes
 
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
 ASYNC = "/api/v1/services/aigc/image-generation/generation"
