@@ -7,7 +7,7 @@ TORCH     := torch==2.13.0
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: install serve test test-fast lint data train clean
+.PHONY: install serve test test-fast test-services lint data train clean
 
 install: $(STAMP)
 
@@ -22,7 +22,12 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/wanimage serve --host $(HOST) --port $(PORT)
 
-test: install
+# Tests start their own throwaway PostgreSQL cluster: Debian's server package must be present.
+test-services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql)
+
+test: install test-services
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install

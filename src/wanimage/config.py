@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     engine_config: Path | None = None
     device: str = "cpu"
 
+    # Thinking mode (issue 5, docs/thinking.md): an OpenAI-compatible chat endpoint plans prompts
+    # when a URL is set (e.g. http://127.0.0.1:11434/v1); else, or when it fails, the built-in planner.
+    thinking_llm_url: str | None = None
+    thinking_llm_model: str = ""
+    thinking_llm_key: str | None = None
+    thinking_llm_timeout_seconds: float = 20.0
+
     def keys(self) -> set[str]:
         keys = {k.strip() for k in self.api_keys.split(",") if k.strip()}
         if self.api_keys_file and self.api_keys_file.exists():

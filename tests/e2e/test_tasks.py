@@ -41,10 +41,11 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
     raise TimeoutError("condition not met in time")
 
 
-def spawn(data_dir: Path, port: int, step_seconds: float) -> subprocess.Popen:
+def spawn(data_dir: Path, port: int, step_seconds: float, database_url: str | None = None) -> subprocess.Popen:
+    db = ["--database-url", database_url] if database_url else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.server", "--port", str(port), "--data-dir", str(data_dir),
-         "--step-seconds", str(step_seconds), "--steps", "4"],
+         "--step-seconds", str(step_seconds), "--steps", "4", *db],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
@@ -52,10 +53,11 @@ def spawn(data_dir: Path, port: int, step_seconds: float) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sigkill_with_tasks_in_flight_then_restart_finishes_every_task(tmp_path):
+def test_sigkill_with_tasks_in_flight_then_restart_finishes_every_task(tmp_path, database):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
-    proc = spawn(tmp_path, port, step_seconds=0.5)  # 2 s per task
+    url = database()
+    proc = spawn(tmp_path, port, step_seconds=0.5, database_url=url)  # 2 s per task
     try:
         ids = [submit(api, f"task {i}") for i in range(4)]
         wait_for(lambda: status(api, ids[0])["task_status"] == "RUNNING")
@@ -66,7 +68,7 @@ def test_sigkill_with_tasks_in_flight_then_restart_finishes_every_task(tmp_path)
             proc.kill()
     port2 = free_port()
     api2 = f"http://127.0.0.1:{port2}/api/v1"
-    proc2 = spawn(tmp_path, port2, step_seconds=0.0)
+    proc2 = spawn(tmp_path, port2, step_seconds=0.0, database_url=url)
     try:
         finals = {i: wait_for(lambda i=i: (s := status(api2, i))["task_status"] in ("SUCCEEDED", "FAILED") and s,
                               timeout=60) for i in ids}

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_separate_worker_process_runs_the_api_tasks(make_server):
     api = make_server(workers=0)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.server", "--worker-only", "--data-dir", str(api.settings.data_dir)],
+        [sys.executable, "-m", "tests.support.server", "--worker-only", "--data-dir", str(api.settings.data_dir),
+         *(["--database-url", api.settings.database_url] if api.settings.database_url else [])],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:

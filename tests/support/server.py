@@ -4,6 +4,7 @@ most tests, or as its own process (`python -m tests.support.server`) for crash t
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import threading
 import time
@@ -89,10 +90,13 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=0.0)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database-url")
     parser.add_argument("--worker-only", action="store_true", help="run `wanimage worker` with the test engine")
     args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir, port=args.port, workers=args.workers)
-    engine = DeterministicEngine(steps=args.steps, step_seconds=args.step_seconds)
+    settings = Settings(data_dir=args.data_dir, port=args.port, workers=args.workers, database_url=args.database_url)
+    engine = DeterministicEngine(
+        steps=args.steps, step_seconds=args.step_seconds, log_path=os.environ.get("WANIMAGE_TEST_ENGINE_LOG")
+    )
     if args.worker_only:
         import asyncio
 

@@ -16,8 +16,11 @@ from wanimage.engines.base import ALL_MODES, Capabilities, GenerationJob, Mode, 
 class DeterministicEngine:
     name = "test-deterministic"
 
-    def __init__(self, steps: int = 4, step_seconds: float = 0.0, fail_on: str | None = "EXPLODE") -> None:
+    def __init__(
+        self, steps: int = 4, step_seconds: float = 0.0, fail_on: str | None = "EXPLODE", log_path: str | None = None
+    ) -> None:
         self.steps = steps
+        self.log_path = log_path  # one line per finished job: proves across processes what ran
         self.step_seconds = step_seconds
         self.fail_on = fail_on  # a prompt containing this raises, to test engine failures
         self.capabilities = Capabilities(modes=ALL_MODES, previews=True)
@@ -33,6 +36,9 @@ class DeterministicEngine:
             if self.step_seconds:
                 time.sleep(self.step_seconds)
             progress(step / self.steps, lambda: [im.resize((64, 64)) for im in images])
+        if self.log_path:
+            with open(self.log_path, "a") as fh:  # O_APPEND: whole short lines from many processes
+                fh.write(job.prompt + "\n")
         return images
 
     def _paint(self, job: GenerationJob, i: int) -> Image.Image:

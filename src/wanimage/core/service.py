@@ -24,6 +24,7 @@ from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
+from ..thinking import build_planner
 from .inputs import ImageFetcher
 from .job import check_capabilities, check_geometry
 from .request import GenerationRequest
@@ -105,6 +106,7 @@ class ImageService:
         self.recover()
         self.purge_expired()
         count = self.settings.workers if workers is None else workers
+        planner = build_planner(self.settings)  # thinking mode: one planner shared by the workers
         for i in range(count):
             worker = Worker(
                 self.store,
@@ -115,6 +117,7 @@ class ImageService:
                 heartbeat_seconds=self.settings.heartbeat_seconds,
                 name=None,
                 on_finished=self._count_images,
+                planner=planner,
             )
             worker.start()
             self.workers.append(worker)

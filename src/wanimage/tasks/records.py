@@ -40,6 +40,7 @@ class TaskResult:
     revised_prompt: str  # from thinking mode; the prompt itself when thinking did not run
     seed: int
     sequential: bool
+    planner: str | None = None  # thinking mode: which planner ran ("builtin" | "llm"); None: none ran
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Engine, RowMapping
 from .records import Origin, TaskRecord, TaskResult, TaskStatus, now
 
 log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 metadata = MetaData()
 
@@ -108,7 +110,18 @@ class TaskStore:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent; safe at every start)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()

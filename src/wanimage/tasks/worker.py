@@ -16,13 +16,14 @@ from collections.abc import Callable
 from PIL import Image
 
 from ..core.inputs import decode_image
-from ..core.job import build_job
+from ..core.job import build_job, check_geometry
 from ..core.postprocess import add_watermark, apply_palette, encode_png
 from ..core.request import GenerationRequest
 from ..engines.base import Canceled, PreviewFn
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError
 from ..storage.local import LocalImageStore
+from ..thinking import Plan, Planner
 from .events import TaskEvent, TaskEvents
 from .records import TaskRecord, TaskResult, TaskStatus
 from .store import TaskStore
@@ -90,12 +91,14 @@ class Worker:
         heartbeat_seconds: float = 5.0,
         name: str | None = None,
         on_finished: Callable[[TaskRecord, TaskStatus, int], None] | None = None,
+        planner: Planner | None = None,  # thinking mode; None: prompts go to the engine as given
     ) -> None:
         self.store, self.images, self.engines, self.events = store, images, engines, events
         self.png_level = png_level
         self.heartbeat_seconds = heartbeat_seconds
         self.worker_id = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_finished = on_finished
+        self.planner = planner
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -171,8 +174,10 @@ class Worker:
         req = GenerationRequest.from_json(task.request)
         engine = self.engines.get(req.model)
         inputs = load_inputs(self.images, list(req.images))
-        revised_prompt = req.prompt  # thinking mode (a planner) plugs in here
-        job = build_job(req, inputs, prompt=revised_prompt)
+        plan = self._plan(task, req, inputs)  # thinking mode: None when it does not apply
+        job = build_job(req, inputs, prompt=plan.revised_prompt if plan else None,
+                        layout=plan.layout if plan else None)
+        revised_prompt = job.prompt
         outputs = engine.generate(job, _Progress(self, task))
         if not outputs:
             raise ApiError("the engine produced no image", status=500, code="InternalError.Algo")
@@ -188,4 +193,21 @@ class Worker:
             revised_prompt=revised_prompt,
             seed=req.seed,
             sequential=req.enable_sequential,
+            planner=plan.planner if plan else None,
         )
+
+    def _plan(self, task: TaskRecord, req: GenerationRequest, inputs: list[Image.Image]) -> Plan | None:
+        """Thinking mode (pure text-to-image only). Image sets keep the prompt as given: engines
+        split "image 1: ... image 2: ..." themselves and have no per-image layout input."""
+        if self.planner is None or not req.thinking_applies:
+            return None
+        started = time.monotonic()
+        width, height = check_geometry(req, [im.size for im in inputs])
+        try:
+            plan = self.planner.plan(req, width, height)
+        except Exception:  # planners never raise by contract; a bug still must not fail the task
+            log.exception("task %s: thinking planner failed; the prompt goes on as given", task.id)
+            return None
+        log.info("task %s: thinking planner=%s in %.3fs (%d layout boxes)%s", task.id, plan.planner,
+                 time.monotonic() - started, len(plan.layout or []), f"; {plan.note}" if plan.note else "")
+        return plan

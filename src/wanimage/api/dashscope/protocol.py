@@ -152,6 +152,8 @@ def _choices(record: TaskRecord, url_for: UrlFor) -> list[dict[str, Any]]:
         groups = [items]
     else:  # n independent images: one choice each
         groups = [[item] for item in items]
+    if result.planner and groups:  # thinking ran: its revised prompt as a text item (api-spec §4.2)
+        groups[0] = [*groups[0], {"type": "text", "text": result.revised_prompt}]
     return [
         {"finish_reason": "stop", "message": {"role": "assistant", "content": content}} for content in groups
     ]

@@ -1,0 +1,30 @@
+"""diffusers engines: open checkpoints on GPUs, one module per family (docs/diffusers.md).
+
+Importing this package is cheap: diffusers itself is imported when a pipeline first loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Family
+from .flux import Flux
+from .qwen_image import QwenImage
+from .sdxl import SDXL
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL())}
+
+
+def load_engines(config_path: Path, device: str = "cpu") -> dict:
+    """model id -> factory building its DiffusersEngine, from the engine config file."""
+    from .config import load_config
+    from .engine import DiffusersEngine
+
+    configs = load_config(config_path)
+
+    def factory(model: str):
+        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device)
+
+    return {model: factory(model) for model in configs}
+
+
+__all__ = ["FAMILIES", "Family", "load_engines"]

@@ -1,0 +1,141 @@
+"""The engine config file (TOML or YAML): which family and which checkpoint serve each API model
+id, per mode, and the memory switches. Documented in docs/diffusers.md; a sample is
+examples/engines.toml.
+
+    [defaults]                        # optional; every key of a model may be set here
+    dtype = "bfloat16"
+    offload = "none"                  # none | model | sequential
+
+    [models."wan2.7-image"]
+    family = "qwen_image"
+    text_to_image = "Qwen/Qwen-Image"                 # a Hub id or a local directory
+    edit = "Qwen/Qwen-Image-Edit-2509"
+    inpaint = { checkpoint = "Qwen/Qwen-Image-Edit-2509", pipeline = "QwenImageEditInpaintPipeline" }
+
+A role left out means the model does not offer the modes that need it; the API then answers a
+clear InvalidParameter naming the model and the mode."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROLES = ("text_to_image", "edit", "inpaint", "refine")
+OFFLOAD = ("none", "model", "sequential")
+STRATEGIES = ("stitch", "error")
+
+
+class EngineConfigError(ValueError):
+    """The engine config file is malformed: the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    source: str  # local directory, Hub id, or "tiny:<family>[:variant]" (random weights, tests)
+    pipeline: str | None = None  # diffusers class name; None: the family's default for the role
+    revision: str | None = None
+    variant: str | None = None  # e.g. "fp16" weight files
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source.startswith("tiny:")
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith(("/", "./", "../", "~")) or Path(self.source).expanduser().exists()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: str
+    roles: dict[str, Checkpoint] = field(default_factory=dict)
+    # sampling
+    steps: int | None = None  # None: the family's default
+    guidance: float | None = None
+    true_cfg: float | None = None  # Qwen-Image: classifier-free guidance with negative_prompt
+    negative_prompt: str | None = None
+    # sizes and inputs
+    max_generate_pixels: int | None = None  # generate at most this, then upscale to the job size
+    refine_strength: float = 0.0  # > 0: img2img second pass at the job size after upscaling
+    max_references: int | None = None  # references per edit call; None: the family's default
+    reference_strategy: str = "stitch"  # beyond max_references: stitch | error
+    reference_pixels: int = 1024 * 1024  # each reference is downscaled to at most this
+    chain_sets: bool = True  # image i > 1 of a set is conditioned on image 1 (when the family edits)
+    feather: int | None = None  # bbox mask feather in pixels inside the box; None: 1/16 of the box
+    palette_prompt: bool = True  # append the palette to the prompt
+    # memory
+    device: str | None = None  # None: Settings.device
+    dtype: str | None = None  # None: bfloat16 on cuda, float32 elsewhere
+    offload: str = "none"
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    idle_unload_seconds: float = 0.0  # 0: stay resident
+    preload: bool = False  # load every role at start-up instead of on first use
+    attention_slicing: bool = False
+    compile: bool = False  # torch.compile the transformer / unet
+
+    def role(self, name: str) -> Checkpoint | None:
+        return self.roles.get(name)
+
+
+_SCALARS = {f.name for f in fields(ModelConfig)} - {"family", "roles"}
+
+
+def _checkpoint(value: Any, where: str) -> Checkpoint:
+    if isinstance(value, str):
+        return Checkpoint(value)
+    if isinstance(value, dict) and isinstance(value.get("checkpoint"), str):
+        extra = set(value) - {"checkpoint", "pipeline", "revision", "variant"}
+        if extra:
+            raise EngineConfigError(f"{where}: unknown keys {sorted(extra)}")
+        return Checkpoint(value["checkpoint"], value.get("pipeline"), value.get("revision"), value.get("variant"))
+    raise EngineConfigError(f"{where}: give a checkpoint (Hub id or path) or a table with `checkpoint = ...`")
+
+
+def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfig:
+    from . import FAMILIES
+
+    merged = {**defaults, **raw}
+    family = merged.pop("family", None)
+    if family not in FAMILIES:
+        raise EngineConfigError(f"{where}: `family` must be one of {', '.join(FAMILIES)}, got {family!r}")
+    roles = {r: _checkpoint(merged.pop(r), f"{where}.{r}") for r in ROLES if r in merged}
+    unknown = set(merged) - _SCALARS
+    if unknown:
+        raise EngineConfigError(f"{where}: unknown keys {sorted(unknown)}; see docs/diffusers.md")
+    if not roles:
+        raise EngineConfigError(f"{where}: map at least one of {', '.join(ROLES[:3])} to a checkpoint")
+    cfg = ModelConfig(family=family, roles=roles, **merged)
+    if cfg.offload not in OFFLOAD:
+        raise EngineConfigError(f"{where}.offload: one of {', '.join(OFFLOAD)}")
+    if cfg.reference_strategy not in STRATEGIES:
+        raise EngineConfigError(f"{where}.reference_strategy: one of {', '.join(STRATEGIES)}")
+    return cfg
+
+
+def load_config(path: Path) -> dict[str, ModelConfig]:
+    """model id -> ModelConfig, from a .toml, .yaml or .yml file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"engine config {path} not found; see examples/engines.toml and docs/diffusers.md")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise EngineConfigError(f"{path}: {exc}") from exc
+    return parse_config(data, str(path))
+
+
+def parse_config(data: dict, where: str = "engine config") -> dict[str, ModelConfig]:
+    defaults = data.get("defaults") or {}
+    models = data.get("models") or {}
+    if not isinstance(models, dict) or not models:
+        raise EngineConfigError(f"{where}: a [models.\"wan2.7-image\"] table (and/or wan2.7-image-pro) is required")
+    return {m: parse_model(m, dict(raw), defaults, f"{where}: models.{m}") for m, raw in models.items()}

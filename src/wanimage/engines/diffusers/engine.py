@@ -1,0 +1,356 @@
+"""DiffusersEngine: one API model id served by one family's diffusers pipelines.
+
+    job mode            role (pipeline)     what the engine does around the pipeline call
+    text-to-image       text_to_image       n calls, image i with generator seed + i
+    text-to-image-set   text_to_image       per-image prompts ("image 1: ..."); images 2.. are edits
+                        (+ edit)            of image 1 when the model has an edit role (chaining)
+    edit, no boxes      edit                the input images as references (grouped/stitched
+                                            beyond the family's limit, or a clear error)
+    edit with boxes     inpaint             the last image at output size is the canvas, its boxes
+                                            the mask; outside every box the output is the canvas,
+                                            exactly (feathered blend inside the box edges)
+    image-to-image-set  edit                per-image prompts as edits of the references (+ image 1)
+
+Every call generates at the family's size (a multiple of its patch, at most max_generate_pixels),
+then the result is resized to exactly the job size, with an optional img2img refine pass (the
+second pass for 4K). One pipeline call per image: image i is reproducible alone, the same seed
+gives the same pixels, and pipelines that take one prompt per call (Qwen EditPlus) need no
+special case. Pipelines load on first use and unload after `idle_unload_seconds`."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from PIL import Image
+
+from ...errors import InvalidParameter, ModelUnavailable
+from ...model.scenes import split_set_prompt
+from ..base import Box, Canceled, Capabilities, GenerationJob, Mode, ProgressFn
+from .base import (
+    Family,
+    StepCallback,
+    box_alpha,
+    cap_pixels,
+    composite,
+    generation_size,
+    generator,
+    group_references,
+    mask_image,
+    palette_prompt,
+    resize_exact,
+    scale_boxes,
+)
+from .config import Checkpoint, ModelConfig
+
+log = logging.getLogger(__name__)
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+@dataclass
+class _Loaded:
+    pipe: object
+    checkpoint: Checkpoint
+    loaded_at: float
+
+
+@dataclass
+class _Call:
+    role: str
+    prompt: str
+    seed: int
+    refs: list[Image.Image]
+    canvas: Image.Image | None = None  # inpaint: the last input image at output size
+    boxes: list[Box] | None = None  # inpaint: boxes in output pixels
+
+
+class DiffusersEngine:
+    name = "diffusers"
+
+    def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu"):
+        self.model, self.cfg, self.family = model, cfg, family
+        self.device = cfg.device or device
+        self.dtype = DTYPES[cfg.dtype] if cfg.dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
+        for role, ckpt in cfg.roles.items():
+            if role not in family.pipelines and not ckpt.pipeline:
+                raise ValueError(f"{model}: family {family.name} has no pipeline for {role}; set `pipeline = ...`")
+            if ckpt.is_local and not ckpt.is_tiny and not _path(ckpt.source).exists():
+                raise FileNotFoundError(
+                    f"{model}: the {role} checkpoint {ckpt.source} does not exist; download it with "
+                    f"`hf download <repo id> --local-dir {ckpt.source}` ({family.hub_hint}) or use a Hub id"
+                )
+        self.capabilities = self._capabilities()
+        self._pipes: dict[str, _Loaded] = {}
+        self._lock = threading.RLock()  # pipelines are not thread-safe: one job at a time
+        self._last_used = time.monotonic()
+        self._reaper: threading.Thread | None = None
+        if cfg.preload:
+            for role in cfg.roles:
+                self.pipeline(role)
+
+    # ------------------------------------------------------------------ capabilities
+
+    def _capabilities(self) -> Capabilities:
+        roles = self.cfg.roles
+        modes = set()
+        if "text_to_image" in roles:
+            modes |= {Mode.TEXT_TO_IMAGE, Mode.TEXT_TO_IMAGE_SET}
+        if "edit" in roles:
+            modes |= {Mode.EDIT, Mode.IMAGE_TO_IMAGE_SET}
+        if "inpaint" in roles:
+            modes.add(Mode.EDIT)
+        limit = 9 if self.cfg.reference_strategy == "stitch" else self.max_references
+        return Capabilities(modes=frozenset(modes), max_input_images=limit, bbox="inpaint" in roles,
+                            palette=self.cfg.palette_prompt, previews=True)
+
+    @property
+    def max_references(self) -> int:
+        return self.cfg.max_references or self.family.max_references
+
+    # ------------------------------------------------------------------ generate
+
+    def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
+        with self._lock:
+            try:
+                return self._generate(job, progress)
+            finally:
+                self._last_used = time.monotonic()
+
+    def _generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
+        prompt = palette_prompt(job.prompt, job.palette) if self.cfg.palette_prompt else job.prompt
+        if job.mode is Mode.TEXT_TO_IMAGE:
+            calls = [_Call("text_to_image", prompt, job.seed + i, []) for i in range(job.n)]
+            return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
+        if job.mode is Mode.TEXT_TO_IMAGE_SET:
+            prompts = split_set_prompt(prompt, job.n)
+            chain = self.cfg.chain_sets and "edit" in self.cfg.roles
+            out: list[Image.Image] = []
+            for i, p in enumerate(prompts):
+                call = _Call("edit", p, job.seed + i, [out[0]]) if chain and i else _Call("text_to_image", p, job.seed + i, [])
+                out.append(self._run(job, call, progress, i, len(prompts)))
+            return out
+        refs = [im.convert("RGB") for im in job.images]
+        boxes = job.boxes[len(job.images) - 1] if len(job.boxes) >= len(job.images) else []
+        if job.mode is Mode.EDIT and boxes:
+            canvas = resize_exact(refs[-1], job.width, job.height)
+            scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))
+            if any(job.boxes[:-1]):
+                log.warning("%s: boxes on input images other than the last are not used by box edits", self.model)
+            calls = [_Call("inpaint", prompt, job.seed + i, refs[:-1], canvas, scaled) for i in range(job.n)]
+            return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
+        if "edit" not in self.cfg.roles:
+            raise InvalidParameter(
+                f"model: {job.model} on this server ({self.family.name}) edits only inside boxes: send "
+                "bbox_list, or configure an `edit` checkpoint", field="model")
+        refs = self._references(refs)
+        if job.mode is Mode.EDIT:
+            calls = [_Call("edit", prompt, job.seed + i, refs) for i in range(job.n)]
+            return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
+        prompts = split_set_prompt(prompt, job.n)  # IMAGE_TO_IMAGE_SET
+        out = []
+        for i, p in enumerate(prompts):
+            chained = refs + [out[0]] if self.cfg.chain_sets and i and len(refs) < self.max_references else refs
+            out.append(self._run(job, _Call("edit", p, job.seed + i, chained), progress, i, len(prompts)))
+        return out
+
+    def _references(self, refs: list[Image.Image]) -> list[Image.Image]:
+        refs = [cap_pixels(r, self.cfg.reference_pixels) for r in refs]
+        if len(refs) <= self.max_references:
+            return refs
+        if self.cfg.reference_strategy == "error":
+            raise InvalidParameter(
+                f"image: {self.model} on this server ({self.family.name}) takes at most "
+                f"{self.max_references} input images", field="image")
+        return group_references(refs, self.max_references, self.cfg.reference_pixels)
+
+    # ------------------------------------------------------------------ one pipeline call
+
+    def _run(self, job: GenerationJob, call: _Call, progress: ProgressFn, i: int, count: int) -> Image.Image:
+        """One image: the pipeline at generation size, resize (and refine) to the job size, and
+        for box edits the exact composite onto the canvas."""
+        refine = self.cfg.refine_strength > 0 and "refine" in self.cfg.roles
+        width, height = generation_size(job.width, job.height, self.family.multiple,
+                                        self.cfg.max_generate_pixels or self.family.native_pixels)
+        upscaled = width * height < job.width * job.height
+        share = (1.0 / count) * (0.7 if refine and upscaled else 1.0)  # progress share of the main pass
+        start = i / count
+        kwargs = self._role_kwargs(call, width, height)
+        image = self._call(call.role, kwargs, call.prompt, call.seed, width, height, progress, start, start + share)
+        image = resize_exact(image, job.width, job.height)
+        if refine and upscaled:
+            rw, rh = generation_size(job.width, job.height, self.family.multiple, None)
+            kw = self.family.refine_kwargs(resize_exact(image, rw, rh), self.cfg.refine_strength)
+            image = self._call("refine", kw, call.prompt, call.seed, rw, rh, progress, start + share, (i + 1) / count)
+            image = resize_exact(image, job.width, job.height)
+        if call.canvas is not None:
+            image = composite(image, call.canvas, box_alpha(call.boxes or [], job.width, job.height, self.cfg.feather))
+        return image
+
+    def _role_kwargs(self, call: _Call, width: int, height: int) -> dict:
+        if call.role == "edit":
+            return self.family.edit_kwargs(call.refs, width, height)
+        if call.role == "inpaint":
+            canvas = resize_exact(call.canvas, width, height)
+            boxes = scale_boxes(call.boxes or [], call.canvas.size, (width, height))
+            refs = call.refs
+            if refs and not self.family.inpaint_references:
+                log.warning("%s: %s box edits use the last image only; %d reference image(s) ignored",
+                            self.model, self.family.name, len(refs))
+                refs = []
+            return self.family.inpaint_kwargs(canvas, mask_image(boxes, width, height),
+                                              self._references(refs) if refs else [])
+        return {}
+
+    def _call(self, role: str, kwargs: dict, prompt: str, seed: int, width: int, height: int,
+              progress: ProgressFn, start: float, end: float) -> Image.Image:
+        pipe = self.pipeline(role)
+        steps_kw = self.family.sampling_kwargs(role, self.cfg)
+        callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
+                                partial(self._preview, width=width, height=height))
+        result = pipe(prompt=prompt, width=width, height=height, generator=generator(seed),
+                      callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"],
+                      **steps_kw, **kwargs)
+        if callback.canceled:
+            raise Canceled
+        return self.family.images_of(result)[0]
+
+    def _preview(self, pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
+        return self.family.preview(pipe, latents, width, height)
+
+    # ------------------------------------------------------------------ loading
+
+    def pipeline(self, role: str):
+        """The pipeline for a role, loaded on first use (sharing modules with a loaded pipeline of
+        the same checkpoint), then kept resident until idle_unload_seconds without a job."""
+        with self._lock:
+            self._last_used = time.monotonic()
+            if role in self._pipes:
+                return self._pipes[role].pipe
+            ckpt = self.cfg.roles.get(role)
+            if ckpt is None:
+                raise InvalidParameter(f"model: {self.model} on this server has no {role} checkpoint", field="model")
+            cls = _pipeline_class(ckpt.pipeline or self.family.pipelines[role])
+            sibling = next((lp.pipe for lp in self._pipes.values() if lp.checkpoint.source == ckpt.source), None)
+            started = time.monotonic()
+            if sibling is not None and self.cfg.offload == "none" and not ckpt.is_tiny:
+                pipe = cls.from_pipe(sibling)
+            else:
+                pipe = self._load(cls, ckpt, role)
+            self._place(pipe)
+            self._pipes[role] = _Loaded(pipe, ckpt, time.monotonic())
+            log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls.__name__, ckpt.source, role,
+                     time.monotonic() - started)
+            self._start_reaper()
+            return pipe
+
+    def _load(self, cls, ckpt: Checkpoint, role: str):
+        if ckpt.is_tiny:
+            from .tiny import tiny_pipeline
+
+            return tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
+        kw = {"torch_dtype": self.dtype}
+        if ckpt.revision:
+            kw["revision"] = ckpt.revision
+        if ckpt.variant:
+            kw["variant"] = ckpt.variant
+        try:
+            pipe = cls.from_pretrained(str(_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            where = "local directory" if ckpt.is_local else "Hugging Face Hub id"
+            raise ModelUnavailable(
+                f"model: {self.model} could not load its {role} checkpoint {ckpt.source!r} ({where}): "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Get it with "
+                f"`hf download {ckpt.source if not ckpt.is_local else '<repo id>'}` (accept its licence on "
+                f"huggingface.co first if it is gated; {self.family.hub_hint}), or point the config "
+                "at a local copy", field="model") from exc
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _place(self, pipe) -> None:
+        """dtype, device, offload, VAE tiling/slicing, attention slicing, compile: config switches."""
+        if self.cfg.offload == "model":
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif self.cfg.offload == "sequential":
+            pipe.enable_sequential_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        vae = getattr(pipe, "vae", None)
+        if self.cfg.vae_tiling and hasattr(vae, "enable_tiling"):
+            vae.enable_tiling()
+        if self.cfg.vae_slicing and hasattr(vae, "enable_slicing"):
+            vae.enable_slicing()
+        if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
+            pipe.enable_attention_slicing()
+        if self.cfg.compile:
+            denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+            if denoiser is not None and not hasattr(denoiser, "_orig_mod"):
+                denoiser.compile()
+
+    def unload(self, role: str | None = None) -> None:
+        with self._lock:
+            for r in [role] if role else list(self._pipes):
+                self._pipes.pop(r, None)
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _start_reaper(self) -> None:
+        if self.cfg.idle_unload_seconds <= 0 or (self._reaper and self._reaper.is_alive()):
+            return
+        self._reaper = threading.Thread(target=self._reap, name=f"unload-{self.model}", daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        idle = self.cfg.idle_unload_seconds
+        while self._pipes:
+            time.sleep(min(idle, 30) / 2 + 0.01)
+            if self._lock.acquire(blocking=False):
+                try:
+                    if self._pipes and time.monotonic() - self._last_used >= idle:
+                        log.info("%s: idle for %.0fs, unloading %s", self.model, idle, ", ".join(self._pipes))
+                        self.unload()
+                finally:
+                    self._lock.release()
+
+    # ------------------------------------------------------------------ introspection
+
+    def describe(self) -> dict:
+        """For `wanimage models`: the roles, their checkpoints, and what is resident."""
+        seen: set[int] = set()
+        rows = []
+        for role, ckpt in self.cfg.roles.items():
+            loaded = self._pipes.get(role)
+            nbytes = _module_bytes(loaded.pipe, seen) if loaded else 0
+            rows.append({"role": role, "checkpoint": ckpt.source, "loaded": loaded is not None,
+                         "bytes": nbytes, "device": self.device if loaded else None})
+        return {"model": self.model, "family": self.family.name, "dtype": str(self.dtype).removeprefix("torch."),
+                "offload": self.cfg.offload, "roles": rows, "bytes": sum(r["bytes"] for r in rows)}
+
+
+def _module_bytes(pipe, seen: set[int]) -> int:
+    total = 0
+    for comp in getattr(pipe, "components", {}).values():
+        if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
+            seen.add(id(comp))
+            total += sum(t.numel() * t.element_size() for t in (*comp.parameters(), *comp.buffers()))
+    return total
+
+
+def _pipeline_class(name: str):
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise ValueError(f"diffusers {diffusers.__version__} has no pipeline class {name!r}")
+    return cls
+
+
+def _path(source: str):
+    from pathlib import Path
+
+    return Path(source).expanduser()

@@ -1,0 +1,301 @@
+"""The built-in planner on a table of prompts -> plans (objects, counts, colours, sizes,
+positions, relations, background, style, kept text), checked against the layout it emits;
+the LLM rewriter's answer parsing and box rules."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from wanimage.core.request import build_request
+from wanimage.engines.base import LayoutItem
+from wanimage.thinking import BuiltinPlanner, Plan, build_planner
+from wanimage.thinking.builtin import (
+    MAX_INSTANCES,
+    REGIONS,
+    plan_set,
+    plan_text,
+    plural,
+    singular,
+)
+from wanimage.thinking.llm import LlmFailure, LlmLayoutItem, LlmPlanner, chat_url, parse_answer, pixel_layout
+
+W, H = 1024, 768  # not square: boxes must be in output pixels, not fractions of a square
+
+
+def summary(plan: Plan) -> str:
+    return " | ".join(
+        f"{o.count} " + (f"{o.size} " if o.size else "") + (f"{o.colour} " if o.colour else "") + o.noun
+        + (f" @{o.where}" if o.where else "")
+        for o in plan.objects
+    )
+
+
+# prompt, objects as "count [size] [colour] noun [@where]", extra checks:
+#   bg / style: exact; kept: substrings of kept text; rel: (a, relation, b[, c]) checked on the
+#   layout; says: substrings of the revised prompt
+TABLE: list[tuple[str, str, dict]] = [
+    # counts as words and digits, plurals
+    ("three red apples on the left and a cat above a dog", "3 red apple @left | 1 cat | 1 dog",
+     {"rel": [("cat", "above", "dog")], "says": ["Three red apples on the left", "above the dog"]}),
+    ("seven green frogs", "7 green frog", {"says": ["Seven green frogs"]}),
+    ("12 cupcakes", "12 cupcake", {"says": ["Twelve cupcakes"]}),
+    ("a dozen eggs in the center", "12 egg @center", {}),
+    ("5 stars in the top-left corner", "5 star @top left", {"says": ["top-left corner"]}),
+    ("ten candles, oil painting", "10 candle", {"style": "oil painting"}),
+    ("a pair of shoes in the bottom right corner", "2 shoe @bottom right", {}),
+    ("several butterflies at the top", "3 butterfly @top", {"says": ["Three butterflies"]}),
+    ("a couple of bananas, an apple and a pear", "2 banana | 1 apple | 1 pear", {}),
+    ("two knives and three forks", "2 knife | 3 fork", {"says": ["Two knives", "three forks"]}),
+    ("mice and cheese", "3 mouse | 1 cheese", {"says": ["Three mice"]}),
+    ("a wolf and three sheep, in the style of Van Gogh", "1 wolf | 3 sheep",
+     {"style": "Van Gogh", "says": ["three sheep"]}),
+    ("Six little chicks in a row", "6 small chick", {"says": ["Six small chicks in a row"]}),
+    ("12 cupcakes and 3 candles", "12 cupcake | 3 candle", {}),
+    ("two puppies", "2 puppy", {"says": ["Two puppies"]}),
+    ("four boxes and two glasses", "4 box | 2 glass", {"says": ["Four boxes", "two glasses"]}),
+    # colours and sizes
+    ("a big red balloon next to a small house", "1 big red balloon | 1 small house",
+     {"rel": [("balloon", "next to", "house")], "bigger": ("balloon", "house")}),
+    ("a tiny mouse beside a huge elephant", "1 small mouse | 1 big elephant", {"bigger": ("elephant", "mouse")}),
+    ("a black and white cat and a brown dog", "1 black and white cat | 1 brown dog", {}),
+    ("a grey wolf howling at the moon at night", "1 gray wolf", {"says": ["howling at the moon at night"]}),
+    ("three golden keys on a black background", "3 golden key", {"bg": "black"}),
+    ("a yellow taxi, an orange bus and a red truck", "1 yellow taxi | 1 orange bus | 1 red truck", {}),
+    ("one orange pumpkin on the left and two purple grapes on the right",
+     "1 orange pumpkin @left | 2 purple grape @right", {}),
+    ("a red heart", "1 red heart", {}),
+    ("a pink flamingo standing in a lake", "1 pink flamingo", {"says": ["standing in a lake"]}),
+    # absolute positions and corners
+    ("two cats on the right, on a blue background", "2 cat @right", {"bg": "blue"}),
+    ("Draw three yellow ducks at the bottom", "3 yellow duck @bottom", {}),
+    ("Please generate an image of 4 blue fish on the right side", "4 blue fish @right", {}),
+    ("a house in the middle, a tree on the left and a car on the right",
+     "1 house @center | 1 tree @left | 1 car @right", {}),
+    ("two puppies in the lower-left corner and a kitten in the upper-right",
+     "2 puppy @bottom left | 1 kitten @top right", {}),
+    ("a tree on the left and the sun in the upper right corner, against a pink backdrop",
+     "1 tree @left | 1 sun @top right", {"bg": "pink"}),
+    ("a snowman at the center on a gray background", "1 snowman @center", {"bg": "gray"}),
+    ("a crown at the top, a ring at the bottom", "1 crown @top | 1 ring @bottom", {}),
+    ("a moon in the top right-hand corner", "1 moon @top right", {}),
+    ("a boat centered", "1 boat @center", {}),
+    ("an apple on the left-hand side of the picture", "1 apple @left", {}),
+    # relations
+    ("a cat between a dog and a bird", "1 cat | 1 dog | 1 bird", {"rel": [("cat", "between", "dog", "bird")]}),
+    ("two teddy bears between a lamp and a clock", "2 teddy bear | 1 lamp | 1 clock",
+     {"rel": [("teddy bear", "between", "lamp", "clock")]}),
+    ("a blue car to the left of a yellow bus, pixel art style", "1 blue car | 1 yellow bus",
+     {"style": "pixel art", "rel": [("car", "left of", "bus")]}),
+    ("a bicycle to the right of a tree", "1 bicycle | 1 tree", {"rel": [("bicycle", "right of", "tree")]}),
+    ("a green turtle below a white cloud", "1 green turtle | 1 white cloud", {"rel": [("turtle", "below", "cloud")]}),
+    ("an umbrella over a small dog", "1 umbrella | 1 small dog", {"rel": [("umbrella", "above", "dog")]}),
+    ("a lamp underneath a table", "1 lamp | 1 table", {"rel": [("lamp", "below", "table")]}),
+    ("a ladybug on top of a leaf", "1 ladybug | 1 leaf", {"rel": [("ladybug", "above", "leaf")]}),
+    ("a star above a house above a car", "1 star | 1 house | 1 car",
+     {"rel": [("star", "above", "house"), ("house", "above", "car")]}),
+    ("a rocket above the moon. two stars below the moon", "1 rocket | 1 moon | 2 star",
+     {"rel": [("rocket", "above", "moon"), ("star", "below", "moon")]}),
+    ("a cat on the left and a dog to the right of the cat", "1 cat @left | 1 dog",
+     {"rel": [("dog", "right of", "cat")]}),
+    ("a bowl of fruit next to a cup of coffee", "1 bowl of fruit | 1 cup of coffee",
+     {"rel": [("bowl of fruit", "next to", "cup of coffee")]}),
+    ("a dragon flying over a castle, fantasy art", "1 dragon | 1 castle",
+     {"rel": [("dragon", "above", "castle")], "kept": ["fantasy art"]}),
+    ("an elephant in front of a tree", "1 elephant | 1 tree", {"says": ["in front of the tree"]}),
+    ("a sun above two trees on the left", "1 sun | 2 tree @left", {"rel": [("sun", "above", "tree")]}),
+    # background, style, text it does not understand
+    ("eight balloons on a light blue background", "8 balloon", {"bg": "light blue"}),
+    ("the background is green. a frog in the middle", "1 frog @center", {"bg": "green"}),
+    ("a watercolor painting of a lighthouse at sunset", "1 lighthouse", {"style": "watercolor painting"}),
+    ("a cinematic shot of a castle, golden hour", "1 castle", {"kept": ["cinematic shot", "golden hour"]}),
+    ("a close-up photo of a red rose", "1 red rose", {"kept": ["close-up photo"]}),
+    ("a sleeping cat on a mat, highly detailed, 4k", "1 sleeping cat", {"kept": ["highly detailed", "4k"]}),
+    ("a red fox in the snow", "1 red fox", {"says": ["red fox in the snow"]}),
+    ("an astronaut riding a horse", "1 astronaut", {"says": ["riding a horse"]}),
+    ('logo with the text "HELLO, world" in the center', "1 logo @center", {"says": ['"HELLO, world"']}),
+    ("a robot, anime style, on a purple background", "1 robot", {"style": "anime", "bg": "purple"}),
+    ("cat", "1 cat", {}),
+    ("the sun is setting over the ocean", "", {}),
+    ("masterpiece, best quality", "", {}),
+]
+
+
+def _boxes(plan: Plan, noun: str) -> list:
+    label_end = " " + noun
+    return [it.box for it in plan.layout or [] if it.label.endswith(label_end)]
+
+
+def _centre(boxes: list) -> tuple[float, float]:
+    return (sum((b.x1 + b.x2) / 2 for b in boxes) / len(boxes), sum((b.y1 + b.y2) / 2 for b in boxes) / len(boxes))
+
+
+def test_the_table_is_large_enough():
+    assert len(TABLE) >= 50
+
+
+@pytest.mark.parametrize(("prompt", "expected", "extra"), TABLE, ids=[t[0][:40] for t in TABLE])
+def test_plan(prompt: str, expected: str, extra: dict):
+    plan = plan_text(prompt, W, H)
+    assert summary(plan) == expected
+    assert plan.planner == "builtin"
+    assert plan.background == extra.get("bg")
+    assert plan.style == extra.get("style")
+    for words in extra.get("kept", []):
+        assert any(words in k for k in plan.kept) and words in plan.revised_prompt
+    for words in extra.get("says", []):
+        assert words in plan.revised_prompt, plan.revised_prompt
+    if not plan.objects:  # nothing understood: the prompt goes on exactly as given, no layout
+        assert plan.revised_prompt == prompt and plan.layout is None
+        return
+    check_layout(plan)
+    for rel in extra.get("rel", []):
+        check_relation(plan, *rel)
+    if "bigger" in extra:
+        big, small = (_boxes(plan, n)[0] for n in extra["bigger"])
+        assert (big.x2 - big.x1) * (big.y2 - big.y1) > 2 * (small.x2 - small.x1) * (small.y2 - small.y1)
+
+
+def check_layout(plan: Plan) -> None:
+    """Boxes inside the image, one per instance, each object where the prompt put it."""
+    assert plan.layout is not None
+    for item in plan.layout:
+        b = item.box
+        assert 0 <= b.x1 < b.x2 <= W and 0 <= b.y1 < b.y2 <= H, item
+    assert len(plan.layout) == min(sum(o.count for o in plan.objects), MAX_INSTANCES)
+    for o in plan.objects:
+        boxes = [it.box for it in plan.layout if it.label == o.label]
+        assert len(boxes) >= min(o.count, MAX_INSTANCES - 1) or len(plan.layout) == MAX_INSTANCES
+        if o.where:
+            x1, y1, x2, y2 = REGIONS[o.where]
+            for b in boxes:
+                cx, cy = (b.x1 + b.x2) / 2 / W, (b.y1 + b.y2) / 2 / H
+                assert x1 <= cx <= x2 and y1 <= cy <= y2, (o, b)
+        # colour words reach the engine's label; the revised prompt spells the count out
+        if o.colour:
+            assert o.colour in o.label
+        assert (o.noun if o.count == 1 else plural(o.noun.split(" of ")[0].split()[-1])) in plan.revised_prompt
+
+
+def check_relation(plan: Plan, a: str, kind: str, b: str, c: str | None = None) -> None:
+    (ax, ay), (bx, by) = _centre(_boxes(plan, a)), _centre(_boxes(plan, b))
+    if kind == "above":
+        assert ay < by
+    elif kind == "below":
+        assert ay > by
+    elif kind in ("left of", "next to"):
+        assert ax < bx
+    elif kind == "right of":
+        assert ax > bx
+    elif kind == "between":
+        cx, _ = _centre(_boxes(plan, c or ""))
+        assert min(bx, cx) < ax < max(bx, cx)
+
+
+# ------------------------------------------------------------------ more than the table
+
+
+@pytest.mark.parametrize(("word", "one"), [
+    ("apples", "apple"), ("cherries", "cherry"), ("boxes", "box"), ("glasses", "glass"), ("mice", "mouse"),
+    ("leaves", "leaf"), ("knives", "knife"), ("sheep", "sheep"), ("buses", "bus"), ("houses", "house"),
+    ("cookies", "cookie"), ("potatoes", "potato"), ("shoes", "shoe"), ("dishes", "dish"), ("cactus", "cactus"),
+])
+def test_singular_and_plural_round_trip(word: str, one: str):
+    assert singular(word) == one
+    assert plural(one) == word or one == word
+
+
+def test_plans_are_deterministic_and_scale_with_the_output():
+    a, b = plan_text("two cats on the left and a dog", W, H), plan_text("two cats on the left and a dog", W, H)
+    assert a == b
+    small = plan_text("two cats on the left and a dog", W // 2, H // 2)
+    assert [it.label for it in small.layout] == [it.label for it in a.layout]
+    assert all(s.box.x2 <= W // 2 and s.box.y2 <= H // 2 for s in small.layout)
+
+
+def test_counts_beyond_the_layout_cap_are_spelled_out_and_capped():
+    plan = plan_text("twenty stars", W, H)
+    assert plan.objects[0].count == 20 and "Twenty stars" in plan.revised_prompt
+    assert len(plan.layout) == MAX_INSTANCES
+
+
+def test_the_built_in_engine_reads_the_background_from_the_revised_prompt():
+    """The built-in model replaces its own objects by the layout but parses the background
+    from the prompt it gets: the revised prompt must keep a form it understands."""
+    from wanimage.model.scenes import parse_prompt
+
+    plan = plan_text("a frog in the middle. the background is green", W, H)
+    assert parse_prompt(plan.revised_prompt).background == [(60, 170, 60)]
+
+
+def test_image_sets_split_into_per_image_plans_with_shared_context():
+    prompt = "On a yellow background, watercolor style. Image 1: a cat on the left. Image 2: two cats and a dog"
+    plan = plan_set(prompt, 4, W, H)
+    assert [summary(p) for p in plan.images] == ["1 cat @left", "2 cat | 1 dog"]
+    assert all(p.background == "yellow" and p.style == "watercolor" for p in plan.images)
+    assert plan.image_prompts[0].startswith("One cat on the left") and plan.revised_prompt.startswith("Image 1: ")
+    assert plan.layout is None and len(plan_set("image 1: a cat. image 2: a dog. image 3: a bird", 2, W, H).images) == 2
+
+
+def test_planner_protocol_on_a_request():
+    planner = BuiltinPlanner()
+    req = build_request(model="wan2.7-image", prompt="three red apples on the left")
+    plan = planner.plan(req, W, H)
+    assert plan.planner == "builtin" and len(plan.layout) == 3
+    assert all(isinstance(it, LayoutItem) for it in plan.layout)
+    sets = planner.plan(build_request(model="wan2.7-image", prompt="image 1: a cat. image 2: a dog",
+                                      enable_sequential=True, n=2), W, H)
+    assert len(sets.images) == 2
+
+
+def test_long_and_odd_prompts_are_fast_and_never_raise():
+    prompts = ["a red apple, " * 400, "and " * 1000, "(((", "\u00e9\u00e8 \u732b \U0001f431", "on the left of the",
+               "between and", "image 1:", '"' * 99, "x" * 5000]
+    started = time.perf_counter()
+    for p in prompts:
+        plan = plan_text(p, W, H)
+        assert plan.revised_prompt
+        assert plan.layout is None or len(plan.layout) <= MAX_INSTANCES
+    assert time.perf_counter() - started < 2.0
+
+
+def test_build_planner_follows_the_settings(tmp_path):
+    from wanimage.config import Settings
+
+    assert isinstance(build_planner(Settings(data_dir=tmp_path)), BuiltinPlanner)
+    llm = build_planner(Settings(data_dir=tmp_path, thinking_llm_url="http://127.0.0.1:9/v1", thinking_llm_model="m"))
+    assert isinstance(llm, LlmPlanner) and llm.url == "http://127.0.0.1:9/v1/chat/completions"
+    llm.close()
+
+
+# ------------------------------------------------------------------ the LLM rewriter's rules
+
+
+def test_chat_url():
+    assert chat_url("http://h:1/v1/") == "http://h:1/v1/chat/completions"
+    assert chat_url("http://h:1/v1/chat/completions") == "http://h:1/v1/chat/completions"
+
+
+def test_answers_with_fences_and_think_blocks_parse():
+    content = '<think>plan it</think>```json\n{"revised_prompt": "Two cats.", "layout": []}\n```'
+    assert parse_answer(content).revised_prompt == "Two cats."
+    assert parse_answer('Sure! {"revised_prompt": "x"} Hope this helps').layout is None
+
+
+@pytest.mark.parametrize("content", ["not json", '{"layout": []}', '{"revised_prompt": ""}',
+                                     '{"revised_prompt": "x", "layout": [{"label": "a", "box": [1, 2]}]}', "[1, 2]"])
+def test_bad_answers_are_refused(content: str):
+    with pytest.raises(LlmFailure):
+        parse_answer(content)
+
+
+def test_boxes_are_clamped_a_little_and_refused_when_mostly_outside():
+    items = [LlmLayoutItem(label="a cat", box=(-10, 0, 200, 800))]  # a few pixels outside
+    (item,) = pixel_layout(items, W, H)
+    assert (item.box.x1, item.box.y1, item.box.x2, item.box.y2) == (0, 0, 200, H)
+    fractions = pixel_layout([LlmLayoutItem(label="a dog", box=(0.5, 0.5, 1.0, 1.0))], W, H)
+    assert fractions[0].box.x1 == W // 2 and fractions[0].box.y2 == H
+    for box in [(2000, 0, 2300, 100), (100, 100, 50, 200), (-500, -500, 10, 10)]:
+        with pytest.raises(LlmFailure, match="bad layout"):
+            pixel_layout([LlmLayoutItem(label="x", box=box)], W, H)

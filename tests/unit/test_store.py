@@ -1,0 +1,61 @@
+"""The task store on SQLite: migrations match the table definition; claims, cancels, recovery."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from wanimage.tasks.records import Origin, TaskStatus
+from wanimage.tasks.store import TaskStore, metadata
+
+
+def store(tmp_path) -> TaskStore:
+    return TaskStore(f"sqlite:///{tmp_path / 'tasks.db'}")
+
+
+def test_migrations_match_the_table_definition(tmp_path):
+    s = store(tmp_path)
+    with s.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    store(tmp_path)  # running the migrations again is a no-op
+
+
+def test_claim_takes_oldest_pending_once(tmp_path):
+    s = store(tmp_path)
+    for i in range(3):
+        s.create(f"t{i}", "m", Origin.GENERATION, {})
+    claimed = [s.claim("w1"), s.claim("w2"), s.claim("w1"), s.claim("w2")]
+    assert [c.id if c else None for c in claimed] == ["t0", "t1", "t2", None]
+    assert all(c.attempts == 1 for c in claimed[:3])
+
+
+def test_finish_only_by_the_holder(tmp_path):
+    s = store(tmp_path)
+    s.create("t", "m", Origin.GENERATION, {})
+    s.claim("w1")
+    assert not s.finish("t", "w2", TaskStatus.SUCCEEDED)
+    assert s.finish("t", "w1", TaskStatus.FAILED, code="X", message="y")
+    assert s.get("t").status is TaskStatus.FAILED
+
+
+def test_recovery_requeues_once_then_fails(tmp_path):
+    s = store(tmp_path)
+    s.create("t", "m", Origin.GENERATION, {})
+    s.claim("w1")
+    assert s.recover_stale(60, 2, ["w1"]) == (1, 0)
+    assert s.get("t").status is TaskStatus.PENDING
+    s.claim("w2")
+    assert s.recover_stale(60, 2, ["w2"]) == (0, 1)
+    record = s.get("t")
+    assert record.status is TaskStatus.FAILED and record.code == "InternalError.WorkerLost"
+
+
+def test_cancel_pending_and_running(tmp_path):
+    s = store(tmp_path)
+    s.create("a", "m", Origin.GENERATION, {})
+    s.create("b", "m", Origin.GENERATION, {})
+    s.claim("w")  # a is RUNNING
+    assert s.cancel("b") is TaskStatus.CANCELED
+    assert s.cancel("a") is TaskStatus.RUNNING and s.cancel_requested("a")
+    assert s.cancel("zzz") is None
