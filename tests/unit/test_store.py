@@ -16,8 +16,9 @@ def store(tmp_path) -> TaskStore:
 def test_migrations_match_the_table_definition(tmp_path):
     s = store(tmp_path)
     with s.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert diff == []
+        context = MigrationContext.configure(conn, opts={"version_table": "wanimage_alembic_version"})
+        diff = compare_metadata(context, metadata)
+    assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "wanimage_alembic_version")] == []
     store(tmp_path)  # running the migrations again is a no-op
 
 
