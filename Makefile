@@ -26,6 +26,8 @@ serve: install
 test-services:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql)
+	@test -x /usr/bin/chromium || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 test: install test-services
 	$(BIN)/python -m pytest -q -p no:cacheprovider

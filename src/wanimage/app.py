@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from contextlib import asynccontextmanager
@@ -20,7 +21,8 @@ from .config import Settings
 from .core.service import ImageService
 from .engines.registry import EngineRegistry
 from .metrics import Metrics
-from .storage.local import load_or_create_secret
+from .storage.local import LocalImageStore, load_or_create_secret
+from .web.router import web_router
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        for model, error in engines.preload().items():
+        for model, error in (await asyncio.to_thread(engines.preload)).items():
             if error:
                 log.error("%s", error)
                 log.error("requests for %s will answer ModelUnavailable until this is fixed", model)
@@ -60,5 +62,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.include_router(uploads.router)
     app.include_router(openai_router.router)
     app.include_router(system.router)
-    app.include_router(files_router(service.images))
+    if isinstance(service.images, LocalImageStore):  # an S3 store serves its own presigned URLs
+        app.include_router(files_router(service.images))
+    app.include_router(web_router())
     return app

@@ -53,6 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.ray:
+        from .runners.ray_serve import serve_on_ray
+
+        serve_on_ray(settings, args.ray)
+        return 0
     registry = build_registry(settings)
     status = registry.preload()
     for model, error in status.items():
@@ -113,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-keys-file", type=Path, help="file with one API key per line")
     serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite)")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without API keys")
+    serve.add_argument("--ray", metavar="ADDRESS",
+                       help="deploy on a Ray cluster (auto, or ray://HEAD:10001): engines as Serve deployments")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run generation workers without the HTTP API (same data dir / database)")

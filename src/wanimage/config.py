@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,15 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite in data_dir
     result_ttl_seconds: int = 24 * 3600
     retention_interval_seconds: int = 600
+
+    # Images in an S3-compatible store (docs/storage.md) when an endpoint or a bucket is set; else
+    # in data_dir/files. No endpoint with a bucket: AWS S3. Keys left unset: boto3's own chain.
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:8333, as wanimage reaches it
+    s3_public_endpoint: str | None = None  # as clients reach it; presigned URLs are signed for it
+    s3_bucket: str | None = None  # default "wanimage"; created when absent
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
 
     # Work
     workers: int = 1
@@ -54,6 +64,14 @@ class Settings(BaseSettings):
     thinking_llm_model: str = ""
     thinking_llm_key: str | None = None
     thinking_llm_timeout_seconds: float = 20.0
+
+    # Ray Serve runner (wanimage serve --ray ADDRESS)
+    ray_num_gpus: float = 1.0  # per engine replica
+    ray_num_cpus: float = 1.0
+    ray_min_replicas: int = 1
+    ray_max_replicas: int = 1
+    ray_target_ongoing_requests: float = 1.0
+    ray_api_replicas: int = 1
 
     def keys(self) -> set[str]:
         keys = {k.strip() for k in self.api_keys.split(",") if k.strip()}

@@ -256,7 +256,7 @@ def test_llm_failures_fall_back_to_the_built_in_planner(llm_server, chat, caplog
     assert job.prompt == builtin_revision() and len(job.layout) == 5
     failure = [r for r in caplog.records if r.name == "wanimage.thinking.llm" and r.levelno == logging.WARNING]
     assert failure and reason in failure[0].getMessage() and "planner=builtin" in failure[0].getMessage()
-    assert f"planner=builtin in" in caplog.text and f"llm fallback: {reason}" in caplog.text
+    assert "planner=builtin in" in caplog.text and f"llm fallback: {reason}" in caplog.text
     if mode == "timeout":
         assert time.monotonic() - started < 1.9  # the task did not wait for the slow LLM
 

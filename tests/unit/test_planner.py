@@ -19,7 +19,14 @@ from wanimage.thinking.builtin import (
     plural,
     singular,
 )
-from wanimage.thinking.llm import LlmFailure, LlmLayoutItem, LlmPlanner, chat_url, parse_answer, pixel_layout
+from wanimage.thinking.llm import (
+    LlmFailure,
+    LlmLayoutItem,
+    LlmPlanner,
+    chat_url,
+    parse_answer,
+    pixel_layout,
+)
 
 W, H = 1024, 768  # not square: boxes must be in output pixels, not fractions of a square
 
@@ -150,6 +157,8 @@ def test_plan(prompt: str, expected: str, extra: dict):
         assert plan.revised_prompt == prompt and plan.layout is None
         return
     check_layout(plan)
+    if not any(w in prompt for w in ("in front of", "behind")):  # those overlap on purpose
+        check_no_overlap(plan)
     for rel in extra.get("rel", []):
         check_relation(plan, *rel)
     if "bigger" in extra:
@@ -176,6 +185,15 @@ def check_layout(plan: Plan) -> None:
         if o.colour:
             assert o.colour in o.label
         assert (o.noun if o.count == 1 else plural(o.noun.split(" of ")[0].split()[-1])) in plan.revised_prompt
+
+
+def check_no_overlap(plan: Plan) -> None:
+    boxes = [it.box for it in plan.layout]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            inter = max(0, min(a.x2, b.x2) - max(a.x1, b.x1)) * max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
+            smaller = min((a.x2 - a.x1) * (a.y2 - a.y1), (b.x2 - b.x1) * (b.y2 - b.y1))
+            assert inter <= 0.05 * smaller, (a, b)
 
 
 def check_relation(plan: Plan, a: str, kind: str, b: str, c: str | None = None) -> None:
@@ -212,6 +230,13 @@ def test_plans_are_deterministic_and_scale_with_the_output():
     small = plan_text("two cats on the left and a dog", W // 2, H // 2)
     assert [it.label for it in small.layout] == [it.label for it in a.layout]
     assert all(s.box.x2 <= W // 2 and s.box.y2 <= H // 2 for s in small.layout)
+
+
+def test_words_keep_their_case_except_sentence_case():
+    assert plan_text("Cat", W, H).revised_prompt == "One cat."
+    assert plan_text("Red Apples on the left", W, H).revised_prompt.startswith("Three red apples on the left")
+    assert plan_text("please EXPLODE now", W, H).revised_prompt == "One EXPLODE now."
+    assert plan_text("two iPhones and the Eiffel Tower", W, H).objects[1].noun == "Eiffel Tower"
 
 
 def test_counts_beyond_the_layout_cap_are_spelled_out_and_capped():

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from ..config import Settings
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError, ServiceUnavailable, Throttling, UnsupportedOperation
-from ..storage.local import LocalImageStore
+from ..storage import ImageStore, open_image_store
 from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
@@ -77,7 +77,7 @@ class ImageService:
         self,
         settings: Settings,
         store: TaskStore,
-        images: LocalImageStore,
+        images: ImageStore,
         engines: EngineRegistry,
         *,
         fetcher: ImageFetcher | None = None,
@@ -96,7 +96,7 @@ class ImageService:
     def from_settings(cls, settings: Settings, engines: EngineRegistry) -> ImageService:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = TaskStore(settings.resolved_database_url())
-        images = LocalImageStore.open(settings.data_dir, ttl_seconds=settings.result_ttl_seconds)
+        images = open_image_store(settings)
         return cls(settings, store, images, engines)
 
     # ------------------------------------------------------------ lifecycle
@@ -115,6 +115,7 @@ class ImageService:
                 self.events,
                 png_level=self.settings.png_compress_level,
                 heartbeat_seconds=self.settings.heartbeat_seconds,
+                max_attempts=self.settings.max_attempts,
                 name=None,
                 on_finished=self._count_images,
                 planner=planner,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import Settings
 from ..core.request import MODELS
 from .base import Engine
-from .registry import EngineRegistry
+from .registry import EngineFactory, EngineRegistry
 
 NOT_INSTALLED = (
     "no model is installed: the built-in model's weights (src/wanimage/weights/builtin.safetensors) "
@@ -25,8 +25,14 @@ def _builtin(settings: Settings):
     return load
 
 
-def build_registry(settings: Settings) -> EngineRegistry:
+def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
+    """Model id -> factory. Ids that share one factory object share one engine instance (and,
+    on Ray, one deployment)."""
     if settings.engine != "builtin":
         raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin")
     factory = _builtin(settings)  # one engine instance serves both model ids
-    return EngineRegistry({model: factory for model in MODELS})
+    return {model: factory for model in MODELS}
+
+
+def build_registry(settings: Settings) -> EngineRegistry:
+    return EngineRegistry(engine_factories(settings))

@@ -69,6 +69,15 @@ class TaskRecord:
     cancel_requested: bool = False
 
 
+@dataclass(frozen=True)
+class TaskContext:
+    """What a remote engine replica needs to report progress and see cancels on its own."""
+
+    task_id: str
+    worker_id: str
+    database_url: str
+
+
 def format_time(ts: float | None) -> str | None:
     """Task timestamps: 'YYYY-MM-DD HH:mm:ss.SSS' in UTC (the API does not state a zone)."""
     if ts is None:

@@ -258,6 +258,29 @@ class TaskStore:
             )
         return res.rowcount == 1
 
+    def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None:
+        """Give a task back to the queue after its engine was lost, or fail it once it has used
+        `max_attempts`. Returns the new status (None when the task is no longer ours)."""
+        with self.engine.begin() as conn:
+            if conn.execute(
+                update(tasks)
+                .where(_held_by(task_id, worker_id), tasks.c.attempts < max_attempts)
+                .values(status=TaskStatus.PENDING.value, worker_id=None, progress=0)
+            ).rowcount:
+                return TaskStatus.PENDING
+            if conn.execute(
+                update(tasks)
+                .where(_held_by(task_id, worker_id))
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    end_time=now(),
+                    code="InternalError.EngineLost",
+                    message=f"the engine running this task was lost {max_attempts} times; submit it anew",
+                )
+            ).rowcount:
+                return TaskStatus.FAILED
+        return None
+
     def fail(self, task_id: str, code: str, message: str) -> None:
         """Fail a task that no worker holds (e.g. its inputs could not be stored)."""
         with self.engine.begin() as conn:

@@ -19,13 +19,13 @@ from ..core.inputs import decode_image
 from ..core.job import build_job, check_geometry
 from ..core.postprocess import add_watermark, apply_palette, encode_png
 from ..core.request import GenerationRequest
-from ..engines.base import Canceled, PreviewFn
+from ..engines.base import Canceled, EngineLost, PreviewFn
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError
 from ..storage.local import LocalImageStore
 from ..thinking import Plan, Planner
 from .events import TaskEvent, TaskEvents
-from .records import TaskRecord, TaskResult, TaskStatus
+from .records import TaskContext, TaskRecord, TaskResult, TaskStatus
 from .store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ class _Progress:
 
     def __init__(self, worker: Worker, task: TaskRecord) -> None:
         self.worker, self.task = worker, task
+        # For engines in other processes (Ray replicas), which report and check cancels themselves.
+        self.context = TaskContext(task.id, worker.worker_id, worker.store.url)
         self._last_write = 0.0
         self._last_cancel_check = time.monotonic()
 
@@ -89,6 +91,7 @@ class Worker:
         *,
         png_level: int = 1,
         heartbeat_seconds: float = 5.0,
+        max_attempts: int = 2,
         name: str | None = None,
         on_finished: Callable[[TaskRecord, TaskStatus, int], None] | None = None,
         planner: Planner | None = None,  # thinking mode; None: prompts go to the engine as given
@@ -96,6 +99,7 @@ class Worker:
         self.store, self.images, self.engines, self.events = store, images, engines, events
         self.png_level = png_level
         self.heartbeat_seconds = heartbeat_seconds
+        self.max_attempts = max_attempts
         self.worker_id = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_finished = on_finished
         self.planner = planner
@@ -152,9 +156,13 @@ class Worker:
     def _run(self, task: TaskRecord) -> None:
         started = time.monotonic()
         status, result, code, message = TaskStatus.FAILED, None, None, None
+        requeued = False
         try:
             result = self._generate(task)
             status = TaskStatus.SUCCEEDED
+        except EngineLost as exc:
+            log.warning("task %s: engine lost (%s); giving the task back to the queue", task.id, exc)
+            requeued = True
         except Canceled:
             status, code, message = TaskStatus.CANCELED, "Canceled", "the task was canceled while it ran"
         except ApiError as exc:
@@ -163,9 +171,13 @@ class Worker:
             log.exception("task %s failed", task.id)
             code, message = "InternalError.Algo", f"generation failed: {type(exc).__name__}: {exc}"
         finally:
-            if not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
+            if requeued:
+                status = self.store.requeue(task.id, self.worker_id, self.max_attempts) or status
+                self.events.work_available.set()
+            elif not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
                 log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
-            self.events.publish(task.id, TaskEvent("done", 100))
+            if status is not TaskStatus.PENDING:
+                self.events.publish(task.id, TaskEvent("done", 100))
         log.info("task %s %s in %.2fs", task.id, status.value, time.monotonic() - started)
         if self.on_finished:
             self.on_finished(task, status, len(result.images) if result else 0)

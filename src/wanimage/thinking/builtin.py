@@ -326,7 +326,10 @@ def parse_object(chunk: str, *, lenient: bool = False) -> _Obj | None:
         count = 3  # "apples on the left": a few
     if count > 1 or looks_plural(head[-1]):
         head[-1] = singular(head[-1])
-    return _Obj(" ".join(head).lower(), max(1, min(count, MAX_COUNT)), colour, size, where, detail, definite)
+    if head[0].istitle() and not counted and words[0].istitle():  # "Red apples": sentence case
+        head[0] = head[0].lower()
+    # Otherwise the words keep their case: names, brands and text to render ("EXIT sign").
+    return _Obj(" ".join(head), max(1, min(count, MAX_COUNT)), colour, size, where, detail, definite)
 
 
 # ------------------------------------------------------------------ clauses
@@ -366,7 +369,7 @@ class _Scene:
     def add(self, obj: _Obj) -> int:
         if obj.definite:  # "the cat" after "a cat": the same object
             for i, old in enumerate(self.objects):
-                if old.noun == obj.noun or old.noun.endswith(" " + obj.noun):
+                if old.noun.lower() == obj.noun.lower() or old.noun.lower().endswith(" " + obj.noun.lower()):
                     if obj.where and not old.where:
                         old.where = obj.where
                     return i
@@ -408,33 +411,48 @@ def _parse_relations(scene: _Scene, clause: str, matches: list[re.Match[str]]) -
 
 def _place_relations(scene: _Scene) -> None:
     """Regions for objects placed by relations, next to absolute ones or each other."""
+    wheres = {o.where for o in scene.objects if o.where in REGIONS}
+    thirds = "center" in wheres and len(wheres) > 1  # "a house in the middle, a tree on the left"
     for obj in scene.objects:
         if obj.where in REGIONS:
-            obj.region = REGIONS[obj.where]
+            obj.region = _third(obj.where) if thirds else REGIONS[obj.where]
     for kind, ia, ib in scene.relations:
         a, objs = scene.objects[ia], [scene.objects[i] for i in ib]
         b = objs[0]
+        # Objects placed by nothing but this relation share the space nobody has taken yet.
+        free = _free_region([o.region for o in scene.objects if o.region is not None])
+        fx1, fy1, fx2, fy2 = free
         if kind == "between" and len(objs) == 2:
             c = objs[1]
-            b.region = b.region or (0.0, 0.15, 1 / 3, 0.85)
-            c.region = c.region or (2 / 3, 0.15, 1.0, 0.85)
-            a.region = a.region or ((b.region[2] + c.region[0]) / 2 - 1 / 6, 0.15,
-                                    (b.region[2] + c.region[0]) / 2 + 1 / 6, 0.85)
+            third, pad = (fx2 - fx1) / 3, 0.15 * (fy2 - fy1)
+            b.region = b.region or (fx1, fy1 + pad, fx1 + third, fy2 - pad)
+            c.region = c.region or (fx2 - third, fy1 + pad, fx2, fy2 - pad)
+            mid = (b.region[2] + c.region[0]) / 2
+            a.region = a.region or (mid - third / 2, fy1 + pad, mid + third / 2, fy2 - pad)
             a.relations.append(f"between {_ref(b)} and {_ref(c)}")
             continue
         a.relations.append(f"{RELATION_WORDS.get(kind, kind)} {_ref(b)}")
         axis = {"above": 1, "below": 1, "left of": 0, "right of": 0, "next to": 0}.get(kind)
         if axis is None:  # in front of / behind: overlapping, drawn in order
-            if a.region is None and b.region is None:
-                b.region = (0.2, 0.1, 0.8, 0.75)
+            w, h = fx2 - fx1, fy2 - fy1
+            b.region = b.region or (fx1 + 0.2 * w, fy1 + 0.1 * h, fx2 - 0.2 * w, fy1 + 0.75 * h)
             if a.region is None:
-                r = b.region or REGIONS["whole"]
-                a.region = (r[0] + 0.1, r[1] + 0.25 * (r[3] - r[1]), r[2] - 0.1, min(1.0, r[3] + 0.15))
-            elif b.region is None:
-                b.region = a.region
+                r = b.region
+                a.region = (r[0] + 0.1 * (r[2] - r[0]), r[1] + 0.25 * (r[3] - r[1]), r[2] - 0.1 * (r[2] - r[0]),
+                            min(1.0, r[3] + 0.15 * (r[3] - r[1])))
             continue
         first = kind in ("above", "left of", "next to")  # a takes the top / left part
-        a.region, b.region = _pair(a.region, b.region, axis, first)
+        a.region, b.region = _pair(a.region, b.region, axis, first, free)
+
+
+def _third(where: str) -> Region:
+    """Regions on a 3 x 3 grid, so that the center does not overlap the sides."""
+    if where == "center":
+        return (1 / 3, 1 / 3, 2 / 3, 2 / 3)
+    parts = where.split()
+    x = (0.0, 1 / 3) if "left" in parts else (2 / 3, 1.0) if "right" in parts else (0.0, 1.0)
+    y = (0.0, 1 / 3) if "top" in parts else (2 / 3, 1.0) if "bottom" in parts else (0.0, 1.0)
+    return (x[0], y[0], x[1], y[1])
 
 
 RELATION_WORDS = {"left of": "to the left of", "right of": "to the right of"}
@@ -444,7 +462,7 @@ def _ref(obj: _Obj) -> str:
     return "the " + (plural_phrase(obj.noun) if obj.count > 1 else obj.noun)
 
 
-def _pair(ra: Region | None, rb: Region | None, axis: int, a_first: bool) -> tuple[Region, Region]:
+def _pair(ra: Region | None, rb: Region | None, axis: int, a_first: bool, free: Region) -> tuple[Region, Region]:
     """Split along axis (0: x, 1: y) so that a comes first (left/top) when a_first."""
     def halves(r: Region) -> tuple[Region, Region]:
         mid = (r[axis] + r[axis + 2]) / 2
@@ -453,7 +471,7 @@ def _pair(ra: Region | None, rb: Region | None, axis: int, a_first: bool) -> tup
         return tuple(lo), tuple(hi)  # type: ignore[return-value]
 
     if ra is None and rb is None:
-        lo, hi = halves(REGIONS["whole"])
+        lo, hi = halves(free)
         return (lo, hi) if a_first else (hi, lo)
     if ra is None or rb is None:
         known = ra if ra is not None else rb

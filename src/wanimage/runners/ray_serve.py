@@ -1,0 +1,230 @@
+"""The scale-out runner: engines as Ray Serve deployments with GPU replicas and autoscaling, and
+the same FastAPI app as a Serve ingress whose workers call the engine replicas through deployment
+handles. Task state must then live in PostgreSQL (several API replicas share it).
+
+    wanimage serve --ray auto          # or ray://HEAD:10001, with WANIMAGE_DATABASE_URL set
+
+A replica reports progress and sees cancels through the task store itself (`TaskContext`); a
+replica that dies mid-task surfaces as `EngineLost`, and the worker gives the task back to the
+queue. Partial previews do not cross processes: streaming clients get progress without them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from ..config import Settings
+from ..engines.base import Canceled, Capabilities, Engine, EngineLost, GenerationJob, PreviewFn
+from ..tasks.records import TaskContext
+
+log = logging.getLogger(__name__)
+
+# Before `import ray`: no usage reporting, and bind to loopback rather than the external address.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+ENGINE_APP = "wanimage-engine"  # one application per distinct engine: wanimage-engine-0, -1, ...
+API_APP = "wanimage"
+PROGRESS_WRITE_SECONDS = 0.5
+
+
+def ray_environment() -> None:
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """How engine replicas are placed and scaled (env WANIMAGE_RAY_*)."""
+
+    num_gpus: float = 1.0
+    num_cpus: float = 1.0
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target_ongoing_requests: float = 1.0  # tasks per replica before Serve adds one
+    upscale_delay_s: float = 5.0
+    downscale_delay_s: float = 60.0
+    api_replicas: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScalingConfig:
+        return cls(
+            num_gpus=settings.ray_num_gpus,
+            num_cpus=settings.ray_num_cpus,
+            min_replicas=settings.ray_min_replicas,
+            max_replicas=settings.ray_max_replicas,
+            target_ongoing_requests=settings.ray_target_ongoing_requests,
+            api_replicas=settings.ray_api_replicas,
+        )
+
+
+# ------------------------------------------------------------------ replica side
+
+
+class _ReplicaProgress:
+    """The ProgressFn inside a replica: writes progress to the task store and raises Canceled
+    when a cancel was asked (the worker's own in-process flags are out of reach here)."""
+
+    def __init__(self, store: Any, ctx: TaskContext) -> None:
+        self.store, self.ctx = store, ctx
+        self._last = 0.0
+
+    def __call__(self, fraction: float, preview: PreviewFn | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_WRITE_SECONDS:
+            return
+        self._last = now
+        if self.store.cancel_requested(self.ctx.task_id):
+            raise Canceled
+        self.store.heartbeat(self.ctx.task_id, self.ctx.worker_id, int(fraction * 100))
+
+
+class EngineReplica:
+    """The body of an engine deployment: one Engine per replica, built by `factory`."""
+
+    def __init__(self, factory: Callable[[], Engine]) -> None:
+        self.engine = factory()
+        self._stores: dict[str, Any] = {}
+
+    def capabilities(self) -> Capabilities:
+        return self.engine.capabilities
+
+    def name(self) -> str:
+        return self.engine.name
+
+    def generate(self, job: GenerationJob, ctx: TaskContext | None) -> list[Image.Image]:
+        if ctx is None:
+            from ..engines.base import no_progress
+
+            return self.engine.generate(job, no_progress)
+        return self.engine.generate(job, _ReplicaProgress(self._store(ctx.database_url), ctx))
+
+    def _store(self, url: str):
+        from ..tasks.store import TaskStore
+
+        if url not in self._stores:
+            self._stores[url] = TaskStore(url)
+        return self._stores[url]
+
+
+# ------------------------------------------------------------------ worker side
+
+
+class RemoteEngine:
+    """An Engine whose work happens on a Serve deployment (any replica, any node)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.capabilities: Capabilities = handle.capabilities.remote().result()
+        self.name = "ray:" + handle.name.remote().result()
+
+    def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
+
+        ctx = getattr(progress, "context", None)
+        try:
+            return self.handle.generate.remote(job, ctx).result()
+        except (ActorDiedError, ActorUnavailableError) as exc:
+            raise EngineLost(str(exc).splitlines()[0]) from None
+        except RayTaskError as exc:
+            if isinstance(exc.cause, Canceled):
+                raise Canceled from None
+            raise exc.cause if isinstance(exc.cause, Exception) else exc
+
+
+# ------------------------------------------------------------------ deployments
+
+
+def engine_application(factory: Callable[[], Engine], scaling: ScalingConfig):
+    from ray import serve
+
+    deployment = serve.deployment(
+        EngineReplica,
+        name="engine",
+        ray_actor_options={"num_gpus": scaling.num_gpus, "num_cpus": scaling.num_cpus},
+        autoscaling_config={
+            "min_replicas": scaling.min_replicas,
+            "max_replicas": scaling.max_replicas,
+            "target_ongoing_requests": scaling.target_ongoing_requests,
+            "upscale_delay_s": scaling.upscale_delay_s,
+            "downscale_delay_s": scaling.downscale_delay_s,
+        },
+        max_ongoing_requests=max(2, int(scaling.target_ongoing_requests * 2)),
+    )
+    return deployment.bind(factory)
+
+
+def engine_apps(factories: dict[str, Callable[[], Engine]]) -> dict[str, str]:
+    """Model id -> the name of the Serve application of its engine: one per distinct factory."""
+    names: dict[int, str] = {}
+    for factory in factories.values():
+        names.setdefault(id(factory), f"{ENGINE_APP}-{len(names)}")
+    return {model: names[id(factory)] for model, factory in factories.items()}
+
+
+def _remote_registry(apps: dict[str, str]):
+    from ray import serve
+
+    from ..engines.registry import EngineRegistry
+
+    connectors: dict[str, Callable[[], Engine]] = {}
+    for app in set(apps.values()):
+        connectors[app] = lambda app=app: RemoteEngine(serve.get_deployment_handle("engine", app_name=app))
+    return EngineRegistry({model: connectors[app] for model, app in apps.items()})
+
+
+def api_application(settings: Settings, apps: dict[str, str], scaling: ScalingConfig):
+    """The FastAPI app as a Serve ingress; it is built on each replica at start."""
+    from ray import serve
+
+    from ..app import create_app
+
+    @serve.ingress()
+    class Api:
+        def __init__(self, data: dict, apps: dict[str, str]) -> None:
+            self.settings, self.apps = Settings(**data), apps
+
+        def __serve_build_asgi_app__(self):
+            return create_app(self.settings, _remote_registry(self.apps))
+
+    deployment = serve.deployment(Api, name="api", num_replicas=scaling.api_replicas,
+                                  ray_actor_options={"num_cpus": 0.5})
+    return deployment.bind(settings.model_dump(mode="json"), apps)
+
+
+def deploy(
+    settings: Settings, factories: dict[str, Callable[[], Engine]], *, scaling: ScalingConfig | None = None
+) -> None:
+    """Deploy one engine application per distinct engine, then the API ingress on
+    `settings.host:settings.port`."""
+    from ray import serve
+
+    scaling = scaling or ScalingConfig.from_settings(settings)
+    apps = engine_apps(factories)
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    deployed = set()
+    for model, app in apps.items():
+        if app not in deployed:
+            serve.run(engine_application(factories[model], scaling), name=app, route_prefix=None)
+            deployed.add(app)
+    serve.run(api_application(settings, apps, scaling), name=API_APP, route_prefix="/")
+
+
+def serve_on_ray(settings: Settings, address: str) -> None:
+    """`wanimage serve --ray ADDRESS`: deploy and keep the driver alive."""
+    ray_environment()
+    import ray
+
+    from ..engines.catalog import engine_factories
+
+    if settings.database_url is None or settings.database_url.startswith("sqlite"):
+        log.warning("the Ray runner should use PostgreSQL (WANIMAGE_DATABASE_URL): SQLite is per machine")
+    ray.init(address=address, include_dashboard=False)
+    deploy(settings, engine_factories(settings))
+    log.info("wanimage on Ray Serve: http://%s:%d", settings.host, settings.port)
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,1 @@
+"""The playground: a static web page that drives the public API (`/` and `/playground`)."""

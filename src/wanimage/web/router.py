@@ -1,0 +1,43 @@
+"""Serves the playground page at `/` and `/playground`, and its assets under `/playground/`.
+
+The page is plain static files (no build step); it talks only to the public HTTP API with
+URLs relative to the page, so it works behind a proxy prefix as well. No API key is needed to
+load the page itself: the page asks for one when the API answers 401."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, RedirectResponse
+
+from ..errors import NotFound
+
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate: a server upgrade must not mix page and script
+
+
+def web_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    @router.get("/playground")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=NO_CACHE)
+
+    @router.get("/playground/")
+    def slash() -> RedirectResponse:
+        return RedirectResponse("../playground", status_code=308)
+
+    @router.get("/playground/{name}")
+    def asset(name: str) -> FileResponse:
+        media_type = ASSETS.get(name)
+        if media_type is None:
+            raise NotFound(f"no such playground file: {name}")
+        return FileResponse(STATIC / name, media_type=media_type, headers=NO_CACHE)
+
+    return router

@@ -1,0 +1,330 @@
+"""The playground page (`/`), driven in Debian's headless Chromium through Playwright.
+
+Nothing downloads a browser: `make test-services` installs /usr/bin/chromium and the tests
+launch it by path. Screenshots of each state are written to docs/playground/ once per run
+(on the sqlite backend only; the page is the same on both)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.support.test_engine import DeterministicEngine
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "playground"
+DESKTOP = {"width": 1100, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (make test-services)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        # launch() gives every run a fresh, throwaway profile directory.
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(server, viewport=DESKTOP) -> a loaded playground page; page errors fail the test."""
+    contexts, errors = [], []
+
+    def open_(running, viewport=DESKTOP):
+        context = browser.new_context(viewport=viewport, device_scale_factor=1)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(running.base_url + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+@pytest.fixture
+def shot(backend):
+    """shot(page, name): a screenshot for docs/playground/, written once (sqlite run)."""
+
+    def take(page, name: str, full_page: bool = False) -> None:
+        if backend != "sqlite":
+            return
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+
+    return take
+
+
+def png_file(path: Path, width: int, height: int, color, label: str) -> Path:
+    image = Image.new("RGB", (width, height), color)
+    draw = ImageDraw.Draw(image)
+    for x in range(0, width, 40):
+        draw.line((x, 0, x, height), fill=tuple(min(255, c + 30) for c in color))
+    draw.ellipse((width * 0.3, height * 0.3, width * 0.7, height * 0.7), fill=(250, 250, 250))
+    draw.text((8, 8), label, fill=(20, 20, 20))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def run_and_wait(page, status="Done") -> None:
+    page.click("#run")
+    page.wait_for_function(
+        "want => document.querySelector('#status').textContent.startsWith(want)", arg=status, timeout=TIMEOUT_MS
+    )
+
+
+def drag(page, stage, start, end, image_size, steps=8) -> None:
+    """Drag with the mouse between two points given in the image's own pixels."""
+    box = stage.bounding_box()
+    w, h = image_size
+    page.mouse.move(box["x"] + start[0] * box["width"] / w, box["y"] + start[1] * box["height"] / h)
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"] / w, box["y"] + end[1] * box["height"] / h, steps=steps)
+    page.mouse.up()
+
+
+def box_coords(page, image: int) -> list[list[int]]:
+    texts = page.locator(f"#thumbs > li:nth-child({image}) .coord").all_text_contents()
+    return [json.loads(t.split(":", 1)[1]) for t in texts]
+
+
+def test_text_to_image(server, open_page, shot):
+    page = open_page(server)
+    # the model list comes from /v1/models; every control has an accessible name
+    assert page.locator("#model option").all_inner_texts()[:2] == ["wan2.7-image", "wan2.7-image-pro"]
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+            .filter(n => !(n.labels && n.labels.length) && !n.getAttribute('aria-label') && !n.textContent.trim())
+            .map(n => n.id || n.outerHTML.slice(0, 60))"""
+    )
+    assert unnamed == []
+    page.fill("#prompt", "a red apple on a wooden table, soft morning light")
+    assert page.text_content("#prompt-count") == "49 / 5000"
+    page.select_option("#size", "1K")
+    page.fill("#n", "2")
+    # thinking applies to text-to-image; an image set disables it and says why
+    page.check("#sequential")
+    assert page.is_disabled("#thinking")
+    assert "image sets" in page.text_content("#thinking-note")
+    assert page.get_attribute("#n", "max") == "12"
+    page.uncheck("#sequential")
+    assert page.is_enabled("#thinking")
+    assert "needs wan2.7-image-pro" in page.text_content("#size option[value='4K']")
+    page.select_option("#model", "wan2.7-image-pro")
+    assert page.is_enabled("#size option[value='4K']")
+    page.check("#watermark")
+    shot(page, "01-form")
+
+    run_and_wait(page)
+    results = page.locator("#results li")
+    assert results.count() == 2
+    job = server.engine.jobs[-1]
+    assert (job.model, (job.original_prompt or job.prompt).startswith("a red apple"), job.n, job.width, job.height) == (
+        "wan2.7-image-pro", True, 2, 1024, 1024,
+    )
+    assert str(job.seed) == page.input_value("#seed")  # the seed shown is the seed used
+    assert f"seed {job.seed}" in results.first.text_content()
+    assert "1024×1024" in results.first.text_content()
+    assert page.evaluate("document.querySelector('#results img').naturalWidth") == 1024
+    href = results.first.locator("a[download]").get_attribute("href")
+    assert httpx.get(href).headers["content-type"] == "image/png"
+    assert page.locator("#progress").evaluate("p => p.value") == 100
+
+    page.click("#code-box summary")
+    code = page.text_content("#code")
+    assert "X-DashScope-Async: enable" in code and "a red apple" in code and f'"seed": {job.seed}' in code
+    page.click("#tab-openai")
+    assert "client.images.generate(" in page.text_content("#code")
+    page.click("#tab-dashscope")
+    assert "ImageGeneration.async_call(" in page.text_content("#code")
+    shot(page, "02-text-to-image")
+
+
+def test_boxes_on_the_second_image_reach_the_server(server, open_page, shot, tmp_path):
+    page = open_page(server)
+    first = png_file(tmp_path / "clock.png", 320, 240, (200, 60, 50), "image 1")
+    second = png_file(tmp_path / "room.png", 400, 300, (60, 110, 190), "image 2")
+    page.set_input_files("#files", [str(first), str(second)])
+    page.wait_for_selector("#thumbs > li:nth-child(2) .stage img")
+    assert page.locator("#thumbs strong").all_inner_texts() == ["image 1", "image 2"]
+    assert page.is_disabled("#thinking")
+
+    # a box on image 1, deleted again from the keyboard
+    stage1 = page.locator("#thumbs > li:nth-child(1) .stage")
+    drag(page, stage1, (20, 20), (120, 100), (320, 240))
+    assert len(box_coords(page, 1)) == 1
+    page.locator("#thumbs > li:nth-child(1) .box").focus()
+    page.keyboard.press("Delete")
+    assert box_coords(page, 1) == []
+
+    # image 2: draw, move, resize with the mouse
+    stage2 = page.locator("#thumbs > li:nth-child(2) .stage")
+    drag(page, stage2, (100, 80), (260, 200), (400, 300))
+    [[x1, y1, x2, y2]] = box_coords(page, 2)
+    assert abs(x1 - 100) <= 2 and abs(y1 - 80) <= 2 and abs(x2 - 260) <= 2 and abs(y2 - 200) <= 2
+    drag(page, stage2, (180, 140), (200, 150), (400, 300))  # move by about (+20, +10)
+    [[mx1, my1, mx2, my2]] = box_coords(page, 2)
+    assert abs((mx1 - x1) - 20) <= 2 and abs((my1 - y1) - 10) <= 2 and (mx2 - mx1, my2 - my1) == (x2 - x1, y2 - y1)
+    handle = page.locator("#thumbs > li:nth-child(2) .handle.se").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 30, handle["y"] + 20, steps=5)
+    page.mouse.up()
+    [[rx1, ry1, rx2, ry2]] = box_coords(page, 2)
+    assert (rx1, ry1) == (mx1, my1) and rx2 > mx2 and ry2 > my2
+    # a second box with the keyboard-friendly button
+    page.click("#thumbs > li:nth-child(2) button:has-text('Add box')")
+    boxes = box_coords(page, 2)
+    assert len(boxes) == 2 and boxes[1] == [100, 75, 300, 225]
+    assert page.is_disabled("#thumbs > li:nth-child(2) button:has-text('Add box')")
+
+    page.fill("#prompt", "put the clock from image 1 into the boxed areas of image 2")
+    page.select_option("#size", "1K")
+    shot(page, "03-boxes")
+    run_and_wait(page)
+    job = server.engine.jobs[-1]
+    sent = [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in job.boxes]
+    assert sent == [[], box_coords(page, 2)]
+    assert [(im.width, im.height) for im in job.images] == [(320, 240), (400, 300)]
+    assert page.locator("#results li").count() == 1
+    shot(page, "04-edit-result")
+
+
+def test_palette_that_does_not_sum_to_100_is_refused_in_the_page(server, open_page, shot):
+    page = open_page(server)
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/generation" in r.url else None)
+    page.fill("#prompt", "a calm harbour at dusk")
+    page.select_option("#size", "1K")
+    page.check("#palette-on")
+    page.fill("#swatch-0-ratio", "50")
+    page.fill("#swatch-1-ratio", "30")
+    page.fill("#swatch-2-ratio", "10")
+    assert page.text_content("#palette-sum") == "Sum 90.00 %"
+    page.click("#run")
+    error = page.locator("#err-color_palette")
+    assert "90.00 %" in error.text_content() and "100 %" in error.text_content()
+    assert page.text_content("#status").startswith("Not sent")
+    page.wait_for_timeout(300)
+    assert sent == []
+    shot(page, "05-palette-refused")
+
+    page.click("#swatch-even")
+    assert page.text_content("#palette-sum") == "Sum 100.00 %"
+    run_and_wait(page)
+    assert len(sent) == 1 and error.text_content() == ""
+    assert len(server.engine.jobs[-1].palette) == 3
+
+
+def test_cancel_a_running_task(make_server, open_page, shot):
+    slow = make_server(engine=DeterministicEngine(steps=50, step_seconds=0.1))
+    page = open_page(slow)
+    page.fill("#prompt", "a slow painting of a lighthouse")
+    page.select_option("#size", "1K")
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#progress').value >= 10")
+    assert page.is_enabled("#cancel") and page.is_disabled("#run")
+    shot(page, "06-running")
+    page.click("#cancel")
+    page.wait_for_function("document.querySelector('#status').textContent === 'Canceled.'")
+    assert page.locator("#history .badge").first.text_content() == "canceled"
+    task_id = json.loads(page.evaluate("localStorage.getItem('wanimage.playground.history')"))[0]["taskId"]
+    body = httpx.get(f"{slow.api_base}/tasks/{task_id}").json()
+    assert body["output"]["task_status"] == "CANCELED"
+    assert page.is_enabled("#run") and page.is_disabled("#cancel")
+
+
+def test_api_errors_appear_next_to_their_field(server, open_page, shot, tmp_path):
+    page = open_page(server)
+    page.fill("#prompt", "a wide banner")
+    page.select_option("#size", "custom")
+    page.fill("#size-w", "4000")
+    page.fill("#size-h", "4000")
+    assert "outside the bounds" in page.text_content("#size-note")
+    run_and_wait(page, status="Failed")
+    error = page.locator("#err-size")
+    assert error.text_content().startswith("Size: 4000*4000")
+    assert page.get_attribute("#size", "aria-invalid") == "true"
+    shot(page, "07-api-error")
+
+    # an input image the server refuses: the message lands on that thumbnail
+    page.select_option("#size", "1K")
+    tiny = png_file(tmp_path / "tiny.png", 120, 120, (90, 160, 90), "tiny")
+    page.set_input_files("#files", [str(tiny)])
+    page.wait_for_selector("#thumbs > li .stage img")
+    run_and_wait(page, status="Failed")
+    assert error.text_content() == ""
+    assert page.text_content("#err-image-1").startswith("Image 1: ")
+
+
+def test_history_reloads_a_past_request_and_resumes_a_running_task(make_server, open_page, shot):
+    srv = make_server(engine=DeterministicEngine(steps=20, step_seconds=0.05))
+    page = open_page(srv)
+    page.fill("#prompt", "a paper boat on a puddle")
+    page.select_option("#size", "custom")
+    page.fill("#size-w", "1024")
+    page.fill("#size-h", "768")
+    page.fill("#seed", "1234")
+    page.check("#seed-lock")
+    run_and_wait(page)
+    assert srv.engine.jobs[-1].seed == 1234
+
+    # a second run that is still going when the page is reloaded
+    page.fill("#prompt", "a second request, left running")
+    page.uncheck("#seed-lock")
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#progress').value > 0")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')")
+    assert page.locator("#history .badge").all_inner_texts() == ["succeeded", "succeeded"]
+    assert srv.engine.jobs[-1].prompt == "a second request, left running"
+
+    page.click("#reset")
+    assert page.input_value("#prompt") == ""
+    page.locator("#history .history-load").nth(1).click()
+    assert page.input_value("#prompt") == "a paper boat on a puddle"
+    assert (page.input_value("#size"), page.input_value("#size-w"), page.input_value("#size-h")) == ("custom", "1024", "768")
+    assert page.input_value("#seed") == "1234" and page.is_checked("#seed-lock")
+    assert "1024×768" in page.text_content("#results")
+    shot(page, "08-history")
+    run_and_wait(page)
+    assert (srv.engine.jobs[-1].prompt, srv.engine.jobs[-1].seed) == ("a paper boat on a puddle", 1234)
+
+
+def test_phone_layout(server, open_page, shot, tmp_path):
+    page = open_page(server, viewport=PHONE)
+    page.set_input_files("#files", [str(png_file(tmp_path / "a.png", 400, 300, (60, 110, 190), "image 1"))])
+    page.wait_for_selector("#thumbs .stage img")
+    drag(page, page.locator("#thumbs .stage"), (60, 60), (220, 200), (400, 300))
+    page.fill("#prompt", "a kite in the boxed area")
+    page.select_option("#size", "1K")
+    run_and_wait(page)
+    # nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert re.match(r"\d+×\d+", page.locator("#results .meta span").first.text_content())
+    shot(page, "09-phone", full_page=False)
