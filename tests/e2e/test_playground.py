@@ -67,12 +67,17 @@ def open_page(browser):
 def shot(backend):
     """shot(page, name): a screenshot for docs/playground/, written once (sqlite run)."""
 
-    def take(page, name: str, full_page: bool = False) -> None:
+    def take(page, name: str, scroll_to: str | None = None) -> None:
         if backend != "sqlite":
             return
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.evaluate("document.activeElement && document.activeElement.blur()")
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+        if scroll_to:
+            page.locator(scroll_to).first.evaluate("n => n.scrollIntoView({block: 'start'})")
+        else:
+            page.evaluate("window.scrollTo(0, 0)")
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), animations="disabled")
 
     return take
 
@@ -137,7 +142,9 @@ def test_text_to_image(server, open_page, shot):
     page.select_option("#model", "wan2.7-image-pro")
     assert page.is_enabled("#size option[value='4K']")
     page.check("#watermark")
-    shot(page, "01-form")
+    page.check("#palette-on")  # the default palette sums to 100 %
+    assert page.text_content("#palette-sum") == "Sum 100.00 %"
+    shot(page, "01-form", scroll_to="#size")
 
     run_and_wait(page)
     results = page.locator("#results li")
@@ -147,6 +154,7 @@ def test_text_to_image(server, open_page, shot):
         "wan2.7-image-pro", True, 2, 1024, 1024,
     )
     assert str(job.seed) == page.input_value("#seed")  # the seed shown is the seed used
+    assert job.palette is not None and len(job.palette) == 3
     assert f"seed {job.seed}" in results.first.text_content()
     assert "1024×1024" in results.first.text_content()
     assert page.evaluate("document.querySelector('#results img').naturalWidth") == 1024
@@ -183,24 +191,28 @@ def test_boxes_on_the_second_image_reach_the_server(server, open_page, shot, tmp
 
     # image 2: draw, move, resize with the mouse
     stage2 = page.locator("#thumbs > li:nth-child(2) .stage")
-    drag(page, stage2, (100, 80), (260, 200), (400, 300))
+    drag(page, stage2, (20, 20), (140, 110), (400, 300))
     [[x1, y1, x2, y2]] = box_coords(page, 2)
-    assert abs(x1 - 100) <= 2 and abs(y1 - 80) <= 2 and abs(x2 - 260) <= 2 and abs(y2 - 200) <= 2
-    drag(page, stage2, (180, 140), (200, 150), (400, 300))  # move by about (+20, +10)
+    assert abs(x1 - 20) <= 2 and abs(y1 - 20) <= 2 and abs(x2 - 140) <= 2 and abs(y2 - 110) <= 2
+    drag(page, stage2, (80, 60), (100, 70), (400, 300))  # move by about (+20, +10)
     [[mx1, my1, mx2, my2]] = box_coords(page, 2)
     assert abs((mx1 - x1) - 20) <= 2 and abs((my1 - y1) - 10) <= 2 and (mx2 - mx1, my2 - my1) == (x2 - x1, y2 - y1)
     handle = page.locator("#thumbs > li:nth-child(2) .handle.se").bounding_box()
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
-    page.mouse.move(handle["x"] + 30, handle["y"] + 20, steps=5)
+    page.mouse.move(handle["x"] + 16, handle["y"] + 10, steps=5)
     page.mouse.up()
     [[rx1, ry1, rx2, ry2]] = box_coords(page, 2)
     assert (rx1, ry1) == (mx1, my1) and rx2 > mx2 and ry2 > my2
-    # a second box with the keyboard-friendly button
+    # a second box with the button, then moved and resized from the keyboard (4 px a step here)
     page.click("#thumbs > li:nth-child(2) button:has-text('Add box')")
     boxes = box_coords(page, 2)
     assert len(boxes) == 2 and boxes[1] == [100, 75, 300, 225]
     assert page.is_disabled("#thumbs > li:nth-child(2) button:has-text('Add box')")
+    for key, times in (("ArrowRight", 20), ("ArrowDown", 12), ("Shift+ArrowLeft", 15), ("Shift+ArrowUp", 8)):
+        for _ in range(times):
+            page.keyboard.press(key)
+    assert box_coords(page, 2)[1] == [180, 123, 320, 241]
 
     page.fill("#prompt", "put the clock from image 1 into the boxed areas of image 2")
     page.select_option("#size", "1K")
@@ -231,7 +243,7 @@ def test_palette_that_does_not_sum_to_100_is_refused_in_the_page(server, open_pa
     assert page.text_content("#status").startswith("Not sent")
     page.wait_for_timeout(300)
     assert sent == []
-    shot(page, "05-palette-refused")
+    shot(page, "05-palette-refused", scroll_to="#seed")
 
     page.click("#swatch-even")
     assert page.text_content("#palette-sum") == "Sum 100.00 %"
@@ -302,7 +314,7 @@ def test_history_reloads_a_past_request_and_resumes_a_running_task(make_server, 
     page.wait_for_selector("body[data-ready=true]")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')")
     assert page.locator("#history .badge").all_inner_texts() == ["succeeded", "succeeded"]
-    assert srv.engine.jobs[-1].prompt == "a second request, left running"
+    assert srv.engine.jobs[-1].original_prompt == "a second request, left running"
 
     page.click("#reset")
     assert page.input_value("#prompt") == ""
@@ -313,7 +325,7 @@ def test_history_reloads_a_past_request_and_resumes_a_running_task(make_server, 
     assert "1024×768" in page.text_content("#results")
     shot(page, "08-history")
     run_and_wait(page)
-    assert (srv.engine.jobs[-1].prompt, srv.engine.jobs[-1].seed) == ("a paper boat on a puddle", 1234)
+    assert (srv.engine.jobs[-1].original_prompt, srv.engine.jobs[-1].seed) == ("a paper boat on a puddle", 1234)
 
 
 def test_phone_layout(server, open_page, shot, tmp_path):
@@ -327,4 +339,21 @@ def test_phone_layout(server, open_page, shot, tmp_path):
     # nothing wider than the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert re.match(r"\d+×\d+", page.locator("#results .meta span").first.text_content())
-    shot(page, "09-phone", full_page=False)
+    shot(page, "09-phone", scroll_to="#images-field")
+
+
+def test_api_key_and_live_previews_through_the_openai_stream(make_server, open_page, shot):
+    keyed = make_server(api_keys="k1")
+    page = open_page(keyed)
+    assert page.text_content("#key-note") == "This server requires an API key."
+    page.fill("#prompt", "a lantern in the fog")
+    page.select_option("#size", "1K")
+    page.check("#transport-stream")
+    run_and_wait(page, status="Failed")
+    assert page.text_content("#err-authorization").startswith("API key: ")
+    page.fill("#api-key", "k1")
+    run_and_wait(page)
+    assert page.locator("#previews img").count() == 3  # partial_images=3 from the SSE stream
+    assert page.locator("#results li").count() == 1
+    assert page.text_content("#err-authorization") == ""
+    assert keyed.engine.jobs[-1].original_prompt == "a lantern in the fog"

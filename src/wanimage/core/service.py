@@ -18,8 +18,9 @@ from sqlalchemy.exc import DBAPIError
 
 from ..config import Settings
 from ..engines.registry import EngineRegistry
-from ..errors import ApiError, ServiceUnavailable, Throttling, UnsupportedOperation
+from ..errors import ApiError, NotFound, ServiceUnavailable, Throttling, UnsupportedOperation
 from ..storage import ImageStore, open_image_store
+from ..storage.local import InvalidKey
 from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
@@ -284,7 +285,7 @@ class ImageService:
         store_key = UPLOAD_PREFIX + key
         try:
             return self.images.read(store_key) if self.images.exists(store_key) else None
-        except ApiError:
+        except (InvalidKey, NotFound):  # a malformed or vanished key; store outages propagate (503)
             return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class EngineReplica:
     def __init__(self, factory: Callable[[], Engine]) -> None:
         self.engine = factory()
         self._stores: dict[str, Any] = {}
+        self._lock = threading.Lock()  # Serve runs sync methods on a thread pool
 
     def capabilities(self) -> Capabilities:
         return self.engine.capabilities
@@ -106,9 +108,10 @@ class EngineReplica:
     def _store(self, url: str):
         from ..tasks.store import TaskStore
 
-        if url not in self._stores:
-            self._stores[url] = TaskStore(url)
-        return self._stores[url]
+        with self._lock:
+            if url not in self._stores:
+                self._stores[url] = TaskStore(url)
+            return self._stores[url]
 
 
 # ------------------------------------------------------------------ worker side
@@ -133,7 +136,7 @@ class RemoteEngine:
         except RayTaskError as exc:
             if isinstance(exc.cause, Canceled):
                 raise Canceled from None
-            raise exc.cause if isinstance(exc.cause, Exception) else exc
+            raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
 
 
 # ------------------------------------------------------------------ deployments
@@ -153,7 +156,9 @@ def engine_application(factory: Callable[[], Engine], scaling: ScalingConfig):
             "upscale_delay_s": scaling.upscale_delay_s,
             "downscale_delay_s": scaling.downscale_delay_s,
         },
-        max_ongoing_requests=max(2, int(scaling.target_ongoing_requests * 2)),
+        # One task at a time per replica (a GPU runs one generation); the rest wait in Serve's
+        # queue, which is what autoscaling measures.
+        max_ongoing_requests=1,
     )
     return deployment.bind(factory)
 

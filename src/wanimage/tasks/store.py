@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from .records import Origin, TaskRecord, TaskResult, TaskStatus, now
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = threading.Lock()  # alembic's command API keeps module-level state
 
 metadata = MetaData()
 
@@ -119,7 +121,7 @@ class TaskStore:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with _MIGRATION_LOCK, self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 

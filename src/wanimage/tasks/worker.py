@@ -22,7 +22,7 @@ from ..core.request import GenerationRequest
 from ..engines.base import Canceled, EngineLost, PreviewFn
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError
-from ..storage.local import LocalImageStore
+from ..storage.base import ImageStore
 from ..thinking import Plan, Planner
 from .events import TaskEvent, TaskEvents
 from .records import TaskContext, TaskRecord, TaskResult, TaskStatus
@@ -35,7 +35,7 @@ CANCEL_POLL_INTERVAL = 0.5  # seconds between cancel checks in the store (other 
 PALETTE_STRENGTH = 0.5
 
 
-def load_inputs(store: LocalImageStore, refs: list[str]) -> list[Image.Image]:
+def load_inputs(store: ImageStore, refs: list[str]) -> list[Image.Image]:
     """Input images were stored at submit as `input://KEY`; decode them again here."""
     images = []
     for position, ref in enumerate(refs, start=1):
@@ -85,7 +85,7 @@ class Worker:
     def __init__(
         self,
         store: TaskStore,
-        images: LocalImageStore,
+        images: ImageStore,
         engines: EngineRegistry,
         events: TaskEvents,
         *,

@@ -7,7 +7,7 @@ one plan per image. Planners never raise for a bad prompt or a bad backend: they
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..engines.base import LayoutItem
@@ -46,7 +46,6 @@ class Plan:
     kept: tuple[str, ...] = ()  # text the planner did not understand, kept in the prompt
     images: tuple[Plan, ...] = ()  # image sets: one plan per image, in story order
     note: str = ""  # why this planner ran (e.g. the LLM's failure that caused a fallback)
-    extra: dict[str, object] = field(default_factory=dict)  # planner-specific (timings)
 
     @property
     def image_prompts(self) -> list[str]:

@@ -255,7 +255,7 @@ function thumbFor(im, i) {
       const rm = el("button", { type: "button", className: "icon", textContent: "×" });
       rm.setAttribute("aria-label", `Delete box ${j + 1} of image ${k}`);
       rm.addEventListener("click", () => { im.boxes.splice(j, 1); drawBoxes(); refresh(); });
-      coords.append(el("li", {}, el("span", { className: "coord", textContent: `box ${j + 1}: [${b.x1}, ${b.y1}, ${b.x2}, ${b.y2}]` }), rm));
+      coords.append(el("li", {}, el("span", { className: "coord", textContent: `box ${j + 1}: [${b.x1},${b.y1},${b.x2},${b.y2}]` }), rm));
     });
   }
 
@@ -481,6 +481,7 @@ async function run(event) {
   refresh();
   if (!validate(s)) { setProgress(null, "Not sent: fix the marked fields."); return; }
   $("#results").replaceChildren(); $("#previews").replaceChildren(); $("#revised").hidden = true;
+  $("#hint").hidden = true;
   setRunning(true);
   setProgress(0, "Submitting…");
   const entry = addHistory(s);
@@ -514,13 +515,16 @@ async function runTask(s, entry) {
 async function followTask(taskId, entryId, s) {
   state.run = { transport: "task", taskId, entryId };
   setRunning(true);
+  let seenRunning = false;
   for (;;) {
     const rsp = await callJson(`api/v1/tasks/${encodeURIComponent(taskId)}`);
     const out = rsp.output;
     const st = out.task_status;
     if (st === "PENDING") setProgress(0, `Queued (task ${taskId.slice(0, 8)}).`);
-    else if (st === "RUNNING") setProgress(out.progress ?? 0, out.cancel_requested ? `Cancelling… ${out.progress ?? 0} %` : `Running… ${out.progress ?? 0} %`);
-    else {
+    else if (st === "RUNNING") {
+      if (!seenRunning) { seenRunning = true; updateHistory(entryId, { status: st }); }
+      setProgress(out.progress ?? 0, out.cancel_requested ? `Cancelling… ${out.progress ?? 0} %` : `Running… ${out.progress ?? 0} %`);
+    } else {
       updateHistory(entryId, { status: st });
       if (st === "SUCCEEDED") {
         const images = [], texts = [];
@@ -605,6 +609,7 @@ async function cancel() {
 
 function showResults(images, { revised, seed, size }) {
   const list = $("#results");
+  $("#hint").hidden = true;
   list.replaceChildren();
   if (revised) { $("#revised").hidden = false; $("#revised").textContent = `Revised prompt: ${revised}`; }
   images.forEach((src, i) => {
@@ -702,8 +707,6 @@ ${tail}`;
 }
 
 function updateCode() {
-  const box = $("#code-box");
-  if (!box.open) return;
   const s = readForm();
   if (s.seed === null) delete s.seed;
   $("#code").textContent = codeFor(state.flavour, { ...s, seed: s.seed ?? null });
@@ -755,7 +758,7 @@ function renderHistory() {
       e.images?.[0] ? el("img", { src: e.images[0], alt: "", loading: "lazy" }) : el("span", { className: "no-thumb", ariaHidden: "true" }),
       el("span", { className: "h-text" },
         el("span", { className: "h-prompt", textContent: prompt || "(no prompt)" }),
-        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${e.form.images.length} image${e.form.images.length === 1 ? "" : "s"}${e.dropped ? " (inline images not kept)" : ""}` })),
+        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${e.form.images.length ? `${e.form.images.length} input image${e.form.images.length === 1 ? "" : "s"}` : "text-to-image"}${e.dropped ? " (inline images not kept)" : ""}` })),
       el("span", { className: `badge ${e.status.toLowerCase()}`, textContent: e.status.toLowerCase() }));
     load.setAttribute("aria-label", `Load this request into the form: ${prompt} (${e.status.toLowerCase()})`);
     load.addEventListener("click", () => loadEntry(e));
@@ -811,7 +814,8 @@ async function loadModels() {
 
 function init() {
   f.key.value = sessionStorage.getItem(KEY_KEY) || "";
-  f.key.addEventListener("change", () => { sessionStorage.setItem(KEY_KEY, f.key.value.trim()); showError("authorization", ""); loadModels(); updateCode(); });
+  f.key.addEventListener("input", () => { sessionStorage.setItem(KEY_KEY, f.key.value.trim()); showError("authorization", ""); });
+  f.key.addEventListener("change", () => { loadModels(); updateCode(); });
   f.seed.value = randomSeed();
   $("#form").addEventListener("submit", run);
   $("#form").addEventListener("input", refresh);
