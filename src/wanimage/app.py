@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bool = True) -> FastAPI:
     service = ImageService.from_settings(settings, engines)
     metrics = Metrics()
+    service.on_phase = metrics.observe_phase
     metrics.bind(
         queue_depth=service.queue_depth,
         running=lambda: system.running_tasks(service),
         images=lambda: service.images_made,
+        workers=lambda: len(service.workers),
     )
 
     @asynccontextmanager

@@ -23,12 +23,31 @@ class Metrics:
         self.queue_depth = Gauge("wanimage_queue_depth", "PENDING tasks", registry=self.registry)
         self.running = Gauge("wanimage_tasks_running", "RUNNING tasks", registry=self.registry)
         self.images = Gauge("wanimage_images_generated", "images made since start", registry=self.registry)
+        self.workers = Gauge("wanimage_workers", "generation workers in this process", registry=self.registry)
+        self.phases = Histogram(
+            "wanimage_task_phase_seconds",
+            "time tasks spend in each phase (queued, planning, generating, encoding, storing)",
+            ["phase"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
-    def bind(self, queue_depth: Callable[[], float], running: Callable[[], float], images: Callable[[], float]) -> None:
+    def observe_phase(self, phase: str, seconds: float) -> None:
+        self.phases.labels(phase).observe(seconds)
+
+    def bind(
+        self,
+        queue_depth: Callable[[], float],
+        running: Callable[[], float],
+        images: Callable[[], float],
+        workers: Callable[[], float] = lambda: 0,
+    ) -> None:
+        """Engine utilisation = rate(wanimage_task_phase_seconds_sum{phase="generating"}) / wanimage_workers."""
+        self.workers.set_function(workers)
         self.queue_depth.set_function(queue_depth)
         self.running.set_function(running)
         self.images.set_function(images)

@@ -24,7 +24,9 @@ def test_metrics_count_requests_queue_and_images(server):
     text = httpx.get(server.base_url + "/metrics").text
     assert 'wanimage_requests_total{method="POST",route="/api/v1/services/aigc/multimodal-generation/generation",status="200"}' in text
     assert "wanimage_request_seconds_bucket" in text
-    assert "wanimage_queue_depth" in text
+    assert "wanimage_queue_depth" in text and "wanimage_workers 2.0" in text
+    for phase in ("queued", "generating", "encoding", "storing"):
+        assert f'wanimage_task_phase_seconds_count{{phase="{phase}"}}' in text
     images = float(next(line.split()[-1] for line in text.splitlines() if line.startswith("wanimage_images_generated ")))
     assert images >= 2
 

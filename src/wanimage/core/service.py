@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -91,6 +91,7 @@ class ImageService:
         self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
         self.workers: list[Worker] = []
         self.images_made = 0  # read by metrics
+        self.on_phase: Callable[[str, float], None] | None = None  # set by the app: phase timings
         self._maintenance: asyncio.Task | None = None
 
     @classmethod
@@ -119,6 +120,7 @@ class ImageService:
                 max_attempts=self.settings.max_attempts,
                 name=None,
                 on_finished=self._count_images,
+                on_phase=self._observe_phase,
                 planner=planner,
             )
             worker.start()
@@ -159,6 +161,10 @@ class ImageService:
                 await asyncio.to_thread(self.purge_expired)
             except Exception:
                 log.exception("maintenance pass failed")
+
+    def _observe_phase(self, phase: str, seconds: float) -> None:
+        if self.on_phase:
+            self.on_phase(phase, seconds)
 
     def _count_images(self, task: TaskRecord, status: TaskStatus, count: int) -> None:
         self.images_made += count

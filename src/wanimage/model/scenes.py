@@ -37,7 +37,12 @@ _FILLER_RE = re.compile(
     r"^(?:please\s+)?(?:draw|generate|create|make|show|render|paint|add|put|place|insert)?\s*"
     r"(?:me\s+)?(?:an?\s+)?(?:(?:picture|image|photo|illustration|drawing|emoji|icon)\s+of\s+)?"
 )
-_SPLIT_RE = re.compile(r"\s*(?:,|;|\band\b|\bnext to\b|\bbeside\b|\bplus\b)\s*")
+_SPLIT_RE = re.compile(r"\s*(?:,|;|\.\s+|\.$|\band\b|\bnext to\b|\bbeside\b|\bplus\b)\s*")
+# Chunks that describe the picture rather than an object ("Three objects in total.", "flat style").
+_META_RE = re.compile(
+    r"\b(?:in total|objects?|style|scene|composition|lighting|quality|detailed|resolution|"
+    r"aspect|colou?rs?|palette|centered|centred|background)\b"
+)
 _SET_RE = re.compile(r"\bimage\s*(\d+)\s*[:：]\s*", re.I)
 
 
@@ -103,6 +108,8 @@ def parse_object(chunk: str) -> ObjectSpec | None:
         where = m.group(1).replace("upper", "top").replace("lower", "bottom").replace("centre", "center")
         chunk = (chunk[: m.start()] + chunk[m.end():]).strip()
     chunk = _FILLER_RE.sub("", chunk.strip(" .!")).strip()
+    if _META_RE.search(chunk):
+        return None
     count = 1
     for word, n in sorted(NUMBERS.items(), key=lambda kv: -len(kv[0])):
         if re.match(rf"{word}\b", chunk):

@@ -53,6 +53,23 @@ def finish_image(image: Image.Image, req: GenerationRequest, level: int) -> byte
     return encode_png(image, level)
 
 
+PhaseObserver = Callable[[str, float], None]
+
+
+class _PhaseClock:
+    """Time spent per phase of a task (queued, planning, generating, encoding, storing), for metrics."""
+
+    def __init__(self, observe: PhaseObserver | None) -> None:
+        self.observe = observe
+        self.mark = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        if self.observe:
+            self.observe(phase, now - self.mark)
+        self.mark = now
+
+
 class _Progress:
     """The ProgressFn handed to engines for one task: reports progress and partial images,
     and raises Canceled once the task is canceled (here or through the store)."""
@@ -94,6 +111,7 @@ class Worker:
         max_attempts: int = 2,
         name: str | None = None,
         on_finished: Callable[[TaskRecord, TaskStatus, int], None] | None = None,
+        on_phase: PhaseObserver | None = None,
         planner: Planner | None = None,  # thinking mode; None: prompts go to the engine as given
     ) -> None:
         self.store, self.images, self.engines, self.events = store, images, engines, events
@@ -102,6 +120,7 @@ class Worker:
         self.max_attempts = max_attempts
         self.worker_id = name or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_finished = on_finished
+        self.on_phase = on_phase
         self.planner = planner
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,6 +153,8 @@ class Worker:
         task = self.store.claim(self.worker_id)
         if task is None:
             return False
+        if self.on_phase and task.scheduled_time is not None:
+            self.on_phase("queued", task.scheduled_time - task.submit_time)
         beat = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(task.id, beat), daemon=True)
         heart.start()
@@ -185,19 +206,25 @@ class Worker:
     def _generate(self, task: TaskRecord) -> TaskResult:
         req = GenerationRequest.from_json(task.request)
         engine = self.engines.get(req.model)
+        clock = _PhaseClock(self.on_phase)
         inputs = load_inputs(self.images, list(req.images))
         plan = self._plan(task, req, inputs)  # thinking mode: None when it does not apply
         job = build_job(req, inputs, prompt=plan.revised_prompt if plan else None,
                         layout=plan.layout if plan else None)
         revised_prompt = job.prompt
+        clock.lap("planning")
         outputs = engine.generate(job, _Progress(self, task))
+        clock.lap("generating")
         if not outputs:
             raise ApiError("the engine produced no image", status=500, code="InternalError.Algo")
         keys = []
         for image in outputs:
             if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
                 image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
-            keys.append(self.images.put(finish_image(image, req, self.png_level), prefix="results"))
+            png = finish_image(image, req, self.png_level)
+            clock.lap("encoding")
+            keys.append(self.images.put(png, prefix="results"))
+            clock.lap("storing")
         return TaskResult(
             images=keys,
             size=f"{job.width}*{job.height}",

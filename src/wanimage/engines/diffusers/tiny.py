@@ -174,7 +174,7 @@ def _flux_vae():
         in_channels=3, out_channels=3, block_out_channels=(4, 4), layers_per_block=1, latent_channels=2,
         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
         norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609,
-        scaling_factor=1.5035, sample_size=32))
+        scaling_factor=1.5035, sample_size=32, mid_block_add_attention=False))
 
 
 def flux(fill: bool = False) -> dict:
@@ -203,11 +203,11 @@ def sdxl() -> dict:
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
         addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=72, cross_attention_dim=64))  # 72 = 5 * 8 + 32
+        projection_class_embeddings_input_dim=80, cross_attention_dim=64))  # 80 = 6 * 8 + 32
     vae = _seeded(lambda: AutoencoderKL(
         block_out_channels=[8, 8], in_channels=3, out_channels=3, norm_num_groups=4,
         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-        latent_channels=4, sample_size=64))
+        latent_channels=4, sample_size=64, mid_block_add_attention=False))
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
                                        beta_schedule="scaled_linear", timestep_spacing="leading")
     return {
