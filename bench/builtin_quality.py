@@ -103,13 +103,59 @@ def edge_energy(img: np.ndarray) -> float:
     return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
 
 
+def sheet(images: list[Image.Image], cols: int, cell: int = 256) -> Image.Image:
+    rows = (len(images) + cols - 1) // cols
+    out = Image.new("RGB", (cols * cell, rows * cell), "white")
+    for k, im in enumerate(images):
+        im = im.copy()
+        im.thumbnail((cell, cell), Image.LANCZOS)
+        out.paste(im, ((k % cols) * cell, (k // cols) * cell))
+    return out
+
+
+def write_sheets(engine, out_dir: Path) -> None:
+    """One contact sheet per mode, for the model card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def gen(mode, prompt, seed, w=512, h=512, n=1, **kw):
+        return engine.generate(GenerationJob("wan2.7-image", mode, prompt, w, h, n, seed, **kw), no_progress)
+
+    t2i = ["a red apple", "a cat", "a yellow banana", "a rocket", "a pizza", "a smiling face",
+           "a green frog", "a house"]
+    sheet([gen(Mode.TEXT_TO_IMAGE, p, 1)[0] for p in t2i], 4).save(out_dir / "text-to-image.png")
+    scenes = ["two red apples on the left and a cat on the right on a blue background",
+              "three stars at the top and a house at the bottom", "a dog, a cat and a rocket",
+              "a tree on the left and a sun at the top right on a green and white gradient background"]
+    sheet([gen(Mode.TEXT_TO_IMAGE, p, 2, 768, 512)[0] for p in scenes], 2).save(out_dir / "scenes.png")
+    sheet(gen(Mode.TEXT_TO_IMAGE_SET, "on a yellow background. image 1: a cat. image 2: a cat and a "
+              "ball. image 3: a cat and a fish. image 4: a sleeping cat", 3, n=4), 4).save(out_dir / "set.png")
+    base = gen(Mode.TEXT_TO_IMAGE, "a house on the left on a blue background", 4)[0]
+    box = Box(300, 250, 500, 450)
+    edited = gen(Mode.EDIT, "add a dog in the box", 5, images=[base], boxes=[[box]])[0]
+    marked = base.copy()
+    from PIL import ImageDraw
+    ImageDraw.Draw(marked).rectangle([box.x1, box.y1, box.x2, box.y2], outline=(255, 0, 0), width=3)
+    removed = gen(Mode.EDIT, "remove the house", 6, images=[base], boxes=[[Box(20, 80, 270, 430)]])[0]
+    two = gen(Mode.EDIT, "add a red apple at the top right", 7, images=[edited, base])[0]
+    sheet([marked, edited, removed, two], 4).save(out_dir / "edit.png")
+    pal = [PaletteColor((230, 60, 60), 0.5), PaletteColor((40, 90, 200), 0.3), PaletteColor((250, 220, 80), 0.2)]
+    sheet([gen(Mode.TEXT_TO_IMAGE, "a cat", 8)[0], gen(Mode.TEXT_TO_IMAGE, "a cat", 8, palette=pal)[0],
+           gen(Mode.TEXT_TO_IMAGE, "a house", 9)[0], gen(Mode.TEXT_TO_IMAGE, "a house", 9, palette=pal)[0]],
+          4).save(out_dir / "palette.png")
+    print(f"sheets written to {out_dir}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=200)
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sheets", type=Path, default=None, help="only write contact sheets here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sheets is not None:
+        write_sheets(load_builtin_engine(args.weights), args.sheets)
+        return
     meta = json.loads((DATA / "meta.json").read_text())["icons"]
     lo = torch.from_numpy(np.load(DATA / "sprites32.npy")).permute(0, 3, 1, 2).float() / 127.5 - 1
     renders = on_white(lo)  # (N, 3, 32, 32)

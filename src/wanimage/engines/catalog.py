@@ -25,11 +25,32 @@ def _builtin(settings: Settings):
     return load
 
 
+def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
+    """Model id -> factory, from the engine config file (docs/diffusers.md). A malformed file
+    stops start-up with its message; a missing checkpoint marks only its model unavailable."""
+    if settings.engine_config is None:
+        raise SystemExit("engine diffusers needs an engine config file: set WANIMAGE_ENGINE_CONFIG "
+                         "(see examples/engines.toml and docs/diffusers.md)")
+    from .diffusers import load_engines
+    from .diffusers.config import EngineConfigError
+
+    try:
+        factories = load_engines(settings.engine_config, device=settings.device)
+    except (EngineConfigError, FileNotFoundError) as exc:
+        raise SystemExit(str(exc)) from exc
+    unknown = set(factories) - set(MODELS)
+    if unknown:
+        raise SystemExit(f"{settings.engine_config}: unknown model ids {sorted(unknown)}; use {', '.join(MODELS)}")
+    return factories
+
+
 def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
     """Model id -> factory. Ids that share one factory object share one engine instance (and,
     on Ray, one deployment)."""
+    if settings.engine == "diffusers":
+        return _diffusers(settings)
     if settings.engine != "builtin":
-        raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin")
+        raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin, diffusers")
     factory = _builtin(settings)  # one engine instance serves both model ids
     return {model: factory for model in MODELS}
 

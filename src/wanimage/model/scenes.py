@@ -38,6 +38,7 @@ _FILLER_RE = re.compile(
     r"(?:me\s+)?(?:an?\s+)?(?:(?:picture|image|photo|illustration|drawing|emoji|icon)\s+of\s+)?"
 )
 _SPLIT_RE = re.compile(r"\s*(?:,|;|\.\s+|\.$|\band\b|\bnext to\b|\bbeside\b|\bplus\b)\s*")
+_STYLE_RE = re.compile(r"\s*\b(?:in|with)\s+(?:an?\s+)?(?:[\w-]+\s+){0,2}style\b")
 # Chunks that describe the picture rather than an object ("Three objects in total.", "flat style").
 _META_RE = re.compile(
     r"\b(?:in total|objects?|style|scene|composition|lighting|quality|detailed|resolution|"
@@ -108,6 +109,7 @@ def parse_object(chunk: str) -> ObjectSpec | None:
         where = m.group(1).replace("upper", "top").replace("lower", "bottom").replace("centre", "center")
         chunk = (chunk[: m.start()] + chunk[m.end():]).strip()
     chunk = _FILLER_RE.sub("", chunk.strip(" .!")).strip()
+    chunk = _STYLE_RE.sub("", chunk).strip()  # "a cat in flat style" -> "a cat"
     if _META_RE.search(chunk):
         return None
     count = 1

@@ -17,12 +17,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL())}
 def load_engines(config_path: Path, device: str = "cpu") -> dict:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
     from .config import load_config
-    from .engine import DiffusersEngine
+    from .engine import DiffusersEngine, PipelinePool
 
     configs = load_config(config_path)
+    pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
     def factory(model: str):
-        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device)
+        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device, pool)
 
     return {model: factory(model) for model in configs}
 

@@ -107,6 +107,10 @@ def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfi
         raise EngineConfigError(f"{where}: unknown keys {sorted(unknown)}; see docs/diffusers.md")
     if not roles:
         raise EngineConfigError(f"{where}: map at least one of {', '.join(ROLES[:3])} to a checkpoint")
+    for role, ckpt in roles.items():
+        if role not in FAMILIES[family].pipelines and not ckpt.pipeline:
+            raise EngineConfigError(f"{where}.{role}: family {family} has no {role} pipeline; name one with "
+                                    "`pipeline = \"<diffusers class>\"` or remove the key")
     cfg = ModelConfig(family=family, roles=roles, **merged)
     if cfg.offload not in OFFLOAD:
         raise EngineConfigError(f"{where}.offload: one of {', '.join(OFFLOAD)}")

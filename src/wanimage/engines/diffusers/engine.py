@@ -53,13 +53,6 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch
 
 
 @dataclass
-class _Loaded:
-    pipe: object
-    checkpoint: Checkpoint
-    loaded_at: float
-
-
-@dataclass
 class _Call:
     role: str
     prompt: str
@@ -72,23 +65,19 @@ class _Call:
 class DiffusersEngine:
     name = "diffusers"
 
-    def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu"):
+    def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",
+                 pool: PipelinePool | None = None):
         self.model, self.cfg, self.family = model, cfg, family
+        self.pool = pool or PipelinePool()
         self.device = cfg.device or device
         self.dtype = DTYPES[cfg.dtype] if cfg.dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
         for role, ckpt in cfg.roles.items():
-            if role not in family.pipelines and not ckpt.pipeline:
-                raise ValueError(f"{model}: family {family.name} has no pipeline for {role}; set `pipeline = ...`")
             if ckpt.is_local and not ckpt.is_tiny and not _path(ckpt.source).exists():
                 raise FileNotFoundError(
                     f"{model}: the {role} checkpoint {ckpt.source} does not exist; download it with "
                     f"`hf download <repo id> --local-dir {ckpt.source}` ({family.hub_hint}) or use a Hub id"
                 )
         self.capabilities = self._capabilities()
-        self._pipes: dict[str, _Loaded] = {}
-        self._lock = threading.RLock()  # pipelines are not thread-safe: one job at a time
-        self._last_used = time.monotonic()
-        self._reaper: threading.Thread | None = None
         if cfg.preload:
             for role in cfg.roles:
                 self.pipeline(role)
@@ -115,11 +104,12 @@ class DiffusersEngine:
     # ------------------------------------------------------------------ generate
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
-        with self._lock:
+        with self.pool.lock:
+            began = time.monotonic()
             try:
                 return self._generate(job, progress)
             finally:
-                self._last_used = time.monotonic()
+                self.pool.touch(began)
 
     def _generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         prompt = palette_prompt(job.prompt, job.palette) if self.cfg.palette_prompt else job.prompt
@@ -224,50 +214,55 @@ class DiffusersEngine:
 
     # ------------------------------------------------------------------ loading
 
+    def _placement(self) -> tuple:
+        c = self.cfg
+        return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, c.compile)
+
     def pipeline(self, role: str):
-        """The pipeline for a role, loaded on first use (sharing modules with a loaded pipeline of
-        the same checkpoint), then kept resident until idle_unload_seconds without a job."""
-        with self._lock:
-            self._last_used = time.monotonic()
-            if role in self._pipes:
-                return self._pipes[role].pipe
-            ckpt = self.cfg.roles.get(role)
-            if ckpt is None:
-                raise InvalidParameter(f"model: {self.model} on this server has no {role} checkpoint", field="model")
-            cls = _pipeline_class(ckpt.pipeline or self.family.pipelines[role])
-            sibling = next((lp.pipe for lp in self._pipes.values() if lp.checkpoint.source == ckpt.source), None)
-            started = time.monotonic()
-            if sibling is not None and self.cfg.offload == "none" and not ckpt.is_tiny:
-                pipe = cls.from_pipe(sibling)
-            else:
-                pipe = self._load(cls, ckpt, role)
+        """The pipeline for a role, from the pool shared by every model of the config file: loaded
+        on first use (sharing modules with a loaded pipeline of the same checkpoint), resident
+        until idle_unload_seconds without use."""
+        ckpt = self.cfg.roles.get(role)
+        if ckpt is None:
+            raise InvalidParameter(f"model: {self.model} on this server has no {role} checkpoint", field="model")
+        cls_name = ckpt.pipeline or self.family.pipelines[role]
+        key = (ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement())
+        return self.pool.get(key, lambda sibling: self._build(cls_name, ckpt, role, sibling),
+                             self.cfg.idle_unload_seconds)
+
+    def _build(self, cls_name: str, ckpt: Checkpoint, role: str, sibling):
+        cls = _pipeline_class(cls_name)
+        started = time.monotonic()
+        if sibling is not None and self.cfg.offload == "none":
+            pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
+        else:
+            pipe = self._load(cls, ckpt, role)
             self._place(pipe)
-            self._pipes[role] = _Loaded(pipe, ckpt, time.monotonic())
-            log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls.__name__, ckpt.source, role,
-                     time.monotonic() - started)
-            self._start_reaper()
-            return pipe
+        log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
+                 time.monotonic() - started)
+        return pipe
 
     def _load(self, cls, ckpt: Checkpoint, role: str):
         if ckpt.is_tiny:
             from .tiny import tiny_pipeline
 
             return tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
-        kw = {"torch_dtype": self.dtype}
+        kw = {"dtype": self.dtype}
         if ckpt.revision:
             kw["revision"] = ckpt.revision
         if ckpt.variant:
             kw["variant"] = ckpt.variant
         try:
             pipe = cls.from_pretrained(str(_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except (OSError, ValueError) as exc:
             where = "local directory" if ckpt.is_local else "Hugging Face Hub id"
+            first = str(exc).splitlines()[0] if str(exc) else ""
             raise ModelUnavailable(
                 f"model: {self.model} could not load its {role} checkpoint {ckpt.source!r} ({where}): "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Get it with "
-                f"`hf download {ckpt.source if not ckpt.is_local else '<repo id>'}` (accept its licence on "
-                f"huggingface.co first if it is gated; {self.family.hub_hint}), or point the config "
-                "at a local copy", field="model") from exc
+                f"{type(exc).__name__}: {first}. Get it with `hf download "
+                f"{ckpt.source if not ckpt.is_local else '<repo id> --local-dir ' + ckpt.source}` (accept "
+                f"its licence on huggingface.co first if it is gated; {self.family.hub_hint}), or point "
+                "the engine config at a local copy", field="model") from exc
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -277,7 +272,7 @@ class DiffusersEngine:
             pipe.enable_model_cpu_offload(device=self.device)
         elif self.cfg.offload == "sequential":
             pipe.enable_sequential_cpu_offload(device=self.device)
-        else:
+        elif not (pipe.device.type == "cpu" and self.device == "cpu"):
             pipe.to(self.device)
         vae = getattr(pipe, "vae", None)
         if self.cfg.vae_tiling and hasattr(vae, "enable_tiling"):
@@ -288,48 +283,95 @@ class DiffusersEngine:
             pipe.enable_attention_slicing()
         if self.cfg.compile:
             denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
-            if denoiser is not None and not hasattr(denoiser, "_orig_mod"):
+            if denoiser is not None:
                 denoiser.compile()
 
-    def unload(self, role: str | None = None) -> None:
-        with self._lock:
-            for r in [role] if role else list(self._pipes):
-                self._pipes.pop(r, None)
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-
-    def _start_reaper(self) -> None:
-        if self.cfg.idle_unload_seconds <= 0 or (self._reaper and self._reaper.is_alive()):
-            return
-        self._reaper = threading.Thread(target=self._reap, name=f"unload-{self.model}", daemon=True)
-        self._reaper.start()
-
-    def _reap(self) -> None:
-        idle = self.cfg.idle_unload_seconds
-        while self._pipes:
-            time.sleep(min(idle, 30) / 2 + 0.01)
-            if self._lock.acquire(blocking=False):
-                try:
-                    if self._pipes and time.monotonic() - self._last_used >= idle:
-                        log.info("%s: idle for %.0fs, unloading %s", self.model, idle, ", ".join(self._pipes))
-                        self.unload()
-                finally:
-                    self._lock.release()
+    def unload(self) -> None:
+        """Drop this model's pipelines from the pool (shared modules stay while others use them)."""
+        for role, ckpt in self.cfg.roles.items():
+            cls_name = ckpt.pipeline or self.family.pipelines[role]
+            self.pool.drop((ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement()))
 
     # ------------------------------------------------------------------ introspection
 
     def describe(self) -> dict:
-        """For `wanimage models`: the roles, their checkpoints, and what is resident."""
+        """For `wanimage models`: the roles, their checkpoints, and what is resident (bytes of
+        parameters and buffers; modules shared between roles are counted once)."""
         seen: set[int] = set()
         rows = []
         for role, ckpt in self.cfg.roles.items():
-            loaded = self._pipes.get(role)
-            nbytes = _module_bytes(loaded.pipe, seen) if loaded else 0
-            rows.append({"role": role, "checkpoint": ckpt.source, "loaded": loaded is not None,
-                         "bytes": nbytes, "device": self.device if loaded else None})
-        return {"model": self.model, "family": self.family.name, "dtype": str(self.dtype).removeprefix("torch."),
-                "offload": self.cfg.offload, "roles": rows, "bytes": sum(r["bytes"] for r in rows)}
+            cls_name = ckpt.pipeline or self.family.pipelines[role]
+            pipe = self.pool.peek((ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement()))
+            nbytes = _module_bytes(pipe, seen) if pipe is not None else 0
+            rows.append({"role": role, "checkpoint": ckpt.source, "pipeline": cls_name,
+                         "loaded": pipe is not None, "bytes": nbytes})
+        return {"model": self.model, "family": self.family.name, "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload,
+                "roles": rows, "bytes": sum(r["bytes"] for r in rows)}
+
+
+class PipelinePool:
+    """Loaded pipelines, shared by the engines of one config file: two model ids on the same
+    checkpoint hold one copy. One lock serialises jobs and loads (pipelines are not thread-safe,
+    and one accelerator runs one job at a time anyway); a reaper thread unloads what has been
+    idle for its idle_unload_seconds."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._entries: dict[tuple, list] = {}  # key -> [pipe, last_used, idle_seconds]
+        self._reaper: threading.Thread | None = None
+
+    def get(self, key: tuple, build, idle_seconds: float):
+        with self.lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                source, placement = key[0], key[-1]
+                sibling = next((e[0] for k, e in self._entries.items() if k[0] == source and k[-1] == placement
+                                and not source.startswith("tiny:")), None)
+                entry = self._entries[key] = [build(sibling), 0.0, idle_seconds]
+                if idle_seconds > 0 and not (self._reaper and self._reaper.is_alive()):
+                    self._reaper = threading.Thread(target=self._reap, name="diffusers-unload", daemon=True)
+                    self._reaper.start()
+            entry[1] = time.monotonic()
+            return entry[0]
+
+    def touch(self, since: float) -> None:
+        """Pipelines used by a job that began at `since` count as used now that it ended."""
+        now = time.monotonic()
+        for entry in self._entries.values():
+            if entry[1] >= since:
+                entry[1] = now
+
+    def peek(self, key: tuple):
+        entry = self._entries.get(key)
+        return entry[0] if entry else None
+
+    def drop(self, key: tuple) -> None:
+        with self.lock:
+            if self._entries.pop(key, None) is not None:
+                _free()
+
+    def _reap(self) -> None:
+        while any(e[2] > 0 for e in self._entries.values()):
+            time.sleep(min(e[2] for e in self._entries.values() if e[2] > 0) / 4 + 0.01)
+            if not self.lock.acquire(blocking=False):
+                continue  # a job is running: nothing is idle
+            try:
+                now = time.monotonic()
+                idle = [k for k, e in self._entries.items() if e[2] > 0 and now - e[1] >= e[2]]
+                for k in idle:
+                    log.info("unloading %s (%s), idle for %.0fs", k[3], k[0], now - self._entries[k][1])
+                    del self._entries[k]
+                if idle:
+                    _free()
+            finally:
+                self.lock.release()
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _module_bytes(pipe, seen: set[int]) -> int:

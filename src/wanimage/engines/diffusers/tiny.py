@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -226,7 +226,7 @@ TINY: dict[str, Callable[[], dict]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _components(family: str, variant: str) -> dict:
     try:
         build = TINY[family if not variant else f"{family}:{variant}"]

@@ -618,7 +618,7 @@ function showResults(images, { revised, seed, size }) {
     list.append(el("li", {},
       el("a", { href: src, target: "_blank", rel: "noopener" }, el("img", { src, alt: `result ${i + 1}`, loading: "lazy" })),
       el("div", { className: "meta" },
-        el("span", { textContent: [size && size.replace("*", "×"), seed != null && `seed ${seed}`].filter(Boolean).join(" · ") }),
+        el("span", { textContent: [size && size.replace(/[*x]/, "×"), seed != null && `seed ${seed}`].filter(Boolean).join(" · ") }),
         link)));
   });
 }
@@ -801,6 +801,7 @@ async function loadModels() {
       f.model.replaceChildren(...body.data.map((m) => el("option", { value: m.id, textContent: m.available === false ? `${m.id} (unavailable)` : m.id })));
       if (ids.includes(current)) f.model.value = current;
     }
+    if (f.key.value.trim()) document.querySelector(".key").classList.remove("needed");
   } catch (err) {
     if (err.code === "InvalidApiKey") {
       $("#key-note").textContent = "This server requires an API key.";
