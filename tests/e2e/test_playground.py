@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -32,9 +33,11 @@ TIMEOUT_MS = 20_000
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("needs Debian's chromium (make test-services installs it)")
+    # `make test` installs both (playwright from the test extra, chromium in test-services):
+    # a missing one is a broken set-up, reported as a failure rather than skipped.
+    from playwright import sync_api
+
+    assert shutil.which(CHROMIUM), "needs Debian's chromium: run `make test-services`"
     with sync_api.sync_playwright() as pw:
         # launch() gives every run a fresh, throwaway profile directory.
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -65,10 +68,11 @@ def open_page(browser):
 
 @pytest.fixture
 def shot(backend):
-    """shot(page, name): a screenshot for docs/playground/, written once (sqlite run)."""
+    """shot(page, name): a screenshot for docs/playground/, written once (sqlite run) and only when
+    WANIMAGE_SCREENSHOTS=1, so that an ordinary test run leaves the committed pictures alone."""
 
     def take(page, name: str, scroll_to: str | None = None) -> None:
-        if backend != "sqlite":
+        if backend != "sqlite" or os.environ.get("WANIMAGE_SCREENSHOTS") != "1":
             return
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -230,14 +234,14 @@ def test_boxes_on_the_second_image_reach_the_server(server, open_page, shot, tmp
 
     page.fill("#prompt", "put the clock from image 1 into the boxed areas of image 2")
     page.select_option("#size", "1K")
-    shot(page, "03-boxes")
+    shot(page, "03-boxes", scroll_to="#images-field")
     run_and_wait(page)
     job = server.engine.jobs[-1]
     sent = [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in job.boxes]
     assert sent == [[], box_coords(page, 2)]
     assert [(im.width, im.height) for im in job.images] == [(320, 240), (400, 300)]
     assert page.locator("#results li").count() == 1
-    shot(page, "04-edit-result")
+    shot(page, "04-edit-result", scroll_to="#images-field")
 
 
 def test_palette_that_does_not_sum_to_100_is_refused_in_the_page(server, open_page, shot):
@@ -295,7 +299,7 @@ def test_api_errors_appear_next_to_their_field(server, open_page, shot, tmp_path
     error = page.locator("#err-size")
     assert error.text_content().startswith("Size: 4000*4000")
     assert page.get_attribute("#size", "aria-invalid") == "true"
-    shot(page, "07-api-error")
+    shot(page, "07-api-error", scroll_to=".grid2")
 
     # an input image the server refuses: the message lands on that thumbnail
     page.select_option("#size", "1K")

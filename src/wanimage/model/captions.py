@@ -64,18 +64,18 @@ def article(phrase: str) -> str:
 def nearest_colour_word(rgb: tuple[float, float, float]) -> str:
     """Name an sRGB colour (0..255) with one of COLOURS, by hue for saturated colours."""
     r, g, b = (c / 255.0 for c in rgb)
-    h, l, s = colorsys.rgb_to_hls(r, g, b)
-    if l < 0.18:
+    h, light, s = colorsys.rgb_to_hls(r, g, b)
+    if light < 0.18:
         return "black"
-    if l > 0.88 and s < 0.5:
+    if light > 0.88 and s < 0.5:
         return "white"
     if s < 0.18:
         return "gray"
     deg = h * 360
     if (deg < 20 or deg >= 340):
-        return "pink" if l > 0.7 else ("brown" if l < 0.35 else "red")
+        return "pink" if light > 0.7 else ("brown" if light < 0.35 else "red")
     if deg < 45:
-        return "brown" if l < 0.4 else "orange"
+        return "brown" if light < 0.4 else "orange"
     if deg < 70:
         return "yellow"
     if deg < 165:

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from .base import Family
 from .flux import Flux
+from .flux2 import Flux2
 from .qwen_image import QwenImage
 from .sdxl import SDXL
+from .wan import Wan
+from .zimage import ZImage
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), ZImage(), Flux2(), Wan())}
 
 
 def load_engines(config_path: Path, device: str = "cpu") -> dict:

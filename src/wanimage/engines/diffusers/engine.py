@@ -202,9 +202,10 @@ class DiffusersEngine:
         steps_kw = self.family.sampling_kwargs(role, self.cfg)
         callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
                                 partial(self._preview, width=width, height=height))
-        result = pipe(prompt=prompt, width=width, height=height, generator=generator(seed),
-                      callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"],
-                      **steps_kw, **kwargs)
+        args = {"prompt": prompt, "width": width, "height": height, "generator": generator(seed),
+                "callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"],
+                **steps_kw, **kwargs, **self.cfg.call_kwargs}
+        result = pipe(**args)
         if callback.canceled:
             raise Canceled
         return self.family.images_of(result)[0]

@@ -8,6 +8,7 @@ The recipe follows diffusers' own `get_dummy_components` tests, with the Hub-onl
 
 from __future__ import annotations
 
+import contextlib
 import string
 from collections.abc import Callable
 from functools import cache
@@ -218,7 +219,71 @@ def sdxl() -> dict:
     }
 
 
+def zimage() -> dict:
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    def build():
+        t = ZImageTransformer2DModel(
+            all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
+            n_heads=2, n_kv_heads=2, norm_eps=1e-5, qk_norm=True, cap_feat_dim=16, rope_theta=256.0,
+            t_scale=1000.0, axes_dims=[8, 4, 4], axes_lens=[256, 32, 32])
+        with torch.no_grad():  # allocated with torch.empty: fill for determinism
+            t.x_pad_token.fill_(1.0)
+            t.cap_pad_token.fill_(1.0)
+        return t
+
+    vae = _seeded(lambda: AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[16, 16], layers_per_block=1,
+        latent_channels=16, norm_num_groups=8, sample_size=32, scaling_factor=0.3611, shift_factor=0.1159,
+        mid_block_add_attention=False))
+    config = Qwen3Config(hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, vocab_size=QWEN_VOCAB, max_position_embeddings=4096,
+                         bos_token_id=QWEN_ID["<|endoftext|>"], eos_token_id=QWEN_ID["<|im_end|>"])
+    return {"transformer": _seeded(build), "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
+            "text_encoder": _seeded(lambda: Qwen3Model(config)), "tokenizer": qwen_tokenizer(CHATML)}
+
+
+def flux2() -> dict:
+    """FLUX.2 [klein]: Qwen3 text encoder (pass text_encoder_out_layers=[1] to the pipelines)."""
+    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2Transformer2DModel
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    transformer = _seeded(lambda: Flux2Transformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=16, timestep_guidance_channels=256,
+        axes_dims_rope=[4, 4, 4, 4], guidance_embeds=False))
+    config = Qwen3Config(intermediate_size=16, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, vocab_size=QWEN_VOCAB, max_position_embeddings=4096,
+                         bos_token_id=QWEN_ID["<|endoftext|>"], eos_token_id=QWEN_ID["<|im_end|>"])
+    vae = _seeded(lambda: AutoencoderKLFlux2(
+        sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(4, 4), layers_per_block=1,
+        latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
+        mid_block_add_attention=False))
+    return {"transformer": transformer, "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
+            "text_encoder": _seeded(lambda: Qwen3ForCausalLM(config)), "tokenizer": qwen_tokenizer(CHATML),
+            "is_distilled": False}
+
+
+def wan() -> dict:
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+
+    vae = _seeded(lambda: AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                           temperal_downsample=[False, True, True]))
+    transformer = _seeded(lambda: WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32))
+    return {"transformer": transformer, "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+            "text_encoder": _t5_encoder(), "tokenizer": t5_tokenizer()}
+
+
 TINY: dict[str, Callable[[], dict]] = {
+    "zimage": zimage,
+    "flux2": flux2,
+    "wan": wan,
     "qwen_image": qwen_image,
     "flux": flux,
     "flux:fill": lambda: flux(fill=True),
@@ -253,3 +318,24 @@ def tiny_pipeline(pipeline_cls, spec: str):
     pipe = pipeline_cls(**kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@contextlib.contextmanager
+def tiny_cpu_speedups():
+    """For tests and CPU benchmarks of tiny pipelines. The Qwen edit pipelines resize references
+    to ~1 MP whatever the model size: their size constants are patched (7-37 s -> 0.1 s per call).
+    One torch thread: on a shared 2-core machine tiny ops run ~30x faster without OpenMP threads
+    spinning against each other (measured 3.5 s -> 0.1 s for a tiny SDXL call)."""
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_inpaint as inpaint
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus as plus
+
+    saved = plus.CONDITION_IMAGE_SIZE, plus.VAE_IMAGE_SIZE, inpaint.calculate_dimensions, torch.get_num_threads()
+    original = inpaint.calculate_dimensions
+    plus.CONDITION_IMAGE_SIZE, plus.VAE_IMAGE_SIZE = 32 * 32, 48 * 48
+    inpaint.calculate_dimensions = lambda area, ratio: original(64 * 48, ratio)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        plus.CONDITION_IMAGE_SIZE, plus.VAE_IMAGE_SIZE, inpaint.calculate_dimensions = saved[:3]
+        torch.set_num_threads(saved[3])

@@ -261,7 +261,7 @@ function thumbFor(im, i) {
 
   function keyBox(e, j) {
     const b = im.boxes[j];
-    const step = e.altKey ? 1 : Math.max(1, Math.round(Math.max(im.width, im.height) / 100));
+    const step = e.ctrlKey || e.metaKey ? 1 : Math.max(1, Math.round(Math.max(im.width, im.height) / 100));
     const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
     if (e.key === "Delete" || e.key === "Backspace") {
       im.boxes.splice(j, 1); drawBoxes(); refresh(); stage.focus(); e.preventDefault(); return;
@@ -464,6 +464,7 @@ function validate(s) {
 function setRunning(on) {
   $("#run").disabled = on;
   $("#cancel").disabled = !on;
+  $("#cancel").hidden = !on;
   document.body.classList.toggle("busy", on);
 }
 
@@ -484,6 +485,7 @@ async function run(event) {
   $("#hint").hidden = true;
   setRunning(true);
   setProgress(0, "Submitting…");
+  if (matchMedia("(max-width: 860px)").matches) $(".output").scrollIntoView({ block: "start" });  // one column
   const entry = addHistory(s);
   try {
     if (s.transport === "stream") await runStream(s, entry);

@@ -1,0 +1,233 @@
+"""Every family x mode through DiffusersEngine on tiny random-weight components built in code
+(engines/diffusers/tiny.py): exact sizes, seeds, exact pixels outside boxes, progress, previews,
+cancellation, capability errors. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wanimage.core.job import check_capabilities
+from wanimage.engines.base import Box, Canceled, GenerationJob, Mode, no_progress
+from wanimage.engines.diffusers import FAMILIES
+from wanimage.engines.diffusers.config import parse_config
+from wanimage.engines.diffusers.engine import DiffusersEngine, PipelinePool
+from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
+from wanimage.errors import InvalidParameter
+
+ROLES = {
+    "qwen_image": {"text_to_image": "tiny:qwen_image", "edit": "tiny:qwen_image",
+                   "inpaint": "tiny:qwen_image", "refine": "tiny:qwen_image"},
+    "flux": {"text_to_image": "tiny:flux", "edit": "tiny:flux", "inpaint": "tiny:flux:fill",
+             "refine": "tiny:flux"},
+    "sdxl": {"text_to_image": "tiny:sdxl", "inpaint": "tiny:sdxl", "refine": "tiny:sdxl"},
+}
+EDITING = [f for f in ROLES if "edit" in ROLES[f]]
+FAST = {"steps": 2, "true_cfg": 1.0, "max_generate_pixels": 64 * 48, "reference_pixels": 48 * 48}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_and_fast():
+    with tiny_cpu_speedups():
+        yield
+
+
+def make_engine(family: str, pool: PipelinePool | None = None, **overrides) -> DiffusersEngine:
+    raw = {"family": family, **ROLES[family], **FAST, **overrides}
+    return DiffusersEngine("wan2.7-image", parse_config({"models": {"m": raw}})["m"], FAMILIES[family], pool=pool)
+
+
+_ENGINES: dict[str, DiffusersEngine] = {}
+
+
+def engine_for(family: str) -> DiffusersEngine:
+    if family not in _ENGINES:
+        _ENGINES[family] = make_engine(family)
+    return _ENGINES[family]
+
+
+def job(mode: Mode, width=100, height=70, n=1, seed=7, prompt="a red apple on a table", **kw) -> GenerationJob:
+    return GenerationJob("wan2.7-image", mode, prompt, width, height, n, seed, **kw)
+
+
+def photo(w=120, h=90, seed=0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def pixels(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGB"))
+
+
+# ------------------------------------------------------------------------- text-to-image
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_text_to_image_size_seeds_and_image_i_alone(family):
+    engine = engine_for(family)
+    images = engine.generate(job(Mode.TEXT_TO_IMAGE, n=2), no_progress)
+    assert [im.size for im in images] == [(100, 70)] * 2
+    assert not np.array_equal(pixels(images[0]), pixels(images[1]))
+    again = engine.generate(job(Mode.TEXT_TO_IMAGE, n=1), no_progress)
+    assert np.array_equal(pixels(again[0]), pixels(images[0]))  # same seed, same pixels
+    alone = engine.generate(job(Mode.TEXT_TO_IMAGE, n=1, seed=8), no_progress)
+    assert np.array_equal(pixels(alone[0]), pixels(images[1]))  # image i == a run with seed + i
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_text_to_image_set_per_image_prompts(family, monkeypatch):
+    engine = engine_for(family)
+    roles = []
+    original = engine.pipeline
+    monkeypatch.setattr(engine, "pipeline", lambda role: roles.append(role) or original(role))
+    images = engine.generate(job(Mode.TEXT_TO_IMAGE_SET, n=4, prompt="image 1: a cat. image 2: the cat asleep"),
+                             no_progress)
+    assert [im.size for im in images] == [(100, 70)] * 2  # two prompts: at most n images
+    chained = "edit" in ROLES[family]
+    assert roles == ["text_to_image", "edit" if chained else "text_to_image"]
+
+
+# ------------------------------------------------------------------------------ edits
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_box_edit_keeps_every_pixel_outside_the_boxes(family):
+    engine = engine_for(family)
+    src = photo(120, 90)
+    boxes = [Box(10, 10, 60, 50), Box(80, 40, 115, 85)]
+    out = engine.generate(job(Mode.EDIT, 120, 90, images=[src], boxes=[boxes]), no_progress)[0]
+    assert out.size == (120, 90)
+    inside = np.zeros((90, 120), dtype=bool)
+    for b in boxes:
+        inside[b.y1:b.y2, b.x1:b.x2] = True
+    assert np.array_equal(pixels(out)[~inside], pixels(src)[~inside])
+    assert not np.array_equal(pixels(out)[inside], pixels(src)[inside])
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_box_edit_at_another_output_size(family):
+    """The canvas is the last image at output size; boxes scale with it."""
+    engine = engine_for(family)
+    src = photo(60, 45)
+    out = engine.generate(job(Mode.EDIT, 120, 90, images=[photo(30, 30, 1), src], boxes=[[], [Box(5, 5, 30, 25)]]),
+                          no_progress)[0]
+    expected = np.asarray(src.resize((120, 90), Image.Resampling.LANCZOS))
+    assert out.size == (120, 90)
+    assert np.array_equal(pixels(out)[60:, :], expected[60:, :])
+
+
+@pytest.mark.parametrize("family", EDITING)
+def test_edit_with_references(family, monkeypatch):
+    engine = engine_for(family)
+    seen = []
+    original = engine.family.edit_kwargs
+    monkeypatch.setattr(engine.family, "edit_kwargs", lambda refs, w, h: seen.append(len(refs)) or original(refs, w, h))
+    refs = [photo(64, 48, k) for k in range(5)]
+    out = engine.generate(job(Mode.EDIT, 96, 72, n=2, images=refs), no_progress)
+    assert [im.size for im in out] == [(96, 72)] * 2
+    assert seen == [engine.max_references] * 2  # 5 references grouped onto the family's limit
+
+
+@pytest.mark.parametrize("family", EDITING)
+def test_image_to_image_set(family):
+    engine = engine_for(family)
+    out = engine.generate(job(Mode.IMAGE_TO_IMAGE_SET, 96, 72, n=3, images=[photo(64, 48)],
+                              prompt="image 1: in spring. image 2: in winter"), no_progress)
+    assert [im.size for im in out] == [(96, 72)] * 2
+
+
+def test_reference_strategy_error_refuses_extra_images():
+    engine = make_engine("flux", reference_strategy="error")
+    assert engine.capabilities.max_input_images == 1
+    with pytest.raises(InvalidParameter, match="at most 1 input images"):
+        engine.generate(job(Mode.EDIT, images=[photo(), photo()]), no_progress)
+
+
+# ----------------------------------------------------------------- capability errors
+
+
+def test_sdxl_refuses_reference_edits_clearly():
+    engine = engine_for("sdxl")
+    for mode in (Mode.IMAGE_TO_IMAGE_SET,):
+        req = SimpleNamespace(model="wan2.7-image", mode=mode, images=[object()], bbox_list=None)
+        with pytest.raises(InvalidParameter, match=r"wan2.7-image .*does not support image sets from reference"):
+            check_capabilities(req, engine.capabilities, 1024, 1024)
+    with pytest.raises(InvalidParameter, match=r"wan2.7-image .*sdxl.*only inside boxes"):
+        engine.generate(job(Mode.EDIT, images=[photo()]), no_progress)
+
+
+def test_model_without_text_to_image_refuses_it():
+    raw = {"family": "qwen_image", "edit": "tiny:qwen_image"}
+    engine = DiffusersEngine("wan2.7-image-pro", parse_config({"models": {"m": raw}})["m"], FAMILIES["qwen_image"])
+    req = SimpleNamespace(model="wan2.7-image-pro", mode=Mode.TEXT_TO_IMAGE, images=[], bbox_list=None)
+    with pytest.raises(InvalidParameter, match="wan2.7-image-pro on this server does not support text-to-image"):
+        check_capabilities(req, engine.capabilities, 1024, 1024)
+
+
+# ------------------------------------------------------------ progress, previews, cancel
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_progress_and_previews(family):
+    engine = engine_for(family)
+    seen, previews = [], []
+
+    def progress(fraction, preview=None):
+        seen.append(fraction)
+        if preview is not None:
+            previews.extend(preview())
+
+    engine.generate(job(Mode.TEXT_TO_IMAGE, n=2), progress)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0) and len(seen) == 4
+    assert previews and all(isinstance(p, Image.Image) and min(p.size) >= 8 for p in previews)
+
+
+@pytest.mark.parametrize("family", ROLES)
+def test_cancel_stops_at_the_next_step(family):
+    engine = make_engine(family, steps=4)
+    pipe = engine.pipeline("text_to_image")
+    denoiser = getattr(pipe, "transformer", None) or pipe.unet
+    calls = []
+    hook = denoiser.register_forward_hook(lambda *a: calls.append(1))
+    reported = []
+
+    def progress(fraction, preview=None):
+        reported.append(fraction)
+        raise Canceled
+
+    try:
+        with pytest.raises(Canceled):
+            engine.generate(job(Mode.TEXT_TO_IMAGE, n=3), progress)
+    finally:
+        hook.remove()
+    assert len(reported) == 1 and len(calls) == 1  # one step of four, then nothing
+
+
+# ------------------------------------------------------------------ sizes, memory
+
+
+def test_refine_pass_reaches_the_job_size(monkeypatch):
+    engine = make_engine("qwen_image", refine_strength=0.5, max_generate_pixels=32 * 32)
+    roles = []
+    original = engine.pipeline
+    monkeypatch.setattr(engine, "pipeline", lambda role: roles.append(role) or original(role))
+    out = engine.generate(job(Mode.TEXT_TO_IMAGE, 100, 60), no_progress)[0]
+    assert out.size == (100, 60) and roles == ["text_to_image", "refine"]
+
+
+def test_models_share_pipelines_and_unload_when_idle():
+    pool = PipelinePool()
+    a = make_engine("sdxl", pool=pool, idle_unload_seconds=0.3)
+    b = make_engine("sdxl", pool=pool, idle_unload_seconds=0.3)
+    assert a.pipeline("text_to_image") is b.pipeline("text_to_image")
+    row = a.describe()
+    assert row["roles"][0]["loaded"] and row["bytes"] > 0
+    a.generate(job(Mode.TEXT_TO_IMAGE, 64, 64), no_progress)
+    for _ in range(50):
+        if not a.describe()["roles"][0]["loaded"]:
+            break
+        time.sleep(0.1)
+    assert not a.describe()["roles"][0]["loaded"] and a.describe()["bytes"] == 0
