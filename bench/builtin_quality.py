@@ -59,7 +59,7 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 class Classifier(nn.Module):
     def __init__(self, n: int):
         super().__init__()
-        c = 64
+        c = 48
         self.net = nn.Sequential(
             nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
             nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
@@ -72,7 +72,7 @@ class Classifier(nn.Module):
         return self.net(x * 2 - 1)
 
 
-def train_classifier(renders: torch.Tensor, epochs: int = 30) -> Classifier:
+def train_classifier(renders: torch.Tensor, epochs: int = 24) -> Classifier:
     g = torch.Generator().manual_seed(0)
     n = renders.shape[0]
     clf = Classifier(n)

@@ -263,6 +263,7 @@ def image_eval(items: list[Case], size: int, threads: int) -> tuple[dict, dict, 
             image = engine.generate(job, no_progress)[0]
             times[mode].append(time.perf_counter() - t)
             results[mode].append(judge(case, detect(image, case)))
+        print(f"  drawn {i + 1}/{len(items)}", file=sys.stderr, flush=True)
     return summarise(results["off"]), summarise(results["on"]), {k: statistics.median(v) for k, v in times.items()}
 
 

@@ -87,6 +87,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{row['model']:18s} unavailable: {row['error']}")
         else:
             print(f"{row['model']:18s} engine={row['engine']} modes={','.join(row['modes'])}")
+        for role in (row.get("details") or {}).get("roles", []):
+            state = f"loaded, {role['bytes'] / 2**20:.0f} MiB" if role["loaded"] else "not loaded"
+            print(f"{'':18s}   {role['role']}: {role['checkpoint']} ({role['pipeline']}, {state})")
     return 0
 
 

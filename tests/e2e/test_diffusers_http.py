@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from http import HTTPStatus
 
 import dashscope
@@ -43,7 +44,7 @@ inpaint = "tiny:sdxl"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def diffusers_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("diffusers")
     (tmp / "engines.toml").write_text(CONFIG)
     with tiny_cpu_speedups():
@@ -65,7 +66,7 @@ def fetch(url: str) -> Image.Image:
     return Image.open(io.BytesIO(r.content)).convert("RGB")
 
 
-def test_text_to_image(server):
+def test_text_to_image(diffusers_server):
     msg = Message(role="user", content=[{"text": "a lighthouse at dusk"}])
     rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=2, size="1024*768", seed=11)
     assert rsp.status_code == HTTPStatus.OK, rsp
@@ -78,7 +79,7 @@ def test_text_to_image(server):
 
 
 @pytest.mark.parametrize("model", ["wan2.7-image", "wan2.7-image-pro"])
-def test_bbox_edit_keeps_pixels_outside_the_box(server, model):
+def test_bbox_edit_keeps_pixels_outside_the_box(diffusers_server, model):
     y, x = np.mgrid[0:768, 0:1024]
     src = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
     buf = io.BytesIO()
@@ -96,7 +97,7 @@ def test_bbox_edit_keeps_pixels_outside_the_box(server, model):
     assert not np.array_equal(out[inside], src[inside])
 
 
-def test_unsupported_mode_is_a_clear_error(server):
+def test_unsupported_mode_is_a_clear_error(diffusers_server):
     y = np.zeros((768, 768, 3), dtype=np.uint8)
     buf = io.BytesIO()
     Image.fromarray(y).save(buf, format="PNG")
@@ -106,3 +107,36 @@ def test_unsupported_mode_is_a_clear_error(server):
     assert rsp.status_code == HTTPStatus.BAD_REQUEST
     assert rsp.code == "InvalidParameter"
     assert "wan2.7-image-pro" in rsp.message and "image sets from reference images" in rsp.message
+
+
+def test_progress_then_cancel_of_a_running_task(diffusers_server):
+    """Progress comes from callback_on_step_end; a cancel stops the pipeline at the next step."""
+    pipe = diffusers_server.service.engines.get("wan2.7-image-pro").pipeline("text_to_image")
+    forwards = []
+
+    def slow(module, args, kwargs):  # 0.2 s per denoising step: time to watch and cancel
+        forwards.append(1)
+        time.sleep(0.2)
+
+    hook = pipe.unet.register_forward_pre_hook(slow, with_kwargs=True)
+    try:
+        body = {"model": "wan2.7-image-pro", "input": {"messages": [{"role": "user", "content": [{"text": "slow"}]}]},
+                "parameters": {"size": "1024*768", "n": 4}}
+        r = httpx.post(diffusers_server.api_base + "/services/aigc/image-generation/generation", json=body,
+                       headers={"X-DashScope-Async": "enable"})
+        task_id = r.json()["output"]["task_id"]
+
+        def status():
+            return httpx.get(f"{diffusers_server.api_base}/tasks/{task_id}").json()["output"]
+
+        deadline = time.monotonic() + 20
+        while (seen := status()).get("progress", 0) <= 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen["task_status"] == "RUNNING" and 0 < seen["progress"] < 100
+        assert httpx.post(f"{diffusers_server.api_base}/tasks/{task_id}/cancel").status_code == 200
+        while (final := status())["task_status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert final["task_status"] == "CANCELED" and final["code"] == "Canceled"
+        assert len(forwards) < 8  # 4 images x 2 steps were asked for
+    finally:
+        hook.remove()

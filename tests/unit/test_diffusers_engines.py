@@ -25,7 +25,13 @@ ROLES = {
     "flux": {"text_to_image": "tiny:flux", "edit": "tiny:flux", "inpaint": "tiny:flux:fill",
              "refine": "tiny:flux"},
     "sdxl": {"text_to_image": "tiny:sdxl", "inpaint": "tiny:sdxl", "refine": "tiny:sdxl"},
+    "zimage": {"text_to_image": "tiny:zimage", "edit": "tiny:zimage:omni", "inpaint": "tiny:zimage",
+               "refine": "tiny:zimage"},
+    "flux2": {"text_to_image": "tiny:flux2", "edit": "tiny:flux2", "inpaint": "tiny:flux2",
+              "call_kwargs": {"text_encoder_out_layers": [1]}},
+    "wan": {"text_to_image": "tiny:wan"},
 }
+BOXES = [f for f in ROLES if "inpaint" in ROLES[f]]
 EDITING = [f for f in ROLES if "edit" in ROLES[f]]
 FAST = {"steps": 2, "true_cfg": 1.0, "max_generate_pixels": 64 * 48, "reference_pixels": 48 * 48}
 
@@ -93,7 +99,7 @@ def test_text_to_image_set_per_image_prompts(family, monkeypatch):
 # ------------------------------------------------------------------------------ edits
 
 
-@pytest.mark.parametrize("family", ROLES)
+@pytest.mark.parametrize("family", BOXES)
 def test_box_edit_keeps_every_pixel_outside_the_boxes(family):
     engine = engine_for(family)
     src = photo(120, 90)
@@ -107,7 +113,7 @@ def test_box_edit_keeps_every_pixel_outside_the_boxes(family):
     assert not np.array_equal(pixels(out)[inside], pixels(src)[inside])
 
 
-@pytest.mark.parametrize("family", ROLES)
+@pytest.mark.parametrize("family", BOXES)
 def test_box_edit_at_another_output_size(family):
     """The canvas is the last image at output size; boxes scale with it."""
     engine = engine_for(family)
@@ -203,7 +209,7 @@ def test_cancel_stops_at_the_next_step(family):
             engine.generate(job(Mode.TEXT_TO_IMAGE, n=3), progress)
     finally:
         hook.remove()
-    assert len(reported) == 1 and len(calls) == 1  # one step of four, then nothing
+    assert len(reported) == 1 and len(calls) <= 2  # one step of 4 x 3 images (2 forwards with CFG)
 
 
 # ------------------------------------------------------------------ sizes, memory
@@ -231,3 +237,27 @@ def test_models_share_pipelines_and_unload_when_idle():
             break
         time.sleep(0.1)
     assert not a.describe()["roles"][0]["loaded"] and a.describe()["bytes"] == 0
+
+
+def test_palette_conditions_the_prompt(monkeypatch):
+    from wanimage.engines.base import PaletteColor
+
+    engine = engine_for("sdxl")
+    prompts = []
+    original = engine._call
+    monkeypatch.setattr(engine, "_call", lambda role, kw, prompt, *a: prompts.append(prompt) or original(role, kw, prompt, *a))
+    palette = [PaletteColor((255, 0, 0), 0.6), PaletteColor((0, 0, 255), 0.4)]
+    engine.generate(job(Mode.TEXT_TO_IMAGE, 64, 64, palette=palette), no_progress)
+    assert prompts == ["a red apple on a table. Color palette: #ff0000 (60%), #0000ff (40%)"]
+
+
+@pytest.mark.parametrize(("family", "pipeline"), [("qwen_image", "QwenImageInpaintPipeline")])
+def test_inpaint_pipeline_named_in_the_config(family, pipeline):
+    """A role's `pipeline` overrides the family default (here Qwen-Image's text-only inpaint)."""
+    engine = make_engine(family, inpaint={"checkpoint": f"tiny:{family}", "pipeline": pipeline})
+    src = photo(96, 64)
+    out = engine.generate(job(Mode.EDIT, 96, 64, images=[src], boxes=[[Box(8, 8, 40, 40)]]), no_progress)[0]
+    assert type(engine.pipeline("inpaint")).__name__ == pipeline
+    keep = np.ones((64, 96), dtype=bool)
+    keep[8:40, 8:40] = False
+    assert np.array_equal(pixels(out)[keep], pixels(src)[keep])

@@ -133,3 +133,31 @@ def test_unloadable_checkpoint_gives_a_clear_error(tmp_path):
     engine = DiffusersEngine("m", cfg, FAMILIES["flux"])
     with pytest.raises(ModelUnavailable, match=r"not-a-checkpoint.*hf download"):
         engine.pipeline("text_to_image")
+
+
+def test_example_config_builds_engines_without_loading_anything():
+    """examples/engines.toml parses, and engines are built lazily: no weights, no network."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "engines.toml"
+    configs = load_config(example)
+    assert set(configs) == {"wan2.7-image", "wan2.7-image-pro"}
+    pro = DiffusersEngine("wan2.7-image-pro", configs["wan2.7-image-pro"], FAMILIES["qwen_image"])
+    assert pro.capabilities.modes == set(Mode) and pro.capabilities.bbox
+    assert not any(role["loaded"] for role in pro.describe()["roles"])
+
+
+def test_catalog_builds_a_diffusers_registry(tmp_path):
+    from wanimage.config import Settings
+    from wanimage.engines.catalog import build_registry
+
+    path = tmp_path / "engines.toml"
+    path.write_text('[models."wan2.7-image"]\nfamily = "wan"\ntext_to_image = "tiny:wan"\n')
+    registry = build_registry(Settings(data_dir=tmp_path, engine="diffusers", engine_config=path))
+    assert registry.models == ["wan2.7-image"]
+    assert registry.capabilities("wan2.7-image").modes == {Mode.TEXT_TO_IMAGE, Mode.TEXT_TO_IMAGE_SET}
+    with pytest.raises(SystemExit, match="WANIMAGE_ENGINE_CONFIG"):
+        build_registry(Settings(data_dir=tmp_path, engine="diffusers"))
+    path.write_text('[models."wan2.7-image"]\nfamily = "wan"\nedit = "tiny:wan"\n')
+    with pytest.raises(SystemExit, match="no edit pipeline"):
+        build_registry(Settings(data_dir=tmp_path, engine="diffusers", engine_config=path))

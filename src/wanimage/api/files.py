@@ -6,24 +6,13 @@ The signature is checked before the file system is touched, so a key that was ne
 from __future__ import annotations
 
 import time
-from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from wanimage.errors import NotFound
 from wanimage.storage import InvalidKey, LocalImageStore
-
-MEDIA_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".webp": "image/webp",
-    ".bmp": "image/bmp",
-    ".gif": "image/gif",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-}
+from wanimage.storage.base import content_type
 
 
 def files_router(store: LocalImageStore) -> APIRouter:
@@ -43,7 +32,7 @@ def files_router(store: LocalImageStore) -> APIRouter:
         if not path.is_file():
             raise NotFound("no such file (it may have been purged)")
         max_age = max(0, min(store.ttl_seconds, expiry - int(time.time())))
-        media_type = MEDIA_TYPES.get(PurePosixPath(key).suffix.lower(), "application/octet-stream")
+        media_type = content_type(key)
         return FileResponse(
             path,
             media_type=media_type,

@@ -82,6 +82,8 @@ class EngineRegistry:
                     "loaded": engine is not None,
                     "error": entry.error,
                     "modes": sorted(m.value for m in engine.capabilities.modes) if engine else None,
+                    # engines that hold large weights say what is resident (diffusers: per role)
+                    "details": engine.describe() if engine is not None and hasattr(engine, "describe") else None,
                 }
             )
         return rows

@@ -6,6 +6,7 @@ paths of plain segments (`validate_key`), the same in both, e.g. `results/2026-1
 
 from __future__ import annotations
 
+import mimetypes
 import time
 import uuid
 from datetime import UTC, datetime
@@ -48,3 +49,8 @@ def new_key(prefix: str, suffix: str = ".png", now: float | None = None) -> str:
     """`<prefix>/<UTC date>/<uuid><suffix>`: the key layout both stores use for fresh objects."""
     day = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
     return validate_key(f"{prefix.strip('/')}/{day}/{uuid.uuid4().hex}{suffix}")
+
+
+def content_type(key: str) -> str:
+    """The media type of a stored object, from its suffix (`.png` -> image/png)."""
+    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"

@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -29,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from wanimage.errors import ApiError, NotFound, ServiceUnavailable
-from wanimage.storage.base import new_key
+from wanimage.storage.base import content_type, new_key
 from wanimage.storage.local import InvalidKey, validate_key
 
 if TYPE_CHECKING:
@@ -44,17 +43,6 @@ START_RETRY_SECONDS = 10.0  # a store started beside wanimage (compose, tests) m
 _MISSING = {"NoSuchKey", "NotFound", "404"}
 _NO_BUCKET = {"NoSuchBucket", "NotFound", "404"}
 _NO_LIFECYCLE = {"NoSuchLifecycleConfiguration", "NoSuchLifecycle"}
-CONTENT_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".webp": "image/webp",
-    ".bmp": "image/bmp",
-    ".gif": "image/gif",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-}
-
 
 def make_client(
     endpoint: str | None, access_key: str | None, secret_key: str | None, region: str
@@ -194,11 +182,11 @@ class S3ImageStore:
         """Store `data` at `key`, replacing any object there (S3 puts are atomic for readers).
         Transient failures are retried for a few seconds: the put is idempotent."""
         validate_key(key)
-        content_type = CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), "application/octet-stream")
+        media_type = content_type(key)
         deadline, delay = time.monotonic() + PUT_RETRY_SECONDS, 0.1
         while True:
             try:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=media_type)
                 self._put_ok = True
                 return
             except (ClientError, BotoCoreError) as exc:

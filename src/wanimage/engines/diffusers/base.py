@@ -129,6 +129,13 @@ def stitch(images: list[Image.Image], max_pixels: int) -> Image.Image:
     return cap_pixels(canvas, max_pixels)
 
 
+def ensure_min_side(img: Image.Image, side: int) -> Image.Image:
+    if min(img.size) >= side:
+        return img
+    s = side / min(img.size)
+    return img.resize((max(side, round(img.width * s)), max(side, round(img.height * s))), Image.Resampling.LANCZOS)
+
+
 def group_references(images: list[Image.Image], limit: int, max_pixels: int) -> list[Image.Image]:
     """At most `limit` references: beyond it, consecutive references share stitched canvases."""
     if len(images) <= limit:
@@ -233,6 +240,7 @@ class Family:
     max_references = 1  # references per edit call
     pipelines: dict[str, str] = {}  # role -> default diffusers class name
     inpaint_references = False  # the inpaint pipeline also takes reference images
+    min_reference_side = 0  # references are upscaled to at least this many pixels a side
     hub_hint = ""  # example checkpoints, for error messages
 
     # --------------------------------------------------------------- call arguments

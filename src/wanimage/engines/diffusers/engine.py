@@ -38,6 +38,7 @@ from .base import (
     box_alpha,
     cap_pixels,
     composite,
+    ensure_min_side,
     generation_size,
     generator,
     group_references,
@@ -93,7 +94,8 @@ class DiffusersEngine:
             modes |= {Mode.EDIT, Mode.IMAGE_TO_IMAGE_SET}
         if "inpaint" in roles:
             modes.add(Mode.EDIT)
-        limit = 9 if self.cfg.reference_strategy == "stitch" else self.max_references
+        # stitching takes any count (the server caps it at 9); "error" refuses beyond the limit
+        limit = 9 if self.cfg.reference_strategy == "stitch" else max(1, self.max_references)
         return Capabilities(modes=frozenset(modes), max_input_images=limit, bbox="inpaint" in roles,
                             palette=self.cfg.palette_prompt, previews=True)
 
@@ -121,7 +123,10 @@ class DiffusersEngine:
             chain = self.cfg.chain_sets and "edit" in self.cfg.roles
             out: list[Image.Image] = []
             for i, p in enumerate(prompts):
-                call = _Call("edit", p, job.seed + i, [out[0]]) if chain and i else _Call("text_to_image", p, job.seed + i, [])
+                if chain and i:
+                    call = _Call("edit", p, job.seed + i, self._references([out[0]]))
+                else:
+                    call = _Call("text_to_image", p, job.seed + i, [])
                 out.append(self._run(job, call, progress, i, len(prompts)))
             return out
         refs = [im.convert("RGB") for im in job.images]
@@ -144,19 +149,20 @@ class DiffusersEngine:
         prompts = split_set_prompt(prompt, job.n)  # IMAGE_TO_IMAGE_SET
         out = []
         for i, p in enumerate(prompts):
-            chained = refs + [out[0]] if self.cfg.chain_sets and i and len(refs) < self.max_references else refs
+            chain = self.cfg.chain_sets and i and len(refs) < self.max_references
+            chained = refs + self._references([out[0]]) if chain else refs
             out.append(self._run(job, _Call("edit", p, job.seed + i, chained), progress, i, len(prompts)))
         return out
 
     def _references(self, refs: list[Image.Image]) -> list[Image.Image]:
         refs = [cap_pixels(r, self.cfg.reference_pixels) for r in refs]
-        if len(refs) <= self.max_references:
-            return refs
-        if self.cfg.reference_strategy == "error":
-            raise InvalidParameter(
-                f"image: {self.model} on this server ({self.family.name}) takes at most "
-                f"{self.max_references} input images", field="image")
-        return group_references(refs, self.max_references, self.cfg.reference_pixels)
+        if len(refs) > self.max_references:
+            if self.cfg.reference_strategy == "error":
+                raise InvalidParameter(
+                    f"image: {self.model} on this server ({self.family.name}) takes at most "
+                    f"{self.max_references} input images", field="image")
+            refs = group_references(refs, self.max_references, self.cfg.reference_pixels)
+        return [ensure_min_side(r, self.family.min_reference_side) for r in refs]
 
     # ------------------------------------------------------------------ one pipeline call
 
@@ -228,15 +234,20 @@ class DiffusersEngine:
             raise InvalidParameter(f"model: {self.model} on this server has no {role} checkpoint", field="model")
         cls_name = ckpt.pipeline or self.family.pipelines[role]
         key = (ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement())
-        return self.pool.get(key, lambda sibling: self._build(cls_name, ckpt, role, sibling),
+        return self.pool.get(key, lambda siblings: self._build(cls_name, ckpt, role, siblings),
                              self.cfg.idle_unload_seconds)
 
-    def _build(self, cls_name: str, ckpt: Checkpoint, role: str, sibling):
+    def _build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
         cls = _pipeline_class(cls_name)
         started = time.monotonic()
-        if sibling is not None and self.cfg.offload == "none":
-            pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
-        else:
+        pipe = None
+        for sibling in siblings if self.cfg.offload == "none" else []:
+            try:
+                pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
+                break
+            except (ValueError, TypeError) as exc:  # the sibling lacks a component this class needs
+                log.info("%s: %s cannot share %s's modules (%s)", self.model, cls_name, type(sibling).__name__, exc)
+        if pipe is None:
             pipe = self._load(cls, ckpt, role)
             self._place(pipe)
         log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
@@ -327,10 +338,9 @@ class PipelinePool:
             entry = self._entries.get(key)
             if entry is None:
                 source, placement = key[0], key[-1]
-                sibling = next((e[0] for k, e in self._entries.items() if k[0] == source and k[-1] == placement
-                                and not source.startswith("tiny:")), None)
-                entry = self._entries[key] = [build(sibling), 0.0, idle_seconds]
-                if idle_seconds > 0 and not (self._reaper and self._reaper.is_alive()):
+                siblings = [e[0] for k, e in self._entries.items() if k[0] == source and k[-1] == placement]
+                entry = self._entries[key] = [build(siblings), 0.0, idle_seconds]
+                if idle_seconds > 0 and self._reaper is None:
                     self._reaper = threading.Thread(target=self._reap, name="diffusers-unload", daemon=True)
                     self._reaper.start()
             entry[1] = time.monotonic()
@@ -353,8 +363,13 @@ class PipelinePool:
                 _free()
 
     def _reap(self) -> None:
-        while any(e[2] > 0 for e in self._entries.values()):
-            time.sleep(min(e[2] for e in self._entries.values() if e[2] > 0) / 4 + 0.01)
+        while True:
+            with self.lock:
+                periods = [e[2] for e in self._entries.values() if e[2] > 0]
+                if not periods:
+                    self._reaper = None
+                    return
+            time.sleep(min(periods) / 4 + 0.01)
             if not self.lock.acquire(blocking=False):
                 continue  # a job is running: nothing is idle
             try:

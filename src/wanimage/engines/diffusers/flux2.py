@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Family, packed_grid, shrink_latents, stitch, to_pil
+from .base import Family, ensure_min_side, packed_grid, shrink_latents, stitch, to_pil
 
 
 class Flux2(Family):
@@ -27,6 +27,7 @@ class Flux2(Family):
     default_guidance = 4.0
     max_references = 4
     inpaint_references = True
+    min_reference_side = 64  # Flux2ImageProcessor refuses smaller references
     pipelines = {
         "text_to_image": "Flux2KleinPipeline",
         "edit": "Flux2KleinPipeline",
@@ -37,7 +38,8 @@ class Flux2(Family):
     def inpaint_kwargs(self, canvas, mask, refs):
         kw = {"image": canvas, "mask_image": mask, "strength": 1.0}
         if refs:
-            kw["image_reference"] = refs[0] if len(refs) == 1 else stitch(refs, refs[0].width * refs[0].height)
+            kw["image_reference"] = refs[0] if len(refs) == 1 else ensure_min_side(
+                stitch(refs, refs[0].width * refs[0].height), self.min_reference_side)
         return kw
 
     def decode_preview(self, pipe, latents, width, height):

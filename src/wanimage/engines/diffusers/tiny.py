@@ -219,7 +219,9 @@ def sdxl() -> dict:
     }
 
 
-def zimage() -> dict:
+def zimage(omni: bool = False) -> dict:
+    """Z-Image Turbo; `omni` adds the SigLIP image encoder of the Omni/Edit weights. Omni's
+    pipeline encodes references with `image.bfloat16()`, so its VAE is built in bfloat16."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImageTransformer2DModel
     from transformers import Qwen3Config, Qwen3Model
 
@@ -227,27 +229,48 @@ def zimage() -> dict:
         t = ZImageTransformer2DModel(
             all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=2, n_refiner_layers=1,
             n_heads=2, n_kv_heads=2, norm_eps=1e-5, qk_norm=True, cap_feat_dim=16, rope_theta=256.0,
-            t_scale=1000.0, axes_dims=[8, 4, 4], axes_lens=[256, 32, 32])
+            t_scale=1000.0, axes_dims=[8, 4, 4], axes_lens=[1024, 256, 256], siglip_feat_dim=16 if omni else None)
         with torch.no_grad():  # allocated with torch.empty: fill for determinism
-            t.x_pad_token.fill_(1.0)
-            t.cap_pad_token.fill_(1.0)
+            for pad in (t.x_pad_token, t.cap_pad_token, t.siglip_pad_token):
+                if pad is not None:
+                    pad.fill_(1.0)
         return t
 
-    vae = _seeded(lambda: AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[16, 16], layers_per_block=1,
-        latent_channels=16, norm_num_groups=8, sample_size=32, scaling_factor=0.3611, shift_factor=0.1159,
-        mid_block_add_attention=False))
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16 if omni else default_dtype)
+    try:
+        vae = _seeded(lambda: AutoencoderKL(
+            in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+            up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[16, 16], layers_per_block=1,
+            latent_channels=16, norm_num_groups=8, sample_size=32, scaling_factor=0.3611, shift_factor=0.1159,
+            mid_block_add_attention=False))
+    finally:
+        torch.set_default_dtype(default_dtype)
     config = Qwen3Config(hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
                          num_key_value_heads=2, vocab_size=QWEN_VOCAB, max_position_embeddings=4096,
                          bos_token_id=QWEN_ID["<|endoftext|>"], eos_token_id=QWEN_ID["<|im_end|>"])
-    return {"transformer": _seeded(build), "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
-            "text_encoder": _seeded(lambda: Qwen3Model(config)), "tokenizer": qwen_tokenizer(CHATML)}
+    out = {"transformer": _seeded(build), "vae": vae, "scheduler": FlowMatchEulerDiscreteScheduler(),
+           "text_encoder": _seeded(lambda: Qwen3Model(config)), "tokenizer": qwen_tokenizer(CHATML)}
+    if omni:
+        from transformers import Siglip2VisionConfig, Siglip2VisionModel
+        from transformers.models.siglip2.image_processing_pil_siglip2 import (
+            Siglip2ImageProcessorPil,
+        )
+
+        vision = Siglip2VisionConfig(hidden_size=16, intermediate_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, patch_size=16, num_patches=64)
+        out["siglip"] = _seeded(lambda: Siglip2VisionModel(vision))
+        out["siglip_processor"] = Siglip2ImageProcessorPil(patch_size=16, max_num_patches=64)
+    return out
 
 
 def flux2() -> dict:
     """FLUX.2 [klein]: Qwen3 text encoder (pass text_encoder_out_layers=[1] to the pipelines)."""
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2Transformer2DModel
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2Transformer2DModel,
+    )
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     transformer = _seeded(lambda: Flux2Transformer2DModel(
@@ -282,6 +305,7 @@ def wan() -> dict:
 
 TINY: dict[str, Callable[[], dict]] = {
     "zimage": zimage,
+    "zimage:omni": lambda: zimage(omni=True),
     "flux2": flux2,
     "wan": wan,
     "qwen_image": qwen_image,

@@ -2,8 +2,9 @@
 
     text_to_image  ZImagePipeline         Tongyi-MAI/Z-Image-Turbo (8-9 steps, guidance 0)
     edit           ZImageOmniPipeline     Z-Image Omni / Edit weights (a list of references; it
-                                          needs a SigLIP image encoder in the checkpoint). Not
-                                          covered by the tiny-component tests yet
+                                          needs a SigLIP image encoder in the checkpoint, and
+                                          dtype bfloat16: diffusers 0.42.1 encodes references
+                                          with `image.bfloat16()`)
     inpaint        ZImageInpaintPipeline  the Turbo checkpoint (no padding_mask_crop: the engine's
                                           composite keeps outside-box pixels exact)
     refine         ZImageImg2ImgPipeline  the Turbo checkpoint (second pass for 4K)"""
@@ -20,6 +21,7 @@ class ZImage(Family):
     default_steps = 9
     default_guidance = 0.0  # Turbo is distilled: no CFG
     max_references = 3
+    min_reference_side = 64  # the Omni pipeline refuses smaller references
     pipelines = {
         "text_to_image": "ZImagePipeline",
         "edit": "ZImageOmniPipeline",
