@@ -221,6 +221,10 @@ def image_eval(items: list[Case], size: int, threads: int) -> tuple[dict, dict, 
         clf = bq.train_classifier(bq.on_white(lo))
         torch.save(clf.state_dict(), bq.CLASSIFIER)
         print(f"evaluation classifier trained in {time.time() - t:.0f} s (cached in {bq.CLASSIFIER})")
+    from wanimage.engines.builtin.engine import DEFAULT_WEIGHTS
+
+    digest = __import__("hashlib").sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()[:12]
+    print(f"\nweights {DEFAULT_WEIGHTS.name} sha256 {digest}", flush=True)
     engine = load_builtin_engine()
 
     def detect(image: Image.Image, case: Case) -> list[tuple[str, Box, str | None]]:

@@ -2,9 +2,9 @@
 offline, no model. Deterministic: the same prompt and size give the same plan.
 
   "three red apples on the left and a cat above a dog, on a blue background"
-    objects   3 x red apple (left), cat (above dog), dog (below cat)
-    revised   "Three red apples on the left, one cat at the top above the dog and one dog at
-               the bottom, on a blue background."
+    objects   3 x red apple (left), cat (above the dog), dog
+    revised   "Three red apples on the left, one cat above the dog and one dog in the
+               bottom-right corner, on a blue background. Five objects in total."
     layout    3 boxes in the left half, one box top right, one box bottom right (output pixels)
 
 Steps (`plan_text`): 1. pull out style and background phrases; 2. split into clauses
