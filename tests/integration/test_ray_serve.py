@@ -103,3 +103,18 @@ def test_killing_a_replica_does_not_lose_the_task(ray_cluster):
     final = wait_until(lambda: (t := task(base, task_id))["task_status"] in ("SUCCEEDED", "FAILED") and t,
                        timeout=120)
     assert final["task_status"] == "SUCCEEDED", final
+
+
+def test_serve_config_file_builds_both_applications(monkeypatch, tmp_path):
+    import yaml
+    from ray.serve._private.utils import import_attr
+    from ray.serve.schema import ServeDeploySchema
+
+    monkeypatch.setenv("WANIMAGE_DATA_DIR", str(tmp_path))
+    config = ServeDeploySchema.parse_obj(yaml.safe_load((ROOT / "examples" / "serve.yaml").read_text()))
+    names = []
+    for app in config.applications:
+        application = import_attr(app.import_path)(app.args)
+        names.append(app.name)
+        assert type(application).__name__ == "Application"
+    assert names == [f"{ENGINE_APP}-0", "wanimage"]

@@ -14,7 +14,7 @@ from .net import SpriteUNet, Upsampler
 from .sampling import get_sigmas_flow, sample_euler
 
 DEFAULT_STEPS = 12
-DEFAULT_CFG = 3.0
+DEFAULT_CFG = 5.0  # measured at step 1119 on 150 held-out prompts: top-5 9.3 % vs 8.0 % at 3.0
 
 
 def initial_noise(seeds: list[int], shape=(4, 32, 32)) -> torch.Tensor:

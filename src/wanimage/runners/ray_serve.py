@@ -233,3 +233,35 @@ def serve_on_ray(settings: Settings, address: str) -> None:
     log.info("wanimage on Ray Serve: http://%s:%d", settings.host, settings.port)
     while True:
         time.sleep(3600)
+
+
+# ------------------------------------------------------------------ Serve config file builders
+# `serve deploy examples/serve.yaml` (or `serve run`): settings come from WANIMAGE_* variables in
+# the config's runtime_env; `args` may override scaling fields by name.
+
+
+def _from_env(args: dict[str, Any]) -> tuple[Settings, ScalingConfig]:
+    settings = Settings()
+    base = ScalingConfig.from_settings(settings)
+    scaling = ScalingConfig(**{**base.__dict__, **{k: v for k, v in args.items() if k in base.__dict__}})
+    return settings, scaling
+
+
+def engine_builder(args: dict[str, Any]):
+    """Application builder for engine number `args["index"]` (0 for the built-in engine)."""
+    from ..engines.catalog import engine_factories
+
+    settings, scaling = _from_env(args)
+    factories = engine_factories(settings)
+    apps = engine_apps(factories)
+    wanted = f"{ENGINE_APP}-{int(args.get('index', 0))}"
+    model = next(m for m, app in apps.items() if app == wanted)
+    return engine_application(factories[model], scaling)
+
+
+def api_builder(args: dict[str, Any]):
+    """Application builder for the API ingress (route prefix "/")."""
+    from ..engines.catalog import engine_factories
+
+    settings, scaling = _from_env(args)
+    return api_application(settings, engine_apps(engine_factories(settings)), scaling)
