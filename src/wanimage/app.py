@@ -31,6 +31,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     service = ImageService.from_settings(settings, engines)
     metrics = Metrics()
     service.on_phase = metrics.observe_phase
+    service.on_images = metrics.count_images
     metrics.bind(
         queue_depth=service.queue_depth,
         running=lambda: system.running_tasks(service),

@@ -1,7 +1,11 @@
-"""Prometheus metrics, one registry per app (tests build several apps in one process)."""
+"""Prometheus metrics, one registry per app (tests build several apps in one process).
+
+Inside a Ray Serve replica the same observations also go to Ray's metrics agent
+(`ray.util.metrics`), so one scrape of each node's Ray metrics port covers every replica."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -32,12 +36,23 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.ray = RayMetrics.if_running()
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+        if self.ray:
+            self.ray.observe_request(method, route, status, seconds)
 
     def observe_phase(self, phase: str, seconds: float) -> None:
         self.phases.labels(phase).observe(seconds)
+        if self.ray:
+            self.ray.phases.observe(seconds, tags={"phase": phase})
+
+    def count_images(self, count: int) -> None:
+        """Images made (the local gauge reads the service's own count)."""
+        if self.ray:
+            self.ray.images.inc(count)
 
     def bind(
         self,
@@ -54,3 +69,27 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RayMetrics:
+    """The cluster-wide twin of `Metrics`, through Ray's metrics agent (names get a `ray_` prefix)."""
+
+    def __init__(self) -> None:
+        from ray.util.metrics import Counter as RayCounter
+        from ray.util.metrics import Histogram as RayHistogram
+
+        self.requests = RayCounter("wanimage_requests", "HTTP requests", tag_keys=("method", "route", "status"))
+        self.latency = RayHistogram("wanimage_request_seconds", "HTTP request latency",
+                                    boundaries=[0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300], tag_keys=("route",))
+        self.phases = RayHistogram("wanimage_task_phase_seconds", "time per task phase",
+                                   boundaries=[0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 60, 300], tag_keys=("phase",))
+        self.images = RayCounter("wanimage_images", "images made")
+
+    @classmethod
+    def if_running(cls) -> RayMetrics | None:
+        ray = sys.modules.get("ray")  # only when this process already runs under Ray: no import cost
+        return cls() if ray is not None and ray.is_initialized() else None
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.inc(1, tags={"method": method, "route": route, "status": str(status)})
+        self.latency.observe(seconds, tags={"route": route})

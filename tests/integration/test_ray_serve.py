@@ -26,8 +26,10 @@ def ray_cluster(tmp_path_factory, postgres):
     import ray
     from ray import serve
 
+    metrics_port = free_port()
     ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+             _metrics_export_port=metrics_port)
     port = free_port()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ray"), database_url=postgres.create_database(),
                         host="127.0.0.1", port=port, workers=4, heartbeat_seconds=0.5, stale_after_seconds=5)
@@ -37,7 +39,7 @@ def ray_cluster(tmp_path_factory, postgres):
     deploy(settings, {model: factory for model in MODELS}, scaling=scaling)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, timeout=120)
-    yield base, serve
+    yield base, serve, metrics_port
     serve.shutdown()
     ray.shutdown()
 
@@ -70,7 +72,7 @@ def wait_until(predicate, timeout: float):
 
 
 def test_sync_request_through_the_ingress(ray_cluster):
-    base, _ = ray_cluster
+    base, _, metrics_port = ray_cluster
     body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": "on ray"}]},
             "parameters": {"size": "1K"}}
     r = httpx.post(base + "/api/v1/services/aigc/multimodal-generation/generation", json=body, timeout=120)
@@ -79,10 +81,16 @@ def test_sync_request_through_the_ingress(ray_cluster):
     assert httpx.get(url).status_code == 200
     models = httpx.get(base + "/v1/models").json()["data"]
     assert {m["engine"] for m in models} == {"ray:test-deterministic"}
+    # the ingress replica's metrics reach Ray's metrics agent (cluster-wide scrape point)
+    def exported():
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        return "wanimage_requests" in text and "wanimage_task_phase_seconds" in text and "wanimage_images" in text
+
+    wait_until(exported, timeout=60)
 
 
 def test_autoscaling_up_under_load_and_back(ray_cluster):
-    base, serve = ray_cluster
+    base, serve, _ = ray_cluster
     assert replicas(serve) == 1
     ids = [submit(base, f"load {i}") for i in range(8)]
     wait_until(lambda: replicas(serve) == 2, timeout=90)
@@ -93,7 +101,7 @@ def test_autoscaling_up_under_load_and_back(ray_cluster):
 def test_killing_a_replica_does_not_lose_the_task(ray_cluster):
     import ray
 
-    base, serve = ray_cluster
+    base, serve, _ = ray_cluster
     task_id = submit(base, "survivor")
     wait_until(lambda: task(base, task_id)["task_status"] == "RUNNING", timeout=30)
     time.sleep(0.3)  # inside the engine call

@@ -92,6 +92,7 @@ class ImageService:
         self.workers: list[Worker] = []
         self.images_made = 0  # read by metrics
         self.on_phase: Callable[[str, float], None] | None = None  # set by the app: phase timings
+        self.on_images: Callable[[int], None] | None = None
         self._maintenance: asyncio.Task | None = None
 
     @classmethod
@@ -168,6 +169,8 @@ class ImageService:
 
     def _count_images(self, task: TaskRecord, status: TaskStatus, count: int) -> None:
         self.images_made += count
+        if self.on_images:
+            self.on_images(count)
 
     # ------------------------------------------------------------ submit
 
