@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     allow_insecure_bind: bool = False  # bind beyond loopback without API keys
 
     # Auth: comma-separated keys, or a file with one key per line
-    api_keys: str = ""
+    api_keys: SecretStr = SecretStr("")  # secrets stay out of reprs and logs
     api_keys_file: Path | None = None
 
     # Storage
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # when a URL is set (e.g. http://127.0.0.1:11434/v1); else, or when it fails, the built-in planner.
     thinking_llm_url: str | None = None
     thinking_llm_model: str = ""
-    thinking_llm_key: str | None = None
+    thinking_llm_key: SecretStr | None = None
     thinking_llm_timeout_seconds: float = 20.0
 
     # Ray Serve runner (wanimage serve --ray ADDRESS)
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     ray_api_replicas: int = 1
 
     def keys(self) -> set[str]:
-        keys = {k.strip() for k in self.api_keys.split(",") if k.strip()}
+        keys = {k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()}
         if self.api_keys_file and self.api_keys_file.exists():
             keys |= {
                 line.strip()

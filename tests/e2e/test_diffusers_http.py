@@ -1,6 +1,13 @@
-"""The diffusers engine behind a real server, through the dashscope SDK: a config file maps
-wan2.7-image to tiny Qwen-Image components and wan2.7-image-pro to tiny SDXL ones (random
-weights built in code, nothing downloaded)."""
+"""The diffusers engines behind a real server, through the dashscope SDK: for each family
+(qwen_image, flux, flux2, sdxl, zimage, wan) a config file maps both model ids to tiny
+random-weight components of that family (built in code, nothing downloaded), and every API mode
+is driven over HTTP. A mode the family offers must give exactly the requested sizes, the same
+bytes for the same seed and, for box edits, the input's pixels outside every box; a mode it lacks
+must answer a clear InvalidParameter naming the model and the mode.
+
+One server per family (module-scoped, parametrized: pytest runs one family's tests, then stops
+its server). Sizes are the API's small ones (768*768 is its minimum); the tiny models generate at
+64x48 and the engine resizes to the job size, 2 denoising steps."""
 
 from __future__ import annotations
 
@@ -23,117 +30,217 @@ from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.engines.registry import EngineRegistry
 
 KEY = "sk-test"
-CONFIG = """
+MODELS = ("wan2.7-image", "wan2.7-image-pro")
+DEFAULTS = """
 [defaults]
 steps = 2
+true_cfg = 1.0
 max_generate_pixels = 3072      # 64 x 48: generate tiny, then resize to the exact job size
 reference_pixels = 2304
-
-[models."wan2.7-image"]
-family = "qwen_image"
-true_cfg = 1.0
-text_to_image = "tiny:qwen_image"
-edit = "tiny:qwen_image"
-inpaint = "tiny:qwen_image"
-
-[models."wan2.7-image-pro"]
-family = "sdxl"
-text_to_image = "tiny:sdxl"
-inpaint = "tiny:sdxl"
 """
+# family -> the roles of its tiny checkpoints (and extra keys); a role left out is a mode refused
+ROLES = {
+    "qwen_image": 'text_to_image = "tiny:qwen_image"\nedit = "tiny:qwen_image"\ninpaint = "tiny:qwen_image"',
+    "flux": 'text_to_image = "tiny:flux"\nedit = "tiny:flux"\ninpaint = "tiny:flux:fill"',
+    "flux2": 'text_to_image = "tiny:flux2"\nedit = "tiny:flux2"\ninpaint = "tiny:flux2"\n'
+             "call_kwargs = { text_encoder_out_layers = [1] }",
+    "sdxl": 'text_to_image = "tiny:sdxl"\ninpaint = "tiny:sdxl"',
+    "zimage": 'text_to_image = "tiny:zimage"\nedit = "tiny:zimage:omni"\ninpaint = "tiny:zimage"',
+    "wan": 'text_to_image = "tiny:wan"',
+}
+FAMILIES = tuple(ROLES)
 
 
-@pytest.fixture(scope="module")
-def diffusers_server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("diffusers")
-    (tmp / "engines.toml").write_text(CONFIG)
+def config_for(family: str) -> str:
+    models = "".join(f'\n[models."{m}"]\nfamily = "{family}"\n{ROLES[family]}\n' for m in MODELS)
+    return DEFAULTS + models
+
+
+def offers(family: str, role: str) -> bool:
+    return f"\n{role} =" in f"\n{ROLES[family]}"
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family_server(request, tmp_path_factory):
+    """(family, running server): both model ids served by one family's tiny pipelines."""
+    family = request.param
+    tmp = tmp_path_factory.mktemp(f"diffusers-{family}")
+    (tmp / "engines.toml").write_text(config_for(family))
     with tiny_cpu_speedups():
         running = start_server(tmp / "data", registry=EngineRegistry(load_engines(tmp / "engines.toml")))
         previous = dashscope.base_http_api_url
         dashscope.base_http_api_url = running.api_base
-        yield running
-        dashscope.base_http_api_url = previous
-        running.stop()
+        try:
+            yield family, running
+        finally:
+            dashscope.base_http_api_url = previous
+            running.stop()
+
+
+# ------------------------------------------------------------------------------- helpers
 
 
 def image_urls(rsp) -> list[str]:
     return [c["image"] for ch in rsp.output.choices for c in ch["message"]["content"] if c.get("type") == "image"]
 
 
-def fetch(url: str) -> Image.Image:
+def fetch_bytes(url: str) -> bytes:
     r = httpx.get(url)
     assert r.status_code == 200
-    return Image.open(io.BytesIO(r.content)).convert("RGB")
+    return r.content
 
 
-def test_text_to_image(diffusers_server):
-    msg = Message(role="user", content=[{"text": "a lighthouse at dusk"}])
-    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=2, size="1024*768", seed=11)
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def data_uri(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def pattern(width: int, height: int, shift: int = 0) -> np.ndarray:
+    """A photo stand-in every pixel of which differs from its neighbours' (exactness is visible)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([(x + shift) % 256, y % 256, (x + y + 3 * shift) % 256], axis=-1).astype(np.uint8)
+
+
+def call(model: str, text: str, images: list[str] = (), **params):
+    msg = Message(role="user", content=[{"text": text}, *({"image": uri} for uri in images)])
+    return ImageGeneration.call(model=model, api_key=KEY, messages=[msg], **params)
+
+
+def outputs(rsp, count: int, width: int, height: int) -> list[bytes]:
+    """The response's images, fetched: exactly `count` of exactly width x height."""
     assert rsp.status_code == HTTPStatus.OK, rsp
     urls = image_urls(rsp)
-    assert len(urls) == 2 and rsp.usage.size == "1024*768"
-    first = fetch(urls[0])
-    assert first.size == (1024, 768)
-    again = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=1, size="1024*768", seed=11)
-    assert np.array_equal(np.asarray(fetch(image_urls(again)[0])), np.asarray(first))
+    assert len(urls) == count, rsp
+    assert rsp.usage.size == f"{width}*{height}"
+    blobs = [fetch_bytes(u) for u in urls]
+    assert all(decode(b).shape == (height, width, 3) for b in blobs)
+    return blobs
 
 
-@pytest.mark.parametrize("model", ["wan2.7-image", "wan2.7-image-pro"])
-def test_bbox_edit_keeps_pixels_outside_the_box(diffusers_server, model):
-    y, x = np.mgrid[0:768, 0:1024]
-    src = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(src).save(buf, format="PNG")
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    msg = Message(role="user", content=[{"text": "a red ball in the box"}, {"image": uri}])
-    rsp = ImageGeneration.call(model=model, api_key=KEY, messages=[msg], size="1024*768",
-                               bbox_list=[[[100, 200, 400, 500]]])
-    assert rsp.status_code == HTTPStatus.OK, rsp
-    out = np.asarray(fetch(image_urls(rsp)[0]))
-    assert out.shape == (768, 1024, 3)
+def refused(rsp, model: str, words: str) -> None:
+    assert rsp.status_code == HTTPStatus.BAD_REQUEST, rsp
+    assert rsp.code == "InvalidParameter", rsp
+    assert model in rsp.message and words in rsp.message, rsp.message
+
+
+# ---------------------------------------------------------------------------- the modes
+
+
+def test_text_to_image_sizes_and_seeds(family_server):
+    """n images of the exact size; the same seed gives the same bytes; image i is seed + i alone."""
+    _, _server = family_server
+    first = outputs(call("wan2.7-image", "a lighthouse at dusk", n=2, size="1024*768", seed=11), 2, 1024, 768)
+    assert first[0] != first[1]
+    again = outputs(call("wan2.7-image", "a lighthouse at dusk", n=1, size="1024*768", seed=11), 1, 1024, 768)
+    assert again[0] == first[0]
+    alone = outputs(call("wan2.7-image", "a lighthouse at dusk", n=1, size="1024*768", seed=12), 1, 1024, 768)
+    assert alone[0] == first[1]
+    tall = outputs(call("wan2.7-image-pro", "a tower", n=1, size="768*1024", seed=11), 1, 768, 1024)
+    assert decode(tall[0]).shape == (1024, 768, 3)
+
+
+def test_text_to_image_set(family_server):
+    """Per-image prompts: as many images as prompts (n is an upper bound), exact size, seeded."""
+    _, _server = family_server
+    text = "image 1: a cat on a sofa. image 2: the same cat asleep"
+    first = outputs(call("wan2.7-image", text, enable_sequential=True, n=4, size="768*768", seed=5), 2, 768, 768)
+    again = outputs(call("wan2.7-image", text, enable_sequential=True, n=4, size="768*768", seed=5), 2, 768, 768)
+    assert first == again
+
+
+def test_edit_with_reference_images(family_server):
+    family, _server = family_server
+    refs = [data_uri(pattern(320, 240)), data_uri(pattern(240, 320, shift=40))]
+    params = {"n": 1, "size": "1024*768", "seed": 3}
+    rsp = call("wan2.7-image", "put the second object into the first scene", refs, **params)
+    if not offers(family, "edit"):
+        # SDXL edits only inside boxes; Wan has no edit pipeline at all
+        refused(rsp, "wan2.7-image", "only inside boxes" if offers(family, "inpaint") else "image editing")
+        return
+    first = outputs(rsp, 1, 1024, 768)
+    again = call("wan2.7-image", "put the second object into the first scene", refs, **params)
+    assert outputs(again, 1, 1024, 768) == first
+
+
+def test_bbox_edit_keeps_every_pixel_outside_the_boxes(family_server):
+    family, _server = family_server
+    src = pattern(1024, 768)
+    boxes = [[100, 200, 400, 500], [600, 50, 900, 300]]
+    params = {"size": "1024*768", "seed": 9, "bbox_list": [boxes]}
+    rsp = call("wan2.7-image-pro", "a red ball in each box", [data_uri(src)], **params)
+    if not offers(family, "inpaint"):
+        refused(rsp, "wan2.7-image-pro", "image editing")
+        return
+    blob = outputs(rsp, 1, 1024, 768)[0]
+    out = decode(blob)
     inside = np.zeros((768, 1024), dtype=bool)
-    inside[200:500, 100:400] = True
+    for x1, y1, x2, y2 in boxes:
+        inside[y1:y2, x1:x2] = True
     assert np.array_equal(out[~inside], src[~inside])
     assert not np.array_equal(out[inside], src[inside])
+    again = call("wan2.7-image-pro", "a red ball in each box", [data_uri(src)], **params)
+    assert outputs(again, 1, 1024, 768)[0] == blob
 
 
-def test_unsupported_mode_is_a_clear_error(diffusers_server):
-    y = np.zeros((768, 768, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(y).save(buf, format="PNG")
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    msg = Message(role="user", content=[{"text": "image 1: in spring. image 2: in winter"}, {"image": uri}])
-    rsp = ImageGeneration.call(model="wan2.7-image-pro", api_key=KEY, messages=[msg], enable_sequential=True, n=2)
-    assert rsp.status_code == HTTPStatus.BAD_REQUEST
-    assert rsp.code == "InvalidParameter"
-    assert "wan2.7-image-pro" in rsp.message and "image sets from reference images" in rsp.message
+def test_bbox_edit_with_a_reference_and_a_smaller_canvas(family_server):
+    """Boxes on the last image (the canvas) scale with it to the output size; outside them the
+    output is the canvas resized to the output size."""
+    family, _server = family_server
+    ref, canvas = pattern(300, 300, shift=7), pattern(512, 384)
+    rsp = call("wan2.7-image", "the object of image 1 in the box", [data_uri(ref), data_uri(canvas)],
+               size="1024*768", seed=4, bbox_list=[[], [[0, 0, 256, 192]]])
+    if not offers(family, "inpaint"):
+        refused(rsp, "wan2.7-image", "image editing")
+        return
+    out = decode(outputs(rsp, 1, 1024, 768)[0])
+    expected = np.asarray(Image.fromarray(canvas).resize((1024, 768), Image.Resampling.LANCZOS))
+    assert np.array_equal(out[384:, :], expected[384:, :]) and np.array_equal(out[:, 512:], expected[:, 512:])
 
 
-def test_progress_then_cancel_of_a_running_task(diffusers_server):
+def test_image_set_from_reference_images(family_server):
+    family, _server = family_server
+    text = "image 1: the scene in spring. image 2: the scene in winter"
+    params = {"enable_sequential": True, "n": 3, "size": "768*768", "seed": 21}
+    rsp = call("wan2.7-image", text, [data_uri(pattern(400, 300))], **params)
+    if not offers(family, "edit"):
+        refused(rsp, "wan2.7-image", "image sets from reference images")
+        return
+    first = outputs(rsp, 2, 768, 768)
+    assert outputs(call("wan2.7-image", text, [data_uri(pattern(400, 300))], **params), 2, 768, 768) == first
+
+
+def test_progress_then_cancel_of_a_running_task(family_server):
     """Progress comes from callback_on_step_end; a cancel stops the pipeline at the next step."""
-    pipe = diffusers_server.service.engines.get("wan2.7-image-pro").pipeline("text_to_image")
+    _family, server = family_server
+    pipe = server.service.engines.get("wan2.7-image-pro").pipeline("text_to_image")
+    denoiser = getattr(pipe, "transformer", None) or pipe.unet
     forwards = []
 
     def slow(module, args, kwargs):  # 0.2 s per denoising step: time to watch and cancel
         forwards.append(1)
         time.sleep(0.2)
 
-    hook = pipe.unet.register_forward_pre_hook(slow, with_kwargs=True)
+    hook = denoiser.register_forward_pre_hook(slow, with_kwargs=True)
     try:
         body = {"model": "wan2.7-image-pro", "input": {"messages": [{"role": "user", "content": [{"text": "slow"}]}]},
                 "parameters": {"size": "1024*768", "n": 4}}
-        r = httpx.post(diffusers_server.api_base + "/services/aigc/image-generation/generation", json=body,
+        r = httpx.post(server.api_base + "/services/aigc/image-generation/generation", json=body,
                        headers={"X-DashScope-Async": "enable"})
         task_id = r.json()["output"]["task_id"]
 
         def status():
-            return httpx.get(f"{diffusers_server.api_base}/tasks/{task_id}").json()["output"]
+            return httpx.get(f"{server.api_base}/tasks/{task_id}").json()["output"]
 
         deadline = time.monotonic() + 20
         while (seen := status()).get("progress", 0) <= 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert seen["task_status"] == "RUNNING" and 0 < seen["progress"] < 100
-        assert httpx.post(f"{diffusers_server.api_base}/tasks/{task_id}/cancel").status_code == 200
+        assert httpx.post(f"{server.api_base}/tasks/{task_id}/cancel").status_code == 200
         while (final := status())["task_status"] == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert final["task_status"] == "CANCELED" and final["code"] == "Canceled"

@@ -198,7 +198,14 @@ def api_application(settings: Settings, apps: dict[str, str], scaling: ScalingCo
 
     deployment = serve.deployment(Api, name="api", num_replicas=scaling.api_replicas,
                                   ray_actor_options={"num_cpus": 0.5})
-    return deployment.bind(settings.model_dump(mode="json"), apps)
+    return deployment.bind(_settings_data(settings), apps)
+
+
+def _settings_data(settings: Settings) -> dict[str, Any]:
+    """Settings for the replicas, secrets included (`model_dump` would mask SecretStr fields)."""
+    from pydantic import SecretStr
+
+    return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in settings.model_dump().items()}
 
 
 def deploy(

@@ -32,7 +32,7 @@ def build_planner(settings: Settings) -> Planner:
     return LlmPlanner(
         settings.thinking_llm_url,
         settings.thinking_llm_model,
-        settings.thinking_llm_key,
+        settings.thinking_llm_key.get_secret_value() if settings.thinking_llm_key else None,
         settings.thinking_llm_timeout_seconds,
         fallback=builtin,
     )
