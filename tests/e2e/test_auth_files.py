@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from tests.conftest import png_bytes
 
+from tests.conftest import png_bytes
 from tests.support.server import free_port
 
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"

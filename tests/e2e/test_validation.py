@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.conftest import png_bytes
 
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
