@@ -157,10 +157,11 @@ def flops_of(model, kwargs) -> int:
     return counter.get_total_flops()
 
 
-def meta_counts(spec: Spec, sizes: list[int], text_tokens: int | None = None) -> tuple[int, dict[int, int]]:
+def meta_counts(spec: Spec, sizes: list[int], text_tokens: int | None = None,
+                one_block: bool = False) -> tuple[int, dict[int, int]]:
     """(parameters, {size: FLOPs per forward}) of the full-size model, on the meta device."""
     with torch.device("meta"):
-        model = spec.build()
+        model = spec.build(one_block)
     params = sum(p.numel() for p in model.parameters())
     txt = text_tokens or spec.text_tokens
     flops = {s: flops_of(model, spec.inputs(s, s, txt, spec.batch, "meta", torch.float32)) for s in sizes}
@@ -173,8 +174,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def seconds_per_step(model, spec: Spec, size: int, device: str, dtype, steps: int, warmup: int) -> float:
-    kwargs = spec.inputs(size, size, spec.text_tokens if device != "cpu" else 32, spec.batch, device, dtype)
+def seconds_per_step(model, spec: Spec, size: int, device: str, dtype, steps: int, warmup: int,
+                     text_tokens: int | None = None) -> float:
+    kwargs = spec.inputs(size, size, text_tokens or spec.text_tokens, spec.batch, device, dtype)
     with torch.no_grad():
         for _ in range(warmup * spec.forwards):
             model(**kwargs)
@@ -220,28 +222,33 @@ def run_cpu(specs: list[Spec], sizes: list[int], gpu: str) -> None:
         built = time.perf_counter() - t
         params = sum(p.numel() for p in model.parameters())
         flops = flops_of(model, spec.inputs(128, 128, 32, spec.batch, "cpu", torch.float32))
-        step = seconds_per_step(model, spec, 128, "cpu", torch.float32, steps=1, warmup=1)
+        step = seconds_per_step(model, spec, 128, "cpu", torch.float32, steps=1, warmup=1, text_tokens=32)
         print(f"{spec.name:<15} {params / 1e6:>15.0f}M {flops / 1e9:>10.1f} {step:>13.3f}  "
               f"{spec.note} (built in {built:.1f}s)")
         del model
         free()
 
 
-def run_gpu(specs: list[Spec], sizes: list[int], gpu: str, steps: int, compile_too: bool) -> None:
+def run_gpu(specs: list[Spec], sizes: list[int], gpu: str, steps: int, compile_too: bool,
+            device: str = "cuda", one_block: bool = False) -> None:
+    """Full size in bf16 on the GPU. `device="cpu", one_block=True` exercises this same path on a
+    machine without one (float32: a check of the code, not a measurement)."""
     peak = PEAK_BF16[gpu] * 1e12
-    name = torch.cuda.get_device_name()
-    print(f"GPU: {name} (peak taken as {gpu}: {PEAK_BF16[gpu]:.0f} TFLOP/s dense bf16), bf16, "
-          f"{steps} timed steps after warm-up; floor/measured = share of peak reached")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{device} (path check only)"
+    print(f"device: {name} (peak taken as {gpu}: {PEAK_BF16[gpu]:.0f} TFLOP/s dense bf16), {dtype}, "
+          f"{'one block per model, ' if one_block else ''}{steps} timed steps after warm-up; "
+          "% = floor / measured, the share of peak reached")
     print(f"{'model':<15} {'size':>5} {'TFLOP/step':>10} {'floor s':>8} {'eager s':>8} {'eager %':>8} "
           f"{'compiled s':>10} {'compiled %':>10}")
     for spec in specs:
-        params, flops = meta_counts(spec, sizes)
+        params, flops = meta_counts(spec, sizes, one_block=one_block)
         torch.manual_seed(0)
         previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.bfloat16)
+        torch.set_default_dtype(dtype)
         try:
-            with torch.device("cuda"):
-                model = spec.build()
+            with torch.device(device):
+                model = spec.build(one_block)
         except torch.OutOfMemoryError:
             print(f"{spec.name:<15} does not fit: {params / 1e9:.1f}B parameters")
             free()
@@ -257,7 +264,7 @@ def run_gpu(specs: list[Spec], sizes: list[int], gpu: str, steps: int, compile_t
                     cells.append("-")
                     continue
                 try:
-                    sec = seconds_per_step(m, spec, s, "cuda", torch.bfloat16, steps, warmup=2 if m is compiled else 1)
+                    sec = seconds_per_step(m, spec, s, device, dtype, steps, warmup=2 if m is compiled else 1)
                     cells.append(f"{sec:.3f} {100 * floor / sec:.0f}%")
                 except torch.OutOfMemoryError:
                     cells.append("OOM -")
@@ -278,6 +285,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--models", default=",".join(s.name for s in SPECS))
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--device", default="cuda", help="cpu with --one-block: check the GPU path without one")
+    parser.add_argument("--one-block", action="store_true", help="one block per model (with --device cpu)")
     args = parser.parse_args()
     import diffusers
 
@@ -285,7 +294,9 @@ def main() -> None:
     wanted = args.models.split(",")
     specs = [s for s in SPECS if s.name in wanted]
     sizes = [int(s) for s in args.sizes.split(",")]
-    if args.cpu or not torch.cuda.is_available():
+    if args.device == "cpu" and not args.cpu:
+        run_gpu(specs, sizes, args.gpu, args.steps, not args.no_compile, "cpu", args.one_block)
+    elif args.cpu or not torch.cuda.is_available():
         if not args.cpu:
             print("no CUDA device: running the CPU mode")
         torch.set_num_threads(max(1, torch.get_num_threads()))

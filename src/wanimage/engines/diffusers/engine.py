@@ -250,6 +250,7 @@ class DiffusersEngine:
         if pipe is None:
             pipe = self._load(cls, ckpt, role)
             self._place(pipe)
+        pipe.set_progress_bar_config(disable=True)  # progress goes through the task, not stderr
         log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
                  time.monotonic() - started)
         return pipe
@@ -275,7 +276,6 @@ class DiffusersEngine:
                 f"{ckpt.source if not ckpt.is_local else '<repo id> --local-dir ' + ckpt.source}` (accept "
                 f"its licence on huggingface.co first if it is gated; {self.family.hub_hint}), or point "
                 "the engine config at a local copy", field="model") from exc
-        pipe.set_progress_bar_config(disable=True)
         return pipe
 
     def _place(self, pipe) -> None:
