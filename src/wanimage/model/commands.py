@@ -52,6 +52,7 @@ def register(subparsers) -> None:
     curves = subparsers.add_parser("builtin-curves", help="plot the training log as a PNG")
     curves.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
     curves.add_argument("--out", type=Path, default=Path("docs/builtin/training-curves.png"))
+    curves.add_argument("--max-step", type=int, default=None, help="ignore log lines after this step")
     curves.set_defaults(func=cmd_curves)
 
 
@@ -100,7 +101,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_curves(args: argparse.Namespace) -> int:
     from .report import plot_curves
 
-    print(plot_curves(args.run_dir / "log.jsonl", args.out))
+    print(plot_curves(args.run_dir / "log.jsonl", args.out, max_step=args.max_step))
     return 0
 
 

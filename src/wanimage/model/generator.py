@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from . import compose
-from .captions import COLOURS, nearest_colour_word
+from .captions import COLOURS, is_blocked, nearest_colour_word
 from .pipeline import DEFAULT_CFG, DEFAULT_STEPS, clean_rgba, generate_sprites, upsample
 from .scenes import ObjectSpec, ScenePlan, layout_boxes, parse_prompt
 
@@ -82,8 +82,9 @@ class BuiltinModel:
         if req.layout:
             plan.objects = [ObjectSpec(phrase=label, box=frac(b, req.width, req.height))
                             for label, b in req.layout]
-        if not plan.objects:
-            plan.objects = [ObjectSpec(phrase=req.prompt.strip() or "a smiling face")]
+        if not plan.objects:  # nothing parsed: the whole prompt, unless it names a blocked thing
+            text = req.prompt.strip()
+            plan.objects = [ObjectSpec(phrase=text if text and not is_blocked(text) else "a smiling face")]
         placed = [
             _Placed(phrase, to_px(box, req.width, req.height), self.sprite_seed(req, phrase, k))
             for k, (phrase, box) in enumerate(layout_boxes(plan, req.width / req.height, rng))
@@ -100,7 +101,7 @@ class BuiltinModel:
         plan.background = target.background
         if _BG_EDIT_RE.search(text) and not req.edit_boxes:
             return [], plan  # background recolour only
-        objects = target.objects or [ObjectSpec(phrase=text)]
+        objects = target.objects or [ObjectSpec(phrase="a smiling face" if is_blocked(text) else text)]
         placed = []
         if req.edit_boxes:
             for k, box in enumerate(req.edit_boxes):

@@ -13,9 +13,11 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curves(log_path: Path, out: Path, width: int = 900, height: int = 420) -> Path:
-    """Generator loss (left axis) and upsampler L1 (right axis) against training samples, log x."""
-    recs = read_log(log_path)
+def plot_curves(log_path: Path, out: Path, width: int = 900, height: int = 420,
+                max_step: int | None = None) -> Path:
+    """Generator loss (left axis) and upsampler L1 (right axis) against training samples, log x.
+    `max_step` cuts the log at the step of the weights being documented."""
+    recs = [r for r in read_log(log_path) if max_step is None or r["step"] <= max_step]
     xs = [math.log10(max(r["samples"], 1)) for r in recs]
     series = [("generator flow-matching MSE", [r["loss"] for r in recs], (200, 40, 40)),
               ("upsampler L1", [r["up_loss"] for r in recs], (40, 90, 200))]
@@ -41,7 +43,7 @@ def plot_curves(log_path: Path, out: Path, width: int = 900, height: int = 420) 
         d.text((sx(p) - 12, bottom + 8), f"1e{p}", fill="black")
     last = recs[-1]
     d.text((left, height - 22), f"training samples (log scale); last: step {last['step']}, "
-           f"{last['samples']} samples, {last['seconds'] / 3600:.2f} h CPU-time wall", fill="black")
+           f"{last['samples']} samples, {last['seconds'] / 3600:.2f} h of training (wall clock)", fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
     return out

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from .captions import COLOURS, is_blocked
 
 NUMBERS = {"a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "pair of": 2, "a pair of": 2,
-           "three": 3, "four": 4, "five": 5, "several": 3, "some": 3, "many": 5}
+           "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 8,
+           "ten": 8, "several": 3, "some": 3, "many": 5}  # capped at MAX_OBJECTS
 MAX_OBJECTS = 8  # sprites per image; beyond this they get too small to read at 1K
 
 # Regions as (x1, y1, x2, y2) fractions of the canvas.

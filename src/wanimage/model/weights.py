@@ -34,6 +34,7 @@ def export_weights(sprite: SpriteUNet, up: Upsampler, path: Path, info: dict) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # a committed, package-data file: readable by everyone
     os.replace(tmp, path)
 
 
