@@ -64,3 +64,14 @@ def png_bytes(width=320, height=240, color=(200, 40, 40)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@pytest.fixture
+def sdk(server):
+    """The shared server, with the dashscope SDK pointed at it for the test."""
+    import dashscope
+
+    previous = dashscope.base_http_api_url
+    dashscope.base_http_api_url = server.api_base
+    yield server
+    dashscope.base_http_api_url = previous

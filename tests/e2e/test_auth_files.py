@@ -132,8 +132,7 @@ def test_cli_refuses_network_bind_without_keys(tmp_path, host):
 
 def test_cli_console_script_refuses_too(tmp_path):
     script = Path(sys.executable).with_name("wanimage")
-    if not script.exists():
-        pytest.skip("no wanimage console script beside this interpreter")
+    assert script.exists(), "make install puts the wanimage console script beside the interpreter"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANIMAGE_")}
     proc = subprocess.run([str(script), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)

@@ -11,7 +11,6 @@ from http import HTTPStatus
 
 import dashscope
 import httpx
-import pytest
 from dashscope.aigc.image_generation import AioImageGeneration, ImageGeneration
 from dashscope.aigc.image_synthesis import ImageSynthesis
 from dashscope.api_entities.dashscope_response import Message
@@ -20,14 +19,6 @@ from PIL import Image
 from tests.conftest import png_bytes
 
 KEY = "sk-test"
-
-
-@pytest.fixture
-def sdk(server):
-    previous = dashscope.base_http_api_url
-    dashscope.base_http_api_url = server.api_base
-    yield server
-    dashscope.base_http_api_url = previous
 
 
 def image_urls(rsp) -> list[str]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import dashscope
 import httpx
 import pytest
 from dashscope.aigc.image_generation import ImageGeneration
@@ -34,14 +33,6 @@ SIZE = 768  # every request here is 768*768
 
 def builtin_revision(prompt: str = PROMPT) -> str:
     return plan_text(prompt, SIZE, SIZE).revised_prompt
-
-
-@pytest.fixture
-def sdk(server):
-    previous = dashscope.base_http_api_url
-    dashscope.base_http_api_url = server.api_base
-    yield server
-    dashscope.base_http_api_url = previous
 
 
 def text_items(output) -> list[str]:

@@ -253,7 +253,6 @@ def test_guarded_transport_installs_the_backend():
 
 def self_signed(tmp_path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context trusting it) for a certificate naming only `name`."""
-    pytest.importorskip("cryptography")
     import datetime
 
     from cryptography import x509

@@ -7,6 +7,7 @@ run as diffusers ships them, steered through their documented arguments and call
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 from collections.abc import Callable
@@ -229,8 +230,9 @@ def shrink_latents(latents: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class Family:
-    """One model family. Subclasses set the class attributes and override the hooks that differ."""
+class Family(abc.ABC):
+    """One model family. Subclasses set the class attributes and override the hooks that differ;
+    `decode_preview` is the one every family must provide (its latents are packed its own way)."""
 
     name = ""
     multiple = 16  # sides are generated at multiples of this
@@ -268,9 +270,9 @@ class Family:
 
     # --------------------------------------------------------------- previews
 
+    @abc.abstractmethod
     def decode_preview(self, pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
         """Partial images from the latents at a step (noisy early on, by nature)."""
-        raise NotImplementedError
 
     def preview(self, pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
         with torch.no_grad():
