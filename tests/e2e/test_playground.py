@@ -175,6 +175,9 @@ def test_text_to_image(server, open_page, shot):
     assert job.palette is not None and len(job.palette) == 3
     assert f"seed {job.seed}" in results.first.text_content()
     assert "1024×1024" in results.first.text_content()
+    # the result <img> loads asynchronously: wait for the decode before reading its size
+    page.wait_for_function("(() => { const i = document.querySelector('#results img');"
+                           " return i && i.complete && i.naturalWidth > 0; })()")
     assert page.evaluate("document.querySelector('#results img').naturalWidth") == 1024
     href = results.first.locator("a[download]").get_attribute("href")
     assert httpx.get(href).headers["content-type"] == "image/png"
