@@ -11,16 +11,12 @@ import time
 
 import httpx
 import pytest
+from _inputs_helpers import assert_refused, http_server, image_bytes, png_declaring, send, url
 from PIL import Image, ImageFile
 
 from wanimage.config import Settings
 from wanimage.core.inputs import ImageFetcher, InputImage, decode_image
 from wanimage.errors import InvalidParameter
-
-try:  # tests/unit is a plain directory on sys.path
-    from _inputs_helpers import assert_refused, http_server, image_bytes, png_declaring, send, url
-except ImportError:  # tests/unit became a package
-    from ._inputs_helpers import assert_refused, http_server, image_bytes, png_declaring, send, url
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 
