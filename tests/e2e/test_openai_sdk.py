@@ -54,6 +54,15 @@ def test_generate_stream_with_partial_images(client):
     assert decode(events[-1].b64_json).size == (1024, 1024)
 
 
+def test_stream_sends_every_partial_image_however_fast_the_engine(client):
+    # The test engine runs its 4 steps without pausing, often before the HTTP handler would have
+    # started listening: the stream must still carry all the partial images asked for, every time.
+    for _ in range(15):
+        events = list(client.images.generate(model="wan2.7-image", prompt="a tree", size="1K", stream=True, partial_images=3))
+        assert [e.partial_image_index for e in events if e.type.endswith("partial_image")] == [0, 1, 2]
+        assert events[-1].type == "image_generation.completed"
+
+
 def test_edit_one_file(client, server):
     rsp = client.images.edit(
         model="wan2.7-image", image=("a.png", png_bytes(400, 300), "image/png"), prompt="add a hat", size="1K",

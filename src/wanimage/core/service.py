@@ -21,7 +21,7 @@ from ..engines.registry import EngineRegistry
 from ..errors import ApiError, NotFound, ServiceUnavailable, Throttling, UnsupportedOperation
 from ..storage import ImageStore, open_image_store
 from ..storage.local import InvalidKey
-from ..tasks.events import TaskEvent, TaskEvents
+from ..tasks.events import Subscription, TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
@@ -174,7 +174,7 @@ class ImageService:
 
     # ------------------------------------------------------------ submit
 
-    async def submit(self, req: GenerationRequest, origin: Origin) -> TaskRecord:
+    async def submit(self, req: GenerationRequest, origin: Origin, *, task_id: str | None = None) -> TaskRecord:
         """Validate against the engine, fetch and store the inputs, queue the task."""
         with store_errors():
             depth = await asyncio.to_thread(self.queue_depth)
@@ -187,7 +187,7 @@ class ImageService:
         inputs = await self.fetcher.fetch_all(list(req.images))
         width, height = check_geometry(req, [(i.width, i.height) for i in inputs])
         check_capabilities(req, engine.capabilities, width, height)
-        task_id = str(uuid.uuid4())
+        task_id = task_id or str(uuid.uuid4())
         refs = []
         for item in inputs:
             key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
@@ -207,18 +207,40 @@ class ImageService:
         assert record is not None
         return record
 
-    async def follow(
+    async def submit_and_follow(
+        self, req: GenerationRequest, origin: Origin, *, previews: bool = False
+    ) -> tuple[TaskRecord, AsyncIterator[TaskEvent]]:
+        """Submit and stream the task's events from its very first step: the subscription exists
+        before the task does, so a fast worker cannot run steps (or skip previews) unseen."""
+        task_id = str(uuid.uuid4())
+        sub = self.events.subscribe(task_id, previews=previews)
+        try:
+            record = await self.submit(req, origin, task_id=task_id)
+        except BaseException:
+            self.events.unsubscribe(sub)
+            raise
+        return record, self._follow(sub, self.settings.sync_timeout_seconds)
+
+    def follow(
         self, task_id: str, *, timeout: float | None = None, previews: bool = False
     ) -> AsyncIterator[TaskEvent]:
         """Yield progress events (with partial images when `previews`) until the task ends."""
         timeout = self.settings.sync_timeout_seconds if timeout is None else timeout
+        return self._follow(self.events.subscribe(task_id, previews=previews), timeout)
+
+    async def _follow(self, sub: Subscription, timeout: float) -> AsyncIterator[TaskEvent]:
+        task_id = sub.task_id
         deadline = time.monotonic() + timeout
-        sub = self.events.subscribe(task_id, previews=previews)
         try:
             while True:
                 with store_errors():
                     record = await asyncio.to_thread(self.store.get, task_id)
                 if record is None or record.status.terminal:
+                    # Events published before the store said "ended" are still owed to the caller.
+                    while not sub.queue.empty():
+                        event = sub.queue.get_nowait()
+                        if event.kind != "done":
+                            yield event
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from ...core.postprocess import encode_png
 from ...core.service import ImageService
 from ...errors import ApiError, InvalidParameter
+from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskRecord, TaskStatus
 from ..common import failed_task_error, require_api_key, service_of, url_for
 from ..errors import openai_error_body
@@ -61,13 +62,14 @@ def _data_uri(data: bytes) -> str:
 
 async def _run(request: Request, req, options: wire.Options, *, kind: str):
     service = service_of(request)
-    record = await service.submit(req, Origin.OPENAI)
     if options.stream:
+        record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0)
         return StreamingResponse(
-            _events(service, record, options, kind),
+            _events(service, record, events, options, kind),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
+    record = await service.submit(req, Origin.OPENAI)
     record = await service.wait(record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
@@ -92,12 +94,14 @@ def _b64_png(image: Image.Image) -> str:
     return base64.b64encode(encode_png(image, 1)).decode()
 
 
-async def _events(service: ImageService, record: TaskRecord, options: wire.Options, kind: str) -> AsyncIterator[bytes]:
+async def _events(
+    service: ImageService, record: TaskRecord, events: AsyncIterator[TaskEvent], options: wire.Options, kind: str
+) -> AsyncIterator[bytes]:
     """Partial images at evenly spaced steps (up to `partial_images`), then one `completed` per image."""
     created = int(time.time())
     sent = 0
     try:
-        async for event in service.follow(record.id, previews=options.partial_images > 0):
+        async for event in events:
             due = (sent + 1) / (options.partial_images + 1) * 100
             if sent < options.partial_images and event.previews and event.progress >= due:
                 preview = event.previews[0]

@@ -1,0 +1,66 @@
+"""ImageService.submit_and_follow: a stream sees every event of its task, however fast the worker.
+
+The worker here is played by hand, deterministically: it claims the task, publishes three
+progress events with previews and finishes, all before the stream reads anything. A subscription
+made lazily (when the HTTP response starts) or a loop that returns as soon as the store says
+"ended" would lose those events; the playground's live previews once did, under load."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PIL import Image
+
+from wanimage.config import Settings
+from wanimage.core.request import build_request
+from wanimage.core.service import ImageService
+from wanimage.engines.registry import EngineRegistry
+from wanimage.tasks.events import TaskEvent
+from wanimage.tasks.records import Origin, TaskStatus
+from tests.support.test_engine import DeterministicEngine
+
+
+def make_service(tmp_path) -> ImageService:
+    registry = EngineRegistry({"wan2.7-image": DeterministicEngine})
+    return ImageService.from_settings(Settings(data_dir=tmp_path), registry)
+
+
+def test_events_published_before_the_stream_reads_are_all_delivered(tmp_path):
+    service = make_service(tmp_path)
+    preview = Image.new("RGB", (8, 8), "red")
+
+    async def scenario() -> list[tuple[int, int]]:
+        req = build_request(model="wan2.7-image", prompt="a tree", size="1K", seed=1)
+        record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=True)
+        claimed = service.store.claim("fast-worker")
+        assert claimed is not None and claimed.id == record.id
+        for progress in (25, 50, 75):
+            service.events.publish(record.id, TaskEvent("progress", progress, [preview]))
+        assert service.store.finish(record.id, "fast-worker", TaskStatus.FAILED, code="X", message="y")
+        service.events.publish(record.id, TaskEvent("done"))
+        await asyncio.sleep(0)  # let the loop deliver what the "worker" published
+        return [(e.progress, len(e.previews)) async for e in events]
+
+    try:
+        assert asyncio.run(scenario()) == [(25, 1), (50, 1), (75, 1)]
+    finally:
+        service.store.close()
+
+
+def test_a_refused_submit_leaves_no_subscription_behind(tmp_path):
+    service = make_service(tmp_path)
+
+    async def scenario() -> None:
+        req = build_request(model="wan2.7-image", prompt="a tree", images=["http://127.0.0.1:9/a.png"], seed=1)
+        try:
+            await service.submit_and_follow(req, Origin.OPENAI, previews=True)
+        except Exception:
+            pass
+        else:
+            raise AssertionError("fetching from a closed port must fail")
+
+    try:
+        asyncio.run(scenario())
+        assert service.events._subs == {}
+    finally:
+        service.store.close()
