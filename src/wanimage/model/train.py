@@ -23,7 +23,7 @@ from .net import (
     sprite_from_dict,
     upsampler_from_dict,
 )
-from .weights import export_weights, save_checkpoint
+from .weights import export_weights, load_weights, save_checkpoint
 
 
 @dataclass
@@ -31,6 +31,7 @@ class TrainConfig:
     data_dir: Path = Path(".cache/builtin-data")
     run_dir: Path = Path("runs/builtin")
     export: Path | None = None  # also write EMA weights here at every checkpoint
+    init_from: Path | None = None  # exported weights to start from when run_dir has no checkpoint
     preset: str = "S"
     batch: int = 64
     lr: float = 5e-4
@@ -42,6 +43,7 @@ class TrainConfig:
     up_crop: int = 16  # upsampler trains on 16 px -> 128 px crops: cheap, same receptive field
     max_steps: int = 10**9
     max_minutes: float = 10**9
+    cooldown_minutes: float = 0.0  # the last minutes of max_minutes: lr falls linearly to 10 %
     log_every: int = 50
     ckpt_minutes: float = 5.0
     sample_minutes: float = 15.0
@@ -101,6 +103,17 @@ def upsampler_batch(data: dict, cfg: TrainConfig, g: torch.Generator) -> tuple[t
     return x, torch.stack(ys)
 
 
+def learning_rate(cfg: TrainConfig, run_step: int, run_minutes: float) -> float:
+    """Warm-up at the start of every run (a resumed optimiser or a fresh one alike), constant,
+    then, with a time budget, a linear cool-down to 10 % over its last `cooldown_minutes`."""
+    lr = cfg.lr * min(1.0, (run_step + 1) / cfg.warmup)
+    if cfg.cooldown_minutes > 0:
+        left = cfg.max_minutes - run_minutes
+        if left < cfg.cooldown_minutes:
+            lr *= 0.1 + 0.9 * max(0.0, left) / cfg.cooldown_minutes
+    return lr
+
+
 def threads_for_load(max_threads: int) -> int:
     """One thread when the machine is oversubscribed: a low-priority 2-thread process loses most
     of its time waiting at barriers for the descheduled thread. Measured at load ~8 on 2 cores,
@@ -120,6 +133,15 @@ def build_or_resume(cfg: TrainConfig) -> dict:
         for m, k in ((sprite, "sprite"), (up, "up"), (sprite_ema, "sprite_ema"), (up_ema, "up_ema")):
             m.load_state_dict(ck[k])
         state = dict(step=ck["step"], samples=ck["samples"], seconds=ck["seconds"])
+    elif cfg.init_from is not None and cfg.init_from.exists():
+        # No checkpoint (a fresh clone, a new machine): go on from the shipped EMA weights, with a
+        # fresh optimiser (the warm-up covers its empty moments) and the step count they carry.
+        sprite, up, info = load_weights(cfg.init_from)
+        sprite_ema, up_ema, _ = load_weights(cfg.init_from)
+        sprite.train(), up.train()
+        ck = None
+        state = dict(step=info.get("step", 0), samples=info.get("samples", 0), seconds=float(info.get("train_seconds", 0)))
+        print(json.dumps({"init_from": str(cfg.init_from), **state}), flush=True)
     else:
         torch.manual_seed(cfg.seed)
         sprite, up = SpriteUNet(SPRITE_PRESETS[cfg.preset]), Upsampler(UPSAMPLER_PRESETS[cfg.preset])
@@ -178,7 +200,7 @@ def train(cfg: TrainConfig) -> dict:
             nctx, nmask = s["sprite"].null_text(int(drop.sum()), ctx.shape[1])
             ctx[drop], mask[drop] = nctx.detach(), nmask
         x0 = data["lo"][data["icon"][idx]]  # (B, 4, 32, 32)
-        lr = cfg.lr * min(1.0, (s["step"] + 1) / cfg.warmup)
+        lr = learning_rate(cfg, s["step"] - step0, (time.time() - t_start) / 60)
         for grp in s["opt"].param_groups + s["opt_up"].param_groups:
             grp["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
