@@ -127,6 +127,31 @@ def test_transplant_between_images_and_removal(engine):
     assert np.abs(px(removed)[60, 60].astype(int) - (0, 0, 200)).max() < 5
 
 
+def test_move_an_object_between_two_boxes_keeps_every_other_pixel(engine):
+    rng = np.random.default_rng(3)
+    base = np.full((80, 120, 3), 230, np.uint8)
+    base[:, 100:] = rng.integers(0, 256, (80, 20, 3), dtype=np.uint8)  # texture outside the boxes
+    base[20:40, 10:30] = (200, 0, 0)  # the object, inside the first box
+    boxes = [[Box(5, 15, 35, 45), Box(60, 30, 90, 60)]]
+    out = px(engine.generate(job(Mode.EDIT, "move the red square from the first box to the second", w=120, h=80,
+                                 images=[Image.fromarray(base)], boxes=boxes), no_progress)[0])
+    keep = np.ones((80, 120), bool)
+    keep[15:45, 5:35] = keep[30:60, 60:90] = False
+    assert (out[keep] == base[keep]).all()
+    assert (out[40:50, 70:80, 0] > 150).all() and (out[40:50, 70:80, 1] < 60).all()  # arrived
+    assert np.abs(out[25:35, 15:25].astype(int) - 230).max() < 5  # the old place is background
+
+
+def test_move_without_a_box_goes_to_the_named_place(engine):
+    base = Image.new("RGB", (120, 80), (240, 240, 240))
+    base.paste((0, 120, 0), (10, 10, 30, 30))
+    out = px(engine.generate(job(Mode.EDIT, "move the green square to the bottom right", w=120, h=80, n=2,
+                                 images=[base]), no_progress)[0])
+    green = np.argwhere((out[..., 1] > 90) & (out[..., 0] < 60))
+    assert len(green) > 300 and green[:, 0].min() >= 40 and green[:, 1].min() >= 60
+    assert (np.abs(out[10:30, 10:30].astype(int) - 240) < 5).all()
+
+
 def test_missing_weights_raise_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="weights"):
         load_builtin_engine(tmp_path / "nope.safetensors")

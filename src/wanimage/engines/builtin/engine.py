@@ -6,7 +6,9 @@ Job rules live here, model rules in wanimage.model:
                      and the same subject noise across the set; at most n images
   edit               the last input image, output-sized, is the canvas; boxes on it are
                      bbox edits (pixels outside every box are copied exactly); an object of
-                     another input image can be moved into a box ("image 1 ... into the box")
+                     another input image can be moved into a box ("image 1 ... into the box");
+                     "move ..." lifts an object from the first box into the second, or without
+                     boxes from where it is to the named place ("to the right")
   image-to-image-set per-image prompts applied as edits of the last image"""
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from PIL import Image
 
 from wanimage.engines.base import Capabilities, GenerationJob, Mode, ProgressFn
 from wanimage.model.generator import BuiltinModel, ImageRequest
-from wanimage.model.scenes import split_set_prompt
+from wanimage.model.scenes import WHERE, split_set_prompt
 
-from .transplant import transplant
+from .transplant import foreground_box, move, place_like, transplant
 
 log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "builtin.safetensors"
 _IMAGE_REF_RE = re.compile(r"\b(?:image|picture|photo)\s*(\d+)\b", re.I)
+_MOVE_RE = re.compile(r"\b(?:move|shift|drag|relocate)\b", re.I)
+_TO_PLACE_RE = re.compile(r"\bto\s+(?:the\s+)?((?:top|bottom|upper|lower)\s+(?:left|right)|left|right|top|bottom|"
+                          r"center|centre|middle)\b", re.I)
 
 
 class BuiltinEngine:
@@ -40,6 +45,8 @@ class BuiltinEngine:
         reqs = self.prepare_requests(job)
         if job.mode is Mode.EDIT and job.images:
             images = self.transplant_if_asked(job, reqs)
+            if images is None:
+                images = self.move_if_asked(job, reqs)
             if images is not None:
                 progress(1.0, None)
                 return images
@@ -91,6 +98,25 @@ class BuiltinEngine:
         for box in reqs[0].edit_boxes:
             transplant(src, out, box)
         return [Image.fromarray(out, "RGB") for _ in range(job.n)]
+
+
+    def move_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
+        """'move the cat from the first box to the second' (two boxes on the last image) or, with
+        no box, 'move the cat to the top left': input pixels only, nothing generated."""
+        if not _MOVE_RE.search(job.prompt):
+            return None
+        base, boxes = reqs[0].base, reqs[0].edit_boxes
+        if len(boxes) >= 2:
+            src, dst = boxes[0], boxes[1]
+        else:
+            place = _TO_PLACE_RE.search(job.prompt)
+            src = foreground_box(base)
+            if boxes or place is None or src is None:
+                return None  # nothing to move, or nowhere said: generate as an ordinary edit
+            where = place.group(1).lower().replace("upper", "top").replace("lower", "bottom").replace("centre", "center")
+            dst = place_like(src, WHERE[" ".join(where.split())], base.shape[1], base.shape[0])
+        moved = Image.fromarray(move(base, src, dst), "RGB")
+        return [moved.copy() for _ in range(job.n)]
 
 
 def load_builtin_engine(weights_path: Path | None = None, device: str = "cpu") -> BuiltinEngine:

@@ -1,9 +1,15 @@
-"""Move the main object of one input image into a box of another, using input pixels only."""
+"""Edits that move objects with input pixels only: an object of one input image into a box of
+another ("put the cat of image 1 into the box"), or an object to another place of the same
+image ("move the cat to the right", or from the first box to the second)."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from wanimage.model.compose import fill_region
+
+Box = tuple[int, int, int, int]
 
 
 def foreground_mask(img: np.ndarray, tol: float = 40.0) -> np.ndarray:
@@ -14,7 +20,15 @@ def foreground_mask(img: np.ndarray, tol: float = 40.0) -> np.ndarray:
     return np.clip((dist - tol / 2) / (tol / 2), 0, 1)
 
 
-def transplant(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int]) -> None:
+def foreground_box(img: np.ndarray) -> Box | None:
+    """The bounding box of what differs from the border colour; None for a plain image."""
+    ys, xs = np.nonzero(foreground_mask(img) > 0.5)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def transplant(src: np.ndarray, dst: np.ndarray, box: Box) -> None:
     """Paste src's foreground, cropped and fitted, into dst[box] in place (never outside box)."""
     mask = foreground_mask(src)
     ys, xs = np.nonzero(mask > 0.5)
@@ -34,3 +48,29 @@ def transplant(src: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int])
     ox, oy = x1 + (x2 - x1 - cw) // 2, y1 + (y2 - y1 - ch) // 2
     region = dst[oy : oy + ch, ox : ox + cw].astype(np.float32)
     dst[oy : oy + ch, ox : ox + cw] = np.round(m * rgb + (1 - m) * region).astype(np.uint8)
+
+
+def move(img: np.ndarray, src: Box, dst: Box) -> np.ndarray:
+    """A copy of img with the object in `src` lifted out (the hole filled from its surroundings)
+    and put, fitted, into `dst`. Only pixels inside the two boxes change."""
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = max(src[0], 0), max(src[1], 0), min(src[2], w), min(src[3], h)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return img.copy()
+    # A one-pixel margin gives the object's crop a border of background to tell it apart by.
+    mx1, my1, mx2, my2 = max(x1 - 1, 0), max(y1 - 1, 0), min(x2 + 1, w), min(y2 + 1, h)
+    lifted = img[my1:my2, mx1:mx2].copy()
+    canvas = img.astype(np.float32) / 255
+    fill_region(canvas, (x1, y1, x2, y2))
+    out = np.clip(np.round(canvas * 255), 0, 255).astype(np.uint8)
+    transplant(lifted, out, dst)
+    return out
+
+
+def place_like(box: Box, region: tuple[float, float, float, float], w: int, h: int) -> Box:
+    """`box`'s size, centred in a region given as fractions of a w x h canvas (kept inside it)."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    cx, cy = (region[0] + region[2]) / 2 * w, (region[1] + region[3]) / 2 * h
+    x1 = int(min(max(cx - bw / 2, 0), w - bw))
+    y1 = int(min(max(cy - bh / 2, 0), h - bh))
+    return x1, y1, x1 + bw, y1 + bh
