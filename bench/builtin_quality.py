@@ -12,6 +12,7 @@
    same 32 px sprite.
 
     .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
+    .venv/bin/python bench/builtin_quality.py --sweep 3:12,5:12,8:12,5:24   # CFG:steps, (2.) only
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sheets", type=Path, default=None, help="only write contact sheets here")
+    ap.add_argument("--sweep", default=None,
+                    help="only prompt following, for each CFG:steps pair, e.g. 3:12,5:12,8:24")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.sheets is not None:
@@ -179,14 +182,26 @@ def main() -> None:
     model = engine.model
     rng = random.Random(0)
     ids = rng.sample(range(len(meta)), min(args.prompts, len(meta)))
-    for name, fmt in (("heldout 'a drawing of <label>'", "a drawing of {}"), ("train-style '<a label>'", "{}")):
+
+    def prompt_following(fmt: str, cfg_scale: float, steps: int) -> tuple[float, float]:
         prompts = [fmt.format(article(meta[i]["label"])) for i in ids]
         gen = []
         for s in range(0, len(prompts), 50):
             ctx, mask = model.text.encode_cached(prompts[s : s + 50])
-            gen.append(generate_sprites(model.sprite, ctx, mask, list(range(s, s + len(ctx))),
-                                        model.steps, model.cfg_scale))
-        results[f"prompt_following_top1_top5 {name}"] = topk(clf, on_white(torch.cat(gen)), torch.tensor(ids))
+            gen.append(generate_sprites(model.sprite, ctx, mask, list(range(s, s + len(ctx))), steps, cfg_scale))
+        return topk(clf, on_white(torch.cat(gen)), torch.tensor(ids))
+
+    if args.sweep:
+        for pair in args.sweep.split(","):
+            cfg_scale, steps = float(pair.split(":")[0]), int(pair.split(":")[1])
+            t = time.time()
+            top1, top5 = prompt_following("a drawing of {}", cfg_scale, steps)
+            print(f"cfg {cfg_scale:g} steps {steps}: held-out top-1 {top1:.3f} top-5 {top5:.3f} "
+                  f"({time.time() - t:.0f} s for {len(ids)} sprites)", flush=True)
+        print(f"weights_info: {model.info}")
+        return
+    for name, fmt in (("heldout 'a drawing of <label>'", "a drawing of {}"), ("train-style '<a label>'", "{}")):
+        results[f"prompt_following_top1_top5 {name}"] = prompt_following(fmt, model.cfg_scale, model.steps)
 
     # 3. bbox edit exactness
     psnrs = []
