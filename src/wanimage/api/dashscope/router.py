@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ...core.request import GenerationRequest
 from ...errors import AccessDenied, InvalidParameter
 from ...tasks.records import Origin, TaskStatus
-from ..common import failed_task_error, require_api_key, service_of, url_for
+from ..common import failed_task_error, require_api_key, service_of, url_for, wait_while_connected
 from ..errors import request_id_of
 from . import protocol as wire
 
@@ -22,10 +22,10 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], ta
 @router.post("/services/aigc/multimodal-generation/generation")
 async def generate(body: wire.GenerationBody, request: Request) -> JSONResponse:
     """Synchronous generation or edit: answers when the images are ready. `X-DashScope-SSE:
-    enable` is accepted and answered with the same single JSON body (the SDK reads it)."""
-    service = service_of(request)
-    record = await service.submit(wire.to_request(body), Origin.GENERATION)
-    record = await service.wait(record.id)
+    enable` is accepted and answered with the same single JSON body (the SDK reads it). A client
+    that disconnects before the end cancels the task."""
+    record = await service_of(request).submit(wire.to_request(body), Origin.GENERATION)
+    record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
     return JSONResponse(wire.sync_response(record, request_id_of(request), url_for(request)))

@@ -18,7 +18,7 @@ from ...core.service import ImageService
 from ...errors import ApiError, InvalidParameter
 from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskRecord, TaskStatus
-from ..common import failed_task_error, require_api_key, service_of, url_for
+from ..common import cancel_abandoned, failed_task_error, require_api_key, service_of, url_for, wait_while_connected
 from ..errors import openai_error_body
 from . import protocol as wire
 
@@ -70,7 +70,7 @@ async def _run(request: Request, req, options: wire.Options, *, kind: str):
             headers={"Cache-Control": "no-cache"},
         )
     record = await service.submit(req, Origin.OPENAI)
-    record = await service.wait(record.id)
+    record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
     return JSONResponse(wire.images_response(record, options, int(time.time()), _image_data(request, record, options)))
@@ -117,3 +117,6 @@ async def _events(
             yield _sse(wire.stream_event(kind, "completed", b64=b64, created=created, size=size))
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
+    except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
+        cancel_abandoned(service, record.id)
+        raise
