@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -289,6 +290,21 @@ def test_cancel_a_running_task(make_server, open_page, shot):
     body = httpx.get(f"{slow.api_base}/tasks/{task_id}").json()
     assert body["output"]["task_status"] == "CANCELED"
     assert page.is_enabled("#run") and page.is_disabled("#cancel")
+
+
+def test_cancel_of_a_stream_cancels_the_task_on_the_server(make_server, open_page):
+    slow = make_server(engine=DeterministicEngine(steps=50, step_seconds=0.1))
+    page = open_page(slow)
+    page.fill("#prompt", "a slow painting of a harbour")
+    page.select_option("#size", "1K")
+    page.check("#transport-stream")
+    page.click("#run")
+    page.wait_for_selector("#previews img")  # the first partial image arrived: the task runs
+    page.click("#cancel")
+    deadline = time.monotonic() + 10
+    while not (tasks := slow.service.list().tasks)[0].status.terminal and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tasks[0].status.value == "CANCELED"
 
 
 def test_api_errors_appear_next_to_their_field(server, open_page, shot, tmp_path):
