@@ -60,3 +60,32 @@ def test_cancel_pending_and_running(tmp_path):
     assert s.cancel("b") is TaskStatus.CANCELED
     assert s.cancel("a") is TaskStatus.RUNNING and s.cancel_requested("a")
     assert s.cancel("zzz") is None
+
+
+def test_a_database_made_before_migration_0002_is_upgraded_with_its_tasks(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from wanimage.tasks.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with create_engine(url).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(text("INSERT INTO wanimage_tasks (id, status, model, origin, request, submit_time, progress, "
+                          "attempts, cancel_requested) VALUES ('old', 'PENDING', 'm', 'generation', '{}', 1.0, 0, 0, 0)"))
+    old = TaskStore(url).get("old")
+    assert old.status is TaskStatus.PENDING and not old.wants_previews and old.preview_key is None
+
+
+def test_partial_images_are_recorded_only_by_the_holder(tmp_path):
+    s = store(tmp_path)
+    s.create("t", "m", Origin.OPENAI, {}, wants_previews=True)
+    assert s.claim("w1").wants_previews
+    assert not s.put_preview("t", "w2", "previews/t/050.png", 50)
+    assert s.put_preview("t", "w1", "previews/t/050.png", 50)
+    got = s.get("t")
+    assert (got.preview_key, got.preview_progress) == ("previews/t/050.png", 50)

@@ -6,6 +6,7 @@ built once at start-up by `ImageService.from_settings` (or from parts, in tests)
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import time
@@ -13,7 +14,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
+from PIL import Image
 from sqlalchemy.exc import DBAPIError
 
 from ..config import Settings
@@ -174,7 +177,9 @@ class ImageService:
 
     # ------------------------------------------------------------ submit
 
-    async def submit(self, req: GenerationRequest, origin: Origin, *, task_id: str | None = None) -> TaskRecord:
+    async def submit(
+        self, req: GenerationRequest, origin: Origin, *, task_id: str | None = None, previews: bool = False
+    ) -> TaskRecord:
         """Validate against the engine, fetch and store the inputs, queue the task."""
         with store_errors():
             depth = await asyncio.to_thread(self.queue_depth)
@@ -194,7 +199,10 @@ class ImageService:
             await asyncio.to_thread(self.images.put_named, key, item.data)
             refs.append(f"input://{key}")
         with store_errors():
-            record = await asyncio.to_thread(self.store.create, task_id, req.model, origin, req.with_images(refs).to_json())
+            record = await asyncio.to_thread(
+                partial(self.store.create, wants_previews=previews),
+                task_id, req.model, origin, req.with_images(refs).to_json(),
+            )
         self.events.work_available.set()
         return record
 
@@ -215,7 +223,7 @@ class ImageService:
         task_id = str(uuid.uuid4())
         sub = self.events.subscribe(task_id, previews=previews)
         try:
-            record = await self.submit(req, origin, task_id=task_id)
+            record = await self.submit(req, origin, task_id=task_id, previews=previews)
         except BaseException:
             self.events.unsubscribe(sub)
             raise
@@ -231,10 +239,17 @@ class ImageService:
     async def _follow(self, sub: Subscription, timeout: float) -> AsyncIterator[TaskEvent]:
         task_id = sub.task_id
         deadline = time.monotonic() + timeout
+        shared = -1  # progress of the last partial image taken from the store
         try:
             while True:
                 with store_errors():
                     record = await asyncio.to_thread(self.store.get, task_id)
+                if sub.previews and record is not None and (record.preview_progress or -1) > shared:
+                    # run by a worker in another process, which left its latest partial image
+                    shared = record.preview_progress or 0
+                    image = await asyncio.to_thread(self._shared_preview, record.preview_key)
+                    if image is not None:
+                        yield TaskEvent("progress", shared, [image])
                 if record is None or record.status.terminal:
                     # Events published before the store said "ended" are still owed to the caller.
                     while not sub.queue.empty():
@@ -258,6 +273,15 @@ class ImageService:
                 yield event
         finally:
             self.events.unsubscribe(sub)
+
+    def _shared_preview(self, key: str | None) -> Image.Image | None:
+        try:
+            image = Image.open(io.BytesIO(self.images.read(key or "")))
+            image.load()
+            return image
+        except Exception:  # purged or unreadable: a stream does without this preview
+            log.warning("partial image %s could not be read", key, exc_info=True)
+            return None
 
     # ------------------------------------------------------------ queries
 

@@ -67,6 +67,9 @@ class TaskRecord:
     worker_id: str | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    wants_previews: bool = False  # a stream asked for partial images
+    preview_key: str | None = None  # the latest partial image, in the image store
+    preview_progress: int | None = None  # the progress at which it was taken
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     or_,
@@ -60,6 +61,10 @@ tasks = Table(
     Column("heartbeat_at", Float),
     Column("attempts", Integer, nullable=False, default=0),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # Partial images for a stream whose task may run in another process (migration 0002).
+    Column("wants_previews", Boolean, nullable=False, default=False, server_default=false()),
+    Column("preview_key", String(256)),
+    Column("preview_progress", Integer),
 )
 
 
@@ -88,6 +93,9 @@ def _record(row: RowMapping) -> TaskRecord:
         worker_id=row["worker_id"],
         attempts=row["attempts"] or 0,
         cancel_requested=bool(row["cancel_requested"]),
+        wants_previews=bool(row["wants_previews"]),
+        preview_key=row["preview_key"],
+        preview_progress=row["preview_progress"],
     )
 
 
@@ -130,7 +138,9 @@ class TaskStore:
 
     # ------------------------------------------------------------ create / read
 
-    def create(self, task_id: str, model: str, origin: Origin, request: dict[str, Any]) -> TaskRecord:
+    def create(
+        self, task_id: str, model: str, origin: Origin, request: dict[str, Any], *, wants_previews: bool = False
+    ) -> TaskRecord:
         values = {
             "id": task_id,
             "status": TaskStatus.PENDING.value,
@@ -141,6 +151,7 @@ class TaskStore:
             "progress": 0,
             "attempts": 0,
             "cancel_requested": False,
+            "wants_previews": wants_previews,
         }
         with self.engine.begin() as conn:
             conn.execute(insert(tasks).values(**values))
@@ -226,6 +237,14 @@ class TaskStore:
                 update(tasks)
                 .where(_held_by(task_id, worker_id))
                 .values(**values)
+            )
+        return res.rowcount == 1
+
+    def put_preview(self, task_id: str, worker_id: str, key: str, progress: int) -> bool:
+        """Record the latest partial image (stored under `key`); False when the task is no longer ours."""
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(tasks).where(_held_by(task_id, worker_id)).values(preview_key=key, preview_progress=progress)
             )
         return res.rowcount == 1
 

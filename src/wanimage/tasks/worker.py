@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds between progress writes to the store
 CANCEL_POLL_INTERVAL = 0.5  # seconds between cancel checks in the store (other processes)
+PREVIEW_SHARE_INTERVAL = 0.5  # seconds between partial images left in the store for another process
 PALETTE_STRENGTH = 0.5
 
 
@@ -78,7 +79,7 @@ class _Progress:
         self.worker, self.task = worker, task
         # For engines in other processes (Ray replicas), which report and check cancels themselves.
         self.context = TaskContext(task.id, worker.worker_id, worker.store.url)
-        self._last_write = 0.0
+        self._last_write = self._last_shared_preview = 0.0
         self._last_cancel_check = time.monotonic()
 
     def __call__(self, fraction: float, preview: PreviewFn | None = None) -> None:
@@ -91,8 +92,15 @@ class _Progress:
             if store.cancel_requested(task_id):
                 raise Canceled
         pct = int(max(0.0, min(1.0, fraction)) * 100)
-        previews = preview() if preview is not None and events.wants_previews(task_id) else []
-        events.publish(task_id, TaskEvent("progress", pct, previews))
+        here = events.wants_previews(task_id)  # a stream in this process listens
+        # A stream asked for partial images but listens in another process: leave them in the store.
+        share = (not here and self.task.wants_previews and pct < 100
+                 and t - self._last_shared_preview > PREVIEW_SHARE_INTERVAL)
+        previews = preview() if preview is not None and (here or share) else []
+        events.publish(task_id, TaskEvent("progress", pct, previews if here else []))
+        if share and previews:
+            self._last_shared_preview = t
+            self.worker.share_preview(task_id, previews[0], pct)
         if t - self._last_write > PROGRESS_WRITE_INTERVAL:
             self._last_write = t
             store.heartbeat(task_id, self.worker.worker_id, pct)
@@ -234,6 +242,16 @@ class Worker:
             sequential=req.enable_sequential,
             planner=plan.planner if plan else None,
         )
+
+    def share_preview(self, task_id: str, image: Image.Image, progress: int) -> None:
+        """Leave a partial image where a stream in another process finds it (its key in the task
+        row, the PNG in the image store). Best effort: a failure costs a preview, never the task."""
+        try:
+            key = f"previews/{task_id}/{progress:03d}.png"
+            self.images.put_named(key, encode_png(image.convert("RGB"), 1))
+            self.store.put_preview(task_id, self.worker_id, key, progress)
+        except Exception:
+            log.warning("task %s: could not share a partial image", task_id, exc_info=True)
 
     def _plan(self, task: TaskRecord, req: GenerationRequest, inputs: list[Image.Image]) -> Plan | None:
         """Thinking mode (pure text-to-image only). Image sets keep the prompt as given: engines
