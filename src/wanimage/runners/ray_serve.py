@@ -6,7 +6,8 @@ handles. Task state must then live in PostgreSQL (several API replicas share it)
 
 A replica reports progress and sees cancels through the task store itself (`TaskContext`); a
 replica that dies mid-task surfaces as `EngineLost`, and the worker gives the task back to the
-queue. Partial previews do not cross processes: streaming clients get progress without them."""
+queue. Partial images do not leave a replica yet (worker processes share theirs through the image
+store; a replica has no image store): streaming clients get progress and the final images."""
 
 from __future__ import annotations
 
