@@ -92,11 +92,17 @@ def train_classifier(renders: torch.Tensor, epochs: int = 24) -> Classifier:
     return clf.eval()
 
 
-def topk(clf: Classifier, x: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+def top5_hits(clf: Classifier, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: is the target the classifier's first guess, is it among its five first."""
     with torch.no_grad():
         logits = torch.cat([clf(x[i : i + 256]) for i in range(0, len(x), 256)])
     top5 = logits.topk(5, dim=1).indices
-    return (top5[:, 0] == target).float().mean().item(), (top5 == target[:, None]).any(1).float().mean().item()
+    return top5[:, 0] == target, (top5 == target[:, None]).any(1)
+
+
+def topk(clf: Classifier, x: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    top1, top5 = top5_hits(clf, x, target)
+    return top1.float().mean().item(), top5.float().mean().item()
 
 
 def edge_energy(img: np.ndarray) -> float:
@@ -183,13 +189,20 @@ def main() -> None:
     rng = random.Random(0)
     ids = rng.sample(range(len(meta)), min(args.prompts, len(meta)))
 
-    def prompt_following(fmt: str, cfg_scale: float, steps: int) -> tuple[float, float]:
+    def prompt_following(fmt: str, cfg_scale: float, steps: int, by_group: bool = False):
         prompts = [fmt.format(article(meta[i]["label"])) for i in ids]
         gen = []
         for s in range(0, len(prompts), 50):
             ctx, mask = model.text.encode_cached(prompts[s : s + 50])
             gen.append(generate_sprites(model.sprite, ctx, mask, list(range(s, s + len(ctx))), steps, cfg_scale))
-        return topk(clf, on_white(torch.cat(gen)), torch.tensor(ids))
+        top1, top5 = top5_hits(clf, on_white(torch.cat(gen)), torch.tensor(ids))
+        overall = (top1.float().mean().item(), top5.float().mean().item())
+        if not by_group:
+            return overall
+        groups: dict[str, list[bool]] = {}
+        for i, hit in zip(ids, top5.tolist(), strict=True):
+            groups.setdefault(meta[i]["group"], []).append(hit)
+        return overall, {g: f"{sum(h) / len(h):.2f} of {len(h)}" for g, h in sorted(groups.items())}
 
     if args.sweep:
         for pair in args.sweep.split(","):
@@ -200,8 +213,10 @@ def main() -> None:
                   f"({time.time() - t:.0f} s for {len(ids)} sprites)", flush=True)
         print(f"weights_info: {model.info}")
         return
-    for name, fmt in (("heldout 'a drawing of <label>'", "a drawing of {}"), ("train-style '<a label>'", "{}")):
-        results[f"prompt_following_top1_top5 {name}"] = prompt_following(fmt, model.cfg_scale, model.steps)
+    overall, groups = prompt_following("a drawing of {}", model.cfg_scale, model.steps, by_group=True)
+    results["prompt_following_top1_top5 heldout 'a drawing of <label>'"] = overall
+    results["prompt_following_top5_by_emoji_group heldout"] = groups
+    results["prompt_following_top1_top5 train-style '<a label>'"] = prompt_following("{}", model.cfg_scale, model.steps)
 
     # 3. bbox edit exactness
     psnrs = []
