@@ -61,3 +61,22 @@ def test_a_client_that_waits_gets_its_images_and_the_task_succeeds(slow_server):
     rsp = httpx.post(slow_server.base_url + "/v1/images/generations", json=body, timeout=30)
     assert rsp.status_code == 200 and len(rsp.json()["data"]) == 1
     assert final_status(slow_server) == "SUCCEEDED"
+
+
+def test_a_sync_request_whose_task_is_canceled_by_someone_else_answers_409(slow_server):
+    """The client is still there but another caller cancels the task: 409 `Canceled`."""
+    import threading
+
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": "a fox"}]}]},
+            "parameters": {"size": "768*768"}}
+    answer = {}
+    sync = threading.Thread(target=lambda: answer.update(rsp=httpx.post(
+        slow_server.api_base + "/services/aigc/multimodal-generation/generation", json=body, timeout=30)))
+    sync.start()
+    deadline = time.monotonic() + 10
+    while not (tasks := slow_server.service.list().tasks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.post(f"{slow_server.api_base}/tasks/{tasks[0].id}/cancel").status_code == 200
+    sync.join(30)
+    rsp = answer["rsp"]
+    assert rsp.status_code == 409 and rsp.json()["code"] == "Canceled", rsp.text
