@@ -163,3 +163,16 @@ def test_committed_weights_load_and_generate_deterministically():
     j = job(prompt="a red apple", w=256, h=256, seed=7)
     a, b = eng.generate(j, no_progress), eng.generate(j, no_progress)
     assert a[0].size == (256, 256) and (px(a[0]) == px(b[0])).all()
+
+
+def test_a_colour_word_wins_over_the_objects_own_colours():
+    from wanimage.model.captions import dominant_colour
+
+    eng = load_builtin_engine()
+    for prompt, word in (("a brown rocket", "brown"), ("a green sun", "green"), ("a purple car", "purple")):
+        im = eng.generate(job(prompt=prompt, w=256, h=256, seed=3), no_progress)[0]
+        a = px(im).astype(int)
+        border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+        fg = np.abs(a - np.median(border, axis=0)).sum(-1) > 90
+        rgba = np.dstack([a, fg * 255]).astype(np.uint8)
+        assert dominant_colour(rgba) == word, prompt

@@ -132,3 +132,20 @@ def test_paste_respects_clip_and_fill_region():
     assert np.allclose(canvas, 0.5, atol=1e-5)
     red = tint(torch.ones(4, 8, 8), (255, 0, 0), 1.0)
     assert red[0].mean() > red[1].mean()
+
+
+def test_recolour_gives_the_named_colour_and_keeps_relative_shading():
+    from wanimage.model.captions import COLOURS, dominant_colour
+    from wanimage.model.compose import recolour
+    from wanimage.model.pipeline import to_straight_rgba
+
+    sprite = -torch.ones(4, 32, 32)  # transparent, premultiplied in [-1, 1]
+    sprite[:, 8:24, 8:24] = torch.tensor([0.8, -0.8, -0.8, 1.0])[:, None, None]  # a red square
+    sprite[:3, 8:16, 8:24] = torch.tensor([0.4, -0.9, -0.9])[:, None, None]  # its darker top half
+    for word in ("blue", "purple", "brown"):
+        out = recolour(sprite, COLOURS[word], 1.0)
+        rgba = np.asarray(to_straight_rgba(out[None])[0])
+        assert dominant_colour(rgba) == word
+        top, bottom = rgba[10, 16, :3].astype(int).sum(), rgba[20, 16, :3].astype(int).sum()
+        assert top < bottom  # the darker half stays darker
+        assert (rgba[..., 3] == np.asarray(to_straight_rgba(sprite[None])[0])[..., 3]).all()  # same shape

@@ -78,6 +78,20 @@ def tint(sprite: torch.Tensor, rgb: tuple[int, int, int], strength: float) -> to
     return torch.cat([colour * x[3:], x[3:]]) * 2 - 1
 
 
+def recolour(sprite: torch.Tensor, rgb: tuple[int, int, int], strength: float) -> torch.Tensor:
+    """Give a sprite a named colour: its mean brightness becomes the colour's and its relative
+    shading stays (unlike `tint`, which keeps absolute brightness: no white or brown from it)."""
+    x = (sprite + 1) / 2  # (4, h, w) premultiplied in [0, 1]
+    alpha = x[3:]
+    colour = x[:3] / alpha.clamp(min=1e-3)  # straight colour
+    lum = (0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2])[None]  # (1, h, w)
+    mean = (lum * alpha).sum() / alpha.sum().clamp(min=1e-6)
+    target = torch.tensor(rgb, dtype=x.dtype)[:, None, None] / 255
+    shaded = (target * (lum / mean.clamp(min=0.05))).clamp(0, 1)
+    colour = (1 - strength) * colour + strength * shaded
+    return torch.cat([colour * alpha, alpha]) * 2 - 1
+
+
 def border_colour(img: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Median colour of the pixels just around a box: the local background."""
     h, w = img.shape[:2]

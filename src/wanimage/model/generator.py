@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from . import compose
-from .captions import COLOURS, is_blocked, nearest_colour_word
-from .pipeline import DEFAULT_CFG, DEFAULT_STEPS, clean_rgba, generate_sprites, upsample
+from .captions import COLOURS, dominant_colour, is_blocked, nearest_colour_word
+from .pipeline import DEFAULT_CFG, DEFAULT_STEPS, clean_rgba, generate_sprites, to_straight_rgba, upsample
 from .scenes import ObjectSpec, ScenePlan, layout_boxes, parse_prompt
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels
@@ -28,6 +28,7 @@ Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels
 _REMOVE_RE = re.compile(r"\b(?:remove|delete|erase|get rid of)\b")
 _REPLACE_RE = re.compile(r"\b(?:replace|swap)\b.*?\b(?:with|by|for)\b\s+(.*)")
 _INTO_RE = re.compile(r"\b(?:change|turn|make|transform)\b.*?\b(?:into|to)\b\s+(.*)")
+COLOUR_WORD_TINT = 0.7  # how far a sprite moves toward a colour word it does not already show
 _BG_EDIT_RE = re.compile(r"\b(?:background|backdrop)\b.*?\b(?:to|into)\b\s+(?:a |an )?(\w+)")
 
 
@@ -170,8 +171,13 @@ class BuiltinModel:
                                         plan.gradient or len(colours) > 1, random.Random(bg_seed))
         for i, p in enumerate(placed):
             sprite = sprites[i]
-            if len(palette) > 1 and not has_colour_word(p.phrase):
+            word = colour_word(p.phrase)
+            if word is None and len(palette) > 1:
                 sprite = compose.tint(sprite, palette[1 + i % (len(palette) - 1)][0], 0.35)
+            elif word is not None and sprite_colour(sprite) != word:
+                # "a blue apple": the network draws apples in their own colours; the asked
+                # colour wins, with the network's shading kept.
+                sprite = compose.recolour(sprite, COLOURS[word], COLOUR_WORD_TINT)
             compose.paste(canvas, sprite, p.box, clip=p.clip)
         arr = np.clip(np.round(canvas * 255), 0, 255).astype(np.uint8)
         if req.base is not None and req.edit_boxes:  # exactness outside boxes, whatever happened
@@ -182,8 +188,14 @@ class BuiltinModel:
         return Image.fromarray(arr, "RGB")
 
 
-def has_colour_word(phrase: str) -> bool:
-    return any(w in COLOURS for w in phrase.split())
+def colour_word(phrase: str) -> str | None:
+    """The first colour word of an object phrase ('a blue apple' -> 'blue'), or None."""
+    return next((w for w in phrase.lower().split() if w in COLOURS), None)
+
+
+def sprite_colour(sprite: torch.Tensor) -> str:
+    """The colour word covering most of a (4, H, W) premultiplied sprite's opaque area."""
+    return dominant_colour(np.asarray(to_straight_rgba(sprite[None])[0]))
 
 
 def frac(b: Box, w: int, h: int) -> tuple[float, float, float, float]:
