@@ -10,6 +10,8 @@
 5. Palette: distance from requested to produced palette, with and without color_palette.
 6. Sharpness: edge energy at 1024 px of the upsampler's output vs a Lanczos enlargement of the
    same 32 px sprite.
+7. Colour words: "a purple car" and the like, the dominant colour of the drawn object against the
+   word, without and with the recolouring of sprites that do not show it.
 
     .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
     .venv/bin/python bench/builtin_quality.py --sweep 3:12,5:12,8:12,5:24   # CFG:steps, (2.) only
@@ -272,6 +274,29 @@ def main() -> None:
         base = on_white(lo_gen[i : i + 1])[0].permute(1, 2, 0).numpy() * 255
         lanczos.append(edge_energy(np.asarray(Image.fromarray(base.astype(np.uint8)).resize((1024, 1024), Image.LANCZOS))))
     results["edge_energy_1024_upsampler_vs_lanczos"] = (float(np.mean(ours)), float(np.mean(lanczos)))
+
+    # 7. colour words on objects drawn in other colours: without / with the recolouring step
+    import wanimage.model.generator as generator
+    from wanimage.model.captions import dominant_colour
+
+    colour_prompts = ["a blue banana", "a purple car", "a pink frog", "a green heart", "a black apple",
+                      "a yellow cat", "a red tree", "an orange house", "a blue pizza", "a brown rocket",
+                      "a white dog face", "a green sun"]
+    accuracy, default_tint = {}, generator.COLOUR_WORD_TINT
+    for label, strength in (("without", 0.0), ("with", default_tint)):
+        generator.COLOUR_WORD_TINT = strength
+        hits = []
+        for prompt in colour_prompts:
+            word = next(w for w in prompt.split() if w in generator.COLOURS)
+            for seed in range(3):
+                job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, 256, 256, 1, seed)
+                a = np.asarray(engine.generate(job, no_progress)[0]).astype(int)
+                border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+                fg = np.abs(a - np.median(border, axis=0)).sum(-1) > 90
+                hits.append(dominant_colour(np.dstack([a, fg * 255]).astype(np.uint8)) == word)
+        accuracy[label] = float(np.mean(hits))
+    generator.COLOUR_WORD_TINT = default_tint
+    results["colour_word_accuracy_without_with (12 prompts x 3 seeds)"] = (accuracy["without"], accuracy["with"])
 
     results["weights_info"] = model.info
     for k, v in results.items():
