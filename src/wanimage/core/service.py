@@ -244,7 +244,7 @@ class ImageService:
             while True:
                 with store_errors():
                     record = await asyncio.to_thread(self.store.get, task_id)
-                if sub.previews and record is not None and (record.preview_progress or -1) > shared:
+                if sub.previews and record is not None and (record.preview_progress or 0) > shared:
                     # run by a worker in another process, which left its latest partial image
                     shared = record.preview_progress or 0
                     image = await asyncio.to_thread(self._shared_preview, record.preview_key)

@@ -219,6 +219,8 @@ class TaskStore:
                 heartbeat_at=t,
                 scheduled_time=t,
                 progress=0,
+                preview_key=None,  # a re-queued task starts its partial images afresh
+                preview_progress=None,
                 attempts=tasks.c.attempts + 1,
             )
             .returning(*tasks.c)
