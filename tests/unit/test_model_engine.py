@@ -169,7 +169,7 @@ def test_a_colour_word_wins_over_the_objects_own_colours():
     from wanimage.model.captions import dominant_colour
 
     eng = load_builtin_engine()
-    for prompt, word in (("a brown rocket", "brown"), ("a green sun", "green"), ("a purple car", "purple")):
+    for prompt, word in (("a pink frog", "pink"), ("a green sun", "green"), ("a purple car", "purple")):
         im = eng.generate(job(prompt=prompt, w=256, h=256, seed=3), no_progress)[0]
         a = px(im).astype(int)
         border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])

@@ -28,7 +28,7 @@ Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels
 _REMOVE_RE = re.compile(r"\b(?:remove|delete|erase|get rid of)\b")
 _REPLACE_RE = re.compile(r"\b(?:replace|swap)\b.*?\b(?:with|by|for)\b\s+(.*)")
 _INTO_RE = re.compile(r"\b(?:change|turn|make|transform)\b.*?\b(?:into|to)\b\s+(.*)")
-COLOUR_WORD_TINT = 0.7  # how far a sprite moves toward a colour word it does not already show
+COLOUR_WORD_TINT = 0.85  # how far a sprite moves toward a colour word it does not already show
 _BG_EDIT_RE = re.compile(r"\b(?:background|backdrop)\b.*?\b(?:to|into)\b\s+(?:a |an )?(\w+)")
 
 
