@@ -274,12 +274,20 @@ def test_palette_that_does_not_sum_to_100_is_refused_in_the_page(server, open_pa
     assert len(server.engine.jobs[-1].palette) == 3
 
 
-def test_cancel_a_running_task(make_server, open_page, shot):
+def start_slow_run(make_server, open_page, prompt: str, *, stream: bool = False):
+    """A server whose tasks take 5 s, and a page that has just clicked Run on it."""
     slow = make_server(engine=DeterministicEngine(steps=50, step_seconds=0.1))
     page = open_page(slow)
-    page.fill("#prompt", "a slow painting of a lighthouse")
+    page.fill("#prompt", prompt)
     page.select_option("#size", "1K")
+    if stream:
+        page.check("#transport-stream")
     page.click("#run")
+    return slow, page
+
+
+def test_cancel_a_running_task(make_server, open_page, shot):
+    slow, page = start_slow_run(make_server, open_page, "a slow painting of a lighthouse")
     page.wait_for_function("document.querySelector('#progress').value >= 10")
     assert page.is_enabled("#cancel") and page.is_disabled("#run")
     shot(page, "06-running")
@@ -293,12 +301,7 @@ def test_cancel_a_running_task(make_server, open_page, shot):
 
 
 def test_cancel_of_a_stream_cancels_the_task_on_the_server(make_server, open_page):
-    slow = make_server(engine=DeterministicEngine(steps=50, step_seconds=0.1))
-    page = open_page(slow)
-    page.fill("#prompt", "a slow painting of a harbour")
-    page.select_option("#size", "1K")
-    page.check("#transport-stream")
-    page.click("#run")
+    slow, page = start_slow_run(make_server, open_page, "a slow painting of a harbour", stream=True)
     page.wait_for_selector("#previews img")  # the first partial image arrived: the task runs
     page.click("#cancel")
     deadline = time.monotonic() + 10
