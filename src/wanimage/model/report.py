@@ -38,9 +38,13 @@ def plot_curves(log_path: Path, out: Path, width: int = 900, height: int = 420,
         d.text((ax, top), f"{hi:.3f}", fill=colour)
         d.text((ax, bottom - 10), f"{lo:.3f}", fill=colour)
         d.text((left + 10, top + 5 + 14 * k), name, fill=colour)
-    for p in range(math.ceil(x0), math.floor(x1) + 1):
-        d.line([(sx(p), bottom), (sx(p), bottom + 5)], fill="black")
-        d.text((sx(p) - 12, bottom + 8), f"1e{p}", fill="black")
+    # Ticks at 1, 2 and 5 x 10^k: a log that spans less than a decade still gets labels.
+    for p in range(math.floor(x0), math.ceil(x1) + 1):
+        for m in (1, 2, 5):
+            x = p + math.log10(m)
+            if x0 <= x <= x1:
+                d.line([(sx(x), bottom), (sx(x), bottom + 5)], fill="black")
+                d.text((sx(x) - 12, bottom + 8), f"{m}e{p}", fill="black")
     last = recs[-1]
     d.text((left, height - 22), f"training samples (log scale); last: step {last['step']}, "
            f"{last['samples']} samples, {last['seconds'] / 3600:.2f} h of training (wall clock)", fill="black")
