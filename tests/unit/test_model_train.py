@@ -62,3 +62,14 @@ def test_learning_rate_warms_up_holds_then_cools_down_over_the_last_minutes():
     assert learning_rate(cfg, 900, 90) == pytest.approx(1e-3 * 0.55)
     assert learning_rate(cfg, 999, 100) == pytest.approx(1e-4)
     assert learning_rate(TrainConfig(lr=1e-3, warmup=1), 10**6, 10**6) == pytest.approx(1e-3)
+
+
+def test_training_curves_plot_the_log(tiny_data, tmp_path):
+    from PIL import Image
+
+    from wanimage.model.report import plot_curves
+
+    run = tmp_path / "run"
+    train(config(tiny_data, run, max_steps=3))
+    out = plot_curves(run / "log.jsonl", tmp_path / "curves.png")
+    assert Image.open(out).size == (900, 420)
