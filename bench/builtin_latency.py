@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from wanimage.engines.base import Box, GenerationJob, Mode, no_progress
+from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.builtin import load_builtin_engine
+from wanimage.types import Box, Mode
 
 
 def cases() -> dict[str, GenerationJob]:

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from wanimage.engines.base import Box, GenerationJob, Mode, PaletteColor, no_progress
+from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.builtin import load_builtin_engine
 from wanimage.model.captions import article
 from wanimage.model.pipeline import generate_sprites, upsample
+from wanimage.types import Box, Mode, PaletteColor
 
 DATA = Path(".cache/builtin-data")
 CLASSIFIER = Path(".cache/builtin-classifier.pt")

@@ -27,12 +27,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from wanimage.engines.base import Box, GenerationJob, Mode, no_progress  # noqa: E402
+from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
 from wanimage.engines.diffusers import FAMILIES  # noqa: E402
 from wanimage.engines.diffusers.base import generator, mask_image, resize_exact  # noqa: E402
 from wanimage.engines.diffusers.config import parse_config  # noqa: E402
 from wanimage.engines.diffusers.engine import DiffusersEngine  # noqa: E402
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups  # noqa: E402
+from wanimage.types import Box, Mode  # noqa: E402
 
 ROLES = {
     "qwen_image": {"text_to_image": "tiny:qwen_image", "edit": "tiny:qwen_image", "inpaint": "tiny:qwen_image"},

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.server import start_server  # noqa: E402
-from wanimage.engines.base import ALL_MODES, Capabilities, GenerationJob, no_progress  # noqa: E402
+from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
+from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 
 def painted(width: int, height: int, noise: float, seed: int = 0) -> Image.Image:

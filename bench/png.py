@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from wanimage.core.postprocess import add_watermark, apply_palette, encode_png
-from wanimage.engines.base import PaletteColor
+from wanimage.types import PaletteColor
 
 PALETTE = [
     PaletteColor((230, 57, 70), 0.30),

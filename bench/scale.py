@@ -28,8 +28,8 @@ from overhead import SleepEngine  # noqa: E402
 from tests.support.postgres import start_cluster  # noqa: E402
 from tests.support.server import free_port, start_server, wait_healthy  # noqa: E402
 from wanimage.config import Settings  # noqa: E402
-from wanimage.core.request import MODELS  # noqa: E402
 from wanimage.runners.ray_serve import API_APP, ScalingConfig, deploy, engine_apps, ray_environment  # noqa: E402
+from wanimage.types import MODELS  # noqa: E402
 
 
 def burst(base: str, tasks: int) -> tuple[float, list[float]]:

@@ -204,9 +204,10 @@ def image_eval(items: list[Case], size: int, threads: int) -> tuple[dict, dict, 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import builtin_quality as bq  # the built-in model's evaluation: its classifier
 
-    from wanimage.engines.base import GenerationJob, Mode, no_progress
+    from wanimage.engines.base import GenerationJob, no_progress
     from wanimage.engines.builtin import load_builtin_engine
     from wanimage.model.captions import dominant_colour
+    from wanimage.types import Mode
 
     torch.set_num_threads(threads)
     meta = __import__("json").loads((bq.DATA / "meta.json").read_text())["icons"]

@@ -22,8 +22,8 @@ from PIL import Image
 from tests.support.server import start_server
 from wanimage.config import Settings
 from wanimage.core.postprocess import palette_distance
-from wanimage.engines.base import PaletteColor
 from wanimage.engines.catalog import build_registry
+from wanimage.types import PaletteColor
 
 pytestmark = pytest.mark.slow
 KEY = "sk-test"

@@ -269,7 +269,7 @@ def test_openai_stream_carries_partial_images_decoded_from_the_latents(family_se
 
 def test_color_palette_moves_the_output_toward_the_requested_colours(family_server):
     from wanimage.core.postprocess import palette_distance
-    from wanimage.engines.base import PaletteColor
+    from wanimage.types import PaletteColor
 
     _family, _server = family_server
     palette = [{"hex": "#D03020", "ratio": "50.00%"}, {"hex": "#2040C0", "ratio": "30.00%"},

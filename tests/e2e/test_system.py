@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from tests.support.server import start_server
-from wanimage.core.request import MODELS
 from wanimage.engines.catalog import NOT_INSTALLED
 from wanimage.engines.registry import EngineRegistry
+from wanimage.types import MODELS
 
 
 def test_health_lists_models(server):

@@ -13,8 +13,8 @@ import pytest
 from tests.support.server import free_port, wait_healthy
 from tests.support.test_engine import DeterministicEngine
 from wanimage.config import Settings
-from wanimage.core.request import MODELS
 from wanimage.runners.ray_serve import ENGINE_APP, ScalingConfig, deploy, ray_environment
+from wanimage.types import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

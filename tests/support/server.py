@@ -16,8 +16,8 @@ import uvicorn
 
 from wanimage.app import create_app
 from wanimage.config import Settings
-from wanimage.core.request import MODELS
 from wanimage.engines.registry import EngineRegistry
+from wanimage.types import MODELS
 
 from .test_engine import DeterministicEngine
 

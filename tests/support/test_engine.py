@@ -10,7 +10,8 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wanimage.engines.base import ALL_MODES, Capabilities, GenerationJob, Mode, ProgressFn
+from wanimage.engines.base import GenerationJob, ProgressFn
+from wanimage.types import ALL_MODES, Capabilities, Mode
 
 
 class DeterministicEngine:

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from wanimage.core.job import check_capabilities
-from wanimage.engines.base import Box, Canceled, GenerationJob, Mode, no_progress
+from wanimage.engines.base import Canceled, GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine, PipelinePool
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.errors import InvalidParameter
+from wanimage.types import Box, Mode
 
 ROLES = {
     "qwen_image": {"text_to_image": "tiny:qwen_image", "edit": "tiny:qwen_image",
@@ -240,7 +241,7 @@ def test_models_share_pipelines_and_unload_when_idle():
 
 
 def test_palette_conditions_the_prompt(monkeypatch):
-    from wanimage.engines.base import PaletteColor
+    from wanimage.types import PaletteColor
 
     engine = engine_for("sdxl")
     prompts = []

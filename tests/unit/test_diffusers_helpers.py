@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wanimage.engines.base import Box, Mode, PaletteColor
 from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.base import (
     box_alpha,
@@ -21,6 +20,7 @@ from wanimage.engines.diffusers.base import (
 from wanimage.engines.diffusers.config import EngineConfigError, load_config, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.errors import ModelUnavailable
+from wanimage.types import Box, Mode, PaletteColor
 
 
 @pytest.mark.parametrize(("w", "h", "m", "cap"), [(1024, 1024, 16, None), (1456, 720, 16, 1024 * 1024),

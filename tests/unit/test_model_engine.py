@@ -7,19 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from wanimage.engines.base import (
-    Box,
-    Canceled,
-    Engine,
-    GenerationJob,
-    LayoutItem,
-    Mode,
-    PaletteColor,
-    no_progress,
-)
+from wanimage.engines.base import Canceled, Engine, GenerationJob, no_progress
 from wanimage.engines.builtin import DEFAULT_WEIGHTS, BuiltinEngine, load_builtin_engine
 from wanimage.model.generator import BuiltinModel
 from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
+from wanimage.types import Box, LayoutItem, Mode, PaletteColor
 
 
 class HashText:

@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from wanimage.core.request import build_request
-from wanimage.engines.base import LayoutItem
-from wanimage.thinking import BuiltinPlanner, Plan, build_planner
+from wanimage.thinking import Brief, BuiltinPlanner, Plan, build_planner
 from wanimage.thinking.builtin import (
     MAX_INSTANCES,
     REGIONS,
@@ -27,6 +25,7 @@ from wanimage.thinking.llm import (
     parse_answer,
     pixel_layout,
 )
+from wanimage.types import LayoutItem
 
 W, H = 1024, 768  # not square: boxes must be in output pixels, not fractions of a square
 
@@ -265,12 +264,10 @@ def test_image_sets_split_into_per_image_plans_with_shared_context():
 
 def test_planner_protocol_on_a_request():
     planner = BuiltinPlanner()
-    req = build_request(model="wan2.7-image", prompt="three red apples on the left")
-    plan = planner.plan(req, W, H)
+    plan = planner.plan(Brief("three red apples on the left", W, H))
     assert plan.planner == "builtin" and len(plan.layout) == 3
     assert all(isinstance(it, LayoutItem) for it in plan.layout)
-    sets = planner.plan(build_request(model="wan2.7-image", prompt="image 1: a cat. image 2: a dog",
-                                      enable_sequential=True, n=2), W, H)
+    sets = planner.plan(Brief("image 1: a cat. image 2: a dog", W, H, n=2, sequential=True))
     assert len(sets.images) == 2
 
 

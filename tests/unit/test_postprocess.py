@@ -15,7 +15,7 @@ from wanimage.core.postprocess import (
     palette_distance,
     watermark_box,
 )
-from wanimage.engines.base import PaletteColor
+from wanimage.types import PaletteColor
 
 PALETTE = [
     PaletteColor((230, 57, 70), 0.30),

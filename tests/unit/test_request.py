@@ -15,8 +15,8 @@ from wanimage.core.request import (
     output_size,
     parse_size,
 )
-from wanimage.engines.base import Box, Mode
 from wanimage.errors import EmptyModel, InvalidParameter
+from wanimage.types import Box, Mode
 
 IMG = "data:image/png;base64,iVBORw0KGgo="  # only its count matters before the images are fetched
 PALETTE = [

@@ -11,13 +11,13 @@ import asyncio
 
 from PIL import Image
 
+from tests.support.test_engine import DeterministicEngine
 from wanimage.config import Settings
 from wanimage.core.request import build_request
 from wanimage.core.service import ImageService
 from wanimage.engines.registry import EngineRegistry
 from wanimage.tasks.events import TaskEvent
 from wanimage.tasks.records import Origin, TaskStatus
-from tests.support.test_engine import DeterministicEngine
 
 
 def make_service(tmp_path) -> ImageService:

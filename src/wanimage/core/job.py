@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-from ..engines.base import Capabilities, GenerationJob, LayoutItem, Mode
+from ..engines.base import GenerationJob
 from ..errors import InvalidParameter
+from ..types import Capabilities, LayoutItem, Mode
 from .request import GenerationRequest, check_boxes_inside, output_size
 
 _MODE_WORDS = {

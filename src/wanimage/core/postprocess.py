@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from wanimage.engines.base import PaletteColor
+from wanimage.types import PaletteColor
 
 WATERMARK_TEXT = "AI Generated"  # English wording of §4.5; the default font has no CJK glyphs
 

@@ -13,13 +13,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from ..engines.base import Box, Mode, PaletteColor
 from ..errors import EmptyModel, InvalidParameter
+from ..types import MODELS, PRO_MODEL, Box, Mode, PaletteColor
 
 log = logging.getLogger(__name__)
 
-MODELS = ("wan2.7-image", "wan2.7-image-pro")
-PRO_MODEL = "wan2.7-image-pro"
 MAX_PROMPT_CHARS = 5000
 MAX_IMAGES = 9
 MAX_N = 4

@@ -4,7 +4,7 @@ and the engine's own package only."""
 from __future__ import annotations
 
 from ..config import Settings
-from ..core.request import MODELS
+from ..types import MODELS
 from .base import Engine
 from .registry import EngineFactory, EngineRegistry
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ModelUnavailable
-from .base import Capabilities, Engine
+from ..types import Capabilities
+from .base import Engine
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,14 @@ from PIL import Image
 
 from . import compose
 from .captions import COLOURS, dominant_colour, is_blocked, nearest_colour_word
-from .pipeline import DEFAULT_CFG, DEFAULT_STEPS, clean_rgba, generate_sprites, to_straight_rgba, upsample
+from .pipeline import (
+    DEFAULT_CFG,
+    DEFAULT_STEPS,
+    clean_rgba,
+    generate_sprites,
+    to_straight_rgba,
+    upsample,
+)
 from .scenes import ObjectSpec, ScenePlan, layout_boxes, parse_prompt
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels

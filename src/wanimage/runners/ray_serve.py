@@ -22,8 +22,9 @@ from typing import Any
 from PIL import Image
 
 from ..config import Settings
-from ..engines.base import Canceled, Capabilities, Engine, EngineLost, GenerationJob, PreviewFn
+from ..engines.base import Canceled, Engine, EngineLost, GenerationJob, PreviewFn
 from ..tasks.records import TaskContext
+from ..types import Capabilities
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from ..engines.base import Canceled, EngineLost, PreviewFn
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError
 from ..storage.base import ImageStore
-from ..thinking import Plan, Planner
+from ..thinking import Brief, Plan, Planner
 from .events import TaskEvent, TaskEvents
 from .records import TaskContext, TaskRecord, TaskResult, TaskStatus
 from .store import TaskStore
@@ -261,7 +261,7 @@ class Worker:
         started = time.monotonic()
         width, height = check_geometry(req, [im.size for im in inputs])
         try:
-            plan = self.planner.plan(req, width, height)
+            plan = self.planner.plan(Brief(req.prompt, width, height, n=req.n, sequential=req.enable_sequential))
         except Exception:  # planners never raise by contract; a bug still must not fail the task
             log.exception("task %s: thinking planner failed; the prompt goes on as given", task.id)
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .base import Plan, PlannedObject, Planner
+from .base import Brief, Plan, PlannedObject, Planner
 from .builtin import BuiltinPlanner
 from .llm import LlmPlanner
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BuiltinPlanner", "LlmPlanner", "Plan", "PlannedObject", "Planner", "build_planner"]
+__all__ = ["Brief", "BuiltinPlanner", "LlmPlanner", "Plan", "PlannedObject", "Planner", "build_planner"]
 
 
 def build_planner(settings: Settings) -> Planner:

@@ -1,6 +1,6 @@
 """The Planner protocol: thinking mode's step between validation and the engine.
 
-A planner reads a validated request and the output size and returns a Plan: the revised prompt
+A planner reads a Brief (the validated prompt and the output size) and returns a Plan: the revised prompt
 (what the engine draws and what the API returns), optionally a layout (one labelled box per
 planned object, in output pixels, for engines with `Capabilities.layout`), and for image sets
 one plan per image. Planners never raise for a bad prompt or a bad backend: they fall back."""
@@ -8,12 +8,20 @@ one plan per image. Planners never raise for a bad prompt or a bad backend: they
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from ..engines.base import LayoutItem
+from ..types import LayoutItem
 
-if TYPE_CHECKING:
-    from ..core.request import GenerationRequest
+
+@dataclass(frozen=True)
+class Brief:
+    """What a planner reads: the prompt, the output size, and for image sets the image count."""
+
+    prompt: str
+    width: int
+    height: int
+    n: int = 1
+    sequential: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class Plan:
 class Planner(Protocol):
     name: str
 
-    def plan(self, request: GenerationRequest, width: int, height: int) -> Plan:
-        """Plan `request` for an output of width x height pixels. Never raises for bad input."""
+    def plan(self, brief: Brief) -> Plan:
+        """Plan `brief.prompt` for an output of brief.width x brief.height pixels. Never raises
+        for bad input."""
         ...

@@ -18,13 +18,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
-from ..engines.base import Box, LayoutItem
-from .base import Plan, PlannedObject
-
-if TYPE_CHECKING:
-    from ..core.request import GenerationRequest
+from ..types import Box, LayoutItem
+from .base import Brief, Plan, PlannedObject
 
 log = logging.getLogger(__name__)
 
@@ -671,11 +667,11 @@ def plan_set(prompt: str, n: int, width: int, height: int) -> Plan:
 class BuiltinPlanner:
     name = "builtin"
 
-    def plan(self, request: GenerationRequest, width: int, height: int) -> Plan:
+    def plan(self, brief: Brief) -> Plan:
         try:
-            if request.enable_sequential:
-                return plan_set(request.prompt, request.n, width, height)
-            return plan_text(request.prompt, width, height)
+            if brief.sequential:
+                return plan_set(brief.prompt, brief.n, brief.width, brief.height)
+            return plan_text(brief.prompt, brief.width, brief.height)
         except Exception as exc:  # a rule bug must not fail the task: draw the prompt as given
             log.exception("thinking: built-in planner failed; using the prompt as given")
-            return Plan(request.prompt, None, self.name, note=f"built-in planner error: {exc}")
+            return Plan(brief.prompt, None, self.name, note=f"built-in planner error: {exc}")

@@ -12,16 +12,12 @@ import logging
 import re
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..engines.base import Box, LayoutItem
-from .base import Plan, Planner
-
-if TYPE_CHECKING:
-    from ..core.request import GenerationRequest
+from ..types import Box, LayoutItem
+from .base import Brief, Plan, Planner
 
 log = logging.getLogger(__name__)
 
@@ -117,24 +113,24 @@ class LlmPlanner:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(timeout=timeout, headers=headers, trust_env=False)
 
-    def plan(self, request: GenerationRequest, width: int, height: int) -> Plan:
-        if request.enable_sequential:  # sets: per-image plans come from the built-in planner
-            return self.fallback.plan(request, width, height)
+    def plan(self, brief: Brief) -> Plan:
+        if brief.sequential:  # sets: per-image plans come from the built-in planner
+            return self.fallback.plan(brief)
         started = time.monotonic()
         try:
-            answer = self.ask(request.prompt, width, height)
-            layout = pixel_layout(answer.layout, width, height) if answer.layout else None
+            answer = self.ask(brief.prompt, brief.width, brief.height)
+            layout = pixel_layout(answer.layout, brief.width, brief.height) if answer.layout else None
         except LlmFailure as exc:
-            return self._fall_back(request, width, height, str(exc))
+            return self._fall_back(brief, str(exc))
         except Exception as exc:  # whatever else: still never fail the task
-            return self._fall_back(request, width, height, f"unexpected error: {type(exc).__name__}: {exc}")
+            return self._fall_back(brief, f"unexpected error: {type(exc).__name__}: {exc}")
         log.info("thinking: planner=llm (%s at %s) in %.2fs, %d layout boxes",
                  self.model, self.url, time.monotonic() - started, len(layout or []))
         return Plan(answer.revised_prompt.strip(), layout or None, self.name)
 
-    def _fall_back(self, request: GenerationRequest, width: int, height: int, reason: str) -> Plan:
+    def _fall_back(self, brief: Brief, reason: str) -> Plan:
         log.warning("thinking: LLM rewriter at %s failed (%s); planner=builtin runs instead", self.url, reason)
-        plan = self.fallback.plan(request, width, height)
+        plan = self.fallback.plan(brief)
         return replace(plan, note=f"llm fallback: {reason}")
 
     def ask(self, prompt: str, width: int, height: int) -> LlmAnswer:

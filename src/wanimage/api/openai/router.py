@@ -18,7 +18,14 @@ from ...core.service import ImageService
 from ...errors import ApiError, InvalidParameter
 from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskRecord, TaskStatus
-from ..common import cancel_abandoned, failed_task_error, require_api_key, service_of, url_for, wait_while_connected
+from ..common import (
+    cancel_abandoned,
+    failed_task_error,
+    require_api_key,
+    service_of,
+    url_for,
+    wait_while_connected,
+)
 from ..errors import openai_error_body
 from . import protocol as wire
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wanimage.engines.base import Capabilities, GenerationJob, Mode, ProgressFn
+from wanimage.engines.base import GenerationJob, ProgressFn
 from wanimage.model.generator import BuiltinModel, ImageRequest
 from wanimage.model.scenes import WHERE, split_set_prompt
+from wanimage.types import Capabilities, Mode
 
 from .transplant import foreground_box, move, place_like, transplant
 

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..base import Box, Canceled, PaletteColor, ProgressFn
+from ...types import Box, PaletteColor
+from ..base import Canceled, ProgressFn
 
 log = logging.getLogger(__name__)
 PREVIEW_LATENT_SIDE = 64  # previews decode at most 64x64 latents (~512 px): cheap at any size

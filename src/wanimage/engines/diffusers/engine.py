@@ -31,7 +31,8 @@ from PIL import Image
 
 from ...errors import InvalidParameter, ModelUnavailable
 from ...model.scenes import split_set_prompt
-from ..base import Box, Canceled, Capabilities, GenerationJob, Mode, ProgressFn
+from ...types import Box, Capabilities, Mode
+from ..base import Canceled, GenerationJob, ProgressFn
 from .base import (
     Family,
     StepCallback,
