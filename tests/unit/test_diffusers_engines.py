@@ -15,7 +15,8 @@ from wanimage.core.job import check_capabilities
 from wanimage.engines.base import Canceled, GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import parse_config
-from wanimage.engines.diffusers.engine import DiffusersEngine, PipelinePool
+from wanimage.engines.diffusers.engine import DiffusersEngine
+from wanimage.engines.diffusers.loader import PipelinePool
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.errors import InvalidParameter
 from wanimage.types import Box, Mode
@@ -225,19 +226,47 @@ def test_refine_pass_reaches_the_job_size(monkeypatch):
     assert out.size == (100, 60) and roles == ["text_to_image", "refine"]
 
 
+class Clock:
+    """An injected monotonic clock: time moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_models_share_pipelines_and_unload_when_idle():
-    pool = PipelinePool()
-    a = make_engine("sdxl", pool=pool, idle_unload_seconds=0.3)
-    b = make_engine("sdxl", pool=pool, idle_unload_seconds=0.3)
+    clock = Clock()
+    pool = PipelinePool(clock=clock)
+    a = make_engine("sdxl", pool=pool, idle_unload_seconds=60)
+    b = make_engine("sdxl", pool=pool, idle_unload_seconds=60)
     assert a.pipeline("text_to_image") is b.pipeline("text_to_image")
     row = a.describe()
     assert row["roles"][0]["loaded"] and row["bytes"] > 0
-    a.generate(job(Mode.TEXT_TO_IMAGE, 64, 64), no_progress)
-    for _ in range(50):
-        if not a.describe()["roles"][0]["loaded"]:
-            break
-        time.sleep(0.1)
+    clock.now += 50
+    a.generate(job(Mode.TEXT_TO_IMAGE, 64, 64), no_progress)  # used again: idle from here
+    clock.now += 59.9
+    assert pool.reap() == [] and a.describe()["roles"][0]["loaded"]
+    clock.now += 0.1
+    assert len(pool.reap()) == 1
     assert not a.describe()["roles"][0]["loaded"] and a.describe()["bytes"] == 0
+
+
+def test_the_reaper_thread_unloads_what_is_idle():
+    """The pool's own thread applies the injected clock (it ticks every idle_seconds / 4)."""
+    clock = Clock()
+    pool = PipelinePool(clock=clock)
+    pool.get(("tiny:x", None, None, "P", ()), lambda siblings: object(), 0.2)
+    reaper = pool._reaper
+    assert reaper is not None and reaper.is_alive()
+    clock.now += 0.2
+    deadline = time.monotonic() + 5
+    while pool.peek(("tiny:x", None, None, "P", ())) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool.peek(("tiny:x", None, None, "P", ())) is None
+    reaper.join(timeout=5)  # nothing left to watch: the thread ends
+    assert not reaper.is_alive() and pool._reaper is None
 
 
 def test_palette_conditions_the_prompt(monkeypatch):

@@ -20,7 +20,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), 
 def load_engines(config_path: Path, device: str = "cpu") -> dict:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
     from .config import load_config
-    from .engine import DiffusersEngine, PipelinePool
+    from .engine import DiffusersEngine
+    from .loader import PipelinePool
 
     configs = load_config(config_path)
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy

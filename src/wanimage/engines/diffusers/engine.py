@@ -15,21 +15,18 @@ Every call generates at the family's size (a multiple of its patch, at most max_
 then the result is resized to exactly the job size, with an optional img2img refine pass (the
 second pass for 4K). One pipeline call per image: image i is reproducible alone, the same seed
 gives the same pixels, and pipelines that take one prompt per call (Qwen EditPlus) need no
-special case. Pipelines load on first use and unload after `idle_unload_seconds`."""
+special case. Pipelines load on first use and unload after `idle_unload_seconds` (loader.py)."""
 
 from __future__ import annotations
 
-import gc
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 from PIL import Image
 
-from ...errors import InvalidParameter, ModelUnavailable
+from ...errors import InvalidParameter
 from ...model.scenes import split_set_prompt
 from ...types import Box, Capabilities, Mode
 from ..base import Canceled, GenerationJob, ProgressFn
@@ -49,9 +46,9 @@ from .base import (
     scale_boxes,
 )
 from .config import Checkpoint, ModelConfig
+from .loader import PipelineLoader, PipelinePool, local_path, module_bytes, resolve_dtype
 
 log = logging.getLogger(__name__)
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
 @dataclass
@@ -72,9 +69,10 @@ class DiffusersEngine:
         self.model, self.cfg, self.family = model, cfg, family
         self.pool = pool or PipelinePool()
         self.device = cfg.device or device
-        self.dtype = DTYPES[cfg.dtype] if cfg.dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
+        self.dtype = resolve_dtype(cfg.dtype, self.device)
+        self.loader = PipelineLoader(model, cfg, family.hub_hint, self.device, self.dtype)
         for role, ckpt in cfg.roles.items():
-            if ckpt.is_local and not ckpt.is_tiny and not _path(ckpt.source).exists():
+            if ckpt.is_local and not ckpt.is_tiny and not local_path(ckpt.source).exists():
                 raise FileNotFoundError(
                     f"{model}: the {role} checkpoint {ckpt.source} does not exist; download it with "
                     f"`hf download <repo id> --local-dir {ckpt.source}` ({family.hub_hint}) or use a Hub id"
@@ -108,7 +106,7 @@ class DiffusersEngine:
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         with self.pool.lock:
-            began = time.monotonic()
+            began = self.pool.clock()
             try:
                 return self._generate(job, progress)
             finally:
@@ -220,11 +218,12 @@ class DiffusersEngine:
     def _preview(self, pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
         return self.family.preview(pipe, latents, width, height)
 
-    # ------------------------------------------------------------------ loading
+    # ------------------------------------------------------------------ pipelines (loader.py)
 
-    def _placement(self) -> tuple:
-        c = self.cfg
-        return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, c.compile)
+    def _key(self, role: str, ckpt: Checkpoint) -> tuple[str, tuple]:
+        """The role's pipeline class name and its key in the pool."""
+        cls_name = ckpt.pipeline or self.family.pipelines[role]
+        return cls_name, (ckpt.source, ckpt.revision, ckpt.variant, cls_name, self.loader.placement())
 
     def pipeline(self, role: str):
         """The pipeline for a role, from the pool shared by every model of the config file: loaded
@@ -233,77 +232,14 @@ class DiffusersEngine:
         ckpt = self.cfg.roles.get(role)
         if ckpt is None:
             raise InvalidParameter(f"model: {self.model} on this server has no {role} checkpoint", field="model")
-        cls_name = ckpt.pipeline or self.family.pipelines[role]
-        key = (ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement())
-        return self.pool.get(key, lambda siblings: self._build(cls_name, ckpt, role, siblings),
+        cls_name, key = self._key(role, ckpt)
+        return self.pool.get(key, lambda siblings: self.loader.build(cls_name, ckpt, role, siblings),
                              self.cfg.idle_unload_seconds)
-
-    def _build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
-        cls = _pipeline_class(cls_name)
-        started = time.monotonic()
-        pipe = None
-        for sibling in siblings if self.cfg.offload == "none" else []:
-            try:
-                pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
-                break
-            except (ValueError, TypeError) as exc:  # the sibling lacks a component this class needs
-                log.info("%s: %s cannot share %s's modules (%s)", self.model, cls_name, type(sibling).__name__, exc)
-        if pipe is None:
-            pipe = self._load(cls, ckpt, role)
-            self._place(pipe)
-        pipe.set_progress_bar_config(disable=True)  # progress goes through the task, not stderr
-        log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
-                 time.monotonic() - started)
-        return pipe
-
-    def _load(self, cls, ckpt: Checkpoint, role: str):
-        if ckpt.is_tiny:
-            from .tiny import tiny_pipeline
-
-            return tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
-        kw = {"dtype": self.dtype}
-        if ckpt.revision:
-            kw["revision"] = ckpt.revision
-        if ckpt.variant:
-            kw["variant"] = ckpt.variant
-        try:
-            pipe = cls.from_pretrained(str(_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
-        except (OSError, ValueError) as exc:
-            where = "local directory" if ckpt.is_local else "Hugging Face Hub id"
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise ModelUnavailable(
-                f"model: {self.model} could not load its {role} checkpoint {ckpt.source!r} ({where}): "
-                f"{type(exc).__name__}: {first}. Get it with `hf download "
-                f"{ckpt.source if not ckpt.is_local else '<repo id> --local-dir ' + ckpt.source}` (accept "
-                f"its licence on huggingface.co first if it is gated; {self.family.hub_hint}), or point "
-                "the engine config at a local copy", field="model") from exc
-        return pipe
-
-    def _place(self, pipe) -> None:
-        """dtype, device, offload, VAE tiling/slicing, attention slicing, compile: config switches."""
-        if self.cfg.offload == "model":
-            pipe.enable_model_cpu_offload(device=self.device)
-        elif self.cfg.offload == "sequential":
-            pipe.enable_sequential_cpu_offload(device=self.device)
-        elif not (pipe.device.type == "cpu" and self.device == "cpu"):
-            pipe.to(self.device)
-        vae = getattr(pipe, "vae", None)
-        if self.cfg.vae_tiling and hasattr(vae, "enable_tiling"):
-            vae.enable_tiling()
-        if self.cfg.vae_slicing and hasattr(vae, "enable_slicing"):
-            vae.enable_slicing()
-        if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
-            pipe.enable_attention_slicing()
-        if self.cfg.compile:
-            denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
-            if denoiser is not None:
-                denoiser.compile()
 
     def unload(self) -> None:
         """Drop this model's pipelines from the pool (shared modules stay while others use them)."""
         for role, ckpt in self.cfg.roles.items():
-            cls_name = ckpt.pipeline or self.family.pipelines[role]
-            self.pool.drop((ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement()))
+            self.pool.drop(self._key(role, ckpt)[1])
 
     # ------------------------------------------------------------------ introspection
 
@@ -313,103 +249,11 @@ class DiffusersEngine:
         seen: set[int] = set()
         rows = []
         for role, ckpt in self.cfg.roles.items():
-            cls_name = ckpt.pipeline or self.family.pipelines[role]
-            pipe = self.pool.peek((ckpt.source, ckpt.revision, ckpt.variant, cls_name, self._placement()))
-            nbytes = _module_bytes(pipe, seen) if pipe is not None else 0
+            cls_name, key = self._key(role, ckpt)
+            pipe = self.pool.peek(key)
+            nbytes = module_bytes(pipe, seen) if pipe is not None else 0
             rows.append({"role": role, "checkpoint": ckpt.source, "pipeline": cls_name,
                          "loaded": pipe is not None, "bytes": nbytes})
         return {"model": self.model, "family": self.family.name, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload,
                 "roles": rows, "bytes": sum(r["bytes"] for r in rows)}
-
-
-class PipelinePool:
-    """Loaded pipelines, shared by the engines of one config file: two model ids on the same
-    checkpoint hold one copy. One lock serialises jobs and loads (pipelines are not thread-safe,
-    and one accelerator runs one job at a time anyway); a reaper thread unloads what has been
-    idle for its idle_unload_seconds."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self._entries: dict[tuple, list] = {}  # key -> [pipe, last_used, idle_seconds]
-        self._reaper: threading.Thread | None = None
-
-    def get(self, key: tuple, build, idle_seconds: float):
-        with self.lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                source, placement = key[0], key[-1]
-                siblings = [e[0] for k, e in self._entries.items() if k[0] == source and k[-1] == placement]
-                entry = self._entries[key] = [build(siblings), 0.0, idle_seconds]
-                if idle_seconds > 0 and self._reaper is None:
-                    self._reaper = threading.Thread(target=self._reap, name="diffusers-unload", daemon=True)
-                    self._reaper.start()
-            entry[1] = time.monotonic()
-            return entry[0]
-
-    def touch(self, since: float) -> None:
-        """Pipelines used by a job that began at `since` count as used now that it ended."""
-        now = time.monotonic()
-        for entry in self._entries.values():
-            if entry[1] >= since:
-                entry[1] = now
-
-    def peek(self, key: tuple):
-        entry = self._entries.get(key)
-        return entry[0] if entry else None
-
-    def drop(self, key: tuple) -> None:
-        with self.lock:
-            if self._entries.pop(key, None) is not None:
-                _free()
-
-    def _reap(self) -> None:
-        while True:
-            with self.lock:
-                periods = [e[2] for e in self._entries.values() if e[2] > 0]
-                if not periods:
-                    self._reaper = None
-                    return
-            time.sleep(min(periods) / 4 + 0.01)
-            if not self.lock.acquire(blocking=False):
-                continue  # a job is running: nothing is idle
-            try:
-                now = time.monotonic()
-                idle = [k for k, e in self._entries.items() if e[2] > 0 and now - e[1] >= e[2]]
-                for k in idle:
-                    log.info("unloading %s (%s), idle for %.0fs", k[3], k[0], now - self._entries[k][1])
-                    del self._entries[k]
-                if idle:
-                    _free()
-            finally:
-                self.lock.release()
-
-
-def _free() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _module_bytes(pipe, seen: set[int]) -> int:
-    total = 0
-    for comp in getattr(pipe, "components", {}).values():
-        if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
-            seen.add(id(comp))
-            total += sum(t.numel() * t.element_size() for t in (*comp.parameters(), *comp.buffers()))
-    return total
-
-
-def _pipeline_class(name: str):
-    import diffusers
-
-    cls = getattr(diffusers, name, None)
-    if cls is None:
-        raise ValueError(f"diffusers {diffusers.__version__} has no pipeline class {name!r}")
-    return cls
-
-
-def _path(source: str):
-    from pathlib import Path
-
-    return Path(source).expanduser()

@@ -1,0 +1,204 @@
+"""Pipelines in memory: how one model's checkpoints become placed pipelines (PipelineLoader), and
+the pool that keeps them (PipelinePool), shared by every model of one config file.
+
+A pipeline is built from a loaded sibling of the same checkpoint when it can be (`from_pipe`: the
+same modules, no second copy), else from tiny components or `from_pretrained` (a local directory
+or a Hub id), then placed: dtype, device, offload, VAE tiling/slicing, attention slicing, compile,
+all config switches. The pool unloads what has been idle for its `idle_unload_seconds`; its clock
+is injectable so idleness is tested without waiting."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ...errors import ModelUnavailable
+from .config import Checkpoint, ModelConfig
+
+log = logging.getLogger(__name__)
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def resolve_dtype(name: str | None, device: str) -> torch.dtype:
+    """The configured dtype, else bfloat16 on CUDA and float32 elsewhere."""
+    if name:
+        return DTYPES[name]
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+class PipelineLoader:
+    """Builds and places the pipelines of one model id (its config, device and dtype)."""
+
+    def __init__(self, model: str, cfg: ModelConfig, hub_hint: str, device: str, dtype: torch.dtype):
+        self.model, self.cfg, self.hub_hint, self.device, self.dtype = model, cfg, hub_hint, device, dtype
+
+    def placement(self) -> tuple:
+        """What, besides the checkpoint and class, makes two loaded pipelines different."""
+        c = self.cfg
+        return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, c.compile)
+
+    def build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
+        cls = pipeline_class(cls_name)
+        started = time.monotonic()
+        pipe = None
+        for sibling in siblings if self.cfg.offload == "none" else []:
+            try:
+                pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
+                break
+            except (ValueError, TypeError) as exc:  # the sibling lacks a component this class needs
+                log.info("%s: %s cannot share %s's modules (%s)", self.model, cls_name, type(sibling).__name__, exc)
+        if pipe is None:
+            pipe = self.load(cls, ckpt, role)
+            self.place(pipe)
+        pipe.set_progress_bar_config(disable=True)  # progress goes through the task, not stderr
+        log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
+                 time.monotonic() - started)
+        return pipe
+
+    def load(self, cls, ckpt: Checkpoint, role: str):
+        if ckpt.is_tiny:
+            from .tiny import tiny_pipeline
+
+            return tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
+        kw = {"dtype": self.dtype}
+        if ckpt.revision:
+            kw["revision"] = ckpt.revision
+        if ckpt.variant:
+            kw["variant"] = ckpt.variant
+        try:
+            pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
+        except (OSError, ValueError) as exc:
+            where = "local directory" if ckpt.is_local else "Hugging Face Hub id"
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise ModelUnavailable(
+                f"model: {self.model} could not load its {role} checkpoint {ckpt.source!r} ({where}): "
+                f"{type(exc).__name__}: {first}. Get it with `hf download "
+                f"{ckpt.source if not ckpt.is_local else '<repo id> --local-dir ' + ckpt.source}` (accept "
+                f"its licence on huggingface.co first if it is gated; {self.hub_hint}), or point "
+                "the engine config at a local copy", field="model") from exc
+        return pipe
+
+    def place(self, pipe) -> None:
+        """dtype, device, offload, VAE tiling/slicing, attention slicing, compile: config switches."""
+        if self.cfg.offload == "model":
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif self.cfg.offload == "sequential":
+            pipe.enable_sequential_cpu_offload(device=self.device)
+        elif not (pipe.device.type == "cpu" and self.device == "cpu"):
+            pipe.to(self.device)
+        vae = getattr(pipe, "vae", None)
+        if self.cfg.vae_tiling and hasattr(vae, "enable_tiling"):
+            vae.enable_tiling()
+        if self.cfg.vae_slicing and hasattr(vae, "enable_slicing"):
+            vae.enable_slicing()
+        if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
+            pipe.enable_attention_slicing()
+        if self.cfg.compile:
+            denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+            if denoiser is not None:
+                denoiser.compile()
+
+
+class PipelinePool:
+    """Loaded pipelines, shared by the engines of one config file: two model ids on the same
+    checkpoint hold one copy. One lock serialises jobs and loads (pipelines are not thread-safe,
+    and one accelerator runs one job at a time anyway); a reaper thread unloads what has been
+    idle for its idle_unload_seconds. Keys are (source, revision, variant, class, placement).
+    `clock` (monotonic seconds) measures idleness; the reaper thread still ticks in real time."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self._entries: dict[tuple, list] = {}  # key -> [pipe, last_used, idle_seconds]
+        self._reaper: threading.Thread | None = None
+
+    def get(self, key: tuple, build, idle_seconds: float):
+        with self.lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                source, placement = key[0], key[-1]
+                siblings = [e[0] for k, e in self._entries.items() if k[0] == source and k[-1] == placement]
+                entry = self._entries[key] = [build(siblings), 0.0, idle_seconds]
+                if idle_seconds > 0 and self._reaper is None:
+                    self._reaper = threading.Thread(target=self._run_reaper, name="diffusers-unload", daemon=True)
+                    self._reaper.start()
+            entry[1] = self.clock()
+            return entry[0]
+
+    def touch(self, since: float) -> None:
+        """Pipelines used by a job that began at `since` (pool clock) count as used now that it ended."""
+        now = self.clock()
+        for entry in self._entries.values():
+            if entry[1] >= since:
+                entry[1] = now
+
+    def peek(self, key: tuple):
+        entry = self._entries.get(key)
+        return entry[0] if entry else None
+
+    def drop(self, key: tuple) -> None:
+        with self.lock:
+            if self._entries.pop(key, None) is not None:
+                _free()
+
+    def reap(self) -> list[tuple]:
+        """Unload every pipeline idle for at least its idle_unload_seconds; returns their keys."""
+        with self.lock:
+            now = self.clock()
+            idle = [k for k, e in self._entries.items() if e[2] > 0 and now - e[1] >= e[2]]
+            for k in idle:
+                log.info("unloading %s (%s), idle for %.0fs", k[3], k[0], now - self._entries[k][1])
+                del self._entries[k]
+            if idle:
+                _free()
+            return idle
+
+    def _run_reaper(self) -> None:
+        while True:
+            with self.lock:
+                periods = [e[2] for e in self._entries.values() if e[2] > 0]
+                if not periods:
+                    self._reaper = None
+                    return
+            time.sleep(min(periods) / 4 + 0.01)
+            if not self.lock.acquire(blocking=False):
+                continue  # a job is running: nothing is idle
+            try:
+                self.reap()
+            finally:
+                self.lock.release()
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def module_bytes(pipe, seen: set[int]) -> int:
+    """Bytes of parameters and buffers of the pipeline's modules not already in `seen`."""
+    total = 0
+    for comp in getattr(pipe, "components", {}).values():
+        if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
+            seen.add(id(comp))
+            total += sum(t.numel() * t.element_size() for t in (*comp.parameters(), *comp.buffers()))
+    return total
+
+
+def pipeline_class(name: str):
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise ValueError(f"diffusers {diffusers.__version__} has no pipeline class {name!r}")
+    return cls
+
+
+def local_path(source: str) -> Path:
+    return Path(source).expanduser()
