@@ -251,17 +251,22 @@ def test_url_happy_path_sniffs_format():
 
 
 def test_url_fetches_are_concurrent():
+    """Each answer waits until all four requests are in flight: fetched one after another, the
+    first would wait in vain and be answered 503."""
     data = image_bytes("PNG")
+    all_in = threading.Barrier(4, timeout=5)
 
-    def slow(request):
-        time.sleep(0.4)
+    def together(request):
+        try:
+            all_in.wait()
+        except threading.BrokenBarrierError:
+            send(request, b"not concurrent", status=503, content_type="text/plain")
+            return
         send(request, data)
 
-    with http_server(slow) as server:
-        start = time.perf_counter()
+    with http_server(together) as server:
         images = asyncio.run(fetcher().fetch_all([url(server, f"/{i}") for i in range(4)]))
     assert [i.position for i in images] == [1, 2, 3, 4]
-    assert time.perf_counter() - start < 1.2  # not 4 x 0.4 s
 
 
 def test_url_http_error_status():
@@ -317,16 +322,19 @@ def test_url_redirects_followed_and_limited():
 
 
 def test_url_content_length_over_cap_refused_before_reading():
+    release = threading.Event()
+
     def handler(request):
         request.send_response(200)
         request.send_header("Content-Length", str(50 * 1024 * 1024))
         request.end_headers()
         request.wfile.write(b"\0" * 1024)
-        time.sleep(3)
+        release.wait(5)  # the rest never comes: a fetcher that reads the body stalls here
 
     with http_server(handler) as server:
         start = time.perf_counter()
         exc = refused(url(server), 1, max_image_bytes=1024 * 1024)
+        release.set()
     assert time.perf_counter() - start < 1.5
     assert_refused(exc, 1, "larger than 1 MB")
 
