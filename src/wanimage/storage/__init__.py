@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wanimage.storage.base import ImageStore
-from wanimage.storage.local import InvalidKey, LocalImageStore, load_or_create_secret, validate_key
+from wanimage.storage.base import ImageStore, InvalidKey, validate_key
+from wanimage.storage.local import LocalImageStore, load_or_create_secret
 
 if TYPE_CHECKING:
     from wanimage.config import Settings

@@ -12,7 +12,30 @@ import uuid
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from wanimage.storage.local import validate_key
+from wanimage.errors import InvalidParameter
+
+MAX_KEY_CHARS = 1024
+
+
+class InvalidKey(InvalidParameter):
+    """A storage key that could leave the store's root or name a hidden (temporary) file."""
+
+
+def validate_key(key: str) -> str:
+    """Return `key` when it is a safe relative path of plain segments; raise InvalidKey otherwise.
+
+    Refused: empty, absolute, backslash, NUL or other control characters, empty segments, and
+    any segment starting with "." (which covers "." and ".." and our own ".tmp" files)."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
+        raise InvalidKey("storage key is empty or too long", field="key")
+    if key.startswith("/") or "\\" in key or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise InvalidKey(
+            "storage key must be a relative path without control characters", field="key"
+        )
+    for segment in key.split("/"):
+        if not segment or segment.startswith(".") or len(segment.encode()) > 255:
+            raise InvalidKey(f"storage key has an invalid segment: {segment!r}", field="key")
+    return key
 
 
 @runtime_checkable

@@ -19,39 +19,16 @@ import secrets
 import shutil
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from wanimage.errors import AccessDenied, InvalidParameter, NotFound
+from wanimage.errors import AccessDenied, NotFound
+from wanimage.storage.base import InvalidKey, new_key, validate_key
 
 SECRET_FILE = "secret.key"
 FILES_DIR = "files"
-MAX_KEY_CHARS = 1024
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
-
-
-class InvalidKey(InvalidParameter):
-    """A storage key that could leave the store's root or name a hidden (temporary) file."""
-
-
-def validate_key(key: str) -> str:
-    """Return `key` when it is a safe relative path of plain segments; raise InvalidKey otherwise.
-
-    Refused: empty, absolute, backslash, NUL or other control characters, empty segments, and
-    any segment starting with "." (which covers "." and ".." and our own ".tmp" files)."""
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
-        raise InvalidKey("storage key is empty or too long", field="key")
-    if key.startswith("/") or "\\" in key or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
-        raise InvalidKey(
-            "storage key must be a relative path without control characters", field="key"
-        )
-    for segment in key.split("/"):
-        if not segment or segment.startswith(".") or len(segment.encode()) > 255:
-            raise InvalidKey(f"storage key has an invalid segment: {segment!r}", field="key")
-    return key
 
 
 class LocalImageStore:
@@ -84,8 +61,7 @@ class LocalImageStore:
         return path
 
     def new_key(self, prefix: str, suffix: str = ".png", now: float | None = None) -> str:
-        day = datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
-        return validate_key(f"{prefix.strip('/')}/{day}/{uuid.uuid4().hex}{suffix}")
+        return new_key(prefix, suffix, now)
 
     # -- objects ----------------------------------------------------------------------------
 

@@ -28,8 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from wanimage.errors import ApiError, NotFound, ServiceUnavailable
-from wanimage.storage.base import content_type, new_key
-from wanimage.storage.local import InvalidKey, validate_key
+from wanimage.storage.base import InvalidKey, content_type, new_key, validate_key
 
 if TYPE_CHECKING:
     from wanimage.config import Settings
