@@ -13,12 +13,12 @@ from tqdm import tqdm
 
 from .config import Settings
 from .core.inputs import ImageFetcher, InputImage, decode_image
-from .core.job import build_job, check_capabilities
+from .core.pipeline import Pipeline
 from .core.request import build_request
 from .engines.base import PreviewFn
 from .engines.catalog import build_registry
 from .errors import InvalidParameter
-from .tasks.worker import finish_image
+from .thinking import build_planner
 
 _BBOX = re.compile(r"^(\d+):(\d+),(\d+),(\d+),(\d+)$")
 
@@ -51,6 +51,7 @@ async def _load_images(refs: list[str], settings: Settings) -> list[InputImage]:
 
 
 async def generate_to_dir(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """The server's own pipeline in this process: same request and seed, same pixels."""
     req = build_request(
         model=args.model,
         prompt=args.prompt,
@@ -64,23 +65,23 @@ async def generate_to_dir(args: argparse.Namespace, settings: Settings) -> list[
         watermark=args.watermark or None,
         seed=args.seed,
     )
-    engine = build_registry(settings).get(req.model)
-    inputs = await _load_images(list(req.images), settings)
-    job = build_job(req, [i.image for i in inputs])
-    check_capabilities(req, engine.capabilities, job.width, job.height)
+    pipeline = Pipeline(build_registry(settings), planner=build_planner(settings),
+                        png_level=settings.png_compress_level)
+    inputs = [i.image for i in await _load_images(list(req.images), settings)]
+    width, height = pipeline.check(req, [im.size for im in inputs])
 
-    with tqdm(total=100, unit="%", desc=f"{job.mode.value} {job.width}x{job.height}") as bar:
+    with tqdm(total=100, unit="%", desc=f"{req.mode.value} {width}x{height}") as bar:
 
         def progress(fraction: float, preview: PreviewFn | None = None) -> None:
             bar.update(max(0, int(fraction * 100) - bar.n))
 
-        outputs = await asyncio.to_thread(engine.generate, job, progress)
+        rendered = await asyncio.to_thread(pipeline.render, req, inputs, progress)
         bar.update(100 - bar.n)
 
     args.output.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, image in enumerate(outputs, start=1):
+    for i, png in enumerate(rendered.pngs, start=1):
         path = args.output / f"wanimage-{req.seed}-{i}.png"
-        path.write_bytes(finish_image(image, req, settings.png_compress_level))
+        path.write_bytes(png)
         paths.append(path)
     return paths

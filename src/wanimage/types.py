@@ -31,6 +31,14 @@ class Mode(StrEnum):
 ALL_MODES = frozenset(Mode)
 
 
+class Canceled(Exception):
+    """Raised by the progress callback inside an engine when its task was canceled."""
+
+
+class EngineLost(Exception):
+    """The engine process (e.g. a Ray replica) died under the task: the task is re-queued, not failed."""
+
+
 @dataclass(frozen=True)
 class Box:
     """A box in the pixel space of its image: top-left (x1, y1), bottom-right (x2, y2)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
+import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -46,3 +49,38 @@ def test_models_lists_both_ids(tmp_path):
     lines = done.stdout.splitlines()
     assert any(line.startswith("wan2.7-image ") and "text-to-image" in line for line in lines)
     assert any(line.startswith("wan2.7-image-pro") for line in lines)
+
+
+@pytest.fixture(scope="module")
+def builtin_server(tmp_path_factory):
+    from tests.support.server import start_server
+    from wanimage.config import Settings
+    from wanimage.engines.catalog import build_registry
+
+    data = tmp_path_factory.mktemp("cli-vs-server")
+    running = start_server(data, registry=build_registry(Settings(data_dir=data)))
+    yield running
+    running.stop()
+
+
+def server_pixels(server, prompt: str, **parameters) -> np.ndarray:
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
+            "parameters": {"size": "1K", "n": 1, "watermark": False, **parameters}}
+    answer = httpx.post(server.api_base + "/services/aigc/multimodal-generation/generation", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    url = answer.json()["output"]["choices"][0]["message"]["content"][0]["image"]
+    return np.asarray(Image.open(io.BytesIO(httpx.get(url).content)).convert("RGB"))
+
+
+@pytest.mark.slow
+def test_the_cli_draws_the_same_pixels_as_the_server(tmp_path, builtin_server):
+    prompt = "two red apples on the left and a cat on the right"
+    done = run("generate", prompt, "--size", "1K", "--seed", "42", "-o", "on", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run("generate", prompt, "--size", "1K", "--seed", "42", "--no-thinking", "-o", "off", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cli_on = np.asarray(Image.open(tmp_path / "on" / "wanimage-42-1.png").convert("RGB"))
+    cli_off = np.asarray(Image.open(tmp_path / "off" / "wanimage-42-1.png").convert("RGB"))
+    assert np.array_equal(cli_on, server_pixels(builtin_server, prompt, seed=42))  # thinking on by default
+    assert np.array_equal(cli_off, server_pixels(builtin_server, prompt, seed=42, thinking_mode=False))
+    assert not np.array_equal(cli_on, cli_off)  # --no-thinking changes the picture: the plan is skipped

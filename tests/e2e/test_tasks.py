@@ -46,7 +46,9 @@ def spawn(data_dir: Path, port: int, step_seconds: float, database_url: str | No
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.server", "--port", str(port), "--data-dir", str(data_dir),
          "--step-seconds", str(step_seconds), "--steps", "4", *db],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # A dead worker is one whose heartbeat row went stale: 2 s here instead of 60 s.
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "WANIMAGE_STALE_AFTER_SECONDS": "2",
+                       "WANIMAGE_HEARTBEAT_SECONDS": "0.5"},
     )
     wait_healthy(f"http://127.0.0.1:{port}", timeout=60)
     return proc
@@ -117,8 +119,7 @@ def test_tasks_and_files_purged_after_ttl(make_server):
     assert httpx.get(url).status_code == 200
     files = list((server.settings.data_dir / "files" / "results").rglob("*.png"))
     assert files
-    time.sleep(2.2)
-    assert server.service.purge_expired() >= 1
+    assert server.service.purge_expired(now=time.time() + 2.2) >= 1  # 2.2 s later, by the injected clock
     assert status(server.api_base, task_id)["task_status"] == "UNKNOWN"
     assert not any(f.exists() for f in files)
     assert httpx.get(url).status_code in (403, 404)

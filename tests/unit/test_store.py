@@ -1,16 +1,40 @@
-"""The task store on SQLite: migrations match the table definition; claims, cancels, recovery."""
+"""The task store on SQLite and its in-memory twin, held to one contract: claims, cancels,
+worker heartbeat rows and recovery, retention; and the migrations match the table definition."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from wanimage.tasks.memory import InMemoryTaskStore
 from wanimage.tasks.records import Origin, TaskStatus
 from wanimage.tasks.store import TaskStore, metadata
 
 
-def store(tmp_path) -> TaskStore:
-    return TaskStore(f"sqlite:///{tmp_path / 'tasks.db'}")
+class Clock:
+    """An injected clock: tests move time instead of sleeping."""
+
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def store(tmp_path, clock=None) -> TaskStore:
+    return TaskStore(f"sqlite:///{tmp_path / 'tasks.db'}", **({"clock": clock} if clock else {}))
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def make_store(request, tmp_path):
+    def make(clock=None):
+        kwargs = {"clock": clock} if clock else {}
+        if request.param == "memory":
+            return InMemoryTaskStore(**kwargs)
+        return TaskStore(f"sqlite:///{tmp_path / 'tasks.db'}", **kwargs)
+
+    return make
 
 
 def test_migrations_match_the_table_definition(tmp_path):
@@ -22,17 +46,19 @@ def test_migrations_match_the_table_definition(tmp_path):
     store(tmp_path)  # running the migrations again is a no-op
 
 
-def test_claim_takes_oldest_pending_once(tmp_path):
-    s = store(tmp_path)
+def test_claim_takes_oldest_pending_once(make_store):
+    clock = Clock()
+    s = make_store(clock)
     for i in range(3):
         s.create(f"t{i}", "m", Origin.GENERATION, {})
+        clock.t += 1
     claimed = [s.claim("w1"), s.claim("w2"), s.claim("w1"), s.claim("w2")]
     assert [c.id if c else None for c in claimed] == ["t0", "t1", "t2", None]
     assert all(c.attempts == 1 for c in claimed[:3])
 
 
-def test_finish_only_by_the_holder(tmp_path):
-    s = store(tmp_path)
+def test_finish_only_by_the_holder(make_store):
+    s = make_store()
     s.create("t", "m", Origin.GENERATION, {})
     s.claim("w1")
     assert not s.finish("t", "w2", TaskStatus.SUCCEEDED)
@@ -40,20 +66,93 @@ def test_finish_only_by_the_holder(tmp_path):
     assert s.get("t").status is TaskStatus.FAILED
 
 
-def test_recovery_requeues_once_then_fails(tmp_path):
-    s = store(tmp_path)
+def test_recovery_requeues_once_then_fails(make_store):
+    clock = Clock()
+    s = make_store(clock)
     s.create("t", "m", Origin.GENERATION, {})
+    s.register_worker("w1")
     s.claim("w1")
-    assert s.recover_stale(60, 2, ["w1"]) == (1, 0)
+    clock.t += 61  # w1 stopped beating
+    assert s.recover_stale(60, 2) == (1, 0)
     assert s.get("t").status is TaskStatus.PENDING
+    s.register_worker("w2")
     s.claim("w2")
-    assert s.recover_stale(60, 2, ["w2"]) == (0, 1)
+    clock.t += 61
+    assert s.recover_stale(60, 2) == (0, 1)
     record = s.get("t")
     assert record.status is TaskStatus.FAILED and record.code == "InternalError.WorkerLost"
 
 
-def test_cancel_pending_and_running(tmp_path):
-    s = store(tmp_path)
+def test_a_beating_worker_keeps_its_task_and_a_stale_row_loses_it(make_store):
+    clock = Clock()
+    s = make_store(clock)
+    for name in ("alive", "dead"):
+        s.create(name, "m", Origin.GENERATION, {})
+        clock.t += 1
+        s.register_worker(name)
+        s.claim(name)
+    for _ in range(4):  # 'alive' beats every 20 s, 'dead' never again
+        clock.t += 20
+        s.beat_worker("alive")
+        s.recover_stale(60, 2)
+    assert s.get("alive").status is TaskStatus.RUNNING
+    assert s.get("dead").status is TaskStatus.PENDING
+    assert s.live_workers(60) == ["alive"]  # the stale row was pruned
+
+
+def test_a_task_whose_worker_has_no_row_is_judged_by_its_progress_writes(make_store):
+    clock = Clock()
+    s = make_store(clock)  # e.g. a worker from before migration 0003, still running
+    s.create("t", "m", Origin.GENERATION, {})
+    s.claim("old-worker")
+    clock.t += 50
+    assert s.report_progress("t", "old-worker", 40)
+    clock.t += 50
+    assert s.recover_stale(60, 2) == (0, 0)
+    clock.t += 11
+    assert s.recover_stale(60, 2) == (1, 0)
+
+
+def test_a_cancel_asked_of_a_lost_task_is_honoured_by_recovery(make_store):
+    clock = Clock()
+    s = make_store(clock)
+    s.create("t", "m", Origin.GENERATION, {})
+    s.register_worker("w")
+    s.claim("w")
+    assert s.cancel("t") is TaskStatus.RUNNING
+    clock.t += 61
+    s.recover_stale(60, 2)
+    assert s.get("t").status is TaskStatus.CANCELED
+
+
+def test_engine_lost_requeues_then_fails_and_only_the_holder_may(make_store):
+    s = make_store()
+    s.create("t", "m", Origin.GENERATION, {})
+    s.claim("w1")
+    assert s.requeue("t", "w2", 2) is None
+    assert s.requeue("t", "w1", 2) is TaskStatus.PENDING
+    s.claim("w1")
+    assert s.requeue("t", "w1", 2) is TaskStatus.FAILED
+    assert s.get("t").code == "InternalError.EngineLost"
+
+
+def test_list_count_and_purge(make_store):
+    clock = Clock()
+    s = make_store(clock)
+    for i in range(5):
+        s.create(f"t{i}", "m" if i % 2 else "n", Origin.GENERATION, {})
+        clock.t += 10
+    page, total = s.list(page_no=1, page_size=2)
+    assert [t.id for t in page] == ["t4", "t3"] and total == 5
+    page, total = s.list(page_no=2, page_size=2, model="m")
+    assert page == [] and total == 2
+    assert s.count(TaskStatus.PENDING) == 5
+    assert sorted(s.purge(clock.t - 25)) == ["t0", "t1", "t2"]
+    assert s.get("t0") is None and s.count(TaskStatus.PENDING) == 2
+
+
+def test_cancel_pending_and_running(make_store):
+    s = make_store()
     s.create("a", "m", Origin.GENERATION, {})
     s.create("b", "m", Origin.GENERATION, {})
     s.claim("w")  # a is RUNNING
@@ -81,8 +180,8 @@ def test_a_database_made_before_migration_0002_is_upgraded_with_its_tasks(tmp_pa
     assert old.status is TaskStatus.PENDING and not old.wants_previews and old.preview_key is None
 
 
-def test_partial_images_are_recorded_only_by_the_holder(tmp_path):
-    s = store(tmp_path)
+def test_partial_images_are_recorded_only_by_the_holder(make_store):
+    s = make_store()
     s.create("t", "m", Origin.OPENAI, {}, wants_previews=True)
     assert s.claim("w1").wants_previews
     assert not s.put_preview("t", "w2", "previews/t/050.png", 50)

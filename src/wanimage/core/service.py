@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,7 +29,7 @@ from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
 from ..thinking import build_planner
 from .inputs import ImageFetcher
-from .job import check_capabilities, check_geometry
+from .pipeline import Pipeline, TaskPipeline
 from .request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -41,21 +40,6 @@ UPLOAD_PREFIX = "uploads/"
 
 class WaitTimeout(ApiError):
     status, code = 504, "RequestTimeOut"
-
-
-def worker_is_dead(worker_id: str | None) -> bool:
-    """Worker ids are `host:pid:nonce` (see Worker): a local pid that is gone means a dead worker."""
-    host, _, rest = (worker_id or "").partition(":")
-    pid = rest.split(":")[0]
-    if host != os.uname().nodename or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, owned by someone else
-        return False
-    return False
 
 
 @contextmanager
@@ -90,6 +74,8 @@ class ImageService:
         self.store = store
         self.images = images
         self.engines = engines
+        # Thinking mode: one planner shared by the workers.
+        self.pipeline = Pipeline(engines, planner=build_planner(settings), png_level=settings.png_compress_level)
         self.events = TaskEvents()
         self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
         self.workers: list[Worker] = []
@@ -112,20 +98,15 @@ class ImageService:
         self.recover()
         self.purge_expired()
         count = self.settings.workers if workers is None else workers
-        planner = build_planner(self.settings)  # thinking mode: one planner shared by the workers
+        handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase)
         for i in range(count):
             worker = Worker(
                 self.store,
-                self.images,
-                self.engines,
+                handler,
                 self.events,
-                png_level=self.settings.png_compress_level,
                 heartbeat_seconds=self.settings.heartbeat_seconds,
                 max_attempts=self.settings.max_attempts,
-                name=None,
                 on_finished=self._count_images,
-                on_phase=self._observe_phase,
-                planner=planner,
             )
             worker.start()
             self.workers.append(worker)
@@ -141,28 +122,33 @@ class ImageService:
         self.store.close()
 
     def recover(self) -> tuple[int, int]:
-        """Re-queue (or fail) RUNNING tasks whose worker is gone: at once when that worker was a
-        process on this host that no longer exists (a crash, SIGKILL), else once its heartbeat
-        is older than `stale_after_seconds` (another host)."""
-        dead = [w for w in self.store.running_worker_ids() if worker_is_dead(w)]
-        result = self.store.recover_stale(self.settings.stale_after_seconds, self.settings.max_attempts, dead)
+        """Re-queue (or fail) RUNNING tasks whose worker is gone: its heartbeat row is older than
+        `stale_after_seconds` (a crash, SIGKILL, a lost host)."""
+        result = self.store.recover_stale(self.settings.stale_after_seconds, self.settings.max_attempts)
         if result[0]:
             self.events.work_available.set()
         return result
 
-    def purge_expired(self) -> int:
-        cutoff = time.time() - self.settings.result_ttl_seconds
-        ids = self.store.purge(cutoff)
-        self.images.purge_older_than(self.settings.result_ttl_seconds)
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete tasks and images older than the result TTL; returns the number of tasks."""
+        now = time.time() if now is None else now
+        ids = self.store.purge(now - self.settings.result_ttl_seconds)
+        self.images.purge_older_than(self.settings.result_ttl_seconds, now=now)
         return len(ids)
 
     async def _maintain(self) -> None:
-        interval = min(self.settings.retention_interval_seconds, self.settings.stale_after_seconds)
+        """Recovery twice per `stale_after_seconds` (a dead worker's task waits at most 1.5 times
+        that); retention as before, every min(retention interval, stale_after_seconds)."""
+        every = self.settings.stale_after_seconds / 2
+        purge_every = min(self.settings.retention_interval_seconds, self.settings.stale_after_seconds)
+        last_purge = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(every)
             try:
                 await asyncio.to_thread(self.recover)
-                await asyncio.to_thread(self.purge_expired)
+                if time.monotonic() - last_purge >= purge_every:
+                    last_purge = time.monotonic()
+                    await asyncio.to_thread(self.purge_expired)
             except Exception:
                 log.exception("maintenance pass failed")
 
@@ -188,10 +174,9 @@ class ImageService:
                 f"the queue is full ({self.settings.max_queue} tasks waiting); retry in a few seconds",
                 retry_after=5,
             )
-        engine = self.engines.get(req.model)
+        self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
         inputs = await self.fetcher.fetch_all(list(req.images))
-        width, height = check_geometry(req, [(i.width, i.height) for i in inputs])
-        check_capabilities(req, engine.capabilities, width, height)
+        self.pipeline.check(req, [(i.width, i.height) for i in inputs])
         task_id = task_id or str(uuid.uuid4())
         refs = []
         for item in inputs:
@@ -334,6 +319,28 @@ class ImageService:
 
     def image_bytes(self, key: str) -> bytes:
         return self.images.read(key)
+
+    # What the routers need besides tasks: each is a method here, so no handler reaches a store.
+
+    def store_upload(self, key: str, data: bytes) -> None:
+        """A file of the dashscope SDK's upload flow; `oss://KEY` then finds it (`read_upload`)."""
+        self.images.put_named(UPLOAD_PREFIX + key, data)
+
+    def preview_png(self, image: Image.Image) -> bytes:
+        """A partial image of a stream as PNG, at the fastest compression: it is shown once."""
+        from .postprocess import encode_png  # only the streaming API encodes outside the workers
+
+        return encode_png(image, 1)
+
+    def running_count(self) -> int:
+        return self.store.count(TaskStatus.RUNNING)
+
+    def worker_count(self) -> int:
+        return len(self.workers)
+
+    def models(self) -> list[dict]:
+        """One row per model id: its engine, whether it loaded, the load error, its modes."""
+        return self.engines.describe()
 
     def read_upload(self, key: str) -> bytes | None:
         """`oss://KEY` references from the dashscope SDK's upload flow."""

@@ -12,15 +12,9 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor
-
-
-class Canceled(Exception):
-    """Raised by the progress callback inside an engine when its task was canceled."""
-
-
-class EngineLost(Exception):
-    """The engine process (e.g. a Ray replica) died under the task: the task is re-queued, not failed."""
+# Canceled and EngineLost belong to the engine contract; they live with the domain types so that
+# the task queue can tell them apart without importing engines.
+from ..types import Box, Canceled, Capabilities, EngineLost, LayoutItem, Mode, PaletteColor  # noqa: F401
 
 
 @dataclass

@@ -4,7 +4,8 @@ handles. Task state must then live in PostgreSQL (several API replicas share it)
 
     wanimage serve --ray auto          # or ray://HEAD:10001, with WANIMAGE_DATABASE_URL set
 
-A replica reports progress and sees cancels through the task store itself (`TaskContext`); a
+A replica reports progress and sees cancels through the task store itself (the worker's
+`TaskProgress` carries its `TaskContext` to the replica, which builds its own from it); a
 replica that dies mid-task surfaces as `EngineLost`, and the worker gives the task back to the
 queue. Partial images do not leave a replica yet (worker processes share theirs through the image
 store; a replica has no image store): streaming clients get progress and the final images."""
@@ -22,7 +23,8 @@ from typing import Any
 from PIL import Image
 
 from ..config import Settings
-from ..engines.base import Canceled, Engine, EngineLost, GenerationJob, PreviewFn
+from ..core.progress import TaskProgress
+from ..engines.base import Canceled, Engine, EngineLost, GenerationJob, ProgressFn, no_progress
 from ..tasks.records import TaskContext
 from ..types import Capabilities
 
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 ENGINE_APP = "wanimage-engine"  # one application per distinct engine: wanimage-engine-0, -1, ...
 API_APP = "wanimage"
-PROGRESS_WRITE_SECONDS = 0.5
 
 
 def ray_environment() -> None:
@@ -68,24 +69,6 @@ class ScalingConfig:
 # ------------------------------------------------------------------ replica side
 
 
-class _ReplicaProgress:
-    """The ProgressFn inside a replica: writes progress to the task store and raises Canceled
-    when a cancel was asked (the worker's own in-process flags are out of reach here)."""
-
-    def __init__(self, store: Any, ctx: TaskContext) -> None:
-        self.store, self.ctx = store, ctx
-        self._last = 0.0
-
-    def __call__(self, fraction: float, preview: PreviewFn | None = None) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_WRITE_SECONDS:
-            return
-        self._last = now
-        if self.store.cancel_requested(self.ctx.task_id):
-            raise Canceled
-        self.store.heartbeat(self.ctx.task_id, self.ctx.worker_id, int(fraction * 100))
-
-
 class EngineReplica:
     """The body of an engine deployment: one Engine per replica, built by `factory`."""
 
@@ -102,10 +85,8 @@ class EngineReplica:
 
     def generate(self, job: GenerationJob, ctx: TaskContext | None) -> list[Image.Image]:
         if ctx is None:
-            from ..engines.base import no_progress
-
             return self.engine.generate(job, no_progress)
-        return self.engine.generate(job, _ReplicaProgress(self._store(ctx.database_url), ctx))
+        return self.engine.generate(job, TaskProgress.through_store(ctx, self._store(ctx.database_url)))
 
     def _store(self, url: str):
         from ..tasks.store import TaskStore
@@ -127,10 +108,10 @@ class RemoteEngine:
         self.capabilities: Capabilities = handle.capabilities.remote().result()
         self.name = "ray:" + handle.name.remote().result()
 
-    def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
+    def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
 
-        ctx = getattr(progress, "context", None)
+        ctx = progress.context if isinstance(progress, TaskProgress) else None
         try:
             return self.handle.generate.remote(job, ctx).result()
         except (ActorDiedError, ActorUnavailableError) as exc:

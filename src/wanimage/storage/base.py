@@ -59,8 +59,8 @@ class ImageStore(Protocol):
         `base_url` is wanimage's own public URL; a store that serves itself ignores it."""
         ...
 
-    def purge_older_than(self, seconds: float) -> int:
-        """Delete objects older than `seconds`; return how many."""
+    def purge_older_than(self, seconds: float, now: float | None = None) -> int:
+        """Delete objects older than `seconds` (at `now`, default the current time); return how many."""
         ...
 
     def delete_prefix(self, prefix: str) -> int:

@@ -8,64 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    create_engine,
-    delete,
-    event,
-    false,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine, RowMapping
 
-from .records import Origin, TaskRecord, TaskResult, TaskStatus, now
+from .records import Origin, TaskRecord, TaskResult, TaskStatus
+from .schema import metadata, tasks, workers
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = threading.Lock()  # alembic's command API keeps module-level state
 
-metadata = MetaData()
-
-tasks = Table(
-    "wanimage_tasks",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("status", String(16), nullable=False, index=True),
-    Column("model", String(64), nullable=False),
-    Column("origin", String(16), nullable=False),
-    Column("request", Text, nullable=False),
-    Column("submit_time", Float, nullable=False, index=True),
-    Column("scheduled_time", Float),
-    Column("end_time", Float),
-    Column("progress", Integer, nullable=False, default=0),
-    Column("result", Text),
-    Column("code", String(64)),
-    Column("message", Text),
-    Column("worker_id", String(128)),
-    Column("heartbeat_at", Float),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("cancel_requested", Boolean, nullable=False, default=False),
-    # Partial images for a stream whose task may run in another process (migration 0002).
-    Column("wants_previews", Boolean, nullable=False, default=False, server_default=false()),
-    Column("preview_key", String(256)),
-    Column("preview_progress", Integer),
-)
+__all__ = ["MIGRATIONS", "TaskStore", "metadata"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -109,8 +67,9 @@ def _held_by(task_id: str, worker_id: str):
 
 
 class TaskStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self.url = url
+        self.clock = clock  # epoch seconds; tests pass their own
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
@@ -147,7 +106,7 @@ class TaskStore:
             "model": model,
             "origin": origin.value,
             "request": json.dumps(request),
-            "submit_time": now(),
+            "submit_time": self.clock(),
             "progress": 0,
             "attempts": 0,
             "cancel_requested": False,
@@ -201,7 +160,7 @@ class TaskStore:
 
     def claim(self, worker_id: str) -> TaskRecord | None:
         """Take the oldest PENDING task: one statement, safe with many workers."""
-        t = now()
+        t = self.clock()
         oldest = (
             select(tasks.c.id)
             .where(tasks.c.status == TaskStatus.PENDING.value)
@@ -229,16 +188,13 @@ class TaskStore:
             row = conn.execute(stmt).mappings().first()
         return _record(row) if row else None
 
-    def heartbeat(self, task_id: str, worker_id: str, progress: int | None = None) -> bool:
-        """Refresh the heartbeat (and progress); False when the task is no longer ours."""
-        values: dict[str, Any] = {"heartbeat_at": now()}
-        if progress is not None:
-            values["progress"] = max(0, min(100, progress))
+    def report_progress(self, task_id: str, worker_id: str, progress: int) -> bool:
+        """Write the task's progress (0-100); False when the task is no longer ours."""
         with self.engine.begin() as conn:
             res = conn.execute(
                 update(tasks)
                 .where(_held_by(task_id, worker_id))
-                .values(**values)
+                .values(progress=max(0, min(100, progress)), heartbeat_at=self.clock())
             )
         return res.rowcount == 1
 
@@ -272,7 +228,7 @@ class TaskStore:
                 .where(_held_by(task_id, worker_id))
                 .values(
                     status=status.value,
-                    end_time=now(),
+                    end_time=self.clock(),
                     progress=100 if status is TaskStatus.SUCCEEDED else tasks.c.progress,
                     result=result.to_json() if result else None,
                     code=code,
@@ -296,22 +252,13 @@ class TaskStore:
                 .where(_held_by(task_id, worker_id))
                 .values(
                     status=TaskStatus.FAILED.value,
-                    end_time=now(),
+                    end_time=self.clock(),
                     code="InternalError.EngineLost",
                     message=f"the engine running this task was lost {max_attempts} times; submit it anew",
                 )
             ).rowcount:
                 return TaskStatus.FAILED
         return None
-
-    def fail(self, task_id: str, code: str, message: str) -> None:
-        """Fail a task that no worker holds (e.g. its inputs could not be stored)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]))
-                .values(status=TaskStatus.FAILED.value, end_time=now(), code=code, message=message)
-            )
 
     # ------------------------------------------------------------ cancel, recovery, retention
 
@@ -322,7 +269,7 @@ class TaskStore:
             res = conn.execute(
                 update(tasks)
                 .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.PENDING.value)
-                .values(status=TaskStatus.CANCELED.value, end_time=now())
+                .values(status=TaskStatus.CANCELED.value, end_time=self.clock())
             )
             if res.rowcount == 1:
                 return TaskStatus.CANCELED
@@ -334,36 +281,57 @@ class TaskStore:
             status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar()
         return TaskStatus(status) if status else None
 
-    def running_worker_ids(self) -> list[str]:
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(tasks.c.worker_id).where(tasks.c.status == TaskStatus.RUNNING.value).distinct()
-                ).scalars()
-            )
+    # ------------------------------------------------------------ workers
 
-    def recover_stale(self, stale_after: float, max_attempts: int, worker_ids: Iterable[str] = ()) -> tuple[int, int]:
-        """Tasks RUNNING without a heartbeat for `stale_after` seconds (or held by one of
-        `worker_ids`, known dead) go back to PENDING, or FAILED once `max_attempts` were used.
-        Returns (requeued, failed)."""
-        cutoff = now() - stale_after
-        dead = list(worker_ids)
+    def register_worker(self, worker_id: str) -> None:
+        t = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))
+            conn.execute(insert(workers).values(id=worker_id, started_at=t, heartbeat_at=t))
+
+    def beat_worker(self, worker_id: str) -> None:
+        """The worker is alive (re-registers it if a recovery pass pruned its row meanwhile)."""
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=self.clock())
+            ).rowcount:
+                conn.execute(insert(workers).values(id=worker_id, started_at=self.clock(), heartbeat_at=self.clock()))
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+    def live_workers(self, stale_after: float) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                select(workers.c.id).where(workers.c.heartbeat_at >= self.clock() - stale_after).order_by(workers.c.id)
+            ).scalars())
+
+    def recover_stale(self, stale_after: float, max_attempts: int) -> tuple[int, int]:
+        """Tasks RUNNING under a worker whose heartbeat row is older than `stale_after` seconds go
+        back to PENDING, or FAILED once `max_attempts` were used; then stale rows are pruned. A
+        task whose worker has no row at all (pruned, or a worker from before migration 0003) is
+        judged by its own last progress write. Returns (requeued, failed)."""
+        cutoff = self.clock() - stale_after
+        alive = select(workers.c.id).where(workers.c.heartbeat_at >= cutoff)
+        known = select(workers.c.id)
         stale = and_(
             tasks.c.status == TaskStatus.RUNNING.value,
-            or_(tasks.c.heartbeat_at < cutoff, tasks.c.worker_id.in_(dead)) if dead else tasks.c.heartbeat_at < cutoff,
+            tasks.c.worker_id.not_in(alive),
+            or_(tasks.c.worker_id.in_(known), tasks.c.heartbeat_at < cutoff),
         )
         with self.engine.begin() as conn:
             conn.execute(  # a cancel was asked while it ran: honour it rather than retry
                 update(tasks)
                 .where(stale, tasks.c.cancel_requested)
-                .values(status=TaskStatus.CANCELED.value, end_time=now())
+                .values(status=TaskStatus.CANCELED.value, end_time=self.clock())
             )
             failed = conn.execute(
                 update(tasks)
                 .where(stale, tasks.c.attempts >= max_attempts)
                 .values(
                     status=TaskStatus.FAILED.value,
-                    end_time=now(),
+                    end_time=self.clock(),
                     code="InternalError.WorkerLost",
                     message=f"the worker running this task stopped {max_attempts} times; "
                     "the task was not retried again. Submit it anew.",
@@ -372,6 +340,7 @@ class TaskStore:
             requeued = conn.execute(
                 update(tasks).where(stale).values(status=TaskStatus.PENDING.value, worker_id=None, progress=0)
             ).rowcount
+            conn.execute(delete(workers).where(workers.c.heartbeat_at < cutoff))
         if failed or requeued:
             log.warning("recovered stale tasks: %d re-queued, %d failed", requeued, failed)
         return requeued, failed

@@ -1,0 +1,159 @@
+"""One task's work, in one place: inputs -> plan -> job -> generate -> finish -> store.
+
+`Pipeline.render` is the whole generation of one validated request from decoded input images to
+finished PNGs; the server's workers (through `TaskPipeline`, the queue's handler), the Ray API
+replicas and `wanimage generate` all call it, so the same request and seed give the same pixels
+everywhere. `TaskPipeline` adds what a queued task needs around it: inputs read back from the
+image store, progress reported through the task store, results stored."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..engines.base import ProgressFn
+from ..engines.registry import EngineRegistry
+from ..errors import ApiError
+from ..storage.base import ImageStore
+from ..tasks.events import TaskEvents
+from ..tasks.records import TaskContext, TaskRecord, TaskResult
+from ..thinking import Brief, Plan, Planner
+from .inputs import decode_image
+from .job import build_job, check_capabilities, check_geometry
+from .postprocess import add_watermark, apply_palette, encode_png
+from .progress import ProgressStore, TaskProgress
+from .request import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+PALETTE_STRENGTH = 0.5
+PhaseObserver = Callable[[str, float], None]
+
+
+class PhaseClock:
+    """Time spent per phase of a task (queued, planning, generating, encoding, storing), for metrics."""
+
+    def __init__(self, observe: PhaseObserver | None) -> None:
+        self.observe = observe
+        self.mark = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        if self.observe:
+            self.observe(phase, now - self.mark)
+        self.mark = now
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A finished generation: PNG bytes in order, and what the API reports with them."""
+
+    pngs: list[bytes]
+    width: int
+    height: int
+    revised_prompt: str  # the prompt itself when thinking mode did not run
+    planner: str | None  # which planner ran ("builtin" | "llm"); None: none ran
+
+
+def finish_image(image: Image.Image, req: GenerationRequest, level: int) -> bytes:
+    """Palette transfer, watermark, PNG: the same for every engine."""
+    if req.color_palette:
+        image = apply_palette(image, [e.to_color() for e in req.color_palette], strength=PALETTE_STRENGTH)
+    if req.watermark:
+        image = add_watermark(image)
+    return encode_png(image, level)
+
+
+class Pipeline:
+    def __init__(self, engines: EngineRegistry, *, planner: Planner | None = None, png_level: int = 1) -> None:
+        self.engines = engines
+        self.planner = planner  # thinking mode; None: prompts go to the engine as given
+        self.png_level = png_level
+
+    def check(self, req: GenerationRequest, sizes: list[tuple[int, int]]) -> tuple[int, int]:
+        """The rules that need the input sizes and the engine, before any work: boxes inside their
+        images, output size, what this engine can do. Returns the output (width, height)."""
+        width, height = check_geometry(req, sizes)
+        check_capabilities(req, self.engines.get(req.model).capabilities, width, height)
+        return width, height
+
+    def render(self, req: GenerationRequest, inputs: list[Image.Image], progress: ProgressFn,
+               clock: PhaseClock | None = None) -> Rendered:
+        clock = clock or PhaseClock(None)
+        engine = self.engines.get(req.model)
+        plan = self.plan(req, inputs)  # thinking mode: None when it does not apply
+        job = build_job(req, inputs, prompt=plan.revised_prompt if plan else None,
+                        layout=plan.layout if plan else None)
+        clock.lap("planning")
+        outputs = engine.generate(job, progress)
+        clock.lap("generating")
+        if not outputs:
+            raise ApiError("the engine produced no image", status=500, code="InternalError.Algo")
+        pngs = []
+        for image in outputs:
+            if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
+                image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
+            pngs.append(finish_image(image, req, self.png_level))
+        clock.lap("encoding")
+        return Rendered(pngs, job.width, job.height, job.prompt, plan.planner if plan else None)
+
+    def plan(self, req: GenerationRequest, inputs: list[Image.Image]) -> Plan | None:
+        """Thinking mode (pure text-to-image only). Image sets keep the prompt as given: engines
+        split "image 1: ... image 2: ..." themselves and have no per-image layout input."""
+        if self.planner is None or not req.thinking_applies:
+            return None
+        started = time.monotonic()
+        width, height = check_geometry(req, [im.size for im in inputs])
+        brief = Brief(req.prompt, width, height, n=req.n, sequential=req.enable_sequential)
+        try:
+            plan = self.planner.plan(brief)
+        except Exception:  # planners never raise by contract; a bug still must not fail the task
+            log.exception("thinking planner failed; the prompt goes on as given")
+            return None
+        log.info("thinking planner=%s in %.3fs (%d layout boxes)%s", plan.planner, time.monotonic() - started,
+                 len(plan.layout or []), f"; {plan.note}" if plan.note else "")
+        return plan
+
+
+def load_inputs(images: ImageStore, refs: list[str]) -> list[Image.Image]:
+    """Input images were stored at submit as `input://KEY`; decode them again here."""
+    decoded = []
+    for position, ref in enumerate(refs, start=1):
+        key = ref.removeprefix("input://")
+        decoded.append(decode_image(images.read(key), position).image)
+    return decoded
+
+
+class TaskPipeline:
+    """The worker's handler: one queued task through the Pipeline, its results in the image store."""
+
+    def __init__(self, pipeline: Pipeline, store: ProgressStore, images: ImageStore, events: TaskEvents, *,
+                 on_phase: PhaseObserver | None = None) -> None:
+        self.pipeline, self.store, self.images, self.events = pipeline, store, images, events
+        self.on_phase = on_phase
+
+    def __call__(self, task: TaskRecord, worker_id: str) -> TaskResult:
+        if self.on_phase and task.scheduled_time is not None:
+            self.on_phase("queued", task.scheduled_time - task.submit_time)
+        clock = PhaseClock(self.on_phase)
+        req = GenerationRequest.from_json(task.request)
+        inputs = load_inputs(self.images, list(req.images))
+        ctx = TaskContext(task.id, worker_id, self.store.url)
+        progress = TaskProgress.in_process(ctx, self.store, self.images, self.events,
+                                           shared_wanted=task.wants_previews)
+        rendered = self.pipeline.render(req, inputs, progress, clock)
+        keys = [self.images.put(png, prefix="results") for png in rendered.pngs]
+        clock.lap("storing")
+        return TaskResult(
+            images=keys,
+            size=f"{rendered.width}*{rendered.height}",
+            prompt=req.prompt,
+            revised_prompt=rendered.revised_prompt,
+            seed=req.seed,
+            sequential=req.enable_sequential,
+            planner=rendered.planner,
+        )
