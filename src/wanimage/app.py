@@ -34,7 +34,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     service.on_images = metrics.count_images
     metrics.bind(
         queue_depth=service.queue_depth,
-        running=lambda: system.running_tasks(service),
+        running=service.running_count,
         images=lambda: service.images_made,
         workers=lambda: len(service.workers),
     )

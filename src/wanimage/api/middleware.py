@@ -3,15 +3,15 @@ and response, the body-size limit (413), and request metrics."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TooLarge
 from ..metrics import Metrics
+from .errors import render_error
 
 
 class RequestContextMiddleware:
@@ -39,7 +39,7 @@ class RequestContextMiddleware:
 
         length = _content_length(scope)
         if length is not None and length > self.max_body_bytes:
-            await self._too_large(scope, send_with_id, request_id)
+            await self._too_large(scope, receive, send_with_id)
         else:
             received = 0
 
@@ -63,23 +63,9 @@ class RequestContextMiddleware:
             "(WANIMAGE_MAX_BODY_BYTES); send images by URL or smaller"
         )
 
-    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
-        path = scope.get("path", "")
-        if path.startswith("/v1/"):
-            body: dict[str, Any] = {
-                "error": {"message": self._message(), "type": "invalid_request_error", "param": "body", "code": TooLarge.code}
-            }
-        else:
-            body = {"request_id": request_id, "code": TooLarge.code, "message": self._message()}
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = render_error(Request(scope, receive), TooLarge(self._message(), field="body"))
+        await response(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

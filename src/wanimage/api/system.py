@@ -7,7 +7,6 @@ import time
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..tasks.records import TaskStatus
 from .common import require_api_key, service_of
 
 router = APIRouter(tags=["system"])
@@ -20,9 +19,9 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "status": "ok",
-            "workers": len(service.workers),
+            "workers": service.worker_count(),
             "queue_depth": service.queue_depth(),
-            "models": service.engines.describe(),
+            "models": service.models(),
         }
     )
 
@@ -35,7 +34,7 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/v1/models", dependencies=[Depends(require_api_key)])
 async def list_models(request: Request) -> JSONResponse:
-    rows = service_of(request).engines.describe()
+    rows = service_of(request).models()
     data = [
         {
             "id": row["model"],
@@ -49,7 +48,3 @@ async def list_models(request: Request) -> JSONResponse:
         for row in rows
     ]
     return JSONResponse({"object": "list", "data": data})
-
-
-def running_tasks(service) -> int:
-    return service.store.count(TaskStatus.RUNNING)

@@ -1,26 +1,37 @@
 """The DashScope wire format (api-spec.md §1-§2, §8): request bodies -> GenerationRequest, and
-task records -> response bodies. Pure: no FastAPI, no service."""
+task records -> response bodies. Pure: no FastAPI, no service.
+
+The request models type every field as api-spec.md §1.3 does, in its order. Who checks what, in
+this order (the order of the messages a client has always received):
+1. the JSON type of each top-level field (`model` a string, `input` and `parameters` objects):
+   pydantic, with its own messages (`_TopLevel`);
+2. the shape of `input` (exactly one user message, its content items): `_check_input`, here;
+3. every value (model id, prompt, images, each parameter): `build_request`, by `to_request()`.
+Fields of the third kind are `SkipValidation[...]`: typed for readers and the OpenAPI document,
+kept as sent, so that a wrong type gets build_request's message naming the field."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
-
-from ...core.request import (
-    IGNORED_PARAMETERS,
-    GenerationRequest,
-    build_request,
-    log_ignored_parameters,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    SkipValidation,
+    model_validator,
 )
+
+from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request
 from ...errors import EmptyInput, InvalidParameter
 from ...tasks.records import Origin, TaskRecord, TaskStatus, format_time
 
 log = logging.getLogger(__name__)
 
-# Parameters of the Wan 2.7 request, in the order of the spec.
+# The Wan 2.7 parameters, in the order of the spec: what `parameters` hands to build_request.
 PARAMETERS = (
     "size",
     "n",
@@ -36,52 +47,133 @@ CONTENT_KEYS = {"text", "image", "type"}
 UrlFor = Callable[[str], str]  # image-store key -> signed URL
 
 
-# ------------------------------------------------------------------ request bodies (for the docs)
+# ------------------------------------------------------------------ request models
 
 
-class Message(BaseModel):
+class DashScopeBaseModel(BaseModel):
+    """Every DashScope request model. Unknown fields are accepted (the SDK forwards any extra
+    keyword into `parameters`) and their names logged, once per object."""
+
     model_config = ConfigDict(extra="allow")
-    role: str = "user"
-    content: list[dict[str, Any]] | str
+
+    @model_validator(mode="after")
+    def _log_unknown_fields(self) -> Self:
+        if self.model_extra:
+            log.info("dashscope %s: unknown fields ignored: %s", type(self).__name__, ", ".join(sorted(self.model_extra)))
+        return self
 
 
-class GenerationInput(BaseModel):
+class ContentItem(DashScopeBaseModel):
+    """One `content` item: {"text": ...} or {"image": ...}; a `type` key is tolerated."""
+
+    text: SkipValidation[str | None] = None
+    image: SkipValidation[str | None] = None  # http(s) URL, data URI, bare base64 or oss://key
+    type: SkipValidation[Literal["text", "image"] | None] = None
+
+
+class Message(DashScopeBaseModel):
+    role: Literal["user"] = "user"
+    content: str | list[ContentItem]  # a plain string is the prompt
+
+
+class Input(DashScopeBaseModel):
+    messages: list[Message] = Field(min_length=1, max_length=1)  # single-turn: exactly one
+
+    def prompt_and_images(self) -> tuple[Any, list[Any]]:
+        """The text item (None without one) and the images, in content order. A key that was sent
+        counts even when its value is null: build_request says what is wrong with the value."""
+        content = self.messages[0].content
+        if isinstance(content, str):
+            return content, []
+        texts = [item.text for item in content if "text" in item.model_fields_set]
+        images = [item.image for item in content if "text" not in item.model_fields_set]
+        return (texts[0] if texts else None), images
+
+
+class Parameters(DashScopeBaseModel):
+    """`parameters` (api-spec §1.3): the Wan 2.7 parameters, then those accepted without effect."""
+
+    size: SkipValidation[str | None] = None  # "1K" | "2K" | "4K", or "W*H"
+    n: SkipValidation[int | None] = None
+    enable_sequential: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | None] = None
+    bbox_list: SkipValidation[list[list[list[int]]] | None] = None  # per image: [[x1, y1, x2, y2], ...]
+    color_palette: SkipValidation[list[dict[str, str]] | None] = None  # [{"hex": "#RRGGBB", "ratio": "NN.NN%"}]
+    watermark: SkipValidation[bool | None] = None
+    seed: SkipValidation[int | None] = None
+    negative_prompt: SkipValidation[str | None] = None  # wan2.6 and earlier; no effect on 2.7
+    prompt_extend: SkipValidation[bool | None] = None  # no effect on 2.7
+    is_async: SkipValidation[bool | None] = None  # the SDK's async_call sends it
+
+    def wan(self) -> dict[str, Any]:
+        """The Wan 2.7 parameters as build_request takes them (None: not sent)."""
+        for name in IGNORED_PARAMETERS:
+            if getattr(self, name) is not None:
+                log.info("parameter %r is not supported by Wan 2.7 and is ignored", name)
+        return {name: getattr(self, name) for name in PARAMETERS}
+
+
+class _TopLevel(BaseModel):
+    """The JSON types of the top-level fields, checked before anything else (step 1)."""
+
     model_config = ConfigDict(extra="allow")
-    messages: list[Message] | None = None
+    model: str | None = None
+    input: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = None
 
 
-class GenerationBody(BaseModel):
+class GenerationBody(DashScopeBaseModel):
     """POST /services/aigc/multimodal-generation/generation and .../image-generation/generation."""
 
-    model_config = ConfigDict(extra="allow")
+    model: str | None = None  # wan2.7-image | wan2.7-image-pro
+    input: Input | None = None
+    parameters: Parameters | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_in_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if isinstance(data, dict):
+            _TopLevel.model_validate(data)  # 1.
+            _check_input(data.get("input"))  # 2.
+        return handler(data)  # the shape is right now: the typed models always validate
+
+    def to_request(self) -> GenerationRequest:
+        assert self.input is not None  # _check_input refuses a body without one
+        prompt, images = self.input.prompt_and_images()
+        params = self.parameters.wan() if self.parameters else {}
+        return build_request(model=self.model, prompt=prompt, images=images, **params)
+
+
+class SynthesisInput(DashScopeBaseModel):
+    prompt: SkipValidation[str | None] = None
+
+
+class SynthesisBody(DashScopeBaseModel):
+    """POST /services/aigc/text2image/image-synthesis (legacy; `input.prompt`). Reference images
+    (`input.images`, sent by ImageSynthesis 1.x) are unknown fields here: logged and ignored."""
+
     model: str | None = None
-    input: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
+    input: SynthesisInput | None = None
+    parameters: Parameters | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_in_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if isinstance(data, dict):
+            _TopLevel.model_validate(data)
+            if not data.get("input"):
+                raise EmptyInput("input: the input object with a prompt is required", field="input")
+        return handler(data)
+
+    def to_request(self) -> GenerationRequest:
+        assert self.input is not None
+        params = self.parameters.wan() if self.parameters else {}
+        return build_request(model=self.model, prompt=self.input.prompt, **params)
 
 
-class SynthesisBody(BaseModel):
-    """POST /services/aigc/text2image/image-synthesis (legacy; `input.prompt`)."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str | None = None
-    input: dict[str, Any] | None = None
-    parameters: dict[str, Any] | None = None
-
-
-# ------------------------------------------------------------------ body -> GenerationRequest
-
-
-def _parameters(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("parameters: must be an object", field="parameters")
-    log_ignored_parameters(raw, set(PARAMETERS) | {"is_async"})
-    return {k: raw[k] for k in PARAMETERS if k in raw}
-
-
-def _content(input_: Any) -> tuple[str | None, list[str]]:
-    if not isinstance(input_, dict) or not input_:
+def _check_input(input_: dict[str, Any] | None) -> None:
+    """The shape of `input` (step 2), before any value is looked at."""
+    if not input_:
         raise EmptyInput("input: the input object with messages is required", field="input")
     messages = input_.get("messages")
     if not isinstance(messages, list) or len(messages) != 1:
@@ -93,13 +185,12 @@ def _content(input_: Any) -> tuple[str | None, list[str]]:
     if not isinstance(message, dict) or message.get("role", "user") != "user":
         raise InvalidParameter('messages: the message must have role "user"', field="messages")
     content = message.get("content")
-    if isinstance(content, str):  # a plain string is the prompt
-        return content, []
+    if isinstance(content, str):
+        return
     if not isinstance(content, list) or not content:
         raise InvalidParameter(
             'content: must be a non-empty list of {"text": ...} and {"image": ...} items', field="content"
         )
-    texts, images = [], []
     for i, item in enumerate(content, start=1):
         if not isinstance(item, dict) or not (set(item) & {"text", "image"}) or set(item) - CONTENT_KEYS:
             raise InvalidParameter(
@@ -108,37 +199,16 @@ def _content(input_: Any) -> tuple[str | None, list[str]]:
             )
         if "text" in item and "image" in item:
             raise InvalidParameter(f"content: item {i} has both text and image; split it in two", field="content")
-        if "text" in item:
-            texts.append(item["text"])
-        else:
-            images.append(item["image"])
-    if len(texts) > 1:
+    texts = sum("text" in item for item in content)
+    if texts > 1:
         raise InvalidParameter(
-            f"content: {len(texts)} text items sent; put the whole prompt in one text item", field="content"
+            f"content: {texts} text items sent; put the whole prompt in one text item", field="content"
         )
-    return (texts[0] if texts else None), images
 
 
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
-
-
-def to_request(body: GenerationBody) -> GenerationRequest:
-    prompt, images = _content(body.input)
-    return build_request(model=body.model, prompt=prompt, images=images, **_parameters(body.parameters))
-
-
-def synthesis_to_request(body: SynthesisBody) -> GenerationRequest:
-    """Legacy image-synthesis: `input.prompt`; the SDK drops reference images on this path."""
-    input_ = body.input
-    if not isinstance(input_, dict) or not input_:
-        raise EmptyInput("input: the input object with a prompt is required", field="input")
-    for key in input_:
-        if key in IGNORED_PARAMETERS or key not in ("prompt",):
-            log.info("image-synthesis input %r ignored", key)
-    params = _parameters(body.parameters)
-    return build_request(model=body.model, prompt=input_.get("prompt"), **params)
 
 
 # ------------------------------------------------------------------ records -> response bodies

@@ -24,7 +24,7 @@ async def generate(body: wire.GenerationBody, request: Request) -> JSONResponse:
     """Synchronous generation or edit: answers when the images are ready. `X-DashScope-SSE:
     enable` is accepted and answered with the same single JSON body (the SDK reads it). A client
     that disconnects before the end cancels the task."""
-    record = await service_of(request).submit(wire.to_request(body), Origin.GENERATION)
+    record = await service_of(request).submit(body.to_request(), Origin.GENERATION)
     record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
@@ -50,7 +50,7 @@ async def generate_async(
     x_dashscope_async: str | None = Header(default=None),
 ) -> JSONResponse:
     """Asynchronous task creation; poll GET /api/v1/tasks/{task_id}."""
-    return await _submit_async(request, x_dashscope_async, lambda: wire.to_request(body), Origin.GENERATION)
+    return await _submit_async(request, x_dashscope_async, body.to_request, Origin.GENERATION)
 
 
 @router.post("/services/aigc/text2image/image-synthesis")
@@ -60,9 +60,7 @@ async def image_synthesis(
     x_dashscope_async: str | None = Header(default=None),
 ) -> JSONResponse:
     """Legacy text-to-image task (`input.prompt`), used by ImageSynthesis and the SDK's v2 client."""
-    return await _submit_async(
-        request, x_dashscope_async, lambda: wire.synthesis_to_request(body), Origin.SYNTHESIS
-    )
+    return await _submit_async(request, x_dashscope_async, body.to_request, Origin.SYNTHESIS)
 
 
 @router.get("/tasks/{task_id}")

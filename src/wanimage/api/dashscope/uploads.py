@@ -89,6 +89,5 @@ async def receive_upload(request: Request) -> JSONResponse:
     data = await upload.read(terms["max_mb"] * 1024 * 1024 + 1)
     if len(data) > terms["max_mb"] * 1024 * 1024:
         raise TooLarge(f"upload: files are limited to {terms['max_mb']} MB", field="file")
-    service = service_of(request)
-    service.images.put_named("uploads/" + key, data)
+    service_of(request).store_upload(key, data)
     return JSONResponse({"request_id": request_id_of(request)}, status_code=200)

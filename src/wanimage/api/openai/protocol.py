@@ -1,13 +1,20 @@
 """The OpenAI Images dialect (api-spec.md §3, §8): JSON and multipart bodies -> GenerationRequest,
-task records -> `{created, data[], usage}` and stream events. Pure: no FastAPI, no service."""
+task records -> `{created, data[], usage}` and stream events. Pure: no FastAPI, no service.
+
+The request models type every field as the OpenAI Images API does, in its order, then the Wan 2.7
+fields the gateways add (api-spec.md §3.1). The values are kept as sent (`SkipValidation`): the
+three that only this dialect decides (`response_format`, `stream`, `partial_images`) are checked
+when the body is built, everything else by `build_request` in `to_request()`, so a wrong type gets
+the message naming the field that a wrong value gets."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation, model_validator
 
 from ...core.request import GenerationRequest, build_request
 from ...errors import InvalidParameter
@@ -18,33 +25,15 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "wan2.7-image"
 WAN_FIELDS = ("enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list", "color_palette")
 # OpenAI fields with no Wan meaning: accepted and logged.
-IGNORED = ("quality", "style", "background", "output_format", "output_compression", "moderation", "user",
-           "negative_prompt", "prompt_extend", "input_fidelity")
+NO_EFFECT = ("background", "input_fidelity", "moderation", "output_compression", "output_format", "quality",
+             "style", "user")
 RESPONSE_FORMATS = ("url", "b64_json")
+IMAGE_FIELDS = ("image", "image[]", "images", "images[]")  # multipart keys that carry input images
+Size = Literal["auto", "1K", "2K", "4K"] | str  # or "WxH" / "W*H"
 
 
-class GenerationsBody(BaseModel):
-    """POST /v1/images/generations (JSON). Wan fields ride along (`extra_body` in the SDK)."""
-
-    model_config = ConfigDict(extra="allow")
-    prompt: Any = None
-    model: Any = None
-    n: Any = None
-    size: Any = None
-    response_format: Any = None
-    stream: Any = None
-    partial_images: Any = None
-    image: Any = None
-    images: Any = None
-    enable_sequential: Any = None
-    thinking_mode: Any = None
-    watermark: Any = None
-    seed: Any = None
-    bbox_list: Any = None
-    color_palette: Any = None
-
-
-class Options(BaseModel):
+@dataclass(frozen=True)
+class Options:
     """What the dialect itself decides (not part of the generation request)."""
 
     response_format: Literal["url", "b64_json"] = "url"
@@ -52,7 +41,128 @@ class Options(BaseModel):
     partial_images: int = 0
 
 
-# ------------------------------------------------------------------ coercion of form values
+class OpenAIBaseModel(BaseModel):
+    """Every OpenAI-dialect request model. Unknown fields are accepted (gateways' clients send
+    their own, e.g. `negative_prompt`) and their names logged, once per object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _log_unknown_fields(self) -> Self:
+        if self.model_extra:
+            log.info("openai %s: unknown fields ignored: %s", type(self).__name__, ", ".join(sorted(self.model_extra)))
+        return self
+
+    def _log_no_effect(self) -> None:
+        for name in NO_EFFECT:
+            if getattr(self, name, None) is not None:
+                log.info("openai field %r has no effect on Wan 2.7", name)
+
+
+class GenerationsBody(OpenAIBaseModel):
+    """POST /v1/images/generations (JSON). Wan fields ride along (`extra_body` in the SDK)."""
+
+    prompt: SkipValidation[str | None] = None
+    background: SkipValidation[Literal["transparent", "opaque", "auto"] | None] = None
+    model: SkipValidation[str | None] = None  # default wan2.7-image
+    moderation: SkipValidation[Literal["low", "auto"] | None] = None
+    n: SkipValidation[int | None] = None
+    output_compression: SkipValidation[int | None] = None
+    output_format: SkipValidation[Literal["png", "jpeg", "webp"] | None] = None
+    partial_images: SkipValidation[int | None] = None  # 0-3, with stream
+    quality: SkipValidation[str | None] = None
+    response_format: SkipValidation[Literal["url", "b64_json"] | None] = None
+    size: SkipValidation[Size | None] = None
+    stream: SkipValidation[bool | None] = None
+    style: SkipValidation[Literal["vivid", "natural"] | None] = None
+    user: SkipValidation[str | None] = None
+    # Wan 2.7 (api-spec §3.1); `images` wins over `image`
+    image: SkipValidation[str | list[str] | None] = None  # URL, data URI or bare base64
+    images: SkipValidation[list[str] | None] = None
+    enable_sequential: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | None] = None
+    watermark: SkipValidation[bool | None] = None
+    seed: SkipValidation[int | None] = None
+    bbox_list: SkipValidation[list[list[list[int]]] | None] = None
+    color_palette: SkipValidation[list[dict[str, str]] | None] = None
+
+    @model_validator(mode="after")
+    def _check_options(self) -> Self:
+        _options(self)  # a bad response_format, stream or partial_images is refused first
+        return self
+
+    def options(self) -> Options:
+        return _options(self)
+
+    def to_request(self) -> GenerationRequest:
+        self._log_no_effect()
+        images = self.images if self.images is not None else self.image
+        return _build(self, _as_list(images), coerce=False)
+
+
+class EditsBody(OpenAIBaseModel):
+    """POST /v1/images/edits (multipart: every value a string, or a list of strings for a repeated
+    field). Build it with `from_form`; `mask` is refused there (Wan 2.7 has no masks)."""
+
+    image: list[str] = []  # the uploaded files as data URIs, then URL/base64 strings of the image fields
+    prompt: SkipValidation[str | None] = None
+    background: SkipValidation[str | None] = None
+    input_fidelity: SkipValidation[str | None] = None
+    model: SkipValidation[str | None] = None
+    n: SkipValidation[int | None] = None
+    output_compression: SkipValidation[int | None] = None
+    output_format: SkipValidation[str | None] = None
+    partial_images: SkipValidation[int | None] = None
+    quality: SkipValidation[str | None] = None
+    response_format: SkipValidation[Literal["url", "b64_json"] | None] = None
+    size: SkipValidation[Size | None] = None
+    stream: SkipValidation[bool | None] = None
+    user: SkipValidation[str | None] = None
+    # Wan 2.7; bbox_list and color_palette as JSON strings (nested lists do not survive multipart)
+    enable_sequential: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | None] = None
+    watermark: SkipValidation[bool | None] = None
+    seed: SkipValidation[int | None] = None
+    bbox_list: SkipValidation[str | None] = None
+    color_palette: SkipValidation[str | None] = None
+
+    @classmethod
+    def from_form(cls, fields: dict[str, list[str]], files: list[str]) -> EditsBody:
+        """`fields`: the form's string values per key, in order; `files`: the uploaded images as
+        data URIs, in order (a `mask` file arrives as a `mask` field)."""
+        form = {k: (v if k.endswith("[]") or len(v) > 1 else v[0]) for k, v in fields.items()}
+        if not files and not form.get("image") and not form.get("images"):
+            raise InvalidParameter("image: send at least one image file to edit", field="image")
+        # Name the field that actually arrived flattened (a flattened color_palette used to be
+        # reported as param "bbox_list").
+        flattened = next((n for n in ("bbox_list", "color_palette") if any(k.startswith(n + "[") for k in form)), None)
+        if flattened:
+            raise InvalidParameter(
+                f"{flattened}: nested lists cannot travel as multipart fields (they arrive flattened); "
+                "send bbox_list and color_palette as JSON strings, e.g. extra_body={\"bbox_list\": "
+                "json.dumps([[[10, 10, 200, 200]]])}",
+                field=flattened,
+            )
+        if "mask" in form:
+            raise InvalidParameter("mask: masks are not supported by Wan 2.7; mark regions with bbox_list", field="mask")
+        images = files + [v for k in IMAGE_FIELDS for v in _as_list(form.get(k))]
+        rest = {k: v for k, v in form.items() if k not in IMAGE_FIELDS}
+        return cls.model_validate({**rest, "image": images})
+
+    @model_validator(mode="after")
+    def _check_options(self) -> Self:
+        _options(self)  # a bad response_format, stream or partial_images is refused first
+        return self
+
+    def options(self) -> Options:
+        return _options(self)
+
+    def to_request(self) -> GenerationRequest:
+        self._log_no_effect()
+        return _build(self, self.image, coerce=True)
+
+
+# ------------------------------------------------------------------ checks and coercion
 
 
 def _form_bool(name: str, value: Any) -> Any:
@@ -92,12 +202,13 @@ def _size(value: Any) -> Any:
     return value
 
 
-def _options(fields: dict[str, Any]) -> Options:
-    fmt = fields.get("response_format") or "url"
+def _options(body: GenerationsBody | EditsBody) -> Options:
+    """response_format, stream and partial_images, checked in that order."""
+    fmt = body.response_format or "url"
     if fmt not in RESPONSE_FORMATS:
         raise InvalidParameter(f"response_format: {fmt!r} is not supported; use url or b64_json", field="response_format")
-    stream = _form_bool("stream", fields.get("stream")) or False
-    partial = _form_int("partial_images", fields.get("partial_images")) or 0
+    stream = _form_bool("stream", body.stream) or False
+    partial = _form_int("partial_images", body.partial_images) or 0
     if not isinstance(stream, bool):
         raise InvalidParameter("stream: must be true or false", field="stream")
     if isinstance(partial, bool) or not isinstance(partial, int) or not 0 <= partial <= 3:
@@ -105,67 +216,16 @@ def _options(fields: dict[str, Any]) -> Options:
     return Options(response_format=fmt, stream=stream, partial_images=partial)
 
 
-def _images(fields: dict[str, Any]) -> list[Any]:
-    """`images` wins over `image`; each may be a string or a list."""
-    value = fields.get("images") if fields.get("images") is not None else fields.get("image")
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _log_ignored(fields: dict[str, Any], known: set[str]) -> None:
-    for key in fields:
-        if key not in known:
-            log.info("openai field %r %s", key, "has no effect on Wan 2.7" if key in IGNORED else "is unknown; ignored")
-
-
-def _build(fields: dict[str, Any], images: list[Any], coerce: bool) -> GenerationRequest:
-    wan = {k: fields.get(k) for k in WAN_FIELDS}
-    n, size = fields.get("n"), _size(fields.get("size"))
+def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool) -> GenerationRequest:
+    wan = {k: getattr(body, k) for k in WAN_FIELDS}
+    n, size = body.n, _size(body.size)
     if coerce:  # multipart: everything arrives as a string
         for key in ("enable_sequential", "thinking_mode", "watermark"):
             wan[key] = _form_bool(key, wan[key])
         wan["seed"], n = _form_int("seed", wan["seed"]), _form_int("n", n)
         wan["bbox_list"] = _form_json("bbox_list", wan["bbox_list"])
         wan["color_palette"] = _form_json("color_palette", wan["color_palette"])
-    return build_request(
-        model=fields.get("model") or DEFAULT_MODEL,
-        prompt=fields.get("prompt"),
-        images=images,
-        n=n,
-        size=size,
-        **wan,
-    )
-
-
-def generations_request(body: GenerationsBody) -> tuple[GenerationRequest, Options]:
-    fields = body.model_dump(exclude_none=False) | (body.model_extra or {})
-    fields = {k: v for k, v in fields.items() if v is not None}
-    _log_ignored(fields, set(GenerationsBody.model_fields))
-    options = _options(fields)
-    return _build(fields, _images(fields), coerce=False), options
-
-
-def edits_request(form: dict[str, Any], files: list[str]) -> tuple[GenerationRequest, Options]:
-    """Multipart edits: `files` are the uploaded images as data URIs, in order; URL/base64
-    strings in `image`/`images` form fields are appended after them."""
-    # Name the field that actually arrived flattened (a flattened color_palette used to be
-    # reported as param "bbox_list").
-    flattened = next((name for name in ("bbox_list", "color_palette") if any(k.startswith(name + "[") for k in form)), None)
-    if flattened:
-        raise InvalidParameter(
-            f"{flattened}: nested lists cannot travel as multipart fields (they arrive flattened); "
-            "send bbox_list and color_palette as JSON strings, e.g. extra_body={\"bbox_list\": "
-            "json.dumps([[[10, 10, 200, 200]]])}",
-            field=flattened,
-        )
-    if "mask" in form:
-        raise InvalidParameter("mask: masks are not supported by Wan 2.7; mark regions with bbox_list", field="mask")
-    known = set(GenerationsBody.model_fields) | {"image[]", "images[]"}
-    _log_ignored(form, known)
-    options = _options(form)
-    extra = [v for k in ("image", "image[]", "images", "images[]") for v in _as_list(form.get(k))]
-    return _build(form, files + extra, coerce=True), options
+    return build_request(model=body.model or DEFAULT_MODEL, prompt=body.prompt, images=images, n=n, size=size, **wan)
 
 
 def _as_list(value: Any) -> list[Any]:

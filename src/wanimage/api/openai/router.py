@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from PIL import Image
 from starlette.datastructures import UploadFile
 
-from ...core.postprocess import encode_png
+from ...core.request import GenerationRequest
 from ...core.service import ImageService
-from ...errors import ApiError, InvalidParameter
+from ...errors import ApiError
 from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskRecord, TaskStatus
 from ..common import (
@@ -36,8 +35,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=[
 async def generations(body: wire.GenerationsBody, request: Request):
     """Text-to-image (and reference images via `image` / `images`). Wan parameters are top-level
     fields (the SDK's `extra_body`). `stream: true` answers Server-Sent Events."""
-    req, options = wire.generations_request(body)
-    return await _run(request, req, options, kind="image_generation")
+    return await _run(request, body.to_request(), body.options(), kind="image_generation")
 
 
 @router.post("/images/edits")
@@ -45,21 +43,18 @@ async def edits(request: Request):
     """Multipart edit: `image` (one file) or `image[]` (several), prompt, and Wan fields as form
     values (`bbox_list` / `color_palette` as JSON strings)."""
     form = await request.form()
-    fields: dict = {}
+    fields: dict[str, list[str]] = {}
     files: list[str] = []
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
-            if key in ("image", "image[]", "images", "images[]"):
+            if key in wire.IMAGE_FIELDS:
                 files.append(_data_uri(await value.read()))
             elif key == "mask":
-                fields["mask"] = "file"
-            continue
-        fields.setdefault(key, []).append(value)
-    flat = {k: (v if k.endswith("[]") or len(v) > 1 else v[0]) for k, v in fields.items()}
-    if not files and not flat.get("image") and not flat.get("images"):
-        raise InvalidParameter("image: send at least one image file to edit", field="image")
-    req, options = wire.edits_request(flat, files)
-    return await _run(request, req, options, kind="image_edit")
+                fields["mask"] = ["file"]  # refused by EditsBody.from_form
+        else:
+            fields.setdefault(key, []).append(value)
+    body = wire.EditsBody.from_form(fields, files)
+    return await _run(request, body.to_request(), body.options(), kind="image_edit")
 
 
 def _data_uri(data: bytes) -> str:
@@ -67,7 +62,7 @@ def _data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-async def _run(request: Request, req, options: wire.Options, *, kind: str):
+async def _run(request: Request, req: GenerationRequest, options: wire.Options, *, kind: str):
     service = service_of(request)
     if options.stream:
         record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0)
@@ -87,7 +82,7 @@ def _image_data(request: Request, record: TaskRecord, options: wire.Options) -> 
     assert record.result is not None
     if options.response_format == "b64_json":
         service = service_of(request)
-        return [{"b64_json": base64.b64encode(service.image_bytes(k)).decode()} for k in record.result.images]
+        return [{"b64_json": _b64(service.image_bytes(k))} for k in record.result.images]
     sign = url_for(request)
     return [{"url": sign(k)} for k in record.result.images]
 
@@ -97,8 +92,8 @@ def _sse(data: dict, event: str | None = None) -> bytes:
     return f"{head}data: {json.dumps(data)}\n\n".encode()
 
 
-def _b64_png(image: Image.Image) -> str:
-    return base64.b64encode(encode_png(image, 1)).decode()
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 async def _events(
@@ -113,15 +108,14 @@ async def _events(
             if sent < options.partial_images and event.previews and event.progress >= due:
                 preview = event.previews[0]
                 size = f"{preview.width}x{preview.height}"
-                yield _sse(wire.stream_event(kind, "partial_image", b64=_b64_png(preview), created=created, size=size, index=sent))
+                yield _sse(wire.stream_event(kind, "partial_image", b64=_b64(service.preview_png(preview)), created=created, size=size, index=sent))
                 sent += 1
         final = await asyncio.to_thread(service.get, record.id)
         if final is None or final.status is not TaskStatus.SUCCEEDED or final.result is None:
             raise failed_task_error(final) if final else ApiError("the task expired", status=500, code="InternalError")
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            b64 = base64.b64encode(service.image_bytes(key)).decode()
-            yield _sse(wire.stream_event(kind, "completed", b64=b64, created=created, size=size))
+            yield _sse(wire.stream_event(kind, "completed", b64=_b64(service.image_bytes(key)), created=created, size=size))
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
