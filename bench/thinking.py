@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wanimage.thinking.builtin import plan_text, plural
+from wanimage.prompts import plural
+from wanimage.thinking.builtin import plan_text
 
 NOUNS = ["cat", "dog", "house", "bus", "star", "sun", "balloon", "fish", "frog", "duck", "bird", "rocket",
          "umbrella", "banana", "pear", "lemon", "strawberry", "mushroom", "snowman", "ghost", "robot", "crown",

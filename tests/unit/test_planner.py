@@ -8,15 +8,9 @@ import time
 
 import pytest
 
+from wanimage.prompts import REGIONS, plural, singular
 from wanimage.thinking import Brief, BuiltinPlanner, Plan, build_planner
-from wanimage.thinking.builtin import (
-    MAX_INSTANCES,
-    REGIONS,
-    plan_set,
-    plan_text,
-    plural,
-    singular,
-)
+from wanimage.thinking.builtin import MAX_INSTANCES, plan_set, plan_text
 from wanimage.thinking.llm import (
     LlmFailure,
     LlmLayoutItem,

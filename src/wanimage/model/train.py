@@ -177,6 +177,37 @@ def write_samples(s: dict, cfg: TrainConfig, prompts_emb: tuple) -> Path:
     return out
 
 
+def generator_step(s: dict, cfg: TrainConfig, data: dict, g: torch.Generator, decay: float) -> float:
+    """One optimiser step of the sprite generator (with caption dropout for CFG); its loss."""
+    idx = torch.randint(data["icon"].shape[0], (cfg.batch,), generator=g)
+    ctx, mask = data["emb"][idx].float(), data["mask"][idx].clone()  # (B, T, 384), (B, T)
+    drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_drop
+    if drop.any():
+        nctx, nmask = s["sprite"].null_text(int(drop.sum()), ctx.shape[1])
+        ctx[drop], mask[drop] = nctx.detach(), nmask
+    x0 = data["lo"][data["icon"][idx]]  # (B, 4, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        loss = s["sprite"].loss(x0, ctx, mask, generator=g)
+    s["opt"].zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(s["sprite"].parameters(), 1.0)
+    s["opt"].step()
+    ema_update(s["sprite_ema"], s["sprite"], decay)
+    return loss.item()
+
+
+def upsampler_step(s: dict, cfg: TrainConfig, data: dict, g: torch.Generator, decay: float) -> float:
+    """One optimiser step of the 8x upsampler (L1 on sprite crops); its loss."""
+    x, y = upsampler_batch(data, cfg, g)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        up_loss = (s["up"](x).float() - y).abs().mean()
+    s["opt_up"].zero_grad(set_to_none=True)
+    up_loss.backward()
+    s["opt_up"].step()
+    ema_update(s["up_ema"], s["up"], decay)
+    return up_loss.item()
+
+
 def train(cfg: TrainConfig) -> dict:
     torch.set_num_threads(threads_for_load(cfg.threads))
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -186,42 +217,19 @@ def train(cfg: TrainConfig) -> dict:
 
     prompts_emb = TextEncoder().encode(SAMPLE_PROMPTS)
     g = torch.Generator().manual_seed(cfg.seed + s["step"])  # a resumed run draws fresh batches
-    m_total = data["icon"].shape[0]
     log = (cfg.run_dir / "log.jsonl").open("a")
     t_start = t_log = t_ckpt = t_sample = time.time()
     losses, up_losses, samples_since = [], [], 0
     step0 = s["step"]
     while s["step"] < cfg.max_steps and (time.time() - t_start) / 60 < cfg.max_minutes:
-        # 1. generator step on a batch of (caption, sprite) pairs
-        idx = torch.randint(m_total, (cfg.batch,), generator=g)
-        ctx, mask = data["emb"][idx].float(), data["mask"][idx].clone()  # (B, T, 384), (B, T)
-        drop = torch.rand(cfg.batch, generator=g) < cfg.cfg_drop
-        if drop.any():
-            nctx, nmask = s["sprite"].null_text(int(drop.sum()), ctx.shape[1])
-            ctx[drop], mask[drop] = nctx.detach(), nmask
-        x0 = data["lo"][data["icon"][idx]]  # (B, 4, 32, 32)
+        # 1. generator step on a batch of (caption, sprite) pairs; 2. now and then an upsampler step
         lr = learning_rate(cfg, s["step"] - step0, (time.time() - t_start) / 60)
         for grp in s["opt"].param_groups + s["opt_up"].param_groups:
             grp["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = s["sprite"].loss(x0, ctx, mask, generator=g)
-        s["opt"].zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(s["sprite"].parameters(), 1.0)
-        s["opt"].step()
         decay = min(cfg.ema, (1 + s["step"]) / (10 + s["step"]))
-        ema_update(s["sprite_ema"], s["sprite"], decay)
-        losses.append(loss.item())
-        # 2. now and then an upsampler step
+        losses.append(generator_step(s, cfg, data, g, decay))
         if s["step"] % cfg.up_every == 0:
-            x, y = upsampler_batch(data, cfg, g)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                up_loss = (s["up"](x).float() - y).abs().mean()
-            s["opt_up"].zero_grad(set_to_none=True)
-            up_loss.backward()
-            s["opt_up"].step()
-            ema_update(s["up_ema"], s["up"], decay)
-            up_losses.append(up_loss.item())
+            up_losses.append(upsampler_step(s, cfg, data, g, decay))
         s["step"] += 1
         s["samples"] += cfg.batch
         samples_since += cfg.batch

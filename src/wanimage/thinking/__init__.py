@@ -1,7 +1,8 @@
 """Thinking mode: plan the picture before drawing it (docs/thinking.md).
 
   base.py     Planner protocol, Plan, PlannedObject
-  builtin.py  offline rule-based English planner (the default)
+  builtin.py  offline rule-based English planner (the default): parse (wanimage.prompts) -> revise
+  layout.py   the built-in planner's placement: regions, relations, one box per instance
   llm.py      OpenAI-compatible chat rewriter, falling back to the built-in planner"""
 
 from __future__ import annotations

@@ -1,0 +1,39 @@
+"""The one English prompt parser, shared by the built-in engine, the built-in planner and the
+diffusers engine's image-set splitting. Pure: imports only the standard library.
+
+  vocabulary.py  number, colour, size, region and relation words; singular / plural
+  parse.py       prompt -> ParsedPrompt (objects, relations, background, style, kept text);
+                 image sets -> per-image parts; edits -> EditIntent"""
+
+from __future__ import annotations
+
+from .parse import (
+    EditIntent,
+    ParsedObject,
+    ParsedPrompt,
+    image_refs,
+    parse,
+    parse_edit,
+    parse_object,
+    set_prompts,
+    split_set,
+)
+from .vocabulary import (
+    COLOURS,
+    MAX_COUNT,
+    NUMBERS,
+    REGIONS,
+    Region,
+    colour_words,
+    count_word,
+    plural,
+    plural_phrase,
+    region_name,
+    singular,
+)
+
+__all__ = [
+    "COLOURS", "MAX_COUNT", "NUMBERS", "REGIONS", "EditIntent", "ParsedObject", "ParsedPrompt", "Region",
+    "colour_words", "count_word", "image_refs", "parse", "parse_edit", "parse_object", "plural",
+    "plural_phrase", "region_name", "set_prompts", "singular", "split_set",
+]
