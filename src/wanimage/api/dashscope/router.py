@@ -95,6 +95,16 @@ def _time_param(name: str, value: str | None) -> float | None:
     raise InvalidParameter(f"{name}: {value!r} is not a time; use YYYY-MM-DD HH:MM:SS", field=name)
 
 
+def _status_param(status: str | None) -> TaskStatus | None:
+    try:
+        return TaskStatus(status.upper()) if status else None
+    except ValueError:
+        raise InvalidParameter(
+            f"status: {status!r} is not a task status; use one of {', '.join(s.value for s in TaskStatus)}",
+            field="status",
+        ) from None
+
+
 @router.get("/tasks")
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(
@@ -107,18 +117,11 @@ async def list_tasks(
     end_time: str | None = None,
 ) -> JSONResponse:
     """Tasks of the last 24 h, newest first: `{tasks, page_no, page_size, total}`."""
-    try:
-        status_enum = TaskStatus(status.upper()) if status else None
-    except ValueError:
-        raise InvalidParameter(
-            f"status: {status!r} is not a task status; use one of {', '.join(s.value for s in TaskStatus)}",
-            field="status",
-        ) from None
     page = await asyncio.to_thread(
         service_of(request).list,
         page_no=page_no,
         page_size=page_size,
-        status=status_enum,
+        status=_status_param(status),
         model=model_name,
         start_time=_time_param("start_time", start_time),
         end_time=_time_param("end_time", end_time),

@@ -70,11 +70,22 @@ async def get_policy(request: Request, action: str = "getPolicy", model: str = "
 async def receive_upload(request: Request) -> JSONResponse:
     """The multipart POST of step 2 (no Authorization: the signed policy is the credential)."""
     form = await request.form()
-    policy, signature, key = form.get("policy"), form.get("Signature"), form.get("key")
+    terms = _signed_terms(_secret(request), form.get("policy"), form.get("Signature"), form.get("key"))
     upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidParameter("upload: the file field is required", field="file")
+    data = await upload.read(terms["max_mb"] * 1024 * 1024 + 1)
+    if len(data) > terms["max_mb"] * 1024 * 1024:
+        raise TooLarge(f"upload: files are limited to {terms['max_mb']} MB", field="file")
+    service_of(request).store_upload(terms["key"], data)
+    return JSONResponse({"request_id": request_id_of(request)}, status_code=200)
+
+
+def _signed_terms(secret: bytes, policy: object, signature: object, key: object) -> dict:
+    """The terms of a policy this server signed, unexpired, with `key` inside its upload dir."""
     if not isinstance(policy, str) or not isinstance(signature, str) or not isinstance(key, str):
         raise AccessDenied("upload: policy, Signature and key are required", field="policy")
-    if not hmac.compare_digest(_sign(_secret(request), policy), signature):
+    if not hmac.compare_digest(_sign(secret, policy), signature):
         raise AccessDenied("upload: the policy signature does not match", field="Signature")
     try:
         terms = json.loads(base64.b64decode(policy))
@@ -84,10 +95,4 @@ async def receive_upload(request: Request) -> JSONResponse:
         raise AccessDenied("upload: the policy has expired; ask for a new one", field="policy")
     if not key.startswith(terms["upload_dir"] + "/") or ".." in key.split("/"):
         raise AccessDenied("upload: the key is outside the policy's upload directory", field="key")
-    if not isinstance(upload, UploadFile):
-        raise InvalidParameter("upload: the file field is required", field="file")
-    data = await upload.read(terms["max_mb"] * 1024 * 1024 + 1)
-    if len(data) > terms["max_mb"] * 1024 * 1024:
-        raise TooLarge(f"upload: files are limited to {terms['max_mb']} MB", field="file")
-    service_of(request).store_upload(key, data)
-    return JSONResponse({"request_id": request_id_of(request)}, status_code=200)
+    return {**terms, "key": key}
