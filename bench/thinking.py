@@ -1,9 +1,9 @@
 """Thinking mode on vs off on held-out compositional prompts (counts, positions, colours,
 relations; two and three objects), measured side by side in one run.
 
-A. Plans (no model needed): with thinking off the built-in model places objects with its own
-   prompt parser (wanimage.model.scenes); with thinking on it follows the built-in planner's
-   layout. Each plan is judged against the prompt's known scene: per object, the right number of
+A. Plans (no model needed): with thinking off the built-in model places the objects the built-in
+   engine reads with the prompt parser (wanimage.prompts); with thinking on it follows the built-in
+   planner's layout. Each plan is judged against the prompt's known scene: per object, the right number of
    instances, the requested colour in every instance's label, and the position (region or
    relation) of the instances' centres.
 B. Images (needs the weights, .cache/builtin-data and the evaluation classifier of
@@ -177,12 +177,11 @@ def summarise(results: list[dict[str, list[bool]]]) -> dict[str, float]:
 
 def plan_off(prompt: str, size: int) -> list[tuple[str, Box, str | None]]:
     """What the built-in model does without thinking: its own parser and placement."""
-    from wanimage.model.scenes import ObjectSpec, layout_boxes, parse_prompt
+    from wanimage.engines.builtin.engine import text_scene
+    from wanimage.model.scenes import layout_boxes
 
-    plan = parse_prompt(prompt)
-    if not plan.objects:
-        plan.objects = [ObjectSpec(phrase=prompt)]
-    return [(p, b, None) for p, b in layout_boxes(plan, 1.0, random.Random(0))]
+    plan = text_scene(prompt, None, size, size)
+    return [(o.phrase, b, None) for o, b in layout_boxes(plan, 1.0, random.Random(0))]
 
 
 def plan_on(prompt: str, size: int) -> list[tuple[str, Box, str | None]]:

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from wanimage.engines.builtin.engine import scene_plan as parse_prompt
 from wanimage.model.captions import captions_for, is_blocked, nearest_colour_word
 from wanimage.model.compose import fill_region, paste, tint
 from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
 from wanimage.model.sampling import get_sigmas_flow, sample_euler, sample_heun
-from wanimage.model.scenes import layout_boxes, parse_prompt, split_set_prompt
+from wanimage.model.scenes import layout_boxes
 from wanimage.model.weights import export_weights, load_weights
+from wanimage.prompts import set_prompts as split_set_prompt
 
 
 def tiny_nets(seed: int = 0) -> tuple[SpriteUNet, Upsampler]:

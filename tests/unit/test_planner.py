@@ -241,7 +241,7 @@ def test_counts_beyond_the_layout_cap_are_spelled_out_and_capped():
 def test_the_built_in_engine_reads_the_background_from_the_revised_prompt():
     """The built-in model replaces its own objects by the layout but parses the background
     from the prompt it gets: the revised prompt must keep a form it understands."""
-    from wanimage.model.scenes import parse_prompt
+    from wanimage.engines.builtin.engine import scene_plan as parse_prompt
 
     plan = plan_text("a frog in the middle. the background is green", W, H)
     assert parse_prompt(plan.revised_prompt).background == [(60, 170, 60)]

@@ -7,7 +7,7 @@ Modules, one job each:
   sampling.py  k-diffusion-style schedules and samplers
   data.py      fetch-free dataset build: rasterise SVGs, join captions, encode captions
   captions.py  caption templates and colour names
-  scenes.py    prompt -> layout planning, backgrounds, compositing
+  scenes.py    scene plan (objects, regions, background; parsed by the caller) -> sprite boxes
   pipeline.py  the whole generator: prompts -> sprites -> upsampled -> composited images
   train.py     resumable training loop
   commands.py  argparse subcommands `data` and `train`

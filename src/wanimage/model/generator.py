@@ -1,5 +1,5 @@
 """BuiltinModel: the whole generator behind the engine. One call renders a batch of images:
-plan each image (scenes.py), generate every sprite of every image in ONE sampler run (so one
+place each image's scene (scenes.py; the caller parsed the prompt into it), generate every sprite of every image in ONE sampler run (so one
 progress step = one denoising step for the whole job), upsample, compose (compose.py).
 
 Every generated pixel comes from the networks: sprites from SpriteUNet + Upsampler; the rest is
@@ -8,7 +8,6 @@ a simple background or, for edits, the caller's own input pixels."""
 from __future__ import annotations
 
 import random
-import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import torch
 from PIL import Image
 
 from . import compose
-from .captions import COLOURS, dominant_colour, is_blocked, nearest_colour_word
+from .captions import COLOURS, dominant_colour, nearest_colour_word
 from .pipeline import (
     DEFAULT_CFG,
     DEFAULT_STEPS,
@@ -28,29 +27,27 @@ from .pipeline import (
     to_straight_rgba,
     upsample,
 )
-from .scenes import ObjectSpec, ScenePlan, layout_boxes, parse_prompt
+from .scenes import EditSpec, ScenePlan, layout_boxes
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels
 
-_REMOVE_RE = re.compile(r"\b(?:remove|delete|erase|get rid of)\b")
-_REPLACE_RE = re.compile(r"\b(?:replace|swap)\b.*?\b(?:with|by|for)\b\s+(.*)")
-_INTO_RE = re.compile(r"\b(?:change|turn|make|transform)\b.*?\b(?:into|to)\b\s+(.*)")
 COLOUR_WORD_TINT = 0.85  # how far a sprite moves toward a colour word it does not already show
-_BG_EDIT_RE = re.compile(r"\b(?:background|backdrop)\b.*?\b(?:to|into)\b\s+(?:a |an )?(\w+)")
 
 
 @dataclass
 class ImageRequest:
-    """One output image, in the model's own terms (no server types)."""
+    """One output image, in the model's own terms (no server types, no English: the caller
+    parses the prompt into `scene` and, for edits, `edit`)."""
 
     prompt: str
     width: int
     height: int
     seed: int  # layout and sprite noise
+    scene: ScenePlan = field(default_factory=ScenePlan)  # what to draw; boxed objects: thinking mode
+    edit: EditSpec = field(default_factory=EditSpec)  # with `base`: what the edit asks beyond the scene
     background_seed: int | None = None  # images of a set share it; None: use seed
     base: np.ndarray | None = None  # (H, W, 3) uint8: the image being edited, output-sized
     edit_boxes: list[Box] = field(default_factory=list)  # pixels outside all boxes are kept
-    layout: list[tuple[str, Box]] | None = None  # planned objects from thinking mode
     palette: list[tuple[tuple[int, int, int], float]] | None = None
     shared_subject_seed: int | None = None  # sets: same phrase -> same sprite noise
 
@@ -61,7 +58,7 @@ class _Placed:
     box: Box
     seed: int
     clip: Box | None = None
-    tint: tuple[int, int, int] | None = None
+    colour: str | None = None  # a COLOURS name the sprite must show
 
 
 class BuiltinModel:
@@ -83,43 +80,32 @@ class BuiltinModel:
     def plan(self, req: ImageRequest) -> tuple[list[_Placed], ScenePlan]:
         """Which sprites go where in this image, and the background."""
         rng = random.Random(req.seed)
-        text = req.prompt.lower()
         if req.base is not None:
-            return self.plan_edit(req, text, rng)
-        plan = parse_prompt(req.prompt)
-        if req.layout:
-            plan.objects = [ObjectSpec(phrase=label, box=frac(b, req.width, req.height))
-                            for label, b in req.layout]
-        if not plan.objects:  # nothing parsed: the whole prompt, unless it names a blocked thing
-            text = req.prompt.strip()
-            plan.objects = [ObjectSpec(phrase=text if text and not is_blocked(text) else "a smiling face")]
+            return self.plan_edit(req, rng)
         placed = [
-            _Placed(phrase, to_px(box, req.width, req.height), self.sprite_seed(req, phrase, k))
-            for k, (phrase, box) in enumerate(layout_boxes(plan, req.width / req.height, rng))
+            _Placed(o.phrase, to_px(box, req.width, req.height), self.sprite_seed(req, o.phrase, k), colour=o.colour)
+            for k, (o, box) in enumerate(layout_boxes(req.scene, req.width / req.height, rng))
         ]
-        return placed, plan
+        return placed, req.scene
 
-    def plan_edit(self, req: ImageRequest, text: str, rng: random.Random):
-        """Edits: the object phrase comes after the verb; boxes (if any) say where."""
-        plan = ScenePlan()
-        if _REMOVE_RE.search(text) and req.edit_boxes:
-            return [], plan  # compose() fills the boxes
-        m = _REPLACE_RE.search(text) or _INTO_RE.search(text)
-        target = parse_prompt(m.group(1) if m else text)
-        plan.background = target.background
-        if _BG_EDIT_RE.search(text) and not req.edit_boxes:
+    def plan_edit(self, req: ImageRequest, rng: random.Random):
+        """Edits: the scene is what to draw; boxes (if any) say where."""
+        if req.edit.remove and req.edit_boxes:
+            return [], ScenePlan()  # compose() fills the boxes
+        plan = ScenePlan(background=req.scene.background)
+        objects = req.scene.objects
+        if (req.edit.background_only and not req.edit_boxes) or not objects:
             return [], plan  # background recolour only
-        objects = target.objects or [ObjectSpec(phrase="a smiling face" if is_blocked(text) else text)]
         placed = []
         if req.edit_boxes:
             for k, box in enumerate(req.edit_boxes):
-                phrase = objects[min(k, len(objects) - 1)].phrase
-                placed.append(_Placed(phrase, box, self.sprite_seed(req, phrase, k), clip=box))
+                o = objects[min(k, len(objects) - 1)]
+                placed.append(_Placed(o.phrase, box, self.sprite_seed(req, o.phrase, k), clip=box, colour=o.colour))
         else:
-            for k, (phrase, box) in enumerate(layout_boxes(ScenePlan(objects), req.width / req.height, rng)):
+            for k, (o, box) in enumerate(layout_boxes(ScenePlan(objects), req.width / req.height, rng)):
                 small = shrink(box, 0.6)  # an added object should not hide the whole picture
-                placed.append(_Placed(phrase, to_px(small, req.width, req.height),
-                                      self.sprite_seed(req, phrase, k)))
+                placed.append(_Placed(o.phrase, to_px(small, req.width, req.height),
+                                      self.sprite_seed(req, o.phrase, k), colour=o.colour))
         return placed, plan
 
     def sprite_seed(self, req: ImageRequest, phrase: str, k: int) -> int:
@@ -164,13 +150,11 @@ class BuiltinModel:
         palette = sorted(req.palette or [], key=lambda c: -c[1])
         if req.base is not None:
             canvas = req.base.astype(np.float32) / 255  # (H, W, 3)
-            text = req.prompt.lower()
-            if _REMOVE_RE.search(text):
+            if req.edit.remove:
                 for box in req.edit_boxes:
                     compose.fill_region(canvas, box)
-            m = _BG_EDIT_RE.search(text)
-            if m and m.group(1) in COLOURS and not req.edit_boxes:
-                compose.recolour_background(canvas, COLOURS[m.group(1)])
+            if req.edit.background is not None and not req.edit_boxes:
+                compose.recolour_background(canvas, req.edit.background)
         else:
             colours = plan.background or [c for c, _ in palette[:2]]
             bg_seed = req.background_seed if req.background_seed is not None else req.seed
@@ -178,7 +162,7 @@ class BuiltinModel:
                                         plan.gradient or len(colours) > 1, random.Random(bg_seed))
         for i, p in enumerate(placed):
             sprite = sprites[i]
-            word = colour_word(p.phrase)
+            word = p.colour
             if word is None and len(palette) > 1:
                 sprite = compose.tint(sprite, palette[1 + i % (len(palette) - 1)][0], 0.35)
             elif word is not None and sprite_colour(sprite) != word:
@@ -195,18 +179,9 @@ class BuiltinModel:
         return Image.fromarray(arr, "RGB")
 
 
-def colour_word(phrase: str) -> str | None:
-    """The first colour word of an object phrase ('a blue apple' -> 'blue'), or None."""
-    return next((w for w in phrase.lower().split() if w in COLOURS), None)
-
-
 def sprite_colour(sprite: torch.Tensor) -> str:
     """The colour word covering most of a (4, H, W) premultiplied sprite's opaque area."""
     return dominant_colour(np.asarray(to_straight_rgba(sprite[None])[0]))
-
-
-def frac(b: Box, w: int, h: int) -> tuple[float, float, float, float]:
-    return b[0] / w, b[1] / h, b[2] / w, b[3] / h
 
 
 def to_px(f: tuple[float, float, float, float], w: int, h: int) -> Box:

@@ -9,30 +9,32 @@ Job rules live here, model rules in wanimage.model:
                      another input image can be moved into a box ("image 1 ... into the box");
                      "move ..." lifts an object from the first box into the second, or without
                      boxes from where it is to the named place ("to the right")
-  image-to-image-set per-image prompts applied as edits of the last image"""
+  image-to-image-set per-image prompts applied as edits of the last image
+
+The prompt is read here, with the one prompt parser (wanimage.prompts), into the model's own
+terms: a ScenePlan (objects with phrase, count, region and colour; background colours) and for
+edits an EditSpec. The model reads no English."""
 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from wanimage.engines.base import GenerationJob, ProgressFn
+from wanimage.model.captions import COLOURS, is_blocked
 from wanimage.model.generator import BuiltinModel, ImageRequest
-from wanimage.model.scenes import WHERE, split_set_prompt
-from wanimage.types import Capabilities, Mode
+from wanimage.model.scenes import EditSpec, ObjectSpec, ScenePlan
+from wanimage.prompts import REGIONS, ParsedObject, colour_words, parse, parse_edit, set_prompts
+from wanimage.types import Capabilities, LayoutItem, Mode
 
 from .transplant import foreground_box, move, place_like, transplant
 
 log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "builtin.safetensors"
-_IMAGE_REF_RE = re.compile(r"\b(?:image|picture|photo)\s*(\d+)\b", re.I)
-_MOVE_RE = re.compile(r"\b(?:move|shift|drag|relocate)\b", re.I)
-_TO_PLACE_RE = re.compile(r"\bto\s+(?:the\s+)?((?:top|bottom|upper|lower)\s+(?:left|right)|left|right|top|bottom|"
-                          r"center|centre|middle)\b", re.I)
+FALLBACK_PHRASE = "a smiling face"  # drawn when all the prompt names is a blocked object
 
 
 class BuiltinEngine:
@@ -57,22 +59,27 @@ class BuiltinEngine:
 
     def prepare_requests(self, job: GenerationJob) -> list[ImageRequest]:
         palette = [(c.rgb, c.weight) for c in job.palette] if job.palette else None
-        layout = [(it.label, (it.box.x1, it.box.y1, it.box.x2, it.box.y2)) for it in job.layout or []]
-        common = dict(width=job.width, height=job.height, palette=palette, layout=layout or None)
+        common = dict(width=job.width, height=job.height, palette=palette)
         if job.mode is Mode.TEXT_TO_IMAGE:
-            return [ImageRequest(job.prompt, seed=job.seed + i, **common) for i in range(job.n)]
+            scene = text_scene(job.prompt, job.layout, job.width, job.height)
+            return [ImageRequest(job.prompt, seed=job.seed + i, scene=scene, **common) for i in range(job.n)]
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
-            prompts = split_set_prompt(job.prompt, job.n)
-            return [ImageRequest(p, seed=job.seed + i, background_seed=job.seed,
-                                 shared_subject_seed=job.seed, **common)
+            prompts = set_prompts(job.prompt, job.n)
+            return [ImageRequest(p, seed=job.seed + i, scene=text_scene(p, job.layout, job.width, job.height),
+                                 background_seed=job.seed, shared_subject_seed=job.seed, **common)
                     for i, p in enumerate(prompts)]
         base, boxes = self.edit_canvas(job)
         common |= dict(base=base, edit_boxes=boxes)
         if job.mode is Mode.EDIT:
-            return [ImageRequest(job.prompt, seed=job.seed + i, **common) for i in range(job.n)]
-        prompts = split_set_prompt(job.prompt, job.n)  # IMAGE_TO_IMAGE_SET
-        return [ImageRequest(p, seed=job.seed + i, shared_subject_seed=job.seed, **common)
-                for i, p in enumerate(prompts)]
+            scene, edit = edit_scene(job.prompt)
+            return [ImageRequest(job.prompt, seed=job.seed + i, scene=scene, edit=edit, **common)
+                    for i in range(job.n)]
+        reqs = []
+        for i, p in enumerate(set_prompts(job.prompt, job.n)):  # IMAGE_TO_IMAGE_SET
+            scene, edit = edit_scene(p)
+            reqs.append(ImageRequest(p, seed=job.seed + i, scene=scene, edit=edit,
+                                     shared_subject_seed=job.seed, **common))
+        return reqs
 
     def edit_canvas(self, job: GenerationJob) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
         """The last input image at output size, and its boxes scaled to output pixels."""
@@ -90,8 +97,7 @@ class BuiltinEngine:
     def transplant_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
         """'put the object of image 1 into the box of image 2': best effort, input pixels only.
         Needs a box on the last image and a reference to another input image in the prompt."""
-        refs = [int(k) for k in _IMAGE_REF_RE.findall(job.prompt)]
-        sources = [k for k in refs if 1 <= k < len(job.images)]
+        sources = [k for k in parse_edit(job.prompt).image_refs if 1 <= k < len(job.images)]
         if len(job.images) < 2 or not sources or not reqs[0].edit_boxes:
             return None
         src = np.asarray(job.images[sources[0] - 1].convert("RGB"), dtype=np.uint8)
@@ -100,24 +106,70 @@ class BuiltinEngine:
             transplant(src, out, box)
         return [Image.fromarray(out, "RGB") for _ in range(job.n)]
 
-
     def move_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
         """'move the cat from the first box to the second' (two boxes on the last image) or, with
         no box, 'move the cat to the top left': input pixels only, nothing generated."""
-        if not _MOVE_RE.search(job.prompt):
+        intent = parse_edit(job.prompt)
+        if not intent.move:
             return None
         base, boxes = reqs[0].base, reqs[0].edit_boxes
         if len(boxes) >= 2:
             src, dst = boxes[0], boxes[1]
         else:
-            place = _TO_PLACE_RE.search(job.prompt)
             src = foreground_box(base)
-            if boxes or place is None or src is None:
+            if boxes or intent.move_to not in REGIONS or src is None:
                 return None  # nothing to move, or nowhere said: generate as an ordinary edit
-            where = place.group(1).lower().replace("upper", "top").replace("lower", "bottom").replace("centre", "center")
-            dst = place_like(src, WHERE[" ".join(where.split())], base.shape[1], base.shape[0])
+            dst = place_like(src, REGIONS[intent.move_to], base.shape[1], base.shape[0])
         moved = Image.fromarray(move(base, src, dst), "RGB")
         return [moved.copy() for _ in range(job.n)]
+
+
+def scene_plan(prompt: str) -> ScenePlan:
+    """A prompt's scene in the model's terms: its objects (blocked ones left out), at most two
+    background colours the model can paint, and whether the background is a gradient."""
+    parsed = parse(prompt)
+    objects = [object_spec(o) for o in parsed.objects if not is_blocked(o.label)]
+    desc = parsed.background or ""
+    colours = [COLOURS[c] for c in colour_words(desc) if c in COLOURS]
+    return ScenePlan(objects, colours[:2], "gradient" in desc.lower() or len(colours) > 1)
+
+
+def object_spec(o: ParsedObject) -> ObjectSpec:
+    return ObjectSpec(o.label, o.count, o.where, REGIONS.get(o.where or ""), colour=paint_colour(o.label))
+
+
+def paint_colour(phrase: str) -> str | None:
+    """The first colour the phrase names that the model can paint ('a blue apple' -> 'blue')."""
+    return next((c for c in colour_words(phrase) if c in COLOURS), None)
+
+
+def text_scene(prompt: str, layout: list[LayoutItem] | None, width: int, height: int) -> ScenePlan:
+    """Text-to-image: thinking mode's boxes replace the parsed objects (the background is still
+    read from the prompt); with no object at all, the prompt itself is the one object."""
+    scene = scene_plan(prompt)
+    if layout:
+        scene.objects = [ObjectSpec(it.label, box=(it.box.x1 / width, it.box.y1 / height, it.box.x2 / width,
+                                                   it.box.y2 / height), colour=paint_colour(it.label))
+                         for it in layout]
+    if not scene.objects:
+        text = prompt.strip()
+        phrase = text if text and not is_blocked(text) else FALLBACK_PHRASE
+        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase))]
+    return scene
+
+
+def edit_scene(prompt: str) -> tuple[ScenePlan, EditSpec]:
+    """Edits: what to draw comes after the verb ("replace the cat with <a dog>"), else the whole
+    prompt; remove / background-recolour requests draw nothing new."""
+    intent = parse_edit(prompt)
+    text = prompt.lower()
+    scene = scene_plan(intent.target if intent.target is not None else text)
+    if not scene.objects:
+        phrase = FALLBACK_PHRASE if is_blocked(text) else text
+        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase))]
+    edit = EditSpec(remove=intent.remove, background_only=intent.background is not None,
+                    background=COLOURS.get(intent.background or ""))
+    return scene, edit
 
 
 def load_builtin_engine(weights_path: Path | None = None, device: str = "cpu") -> BuiltinEngine:

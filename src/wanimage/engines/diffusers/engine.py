@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ...errors import InvalidParameter
-from ...model.scenes import split_set_prompt
+from ...prompts import set_prompts
 from ...types import Box, Capabilities, Mode
 from ..base import Canceled, GenerationJob, ProgressFn
 from .base import (
@@ -118,7 +118,7 @@ class DiffusersEngine:
             calls = [_Call("text_to_image", prompt, job.seed + i, []) for i in range(job.n)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
-            prompts = split_set_prompt(prompt, job.n)
+            prompts = set_prompts(prompt, job.n)
             chain = self.cfg.chain_sets and "edit" in self.cfg.roles
             out: list[Image.Image] = []
             for i, p in enumerate(prompts):
@@ -145,7 +145,7 @@ class DiffusersEngine:
         if job.mode is Mode.EDIT:
             calls = [_Call("edit", prompt, job.seed + i, refs) for i in range(job.n)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
-        prompts = split_set_prompt(prompt, job.n)  # IMAGE_TO_IMAGE_SET
+        prompts = set_prompts(prompt, job.n)  # IMAGE_TO_IMAGE_SET
         out = []
         for i, p in enumerate(prompts):
             chain = self.cfg.chain_sets and i and len(refs) < self.max_references

@@ -1,0 +1,158 @@
+"""The one prompt parser (wanimage.prompts) on a table of prompts -> parsed results: objects
+(count, size, colour, noun, position), relations, background, style, kept text; image sets;
+edit intents; and how the built-in engine hands a parse to its model (capped at 8 sprites)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from wanimage.engines.builtin.engine import edit_scene, scene_plan
+from wanimage.model.scenes import MAX_OBJECTS, layout_boxes
+from wanimage.prompts import (
+    REGIONS,
+    EditIntent,
+    ParsedPrompt,
+    parse,
+    parse_edit,
+    set_prompts,
+    split_set,
+)
+
+
+def summary(parsed: ParsedPrompt) -> str:
+    """'3 big red apple @left | 1 cat' : one entry per object, in prompt order."""
+    return " | ".join(
+        " ".join(str(w) for w in (o.count, o.size, o.colour, o.noun) if w) + (f" @{o.where}" if o.where else "")
+        for o in parsed.objects
+    )
+
+
+# prompt -> objects summary, extras: rel [(kind, a, [b, c])], bg, style, kept (exact lists)
+TABLE: list[tuple[str, str, dict]] = [
+    # number words, digits, articles and plurals (one vocabulary: "nine" is 9, "ten" is 10)
+    ("a cat", "1 cat", {}),
+    ("an owl", "1 owl", {}),
+    ("one dog", "1 dog", {}),
+    ("nine cats", "9 cat", {}),
+    ("ten dogs on the left", "10 dog @left", {}),
+    ("twenty stars", "20 star", {}),
+    ("30 balloons", "20 balloon", {}),  # MAX_COUNT; the model then draws at most 8
+    ("12 cupcakes", "12 cupcake", {}),
+    ("a dozen eggs", "12 egg", {}),
+    ("a pair of shoes", "2 shoe", {}),
+    ("a couple of birds", "2 bird", {}),
+    ("a few pears", "3 pear", {}),
+    ("several ducks", "3 duck", {}),
+    ("lots of fish", "5 fish", {}),
+    ("cherries", "3 cherry", {}),
+    ("mice and cheese", "3 mouse | 1 cheese", {}),
+    ("two knives and three wolves", "2 knife | 3 wolf", {}),
+    ("four boxes and two glasses", "4 box | 2 glass", {}),
+    ("three cacti", "3 cactus", {}),
+    ("an orange", "1 orange", {}),
+    # colour and size words
+    ("two red apples", "2 red apple", {}),
+    ("a grey wolf", "1 gray wolf", {}),
+    ("a black and white cat", "1 black and white cat", {}),
+    ("three golden keys", "3 golden key", {}),
+    ("a big red balloon and a tiny mouse", "1 big red balloon | 1 small mouse", {}),
+    # regions and positions
+    ("two red apples on the left and a cat on the right on a blue background",
+     "2 red apple @left | 1 cat @right", {"bg": "blue"}),
+    ("Draw a picture of three cherries at the top", "3 cherry @top", {}),
+    ("5 stars in the top-left corner", "5 star @top left", {}),
+    ("two puppies in the lower-left corner and a kitten in the upper-right",
+     "2 puppy @bottom left | 1 kitten @top right", {}),
+    ("a moon in the top right-hand corner", "1 moon @top right", {}),
+    ("a house in the middle", "1 house @center", {}),
+    ("a boat centered", "1 boat @center", {}),
+    ("an apple on the left-hand side of the picture", "1 apple @left", {}),
+    # relations
+    ("a cat above a dog", "1 cat | 1 dog", {"rel": [("above", 0, [1])]}),
+    ("a cat between a dog and a bird", "1 cat | 1 dog | 1 bird", {"rel": [("between", 0, [1, 2])]}),
+    ("a star above a house above a car", "1 star | 1 house | 1 car",
+     {"rel": [("above", 0, [1]), ("above", 1, [2])]}),
+    ("a cat on the left and a dog to the right of the cat", "1 cat @left | 1 dog", {"rel": [("right of", 1, [0])]}),
+    # background, style, kept text
+    ("a dog, a cat and a rocket on a pink and yellow gradient background", "1 dog | 1 cat | 1 rocket",
+     {"bg": "pink and yellow gradient"}),
+    ("a house on the left on a blue background", "1 house @left", {"bg": "blue"}),
+    ("the background is green. a frog in the middle", "1 frog @center", {"bg": "green"}),
+    ("a robot, anime style, on a purple background", "1 robot", {"style": "anime", "bg": "purple"}),
+    ("a cat in flat style", "1 cat", {"style": "flat"}),
+    ("a close-up photo of a red rose", "1 red rose", {"kept": ["close-up photo"]}),
+    ("a sleeping cat on a mat, highly detailed, 4k", "1 sleeping cat", {"kept": ["highly detailed", "4k"]}),
+    ("Three objects in total.", "", {"kept": ["Three objects in total"]}),
+    ("the sun is setting over the ocean", "", {"kept": ["the sun is setting over the ocean"]}),
+    # edit verbs and fillers are not part of the object
+    ("add a yellow star at the top right", "1 yellow star @top right", {}),
+    ("please generate an image of two dogs", "2 dog", {}),
+    ('logo with the text "HELLO, world" in the center', "1 logo @center", {}),
+]
+
+
+@pytest.mark.parametrize(("prompt", "objects", "extra"), TABLE, ids=[t[0][:40] for t in TABLE])
+def test_parse(prompt: str, objects: str, extra: dict):
+    parsed = parse(prompt)
+    assert summary(parsed) == objects
+    assert parsed.relations == extra.get("rel", [])
+    assert parsed.background == extra.get("bg")
+    assert parsed.style == extra.get("style")
+    if "kept" in extra:
+        assert parsed.kept == extra["kept"]
+    assert all(o.where is None or o.where in REGIONS for o in parsed.objects)
+
+
+SETS: list[tuple[str, int, str, list[str], list[str]]] = [
+    # prompt, n -> shared context, parts, per-image prompts
+    ("image 1: a cat. image 2: a dog", 4, "", ["a cat", "a dog"], ["a cat", "a dog"]),
+    ("flat style. Image 1: a cat image 2: a dog", 1, "flat style", ["a cat"], ["a cat, flat style"]),
+    ("image 1: a cat. image 2: a dog. image 3: a bird", 2, "", ["a cat", "a dog"], ["a cat", "a dog"]),
+    ("image 1: a cat image 3: a dog", 4, "", ["a cat", "", "a dog"], ["a cat", "image 1: a cat image 3: a dog", "a dog"]),
+    ("Image 2：a fox; image 1: a hen", 4, "", ["a hen", "a fox"], ["a hen", "a fox"]),
+    ("Panel 1: a cat. Panel 2: a dog", 2, "", ["a cat", "a dog"], ["a cat", "a dog"]),
+    ("a cat", 3, "a cat", [], ["a cat"] * 3),
+    ("the dog of image 2. on a beach", 2, "the dog of image 2. on a beach", [],  # a reference, not a part
+     ["the dog of image 2. on a beach"] * 2),
+]
+
+
+@pytest.mark.parametrize(("prompt", "n", "shared", "parts", "per_image"), SETS, ids=[s[0][:40] for s in SETS])
+def test_image_sets(prompt: str, n: int, shared: str, parts: list[str], per_image: list[str]):
+    assert split_set(prompt, n) == (shared, parts)
+    assert set_prompts(prompt, n) == per_image
+
+
+EDITS: list[tuple[str, EditIntent]] = [
+    ("remove the cat", EditIntent(remove=True)),
+    ("get rid of the tree", EditIntent(remove=True)),
+    ("replace the cat with a red dog", EditIntent(target="a red dog")),
+    ("change the cat into a tiger", EditIntent(target="a tiger")),
+    ("change the background to blue", EditIntent(target="blue", background="blue")),
+    ("move the cat to the upper left", EditIntent(move=True, move_to="top left")),
+    ("shift the ball to the centre", EditIntent(move=True, move_to="center")),
+    ("move the cat from the first box to the second", EditIntent(move=True)),
+    ("put the object of image 1 into the box of image 2", EditIntent(image_refs=(1, 2))),
+    ("place the dog from picture 2 into photo 3", EditIntent(image_refs=(2, 3))),
+]
+
+
+@pytest.mark.parametrize(("prompt", "intent"), EDITS, ids=[e[0] for e in EDITS])
+def test_edit_intent(prompt: str, intent: EditIntent):
+    assert parse_edit(prompt) == intent
+
+
+def test_the_built_in_engine_hands_the_model_a_scene_and_caps_the_sprites():
+    scene = scene_plan("nine blue cats on the left and a pistol on a grey and white gradient background")
+    [cats] = scene.objects  # blocked objects never reach the model
+    assert (cats.phrase, cats.count, cats.where, cats.region, cats.colour) == \
+        ("a blue cat", 9, "left", REGIONS["left"], "blue")
+    assert scene.background == [(128, 128, 128), (240, 240, 240)] and scene.gradient
+    boxes = layout_boxes(scene, 1.0, random.Random(0))
+    assert len(boxes) == MAX_OBJECTS and all(b[2] <= 0.5 + 0.05 for _, b in boxes)
+    scene, edit = edit_scene("change the background to pink")
+    assert edit.background_only and edit.background == (240, 120, 180) and not edit.remove
+    scene, edit = edit_scene("replace the cat with two red apples")
+    assert [(o.phrase, o.count, o.colour) for o in scene.objects] == [("a red apple", 2, "red")]
