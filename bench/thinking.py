@@ -176,7 +176,7 @@ def summarise(results: list[dict[str, list[bool]]]) -> dict[str, float]:
 
 
 def plan_off(prompt: str, size: int) -> list[tuple[str, Box, str | None]]:
-    """What the built-in model does without thinking: its own parser and placement."""
+    """What the built-in engine does without thinking: the prompt parser and the model's placement."""
     from wanimage.engines.builtin.engine import text_scene
     from wanimage.model.scenes import layout_boxes
 
@@ -298,7 +298,7 @@ def main() -> None:
     off = summarise([judge(c, plan_off(c.prompt, args.size)) for c in items])
     on = summarise([judge(c, plan_on(c.prompt, args.size)) for c in items])
     print(f"\nA. plans, {len(items)} held-out prompts (fraction correct)")
-    print(f"{'':14}{'off (model parser)':>20}{'on (planner)':>14}")
+    print(f"{'':14}{'off (no plan)':>20}{'on (planner)':>14}")
     for key in off:
         print(f"{key:14}{off[key]:>20.3f}{on[key]:>14.3f}")
 

@@ -59,7 +59,20 @@ class OpenAIBaseModel(BaseModel):
                 log.info("openai field %r has no effect on Wan 2.7", name)
 
 
-class GenerationsBody(OpenAIBaseModel):
+class _ImagesBody(OpenAIBaseModel):
+    """What both image endpoints share: response_format, stream and partial_images are refused
+    first, when the body is built; the subclasses declare the fields in their endpoint's order."""
+
+    @model_validator(mode="after")
+    def _check_options(self) -> Self:
+        _options(self)  # a bad response_format, stream or partial_images is refused first
+        return self
+
+    def options(self) -> Options:
+        return _options(self)
+
+
+class GenerationsBody(_ImagesBody):
     """POST /v1/images/generations (JSON). Wan fields ride along (`extra_body` in the SDK)."""
 
     prompt: SkipValidation[str | None] = None
@@ -86,21 +99,13 @@ class GenerationsBody(OpenAIBaseModel):
     bbox_list: SkipValidation[list[list[list[int]]] | None] = None
     color_palette: SkipValidation[list[dict[str, str]] | None] = None
 
-    @model_validator(mode="after")
-    def _check_options(self) -> Self:
-        _options(self)  # a bad response_format, stream or partial_images is refused first
-        return self
-
-    def options(self) -> Options:
-        return _options(self)
-
     def to_request(self) -> GenerationRequest:
         self._log_no_effect()
         images = self.images if self.images is not None else self.image
         return _build(self, _as_list(images), coerce=False)
 
 
-class EditsBody(OpenAIBaseModel):
+class EditsBody(_ImagesBody):
     """POST /v1/images/edits (multipart: every value a string, or a list of strings for a repeated
     field). Build it with `from_form`; `mask` is refused there (Wan 2.7 has no masks)."""
 
@@ -148,14 +153,6 @@ class EditsBody(OpenAIBaseModel):
         images = files + [v for k in IMAGE_FIELDS for v in _as_list(form.get(k))]
         rest = {k: v for k, v in form.items() if k not in IMAGE_FIELDS}
         return cls.model_validate({**rest, "image": images})
-
-    @model_validator(mode="after")
-    def _check_options(self) -> Self:
-        _options(self)  # a bad response_format, stream or partial_images is refused first
-        return self
-
-    def options(self) -> Options:
-        return _options(self)
 
     def to_request(self) -> GenerationRequest:
         self._log_no_effect()
