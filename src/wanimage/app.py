@@ -36,7 +36,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
         queue_depth=service.queue_depth,
         running=service.running_count,
         images=lambda: service.images_made,
-        workers=lambda: len(service.workers),
+        workers=service.worker_count,
     )
 
     @asynccontextmanager

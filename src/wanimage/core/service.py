@@ -1,7 +1,8 @@
 """ImageService: the only thing route handlers call. Submit, wait, stream, get, cancel, list.
 
-It owns the task store, the image store, the engine registry and the in-process workers, and is
-built once at start-up by `ImageService.from_settings` (or from parts, in tests)."""
+It owns the task store, the image store, the engine registry, the pipeline and the in-process
+workers (each a queue `Worker` whose handler is the `TaskPipeline`), and is built once at start-up
+by `ImageService.from_settings` (or from parts, in tests)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ..config import Settings
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError, NotFound, ServiceUnavailable, Throttling, UnsupportedOperation
 from ..storage import ImageStore, open_image_store
-from ..storage.local import InvalidKey
+from ..storage.base import InvalidKey
 from ..tasks.events import Subscription, TaskEvent, TaskEvents
 from ..tasks.records import Origin, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
@@ -30,6 +31,7 @@ from ..tasks.worker import Worker
 from ..thinking import build_planner
 from .inputs import ImageFetcher
 from .pipeline import Pipeline, TaskPipeline
+from .postprocess import encode_png
 from .request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -328,8 +330,6 @@ class ImageService:
 
     def preview_png(self, image: Image.Image) -> bytes:
         """A partial image of a stream as PNG, at the fastest compression: it is shown once."""
-        from .postprocess import encode_png  # only the streaming API encodes outside the workers
-
         return encode_png(image, 1)
 
     def running_count(self) -> int:
