@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from . import compose
-from .captions import COLOURS, dominant_colour, nearest_colour_word
+from .captions import COLOURS, dominant_colour
 from .pipeline import (
     DEFAULT_CFG,
     DEFAULT_STEPS,
@@ -192,7 +192,3 @@ def shrink(f: tuple, s: float) -> tuple:
     cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
     hw, hh = (f[2] - f[0]) * s / 2, (f[3] - f[1]) * s / 2
     return cx - hw, cy - hh, cx + hw, cy + hh
-
-
-def palette_word(rgb: tuple[int, int, int]) -> str:
-    return nearest_colour_word(rgb)
