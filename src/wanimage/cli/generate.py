@@ -7,18 +7,20 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .config import Settings
-from .core.inputs import ImageFetcher, InputImage, decode_image
-from .core.pipeline import Pipeline
-from .core.request import build_request
-from .engines.base import PreviewFn
-from .engines.catalog import build_registry
-from .errors import InvalidParameter
-from .thinking import build_planner
+from ..config import Settings
+from ..core.inputs import ImageFetcher, InputImage, decode_image
+from ..core.pipeline import Pipeline
+from ..core.request import build_request
+from ..engines.base import PreviewFn
+from ..engines.catalog import build_registry
+from ..errors import InvalidParameter
+from ..thinking import build_planner
+from .common import settings_from
 
 _BBOX = re.compile(r"^(\d+):(\d+),(\d+),(\d+),(\d+)$")
 
@@ -85,3 +87,33 @@ async def generate_to_dir(args: argparse.Namespace, settings: Settings) -> list[
         path.write_bytes(png)
         paths.append(path)
     return paths
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    try:
+        paths = asyncio.run(generate_to_dir(args, settings_from(args)))
+    except Exception as exc:  # ApiError and friends: one clear line, no trace
+        message = getattr(exc, "message", None) or str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    gen = sub.add_parser("generate", help="generate images in-process, without a server")
+    gen.add_argument("prompt")
+    gen.add_argument("--model", default="wan2.7-image")
+    gen.add_argument("--image", action="append", default=[], help="input image: path, URL or data URI (repeat)")
+    gen.add_argument("--bbox", action="append", default=[],
+                     help="box for an input image as K:x1,y1,x2,y2 (K = 1-based image number; repeat)")
+    gen.add_argument("-n", "--n", type=int)
+    gen.add_argument("--size", help="1K, 2K, 4K or W*H")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--sequential", action="store_true", help="make a coherent image set")
+    gen.add_argument("--no-thinking", action="store_true")
+    gen.add_argument("--watermark", action="store_true")
+    gen.add_argument("--palette", help='JSON list of {"hex": "#RRGGBB", "ratio": "NN.NN%%"}')
+    gen.add_argument("-o", "--output", type=Path, default=Path("."), help="output directory")
+    gen.set_defaults(func=cmd_generate)

@@ -1,0 +1,37 @@
+"""The `wanimage` command: one module per subcommand, each with `register(subparsers)` setting
+`func(args) -> int`. Add a command by adding a module and naming it in COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import generate, models, serve
+
+COMMANDS = [serve, generate, models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wanimage", description="Self-hosted Wan 2.7 Image API server")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    try:  # the built-in model's data / train commands
+        from ..model import commands as model_commands
+    except ImportError:
+        model_commands = None
+    if model_commands is not None and hasattr(model_commands, "register"):
+        model_commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

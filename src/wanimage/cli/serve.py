@@ -1,0 +1,69 @@
+"""`wanimage serve` (the HTTP API with its workers) and `wanimage worker` (workers only)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from .common import is_loopback, settings_from
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..app import create_app
+    from ..engines.catalog import build_registry
+
+    settings = settings_from(args)
+    if not settings.keys() and not is_loopback(settings.host) and not settings.allow_insecure_bind:
+        print(
+            f"refusing to listen on {settings.host} without API keys: anyone on the network could use it.\n"
+            "Set WANIMAGE_API_KEYS (or --api-keys / --api-keys-file), or pass --insecure.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.ray:
+        from ..runners.ray_serve import serve_on_ray
+
+        serve_on_ray(settings, args.ray)
+        return 0
+    registry = build_registry(settings)
+    status = registry.preload()
+    for model, error in status.items():
+        print(f"  {model}: {'ready' if error is None else error}", file=sys.stderr)
+    app = create_app(settings, registry)
+    print(f"wanimage listening on http://{settings.host}:{settings.port}  (docs at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ..core.service import run_worker_process
+    from ..engines.catalog import build_registry
+
+    settings = settings_from(args)
+    asyncio.run(run_worker_process(settings, build_registry(settings)))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="start the HTTP server")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--data-dir", type=Path, help="tasks database, images and secrets (default ./data)")
+    serve.add_argument("--workers", type=int, help="generation workers in this process (default 1)")
+    serve.add_argument("--api-keys", help="comma-separated API keys clients must send as Bearer tokens")
+    serve.add_argument("--api-keys-file", type=Path, help="file with one API key per line")
+    serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite)")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without API keys")
+    serve.add_argument("--ray", metavar="ADDRESS",
+                       help="deploy on a Ray cluster (auto, or ray://HEAD:10001): engines as Serve deployments")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run generation workers without the HTTP API (same data dir / database)")
+    worker.add_argument("--data-dir", type=Path, help="the data directory the API server uses")
+    worker.add_argument("--workers", type=int, help="worker threads (default 1)")
+    worker.add_argument("--database-url", help="the task database the API server uses")
+    worker.set_defaults(func=cmd_worker)
