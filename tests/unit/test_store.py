@@ -188,3 +188,14 @@ def test_partial_images_are_recorded_only_by_the_holder(make_store):
     assert s.put_preview("t", "w1", "previews/t/050.png", 50)
     got = s.get("t")
     assert (got.preview_key, got.preview_progress) == ("previews/t/050.png", 50)
+
+
+def test_create_with_a_limit_refuses_past_it_and_inserts_nothing(make_store):
+    from wanimage.tasks.records import QueueFull
+
+    s = make_store()
+    for name in ("a", "b"):
+        s.create(name, "m", Origin.GENERATION, {}, max_pending=2)
+    with pytest.raises(QueueFull):
+        s.create("c", "m", Origin.GENERATION, {}, max_pending=2)
+    assert s.get("c") is None and s.count(TaskStatus.PENDING) == 2

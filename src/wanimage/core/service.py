@@ -25,7 +25,7 @@ from ..errors import ApiError, NotFound, ServiceUnavailable, Throttling, Unsuppo
 from ..storage import ImageStore, open_image_store
 from ..storage.base import InvalidKey
 from ..tasks.events import Subscription, TaskEvent, TaskEvents
-from ..tasks.records import Origin, TaskRecord, TaskStatus
+from ..tasks.records import Origin, QueueFull, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
 from ..thinking import build_planner
@@ -168,14 +168,12 @@ class ImageService:
     async def submit(
         self, req: GenerationRequest, origin: Origin, *, task_id: str | None = None, previews: bool = False
     ) -> TaskRecord:
-        """Validate against the engine, fetch and store the inputs, queue the task."""
+        """Validate against the engine, fetch and store the inputs, queue the task. The queue limit
+        is checked first (a full queue costs no fetch) and again, atomically, by the insert."""
         with store_errors():
             depth = await asyncio.to_thread(self.queue_depth)
         if depth >= self.settings.max_queue:
-            raise Throttling(
-                f"the queue is full ({self.settings.max_queue} tasks waiting); retry in a few seconds",
-                retry_after=5,
-            )
+            raise self._queue_full()
         self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
         inputs = await self.fetcher.fetch_all(list(req.images))
         self.pipeline.check(req, [(i.width, i.height) for i in inputs])
@@ -185,13 +183,23 @@ class ImageService:
             key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
             await asyncio.to_thread(self.images.put_named, key, item.data)
             refs.append(f"input://{key}")
-        with store_errors():
-            record = await asyncio.to_thread(
-                partial(self.store.create, wants_previews=previews),
-                task_id, req.model, origin, req.with_images(refs).to_json(),
-            )
+        create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue)
+        try:
+            with store_errors():
+                record = await asyncio.to_thread(create, task_id, req.model, origin, req.with_images(refs).to_json())
+        except QueueFull:
+            if refs:
+                await asyncio.to_thread(self.images.delete_prefix, f"inputs/{task_id}")
+            raise self._queue_full() from None
         self.events.work_available.set()
         return record
+
+    def _queue_full(self) -> Throttling:
+        return Throttling(
+            f"the queue is full ({self.settings.max_queue} tasks waiting, WANIMAGE_MAX_QUEUE); "
+            "retry in a few seconds",
+            retry_after=5,
+        )
 
     # ------------------------------------------------------------ wait and stream
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .records import Origin, TaskRecord, TaskResult, TaskStatus
+from .records import Origin, QueueFull, TaskRecord, TaskResult, TaskStatus
 
 
 class InMemoryTaskStore:
@@ -29,13 +29,22 @@ class InMemoryTaskStore:
     # ------------------------------------------------------------ create / read
 
     def create(
-        self, task_id: str, model: str, origin: Origin, request: dict[str, Any], *, wants_previews: bool = False
+        self,
+        task_id: str,
+        model: str,
+        origin: Origin,
+        request: dict[str, Any],
+        *,
+        wants_previews: bool = False,
+        max_pending: int | None = None,
     ) -> TaskRecord:
         record = TaskRecord(task_id, TaskStatus.PENDING, model, origin, dict(request), self.clock(),
                             wants_previews=wants_previews)
         with self._lock:
             if task_id in self._tasks:
                 raise KeyError(f"task {task_id} exists")
+            if max_pending is not None and sum(t.status is TaskStatus.PENDING for t in self._tasks.values()) >= max_pending:
+                raise QueueFull(max_pending)
             self._tasks[task_id] = record
         return record
 

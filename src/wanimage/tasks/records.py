@@ -31,6 +31,14 @@ class Origin(StrEnum):
     OPENAI = "openai"
 
 
+class QueueFull(Exception):
+    """`create(..., max_pending=N)` found N tasks PENDING already: nothing was inserted."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} tasks are pending")
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class TaskResult:
     images: list[str]  # image-store keys, in order

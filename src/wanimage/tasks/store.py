@@ -13,17 +13,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy import (
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from .records import Origin, TaskRecord, TaskResult, TaskStatus
+from .records import Origin, QueueFull, TaskRecord, TaskResult, TaskStatus
 from .schema import metadata, tasks, workers
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = threading.Lock()  # alembic's command API keeps module-level state
 
-__all__ = ["MIGRATIONS", "TaskStore", "metadata"]
+SUBMIT_LOCK_ID = 7_361_205_002  # PostgreSQL advisory lock: one bounded insert at a time, any process
+
+__all__ = ["MIGRATIONS", "QueueFull", "TaskStore", "metadata"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -98,8 +112,18 @@ class TaskStore:
     # ------------------------------------------------------------ create / read
 
     def create(
-        self, task_id: str, model: str, origin: Origin, request: dict[str, Any], *, wants_previews: bool = False
+        self,
+        task_id: str,
+        model: str,
+        origin: Origin,
+        request: dict[str, Any],
+        *,
+        wants_previews: bool = False,
+        max_pending: int | None = None,
     ) -> TaskRecord:
+        """Insert a PENDING task. With `max_pending`, the depth check and the insert are one atomic
+        step (QueueFull when the queue holds that many already), whatever the number of threads
+        or processes submitting at once."""
         values = {
             "id": task_id,
             "status": TaskStatus.PENDING.value,
@@ -113,9 +137,27 @@ class TaskStore:
             "wants_previews": wants_previews,
         }
         with self.engine.begin() as conn:
-            conn.execute(insert(tasks).values(**values))
+            if max_pending is None:
+                conn.execute(insert(tasks).values(**values))
+            elif not self._insert_bounded(conn, values, max_pending):
+                raise QueueFull(max_pending)
         blank = {c.name: None for c in tasks.c}
         return _record({**blank, **values})  # type: ignore[arg-type]
+
+    def _insert_bounded(self, conn: Connection, values: dict[str, Any], max_pending: int) -> bool:
+        """INSERT ... SELECT ... WHERE (pending count) < max_pending, as one statement. SQLite takes
+        its write lock when a writing statement starts, so the count inside it is current; on
+        PostgreSQL a transaction-scoped advisory lock orders concurrent submitters (READ
+        COMMITTED then sees every insert committed before the lock was granted)."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SUBMIT_LOCK_ID})
+        pending = select(func.count()).select_from(tasks).where(tasks.c.status == TaskStatus.PENDING.value)
+        columns = list(values)
+        row = select(*(literal(values[c], tasks.c[c].type) for c in columns)).where(
+            pending.scalar_subquery() < max_pending
+        )
+        stmt = insert(tasks).from_select(columns, row).returning(tasks.c.id)  # psycopg gives no rowcount here
+        return conn.execute(stmt).first() is not None
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self.engine.connect() as conn:
