@@ -83,3 +83,10 @@ class ServiceUnavailable(ApiError):
     retry 503 while polling a task."""
 
     status, code = 503, "ServiceUnavailable"
+
+
+class StorageFull(ApiError):
+    """The server's disk (images, inputs, the task database) is full: nothing was stored. Retrying
+    helps once an operator frees space."""
+
+    status, code = 507, "StorageFull"

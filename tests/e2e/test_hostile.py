@@ -42,3 +42,24 @@ def test_forty_concurrent_submits_with_max_queue_four_accept_exactly_four(make_s
             assert r.json()["code"] == "Throttling" and "WANIMAGE_MAX_QUEUE" in r.json()["message"]
     listed = httpx.get(server.api_base + "/tasks", params={"status": "PENDING", "page_size": 100}).json()
     assert listed["total"] == 4
+
+
+# ------------------------------------------------------------------ 4. hostile ids and filters
+
+HOSTILE_IDS = ["a%00b", "%00", "x" * 300, "0385dc79-5ff8-4d82-bcb6-000000000000%00", "not-a-uuid"]
+
+
+def test_hostile_task_ids_answer_unknown_on_poll_and_cancel(server):
+    for raw in HOSTILE_IDS:
+        for method, path in (("GET", f"/tasks/{raw}"), ("POST", f"/tasks/{raw}/cancel")):
+            r = httpx.request(method, server.api_base + path, timeout=10)
+            assert r.status_code == 200, (method, raw, r.text)
+            assert r.json()["output"]["task_status"] == "UNKNOWN"
+
+
+def test_hostile_list_filters_answer_400_naming_the_filter(server):
+    for value in ("a\x00b", "m" * 65, "a\nb"):
+        r = httpx.get(server.api_base + "/tasks", params={"model_name": value}, timeout=10)
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "InvalidParameter" and r.json()["message"].startswith("model_name:")
+    assert httpx.get(server.api_base + "/tasks", params={"model_name": "wan2.7-image"}).status_code == 200

@@ -188,7 +188,7 @@ def test_database_trouble_on_poll_is_503_with_retry_after(make_server):
 
     original, store.get = store.get, broken
     try:
-        r = httpx.get(f"{server.api_base}/tasks/some-id")
+        r = httpx.get(f"{server.api_base}/tasks/00000000-0000-4000-8000-000000000000")
     finally:
         store.get = original
     assert r.status_code == 503 and r.json()["code"] == "ServiceUnavailable"

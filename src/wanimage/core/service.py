@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,11 +18,19 @@ from dataclasses import dataclass
 from functools import partial
 
 from PIL import Image
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 from ..config import Settings
 from ..engines.registry import EngineRegistry
-from ..errors import ApiError, NotFound, ServiceUnavailable, Throttling, UnsupportedOperation
+from ..errors import (
+    ApiError,
+    InvalidParameter,
+    NotFound,
+    ServiceUnavailable,
+    StorageFull,
+    Throttling,
+    UnsupportedOperation,
+)
 from ..storage import ImageStore, open_image_store
 from ..storage.base import InvalidKey
 from ..tasks.events import Subscription, TaskEvent, TaskEvents
@@ -44,11 +53,46 @@ class WaitTimeout(ApiError):
     status, code = 504, "RequestTimeOut"
 
 
+# Task ids are the UUIDs this server hands out; anything else (NUL, over-long, another shape) is
+# an id no task has, answered UNKNOWN as the official service does, without a database round trip.
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_FILTER_CHARS = 64
+
+
+def is_task_id(task_id: str) -> bool:
+    return isinstance(task_id, str) and _TASK_ID.fullmatch(task_id) is not None
+
+
+def check_filter(name: str, value: str | None) -> str | None:
+    """A list filter the database can hold: printable, at most MAX_FILTER_CHARS; else 400."""
+    if value is not None and (len(value) > MAX_FILTER_CHARS or not value.isprintable()):
+        raise InvalidParameter(
+            f"{name}: must be at most {MAX_FILTER_CHARS} printable characters, e.g. wan2.7-image", field=name
+        )
+    return value
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "disk is full" in text or "no space left" in text or "could not extend file" in text
+
+
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """A database that is down or locked is transient trouble: 503 with retry-after, never a 500."""
+    """A database that is down or locked is transient trouble: 503 with retry-after, never a 500.
+    A full disk under it is 507 StorageFull; a value the database refuses (what validation
+    missed) is 400, never a 503 the SDKs would retry forever."""
     try:
         yield
+    except (OperationalError, InterfaceError) as exc:
+        log.error("task store error: %s", exc)
+        if _disk_full(exc):
+            raise StorageFull("the task database's disk is full; free space on the server, then retry",
+                              retry_after=30) from None
+        raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
+    except DataError as exc:
+        log.warning("task store refused a value: %s", exc)
+        raise InvalidParameter("the request holds characters the task database cannot store") from None
     except DBAPIError as exc:
         log.error("task store error: %s", exc)
         raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
@@ -281,6 +325,8 @@ class ImageService:
     # ------------------------------------------------------------ queries
 
     def get(self, task_id: str) -> TaskRecord | None:
+        if not is_task_id(task_id):
+            return None
         with store_errors():
             record = self.store.get(task_id)
         if record is None or record.submit_time < time.time() - self.settings.result_ttl_seconds:
@@ -313,6 +359,7 @@ class ImageService:
         start_time: float | None = None,
         end_time: float | None = None,
     ) -> TaskPage:
+        check_filter("model_name", model)
         with store_errors():
             tasks, total = self.store.list(
                 page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time, end_time=end_time
