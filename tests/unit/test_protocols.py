@@ -102,7 +102,7 @@ def test_dashscope_shape_refused_when_the_body_is_built(data, error, field, word
     [
         ({"n": "two"}, None, "n", "n: must be an integer, got 'two'"),
         ({"size": 1024}, None, "size", "size: must be a string such as \"2K\" or \"1280*720\", got 1024"),
-        ({"watermark": "true"}, None, "watermark", "watermark: must be true or false, got 'true'"),
+        ({"watermark": "yes"}, None, "watermark", "watermark: must be true or false, got 'yes'"),
         ({"seed": [1]}, None, "seed", "seed: must be an integer, got [1]"),
         ({}, [{"text": 5}], "prompt", "prompt: the text must be a string"),
         ({}, [{"text": "a"}, {"image": None}], "image", "image 1: must be a non-empty string"),
@@ -130,11 +130,16 @@ def test_dashscope_top_level_types_come_first():
 def test_dashscope_synthesis(caplog):
     caplog.set_level(logging.INFO, logger="wanimage.api")
     body = ds.SynthesisBody.model_validate(
-        {"model": "wan2.7-image-pro", "input": {"prompt": "a fox", "images": [URI]}, "parameters": {"size": "4K"}}
+        {"model": "wan2.7-image-pro", "input": {"prompt": "a fox", "images": [URI]}, "parameters": {"size": "2K"}}
     )
     req = body.to_request()
-    assert (req.model, req.prompt, req.images, str(req.size)) == ("wan2.7-image-pro", "a fox", (), "4K")
-    assert unknown_field_logs(caplog, "dashscope") == ["dashscope SynthesisInput: unknown fields ignored: images"]
+    # input.images are the reference images (issue 11): an edit, not a text-to-image
+    assert (req.model, req.prompt, req.images, str(req.size)) == ("wan2.7-image-pro", "a fox", (URI,), "2K")
+    assert unknown_field_logs(caplog, "dashscope") == []
+    with_ref = ds.SynthesisBody.model_validate(
+        {"model": "wan2.7-image", "input": {"prompt": "a fox", "ref_img": "https://a/1.png", "images": [URI]}}
+    )
+    assert with_ref.to_request().images == ("https://a/1.png", URI)  # ref_img first
     with pytest.raises(EmptyInput):
         ds.SynthesisBody.model_validate({"model": "wan2.7-image", "input": {}})
 

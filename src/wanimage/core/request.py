@@ -29,6 +29,7 @@ MAX_N_SEQUENTIAL = 12
 MAX_BOXES_PER_IMAGE = 2
 PALETTE_MIN, PALETTE_MAX = 3, 10
 SEED_MAX = 2_147_483_647
+RATIO_SUM_TOLERANCE = 1e-4  # numeric palette ratios (Java's ColorPalette.ratio is a Double)
 
 # Parameters that exist for other Wan versions: accepted, logged, and without effect.
 IGNORED_PARAMETERS = ("negative_prompt", "prompt_extend")
@@ -40,20 +41,26 @@ _HEX = re.compile(r"^#[0-9A-Fa-f]{6}\Z")
 _RATIO = re.compile(r"^(\d{1,3})\.(\d{2})%\Z", re.ASCII)
 
 
+def _hundredths(ratio: str) -> int:
+    """ "60.25%" -> 6025: percentage strings add up exactly."""
+    m = _RATIO.match(ratio)
+    assert m is not None
+    return int(m.group(1)) * 100 + int(m.group(2))
+
+
 @dataclass(frozen=True)
 class PaletteEntry:
     hex: str  # "#RRGGBB", upper-case
-    ratio: str  # "NN.NN%" as sent
+    ratio: str | float  # as sent: "NN.NN%" (the documented form) or a number in [0, 1] (Java's Double)
 
     @property
-    def hundredths(self) -> int:
-        m = _RATIO.match(self.ratio)
-        assert m is not None
-        return int(m.group(1)) * 100 + int(m.group(2))
+    def weight(self) -> float:
+        """The colour's share, in [0, 1]."""
+        return _hundredths(self.ratio) / 10000 if isinstance(self.ratio, str) else float(self.ratio)
 
     def to_color(self) -> PaletteColor:
         rgb = tuple(int(self.hex[i : i + 2], 16) for i in (1, 3, 5))
-        return PaletteColor(rgb=rgb, weight=self.hundredths / 10000)  # type: ignore[arg-type]
+        return PaletteColor(rgb=rgb, weight=self.weight)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -317,30 +324,61 @@ def _check_palette(palette: Any, sequential: bool) -> tuple[PaletteEntry, ...] |
             '{"hex": "#RRGGBB", "ratio": "NN.NN%"} objects',
             field="color_palette",
         )
-    entries = []
-    for i, item in enumerate(palette, start=1):
-        if not isinstance(item, dict) or set(item) - {"hex", "ratio"} or not {"hex", "ratio"} <= set(item):
-            raise InvalidParameter(
-                f'color_palette: entry {i} must be an object {{"hex": "#RRGGBB", "ratio": "NN.NN%"}}',
-                field="color_palette",
-            )
-        hex_, ratio = item["hex"], item["ratio"]
-        if not isinstance(hex_, str) or not _HEX.match(hex_):
-            raise InvalidParameter(
-                f"color_palette: entry {i} hex {hex_!r} must be # followed by 6 hex digits, e.g. #C2D1E6",
-                field="color_palette",
-            )
-        if not isinstance(ratio, str) or not _RATIO.match(ratio):
-            raise InvalidParameter(
-                f"color_palette: entry {i} ratio {ratio!r} must be a percentage with two decimals, e.g. \"25.00%\"",
-                field="color_palette",
-            )
-        entries.append(PaletteEntry(hex=hex_.upper(), ratio=ratio))
-    total = sum(e.hundredths for e in entries)
-    if total != 10000:
-        raise InvalidParameter(
-            f"color_palette: ratios add up to {total // 100}.{total % 100:02d}%; they must add up to exactly 100.00%",
-            field="color_palette",
-        )
+    entries = [_check_palette_entry(i, item) for i, item in enumerate(palette, start=1)]
+    _check_ratio_forms(entries)
+    _check_ratio_sum(entries)
     return tuple(entries)
 
+
+def _check_palette_entry(i: int, item: Any) -> PaletteEntry:
+    if not isinstance(item, dict) or set(item) - {"hex", "ratio"} or not {"hex", "ratio"} <= set(item):
+        raise InvalidParameter(
+            f'color_palette: entry {i} must be an object {{"hex": "#RRGGBB", "ratio": "NN.NN%"}}',
+            field="color_palette",
+        )
+    hex_, ratio = item["hex"], item["ratio"]
+    if not isinstance(hex_, str) or not _HEX.match(hex_):
+        raise InvalidParameter(
+            f"color_palette: entry {i} hex {hex_!r} must be # followed by 6 hex digits, e.g. #C2D1E6",
+            field="color_palette",
+        )
+    is_percent = isinstance(ratio, str) and _RATIO.match(ratio)
+    is_number = isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio <= 1
+    if not (is_percent or is_number):
+        raise InvalidParameter(
+            f"color_palette: entry {i} ratio {ratio!r} must be a percentage with two decimals, e.g. \"25.00%\", "
+            "or a number in [0, 1], e.g. 0.25",
+            field="color_palette",
+        )
+    return PaletteEntry(hex=hex_.upper(), ratio=ratio if is_percent else float(ratio))
+
+
+def _check_ratio_forms(entries: list[PaletteEntry]) -> None:
+    """One form per palette: a sum of "NN.NN%" strings is exact, a sum of numbers is not."""
+    first_is_percent = isinstance(entries[0].ratio, str)
+    for i, entry in enumerate(entries, start=1):
+        if isinstance(entry.ratio, str) != first_is_percent:
+            first = '"NN.NN%" strings' if first_is_percent else "numbers in [0, 1]"
+            raise InvalidParameter(
+                f"color_palette: entry {i} ratio {entry.ratio!r} mixes forms with entry 1; "
+                f"send every ratio in one form (entry 1 uses {first})",
+                field="color_palette",
+            )
+
+
+def _check_ratio_sum(entries: list[PaletteEntry]) -> None:
+    if isinstance(entries[0].ratio, str):
+        total = sum(_hundredths(e.ratio) for e in entries)  # type: ignore[arg-type]
+        if total != 10000:
+            raise InvalidParameter(
+                f"color_palette: ratios add up to {total // 100}.{total % 100:02d}%; "
+                "they must add up to exactly 100.00%",
+                field="color_palette",
+            )
+        return
+    total_f = sum(e.weight for e in entries)
+    if abs(total_f - 1) > RATIO_SUM_TOLERANCE:
+        raise InvalidParameter(
+            f"color_palette: ratios add up to {total_f:.4f}; they must add up to 1 (within {RATIO_SUM_TOLERANCE})",
+            field="color_palette",
+        )

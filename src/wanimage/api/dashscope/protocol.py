@@ -13,6 +13,7 @@ kept as sent, so that a wrong type gets build_request's message naming the field
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Literal, Self
 
@@ -94,13 +95,14 @@ class Parameters(DashScopeBaseModel):
     """`parameters` (api-spec §1.3): the Wan 2.7 parameters, then those accepted without effect."""
 
     size: SkipValidation[str | None] = None  # "1K" | "2K" | "4K", or "W*H"
-    n: SkipValidation[int | None] = None
-    enable_sequential: SkipValidation[bool | None] = None
-    thinking_mode: SkipValidation[bool | None] = None
+    n: SkipValidation[int | str | None] = None  # also a decimal string: "2"
+    enable_sequential: SkipValidation[bool | str | None] = None  # also "true" / "false", any case
+    thinking_mode: SkipValidation[bool | str | None] = None  # the Java SDK sends a String: "true"
     bbox_list: SkipValidation[list[list[list[int]]] | None] = None  # per image: [[x1, y1, x2, y2], ...]
-    color_palette: SkipValidation[list[dict[str, str]] | None] = None  # [{"hex": "#RRGGBB", "ratio": "NN.NN%"}]
-    watermark: SkipValidation[bool | None] = None
-    seed: SkipValidation[int | None] = None
+    # [{"hex": "#RRGGBB", "ratio": "NN.NN%"}], or ratios as numbers in [0, 1] (Java's ColorPalette)
+    color_palette: SkipValidation[list[dict[str, str | float]] | None] = None
+    watermark: SkipValidation[bool | str | None] = None
+    seed: SkipValidation[int | str | None] = None
     negative_prompt: SkipValidation[str | None] = None  # wan2.6 and earlier; no effect on 2.7
     prompt_extend: SkipValidation[bool | None] = None  # no effect on 2.7
     is_async: SkipValidation[bool | None] = None  # the SDK's async_call sends it
@@ -110,7 +112,26 @@ class Parameters(DashScopeBaseModel):
         for name in IGNORED_PARAMETERS:
             if getattr(self, name) is not None:
                 log.info("parameter %r is not supported by Wan 2.7 and is ignored", name)
-        return {name: getattr(self, name) for name in PARAMETERS}
+        sent = {name: getattr(self, name) for name in PARAMETERS}
+        return {name: wire_value(name, value) for name, value in sent.items()}
+
+
+BOOLEANS = ("enable_sequential", "thinking_mode", "watermark")
+INTEGERS = ("n", "seed")
+_DECIMAL = re.compile(r"[+-]?\d{1,19}\Z", re.ASCII)
+
+
+def wire_value(name: str, value: Any) -> Any:
+    """The string forms other clients send, as the JSON types they stand for: the Java SDK's
+    `thinkingMode` is a String ("true"), loosely typed callers send "false" and "2". Anything
+    else is handed on as sent, for build_request to refuse with its message naming the field."""
+    if not isinstance(value, str):
+        return value
+    if name in BOOLEANS and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if name in INTEGERS and _DECIMAL.match(value):
+        return int(value)
+    return value
 
 
 class _TopLevel(BaseModel):
@@ -145,12 +166,31 @@ class GenerationBody(DashScopeBaseModel):
 
 
 class SynthesisInput(DashScopeBaseModel):
+    """`input` of the ImageSynthesis path: what dashscope 1.x `ImageSynthesis` and the Java SDK's
+    `ImageSynthesisParam` send. `ref_img` then `images` are the reference images, in that order."""
+
     prompt: SkipValidation[str | None] = None
+    negative_prompt: SkipValidation[str | None] = None  # wan2.6 and earlier; no effect on 2.7
+    ref_img: SkipValidation[str | None] = None  # one reference image
+    images: SkipValidation[list[str] | None] = None  # reference images, as `content` image items
+
+    def reference_images(self) -> list[Any]:
+        if self.negative_prompt is not None:
+            log.info("input.negative_prompt is not supported by Wan 2.7 and is ignored")
+        if self.images is not None and not isinstance(self.images, list):
+            raise InvalidParameter("images: must be a list of image URLs or data URIs", field="images")
+        refs = [] if self.ref_img is None else [self.ref_img]
+        return refs + list(self.images or [])
+
+
+# Inputs of other image models (sketch, inpainting) that Wan 2.7 cannot honour: refused, since
+# ignoring them would answer a text-to-image to a caller who sent an image.
+UNSUPPORTED_SYNTHESIS_INPUTS = ("sketch_image_url", "base_image_url", "mask_image_url")
 
 
 class SynthesisBody(DashScopeBaseModel):
     """POST /services/aigc/text2image/image-synthesis (legacy; `input.prompt`). Reference images
-    (`input.images`, sent by ImageSynthesis 1.x) are unknown fields here: logged and ignored."""
+    (`input.ref_img`, `input.images`) follow every rule of the main path."""
 
     model: str | None = None
     input: SynthesisInput | None = None
@@ -163,12 +203,21 @@ class SynthesisBody(DashScopeBaseModel):
             _TopLevel.model_validate(data)
             if not data.get("input"):
                 raise EmptyInput("input: the input object with a prompt is required", field="input")
+            for name in UNSUPPORTED_SYNTHESIS_INPUTS:
+                if data["input"].get(name):
+                    raise InvalidParameter(
+                        f"{name}: is not supported by Wan 2.7; send reference images in input.images "
+                        "and describe the edit in the prompt",
+                        field=name,
+                    )
         return handler(data)
 
     def to_request(self) -> GenerationRequest:
         assert self.input is not None
         params = self.parameters.wan() if self.parameters else {}
-        return build_request(model=self.model, prompt=self.input.prompt, **params)
+        return build_request(
+            model=self.model, prompt=self.input.prompt, images=self.input.reference_images(), **params
+        )
 
 
 def _check_input(input_: dict[str, Any] | None) -> None:
@@ -299,10 +348,32 @@ def task_response(record: TaskRecord, request_id: str, url_for: UrlFor) -> dict[
 def task_list_response(
     records: list[TaskRecord], total: int, page_no: int, page_size: int, request_id: str, url_for: UrlFor
 ) -> dict[str, Any]:
+    """Both list shapes in one body: `tasks[]` (the Python SDKs read it) and the Java SDK's
+    `ImageGenerationListResult`: `data[]` of `AsyncTaskInfo` with epoch-millisecond times, and
+    `total_page`. No `output` key: the Java SDK reads the whole body only when there is none."""
     return {
         "request_id": request_id,
         "page_no": page_no,
         "page_size": page_size,
         "total": total,
+        "total_page": -(-total // page_size),
         "tasks": [{**task_output(r, url_for), "model": r.model} for r in records],
+        "data": [async_task_info(r) for r in records],
     }
+
+
+def async_task_info(record: TaskRecord) -> dict[str, Any]:
+    """One entry of `data[]`, as the Java SDK's `AsyncTaskInfo` maps it (times are Longs)."""
+    info: dict[str, Any] = {
+        "task_id": record.id,
+        "status": record.status.value,
+        "model_name": record.model,
+        "gmt_create": _epoch_ms(record.submit_time),
+        "start_time": _epoch_ms(record.scheduled_time),
+        "end_time": _epoch_ms(record.end_time),
+    }
+    return {key: value for key, value in info.items() if value is not None}
+
+
+def _epoch_ms(ts: float | None) -> int | None:
+    return None if ts is None else int(round(ts * 1000))
