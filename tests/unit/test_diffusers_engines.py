@@ -32,6 +32,7 @@ ROLES = {
     "flux2": {"text_to_image": "tiny:flux2", "edit": "tiny:flux2", "inpaint": "tiny:flux2",
               "call_kwargs": {"text_encoder_out_layers": [1]}},
     "wan": {"text_to_image": "tiny:wan"},
+    "sd": {"text_to_image": "tiny:sd", "edit": "tiny:sd", "inpaint": "tiny:sd", "refine": "tiny:sd"},
 }
 BOXES = [f for f in ROLES if "inpaint" in ROLES[f]]
 EDITING = [f for f in ROLES if "edit" in ROLES[f]]
@@ -217,8 +218,9 @@ def test_cancel_stops_at_the_next_step(family):
 # ------------------------------------------------------------------ sizes, memory
 
 
-def test_refine_pass_reaches_the_job_size(monkeypatch):
-    engine = make_engine("qwen_image", refine_strength=0.5, max_generate_pixels=32 * 32)
+@pytest.mark.parametrize("family", ["qwen_image", "sd"])
+def test_refine_pass_reaches_the_job_size(family, monkeypatch):
+    engine = make_engine(family, refine_strength=0.5, max_generate_pixels=32 * 32)
     roles = []
     original = engine.pipeline
     monkeypatch.setattr(engine, "pipeline", lambda role: roles.append(role) or original(role))
@@ -269,10 +271,11 @@ def test_the_reaper_thread_unloads_what_is_idle():
     assert not reaper.is_alive() and pool._reaper is None
 
 
-def test_palette_conditions_the_prompt(monkeypatch):
+@pytest.mark.parametrize("family", ["sdxl", "sd"])
+def test_palette_conditions_the_prompt(family, monkeypatch):
     from wanimage.types import PaletteColor
 
-    engine = engine_for("sdxl")
+    engine = engine_for(family)
     prompts = []
     original = engine._call
     monkeypatch.setattr(engine, "_call", lambda role, kw, prompt, *a: prompts.append(prompt) or original(role, kw, prompt, *a))
@@ -315,12 +318,14 @@ T2I_SLICES = {
     "zimage": [151, 154, 149, 177, 176, 165, 184, 170, 153],
     "flux2": [107, 112, 126, 137, 135, 135, 151, 148, 142],
     "wan": [109, 120, 131, 113, 125, 135, 118, 130, 140],
+    "sd": [117, 113, 110, 134, 135, 130, 139, 148, 144],
 }
 EDIT_SLICES = {
     "qwen_image": [125, 112, 91, 97, 115, 130, 88, 125, 160],
     "flux": [154, 117, 90, 169, 132, 101, 164, 138, 113],
     "zimage": [147, 159, 163, 168, 171, 161, 178, 165, 145],
     "flux2": [111, 113, 126, 138, 135, 135, 150, 148, 142],
+    "sd": [130, 112, 116, 129, 116, 117, 113, 115, 116],
 }
 BOX_SLICES = {  # the middle of the box, where the output is all generated (alpha 1)
     "qwen_image": [97, 100, 102, 102, 93, 91, 86, 83, 87],
@@ -328,6 +333,7 @@ BOX_SLICES = {  # the middle of the box, where the output is all generated (alph
     "sdxl": [97, 167, 180, 115, 207, 215, 192, 255, 238],
     "zimage": [169, 222, 255, 94, 155, 255, 140, 163, 217],
     "flux2": [179, 165, 144, 127, 123, 110, 118, 124, 107],
+    "sd": [130, 169, 153, 128, 177, 164, 122, 169, 149],
 }
 WAN_LATENT_SLICE = [1.0309, -0.2032, -0.3254, 1.6749, -6.5568, -0.9881, 2.4529, 0.8543, 1.0525]
 
@@ -368,3 +374,20 @@ def test_wan_pinned_latent_slice(monkeypatch):
     engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)
     assert len(decoded) == 1 and tuple(decoded[0].shape) == (1, 16, 1, 6, 8)
     assert_slice(decoded[0].flatten()[-9:].float().numpy(), WAN_LATENT_SLICE, atol=1e-3)
+
+
+def test_sd_img2img_roles_run_at_least_one_step_from_the_source(monkeypatch):
+    """SD-Turbo settings (1 step): img2img would run int(1 * 0.6) = 0 steps, or start from pure
+    noise; the sd family raises the step count so both edit and refine keep the source."""
+    from wanimage.engines.diffusers.sd import img2img_steps
+
+    assert img2img_steps(1, 0.5) == 2 and img2img_steps(1, 0.6) == 3 and img2img_steps(25, 0.6) == 25
+    engine = make_engine("sd", steps=1, refine_strength=0.3, max_generate_pixels=32 * 32)
+    calls = []
+    original = engine._call
+    monkeypatch.setattr(engine, "_call", lambda role, kw, *a: calls.append((role, kw.get("strength"))) or original(role, kw, *a))
+    steps = {role: engine.family.sampling_kwargs(role, engine.cfg)["num_inference_steps"] for role in ROLES["sd"]}
+    assert steps == {"text_to_image": 1, "edit": 3, "inpaint": 1, "refine": 4}
+    engine.generate(job(Mode.EDIT, 64, 64, images=[photo(64, 64)]), no_progress)
+    assert calls == [("edit", 0.6), ("refine", 0.3)]  # 64x64 from 32x32: upscaled, then refined
+

@@ -10,11 +10,13 @@ from .base import Family
 from .flux import Flux
 from .flux2 import Flux2
 from .qwen_image import QwenImage
+from .sd import StableDiffusion
 from .sdxl import SDXL
 from .wan import Wan
 from .zimage import ZImage
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), ZImage(), Flux2(), Wan())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), ZImage(), Flux2(), Wan(),
+                                                     StableDiffusion())}
 
 
 def load_engines(config_path: Path, device: str = "cpu") -> dict:

@@ -219,6 +219,27 @@ def sdxl() -> dict:
     }
 
 
+def sd() -> dict:
+    """Stable Diffusion 1.x / 2.x (SD-Turbo's layout): one CLIP text encoder, a 4-channel UNet,
+    Euler with trailing timesteps as SD-Turbo's scheduler config has; no safety checker."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    unet = _seeded(lambda: UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, cross_attention_dim=32, norm_num_groups=32))
+    vae = _seeded(lambda: AutoencoderKL(
+        block_out_channels=[8, 8], in_channels=3, out_channels=3, norm_num_groups=4,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4, sample_size=64, mid_block_add_attention=False))
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       timestep_spacing="trailing", steps_offset=1)
+    return {"unet": unet, "vae": vae, "scheduler": scheduler, "tokenizer": clip_tokenizer(),
+            "text_encoder": _seeded(lambda: CLIPTextModel(_clip_config())),
+            "safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+
+
 def zimage(omni: bool = False) -> dict:
     """Z-Image Turbo; `omni` adds the SigLIP image encoder of the Omni/Edit weights. Omni's
     pipeline encodes references with `image.bfloat16()`, so its VAE is built in bfloat16."""
@@ -312,6 +333,7 @@ TINY: dict[str, Callable[[], dict]] = {
     "flux": flux,
     "flux:fill": lambda: flux(fill=True),
     "sdxl": sdxl,
+    "sd": sd,
 }
 
 
