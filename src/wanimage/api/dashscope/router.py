@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from ...core.request import GenerationRequest
 from ...errors import AccessDenied, InvalidParameter
 from ...tasks.records import Origin, TaskStatus
-from ..common import failed_task_error, require_api_key, service_of, url_for, wait_while_connected
+from ..common import (
+    failed_task_error,
+    require_api_key,
+    service_of,
+    tenant_of,
+    url_for,
+    wait_while_connected,
+)
 from ..errors import request_id_of
 from . import protocol as wire
 
@@ -24,7 +31,7 @@ async def generate(body: wire.GenerationBody, request: Request) -> JSONResponse:
     """Synchronous generation or edit: answers when the images are ready. `X-DashScope-SSE:
     enable` is accepted and answered with the same single JSON body (the SDK reads it). A client
     that disconnects before the end cancels the task."""
-    record = await service_of(request).submit(body.to_request(), Origin.GENERATION)
+    record = await service_of(request).submit(body.to_request(), Origin.GENERATION, tenant=tenant_of(request))
     record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
@@ -39,7 +46,7 @@ async def _submit_async(
             "current user api does not support synchronous calls; send the header X-DashScope-Async: enable",
             field="X-DashScope-Async",
         )
-    record = await service_of(request).submit(build(), origin)
+    record = await service_of(request).submit(build(), origin, tenant=tenant_of(request))
     return JSONResponse(wire.submitted_response(record, request_id_of(request)))
 
 
@@ -67,7 +74,7 @@ async def image_synthesis(
 @router.get("/tasks/{task_id}/", include_in_schema=False)
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     """Task status and results. Unknown or expired ids answer 200 with UNKNOWN."""
-    record = await asyncio.to_thread(service_of(request).get, task_id)
+    record = await asyncio.to_thread(service_of(request).get, task_id, tenant_of(request))
     if record is None:
         return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
     return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
@@ -78,7 +85,7 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
     """Cancel: PENDING tasks end CANCELED at once; RUNNING tasks stop at the next step (extension).
     Any body (the async client sends JSON, the sync one nothing) is ignored."""
-    record = await asyncio.to_thread(service_of(request).cancel, task_id)
+    record = await asyncio.to_thread(service_of(request).cancel, task_id, tenant_of(request))
     if record is None:
         return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
     return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
@@ -125,6 +132,7 @@ async def list_tasks(
         model=model_name,
         start_time=_time_param("start_time", start_time),
         end_time=_time_param("end_time", end_time),
+        tenant=tenant_of(request),
     )
     return JSONResponse(
         wire.task_list_response(page.tasks, page.total, page_no, page_size, request_id_of(request), url_for(request))

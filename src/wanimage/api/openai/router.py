@@ -22,6 +22,7 @@ from ..common import (
     failed_task_error,
     require_api_key,
     service_of,
+    tenant_of,
     url_for,
     wait_while_connected,
 )
@@ -65,13 +66,14 @@ def _data_uri(data: bytes) -> str:
 async def _run(request: Request, req: GenerationRequest, options: wire.Options, *, kind: str):
     service = service_of(request)
     if options.stream:
-        record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0)
+        record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0,
+                                                          tenant=tenant_of(request))
         return StreamingResponse(
             _events(service, record, events, options, kind),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    record = await service.submit(req, Origin.OPENAI)
+    record = await service.submit(req, Origin.OPENAI, tenant=tenant_of(request))
     record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
