@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite in data_dir
     result_ttl_seconds: int = 24 * 3600
+    upload_ttl_seconds: int = 48 * 3600  # SDK uploads (oss://): the official temporary-file lifetime
     retention_interval_seconds: int = 600
 
     # Images in an S3-compatible store (docs/storage.md) when an endpoint or a bucket is set; else
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
     engine_config: Path | None = None
     device: str = "cpu"
 
+    # Remote engine (issue 17, docs/remote.md): an OpenAI-compatible images server (base URL ending
+    # in /v1) serves both model ids when a URL is set; per model, `engine = "remote"` tables in the
+    # engine config file do the same with every option.
+    remote_url: str | None = None
+    remote_model: str = ""  # the backend's model name; "" sends none
+    remote_api_key: SecretStr | None = None
+    remote_timeout_seconds: float = 300.0
+    remote_max_concurrency: int = 1
+    remote_health_interval_seconds: float = 15.0
+
     # Thinking mode (issue 5, docs/thinking.md): an OpenAI-compatible chat endpoint plans prompts
     # when a URL is set (e.g. http://127.0.0.1:11434/v1); else, or when it fails, the built-in planner.
     thinking_llm_url: str | None = None
@@ -73,8 +84,22 @@ class Settings(BaseSettings):
     ray_target_ongoing_requests: float = 1.0
     ray_api_replicas: int = 1
 
+    # Hostile load (issue 12; docs/deploy.md "Tenants, limits and a full disk")
+    admin_api_keys: SecretStr = SecretStr("")  # comma-separated keys that see every key's tasks
+    metrics_allow: str = ""  # comma-separated addresses / networks that may read /metrics without a key
+    metrics_token: SecretStr = SecretStr("")  # a bearer token good for /metrics only (a scraper's)
+    min_free_disk_bytes: int = 256 * 1024 * 1024  # below this /health says "low disk", submits answer 507
+    input_max_pixels: int = 2048 * 2048  # inputs are downscaled on decode to this (the 2K tier's area)
+    max_request_pixels: int = 9 * 8000 * 8000  # sum of a request's input pixels as sent (400 past it)
+    decode_budget_bytes: int = 1024 * 1024 * 1024  # memory decoding inputs may hold, whole process (429)
+    header_timeout_seconds: float = 10.0  # a client must finish its request headers within this
+
+    def admin_keys(self) -> set[str]:
+        return {k.strip() for k in self.admin_api_keys.get_secret_value().split(",") if k.strip()}
+
     def keys(self) -> set[str]:
-        keys = {k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()}
+        """Every accepted API key, admin keys included."""
+        keys = {k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()} | self.admin_keys()
         if self.api_keys_file and self.api_keys_file.exists():
             keys |= {
                 line.strip()

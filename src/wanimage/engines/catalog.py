@@ -44,15 +44,34 @@ def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
     return factories
 
 
+def _remote(settings: Settings) -> dict[str, EngineFactory]:
+    """Remote model ids (docs/remote.md): both from WANIMAGE_REMOTE_URL, else those whose table in
+    the engine config file says engine = "remote". A malformed table stops start-up."""
+    from .remote import RemoteConfigError, factories_for, load_remote, settings_config
+
+    try:
+        if settings.remote_url:
+            key = settings.remote_api_key.get_secret_value() if settings.remote_api_key else None
+            cfg = settings_config(settings.remote_url, settings.remote_model, key, settings.remote_timeout_seconds,
+                                  settings.remote_max_concurrency, settings.remote_health_interval_seconds)
+            return factories_for({model: cfg for model in MODELS})
+        return load_remote(settings.engine_config) if settings.engine_config else {}
+    except (RemoteConfigError, FileNotFoundError) as exc:
+        raise SystemExit(str(exc)) from exc
+
+
 def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
     """Model id -> factory. Ids that share one factory object share one engine instance (and,
-    on Ray, one deployment)."""
+    on Ray, one deployment). Remote model ids (docs/remote.md) take precedence per id."""
+    remote = _remote(settings)
+    if settings.remote_url or settings.engine == "remote" or set(remote) == set(MODELS):
+        return remote
     if settings.engine == "diffusers":
-        return _diffusers(settings)
+        return {**_diffusers(settings), **remote}
     if settings.engine != "builtin":
-        raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin, diffusers")
+        raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin, diffusers, remote")
     factory = _builtin(settings)  # one engine instance serves both model ids
-    return {model: factory for model in MODELS}
+    return {**{model: factory for model in MODELS}, **remote}
 
 
 def build_registry(settings: Settings) -> EngineRegistry:

@@ -143,4 +143,7 @@ def parse_config(data: dict, where: str = "engine config") -> dict[str, ModelCon
     models = data.get("models") or {}
     if not isinstance(models, dict) or not models:
         raise EngineConfigError(f"{where}: a [models.\"wan2.7-image\"] table (and/or wan2.7-image-pro) is required")
-    return {m: parse_model(m, dict(raw), defaults, f"{where}: models.{m}") for m, raw in models.items()}
+    # tables with engine = "remote" are the remote engine's (engines/remote, docs/remote.md)
+    ours = {m: {k: v for k, v in raw.items() if k != "engine"} for m, raw in models.items()
+            if not (isinstance(raw, dict) and raw.get("engine") == "remote")}
+    return {m: parse_model(m, raw, defaults, f"{where}: models.{m}") for m, raw in ours.items()}
