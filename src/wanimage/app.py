@@ -15,7 +15,7 @@ from .api.dashscope import router as dashscope_router
 from .api.dashscope import uploads
 from .api.errors import install_error_handlers
 from .api.files import files_router
-from .api.middleware import RequestContextMiddleware
+from .api.middleware import KeyGate, RequestContextMiddleware
 from .api.openai import router as openai_router
 from .config import Settings
 from .core.service import ImageService
@@ -58,8 +58,11 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.state.service = service
     app.state.metrics = metrics
     app.state.api_keys = settings.keys()
+    app.state.admin_keys = settings.admin_keys()
     app.state.upload_secret = hashlib.sha256(b"uploads\0" + load_or_create_secret(settings.data_dir / "secret.key")).digest()
     install_error_handlers(app)
+    app.add_middleware(KeyGate, keys=app.state.api_keys, metrics_allow=settings.metrics_allow,
+                       metrics_token=settings.metrics_token.get_secret_value())
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     app.include_router(dashscope_router.router)
     app.include_router(uploads.router)

@@ -63,3 +63,84 @@ def test_hostile_list_filters_answer_400_naming_the_filter(server):
         assert r.status_code == 400, r.text
         assert r.json()["code"] == "InvalidParameter" and r.json()["message"].startswith("model_name:")
     assert httpx.get(server.api_base + "/tasks", params={"model_name": "wan2.7-image"}).status_code == 200
+
+
+# ------------------------------------------------------------------ 5. tenants
+
+SMALL = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": "a red fox"}]},
+         "parameters": {"size": "768*768"}}
+SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def wait_done(server, task_id: str, key: str) -> dict:
+    import time
+
+    for _ in range(400):
+        out = httpx.get(f"{server.api_base}/tasks/{task_id}", headers=bearer(key)).json()["output"]
+        if out["task_status"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+            return out
+        time.sleep(0.05)
+    raise AssertionError("the task did not end")
+
+
+def test_a_key_sees_cancels_and_lists_only_its_own_tasks(make_server):
+    server = make_server(api_keys="key-a,key-b", admin_api_keys="key-admin")
+    a = submit(server.base_url, bearer("key-a"), SMALL).json()["output"]["task_id"]
+    b = submit(server.base_url, bearer("key-b"), SMALL).json()["output"]["task_id"]
+    done = wait_done(server, a, "key-a")
+    assert done["task_status"] == "SUCCEEDED"
+    # B can neither read nor cancel A's task, nor learn that it exists.
+    r = httpx.get(f"{server.api_base}/tasks/{a}", headers=bearer("key-b")).json()
+    assert r["output"]["task_status"] == "UNKNOWN" and "results" not in r["output"] and "choices" not in r["output"]
+    r = httpx.post(f"{server.api_base}/tasks/{a}/cancel", headers=bearer("key-b")).json()
+    assert r["output"]["task_status"] == "UNKNOWN"
+    listed = lambda key: httpx.get(server.api_base + "/tasks", headers=bearer(key)).text  # noqa: E731
+    assert a in listed("key-a") and b not in listed("key-a")
+    assert b in listed("key-b") and a not in listed("key-b")
+    assert a in listed("key-admin") and b in listed("key-admin")
+    # The admin key reads any task; the rows carry a key id, never the key.
+    assert httpx.get(f"{server.api_base}/tasks/{b}", headers=bearer("key-admin")).json()["output"]["task_id"] == b
+    record = server.service.store.get(a)
+    assert record.owner and record.owner.startswith("key-") and "key-a" not in record.owner
+
+
+def test_a_signed_image_url_stays_shareable_across_keys(make_server):
+    server = make_server(api_keys="key-a,key-b")
+    r = httpx.post(server.base_url + SYNC, json=SMALL, headers=bearer("key-a"), timeout=60)
+    assert r.status_code == 200, r.text
+    url = r.json()["output"]["choices"][0]["message"]["content"][0]["image"]
+    assert httpx.get(url).status_code == 200  # a URL is a capability: no key needed
+    assert httpx.get(url, headers=bearer("key-b")).status_code == 200
+
+
+def test_openai_images_are_the_callers_own(make_server):
+    server = make_server(api_keys="key-a,key-b")
+    r = httpx.post(server.base_url + "/v1/images/generations", json={"prompt": "a fox", "size": "768*768"},
+                   headers=bearer("key-a"), timeout=60)
+    assert r.status_code == 200, r.text
+    listed_b = httpx.get(server.api_base + "/tasks", headers=bearer("key-b")).json()
+    listed_a = httpx.get(server.api_base + "/tasks", headers=bearer("key-a")).json()
+    assert listed_b["total"] == 0 and listed_a["total"] == 1
+
+
+def test_docs_openapi_and_metrics_need_a_key_when_keys_are_set(make_server):
+    server = make_server(api_keys="key-a", metrics_token="scrape-me")
+    for path in ("/openapi.json", "/docs", "/metrics"):
+        r = httpx.get(server.base_url + path)
+        assert r.status_code == 401 and r.json()["code"] == "InvalidApiKey", path
+        assert httpx.get(server.base_url + path, headers=bearer("wrong")).status_code == 401
+        assert httpx.get(server.base_url + path, headers=bearer("key-a")).status_code == 200, path
+    assert httpx.get(server.base_url + "/metrics", headers=bearer("scrape-me")).status_code == 200
+    assert httpx.get(server.base_url + "/openapi.json", headers=bearer("scrape-me")).status_code == 401
+    assert httpx.get(server.api_base + "/tasks", headers=bearer("scrape-me")).status_code == 401
+    assert httpx.get(server.base_url + "/health").status_code == 200
+
+
+def test_metrics_open_to_a_scraper_address(make_server):
+    server = make_server(api_keys="key-a", metrics_allow="127.0.0.0/8")
+    assert httpx.get(server.base_url + "/metrics").status_code == 200
+    assert httpx.get(server.base_url + "/openapi.json").status_code == 401

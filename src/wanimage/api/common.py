@@ -10,6 +10,7 @@ import logging
 from fastapi import Request
 
 from ..core.service import ImageService
+from ..core.tenants import ANYONE, Tenant, key_id
 from ..errors import ApiError, InvalidApiKey
 from ..tasks.records import TaskRecord
 
@@ -30,18 +31,37 @@ def url_for(request: Request):
     return lambda key: service.image_url(key, base)
 
 
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def matches(token: str, keys: set[str]) -> bool:
+    """Constant-time membership: every key is compared, so timing tells nothing."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(token.encode(), key.encode())
+    return found
+
+
 async def require_api_key(request: Request) -> None:
-    """With API keys configured, every call needs `Authorization: Bearer <key>`."""
+    """With API keys configured, every call needs `Authorization: Bearer <key>`; the caller's
+    tenant (its key id, an admin or not) is left in `request.state.tenant` (`tenant_of`)."""
     keys: set[str] = request.app.state.api_keys
     if not keys:
+        request.state.tenant = ANYONE
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)
+    if token is None:
         raise InvalidApiKey("No API-key provided.", field="authorization")
-    token = token.strip()
-    if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+    if not matches(token, keys):
         raise InvalidApiKey("Invalid API-key provided.", field="authorization")
+    request.state.tenant = Tenant(key_id(token), admin=matches(token, request.app.state.admin_keys))
+
+
+def tenant_of(request: Request) -> Tenant:
+    """The caller's tenant, set by `require_api_key` (ANYONE on a server without keys)."""
+    return getattr(request.state, "tenant", ANYONE)
 
 
 _FAILED_STATUS = {

@@ -42,6 +42,7 @@ from .inputs import ImageFetcher
 from .pipeline import Pipeline, TaskPipeline
 from .postprocess import encode_png
 from .request import GenerationRequest
+from .tenants import ANYONE, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,9 @@ class ImageService:
         """Delete tasks and images older than the result TTL; returns the number of tasks."""
         now = time.time() if now is None else now
         ids = self.store.purge(now - self.settings.result_ttl_seconds)
-        self.images.purge_older_than(self.settings.result_ttl_seconds, now=now)
+        self.images.purge_older_than(self.settings.result_ttl_seconds, now=now, skip=(UPLOAD_PREFIX,))
+        # SDK uploads live 48 h (the official temporary-file lifetime), longer than results
+        self.images.purge_older_than(self.settings.upload_ttl_seconds, now=now, prefix=UPLOAD_PREFIX)
         return len(ids)
 
     async def _maintain(self) -> None:
@@ -210,7 +213,13 @@ class ImageService:
     # ------------------------------------------------------------ submit
 
     async def submit(
-        self, req: GenerationRequest, origin: Origin, *, task_id: str | None = None, previews: bool = False
+        self,
+        req: GenerationRequest,
+        origin: Origin,
+        *,
+        task_id: str | None = None,
+        previews: bool = False,
+        tenant: Tenant = ANYONE,
     ) -> TaskRecord:
         """Validate against the engine, fetch and store the inputs, queue the task. The queue limit
         is checked first (a full queue costs no fetch) and again, atomically, by the insert."""
@@ -227,7 +236,8 @@ class ImageService:
             key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
             await asyncio.to_thread(self.images.put_named, key, item.data)
             refs.append(f"input://{key}")
-        create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue)
+        create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue,
+                         owner=tenant.key_id)
         try:
             with store_errors():
                 record = await asyncio.to_thread(create, task_id, req.model, origin, req.with_images(refs).to_json())
@@ -255,14 +265,14 @@ class ImageService:
         return record
 
     async def submit_and_follow(
-        self, req: GenerationRequest, origin: Origin, *, previews: bool = False
+        self, req: GenerationRequest, origin: Origin, *, previews: bool = False, tenant: Tenant = ANYONE
     ) -> tuple[TaskRecord, AsyncIterator[TaskEvent]]:
         """Submit and stream the task's events from its very first step: the subscription exists
         before the task does, so a fast worker cannot run steps (or skip previews) unseen."""
         task_id = str(uuid.uuid4())
         sub = self.events.subscribe(task_id, previews=previews)
         try:
-            record = await self.submit(req, origin, task_id=task_id, previews=previews)
+            record = await self.submit(req, origin, task_id=task_id, previews=previews, tenant=tenant)
         except BaseException:
             self.events.unsubscribe(sub)
             raise
@@ -324,18 +334,20 @@ class ImageService:
 
     # ------------------------------------------------------------ queries
 
-    def get(self, task_id: str) -> TaskRecord | None:
+    def get(self, task_id: str, tenant: Tenant = ANYONE) -> TaskRecord | None:
+        """The task, or None when it is unknown, expired or another key's (UNKNOWN on the wire:
+        a key cannot even learn that another key's task exists)."""
         if not is_task_id(task_id):
             return None
         with store_errors():
             record = self.store.get(task_id)
         if record is None or record.submit_time < time.time() - self.settings.result_ttl_seconds:
             return None
-        return record
+        return record if tenant.owns(record) else None
 
-    def cancel(self, task_id: str) -> TaskRecord | None:
+    def cancel(self, task_id: str, tenant: Tenant = ANYONE) -> TaskRecord | None:
         """PENDING: canceled at once. RUNNING: stops at the next step (a wanimage extension)."""
-        record = self.get(task_id)
+        record = self.get(task_id, tenant)
         if record is None:
             return None
         if record.status.terminal and record.status is not TaskStatus.CANCELED:
@@ -358,11 +370,13 @@ class ImageService:
         model: str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
+        tenant: Tenant = ANYONE,
     ) -> TaskPage:
         check_filter("model_name", model)
         with store_errors():
             tasks, total = self.store.list(
-                page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time, end_time=end_time
+                page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time,
+                end_time=end_time, owner=tenant.list_owner,
             )
         return TaskPage(tasks, total, page_no, page_size)
 
@@ -398,10 +412,13 @@ class ImageService:
         return self.engines.describe()
 
     def read_upload(self, key: str) -> bytes | None:
-        """`oss://KEY` references from the dashscope SDK's upload flow."""
+        """`oss://KEY` references from the dashscope SDK's upload flow; None once older than
+        `upload_ttl_seconds` (48 h), even before the retention pass deletes it."""
         store_key = UPLOAD_PREFIX + key
         try:
-            return self.images.read(store_key) if self.images.exists(store_key) else None
+            if self.images.modified_at(store_key) < time.time() - self.settings.upload_ttl_seconds:
+                return None
+            return self.images.read(store_key)
         except (InvalidKey, NotFound):  # a malformed or vanished key; store outages propagate (503)
             return None
 

@@ -37,9 +37,10 @@ class InMemoryTaskStore:
         *,
         wants_previews: bool = False,
         max_pending: int | None = None,
+        owner: str | None = None,
     ) -> TaskRecord:
         record = TaskRecord(task_id, TaskStatus.PENDING, model, origin, dict(request), self.clock(),
-                            wants_previews=wants_previews)
+                            wants_previews=wants_previews, owner=owner)
         with self._lock:
             if task_id in self._tasks:
                 raise KeyError(f"task {task_id} exists")
@@ -65,10 +66,12 @@ class InMemoryTaskStore:
         model: str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
+        owner: str | None = None,
     ) -> tuple[list[TaskRecord], int]:
         with self._lock:
             rows = [t for t in self._tasks.values()
                     if (status is None or t.status is status) and (not model or t.model == model)
+                    and (owner is None or t.owner == owner)
                     and (start_time is None or t.submit_time >= start_time)
                     and (end_time is None or t.submit_time <= end_time)]
         rows.sort(key=lambda t: t.submit_time, reverse=True)

@@ -77,6 +77,7 @@ class TaskRecord:
     wants_previews: bool = False  # a stream asked for partial images
     preview_key: str | None = None  # the latest partial image, in the image store
     preview_progress: int | None = None  # the progress at which it was taken
+    owner: str | None = None  # key id of the API key that created it (never the key); None: no keys
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ tasks = Table(
     Column("wants_previews", Boolean, nullable=False, default=False, server_default=false()),
     Column("preview_key", String(256)),
     Column("preview_progress", Integer),
+    # The key id of the API key that created the task; None without keys (migration 0004).
+    Column("owner", String(64), index=True),
 )
 
 # One row per live worker, refreshed every `heartbeat_seconds` (migration 0003): a RUNNING task

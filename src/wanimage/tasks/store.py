@@ -68,6 +68,7 @@ def _record(row: RowMapping) -> TaskRecord:
         wants_previews=bool(row["wants_previews"]),
         preview_key=row["preview_key"],
         preview_progress=row["preview_progress"],
+        owner=row["owner"],
     )
 
 
@@ -120,6 +121,7 @@ class TaskStore:
         *,
         wants_previews: bool = False,
         max_pending: int | None = None,
+        owner: str | None = None,
     ) -> TaskRecord:
         """Insert a PENDING task. With `max_pending`, the depth check and the insert are one atomic
         step (QueueFull when the queue holds that many already), whatever the number of threads
@@ -135,6 +137,7 @@ class TaskStore:
             "attempts": 0,
             "cancel_requested": False,
             "wants_previews": wants_previews,
+            "owner": owner,
         }
         with self.engine.begin() as conn:
             if max_pending is None:
@@ -177,8 +180,12 @@ class TaskStore:
         model: str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
+        owner: str | None = None,
     ) -> tuple[list[TaskRecord], int]:
+        """A page of tasks, newest first; `owner` keeps one key's tasks (None: everyone's)."""
         conds = []
+        if owner is not None:
+            conds.append(tasks.c.owner == owner)
         if status is not None:
             conds.append(tasks.c.status == status.value)
         if model:
