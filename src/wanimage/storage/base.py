@@ -59,8 +59,15 @@ class ImageStore(Protocol):
         `base_url` is wanimage's own public URL; a store that serves itself ignores it."""
         ...
 
-    def purge_older_than(self, seconds: float, now: float | None = None) -> int:
-        """Delete objects older than `seconds` (at `now`, default the current time); return how many."""
+    def modified_at(self, key: str) -> float:
+        """When the object was last written (epoch seconds); NotFound when there is none."""
+        ...
+
+    def purge_older_than(
+        self, seconds: float, now: float | None = None, *, prefix: str = "", skip: tuple[str, ...] = ()
+    ) -> int:
+        """Delete objects older than `seconds` (at `now`, default the current time) under the
+        directory `prefix` (default: all), except under the `skip` directories; return how many."""
         ...
 
     def delete_prefix(self, prefix: str) -> int:

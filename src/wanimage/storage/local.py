@@ -115,12 +115,26 @@ class LocalImageStore:
         shutil.rmtree(top, ignore_errors=True)
         return count
 
-    def purge_older_than(self, seconds: float, now: float | None = None) -> int:
-        """Delete files (left-over temporaries included) whose mtime is older than `seconds`, then
-        the directories this leaves empty; returns the number of files deleted."""
+    def modified_at(self, key: str) -> float:
+        """When the object was last written (epoch seconds); NotFound when there is none."""
+        try:
+            return self.path(key).stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no stored file {key!r}", field="key") from None
+
+    def purge_older_than(
+        self, seconds: float, now: float | None = None, *, prefix: str = "", skip: tuple[str, ...] = ()
+    ) -> int:
+        """Delete files (left-over temporaries included) under `prefix` whose mtime is older than
+        `seconds`, except those under a `skip` prefix, then the directories this leaves empty;
+        returns the number of files deleted."""
         cutoff = (time.time() if now is None else now) - seconds
+        top = self.path(prefix.strip("/")) if prefix.strip("/") else self.root
+        skipped = tuple(str(self.root / p.strip("/")) + os.sep for p in skip)
         deleted = 0
-        for dirpath, _dirnames, filenames in os.walk(self.root, topdown=False):
+        for dirpath, _dirnames, filenames in os.walk(top, topdown=False):
+            if (dirpath + os.sep).startswith(skipped):
+                continue
             for name in filenames:
                 file = os.path.join(dirpath, name)
                 try:

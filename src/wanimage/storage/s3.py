@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LIFECYCLE_RULE_ID = "wanimage-expire-after-1-day"
+# 2 days, not 1: SDK uploads must live 48 h (results are deleted at 24 h by the retention pass).
+LIFECYCLE_RULE_ID = "wanimage-expire-after-2-days"
+LIFECYCLE_DAYS = 2
+_OLD_RULE_IDS = {"wanimage-expire-after-1-day"}  # put by earlier versions: replaced by ours
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 query signatures last at most 7 days
 PUT_RETRY_SECONDS = 3.0  # a fresh SeaweedFS may answer 5xx to the first put while its volume registers
 START_RETRY_SECONDS = 10.0  # a store started beside wanimage (compose, tests) may answer late
@@ -161,10 +164,10 @@ class S3ImageStore:
             if _code(exc) not in _NO_LIFECYCLE:
                 raise
             rules = []
-        ours = {"ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
-        if ours in rules:
+        ours = {"ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": LIFECYCLE_DAYS}}
+        if ours in rules and not any(r.get("ID") in _OLD_RULE_IDS for r in rules):
             return
-        rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID] + [ours]
+        rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID and r.get("ID") not in _OLD_RULE_IDS] + [ours]
         self.client.put_bucket_lifecycle_configuration(
             Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
         )
@@ -228,10 +231,25 @@ class S3ImageStore:
         top = validate_key(prefix.strip("/"))
         return self._delete_keys(obj["Key"] for obj in self._list(top + "/"))
 
-    def purge_older_than(self, seconds: float, now: float | None = None) -> int:
-        """Delete objects last modified more than `seconds` ago; returns the number deleted."""
+    def modified_at(self, key: str) -> float:
+        """When the object was last written (epoch seconds); NotFound when there is none."""
+        validate_key(key)
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)["LastModified"].timestamp()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "head", key) from None
+
+    def purge_older_than(
+        self, seconds: float, now: float | None = None, *, prefix: str = "", skip: tuple[str, ...] = ()
+    ) -> int:
+        """Delete objects under `prefix` last modified more than `seconds` ago, except those under
+        a `skip` prefix; returns the number deleted."""
         cutoff = datetime.fromtimestamp((time.time() if now is None else now) - seconds, UTC)
-        return self._delete_keys(obj["Key"] for obj in self._list("") if obj["LastModified"] < cutoff)
+        top = validate_key(prefix.strip("/")) + "/" if prefix.strip("/") else ""
+        skipped = tuple(p.strip("/") + "/" for p in skip)
+        return self._delete_keys(
+            obj["Key"] for obj in self._list(top) if obj["LastModified"] < cutoff and not obj["Key"].startswith(skipped)
+        )
 
     def _list(self, prefix: str) -> Iterator[dict]:
         try:

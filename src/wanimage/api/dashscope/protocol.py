@@ -299,6 +299,12 @@ def sync_response(record: TaskRecord, request_id: str, url_for: UrlFor) -> dict[
     }
 
 
+def progress_response(task_id: str, progress: int, request_id: str) -> dict[str, Any]:
+    """A progress frame of a streamed sync call: the task's status and progress, no images."""
+    output = {"task_id": task_id, "task_status": TaskStatus.RUNNING.value, "progress": progress, "finished": False}
+    return {"output": output, "request_id": request_id}
+
+
 def submitted_response(record: TaskRecord, request_id: str) -> dict[str, Any]:
     return {"output": {"task_id": record.id, "task_status": record.status.value}, "request_id": request_id}
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ...core.request import GenerationRequest
-from ...errors import AccessDenied, InvalidParameter
+from ...core.service import ImageService
+from ...errors import AccessDenied, ApiError, InvalidParameter
+from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskStatus
 from ..common import (
+    cancel_abandoned,
     failed_task_error,
     require_api_key,
     service_of,
@@ -20,22 +23,53 @@ from ..common import (
     url_for,
     wait_while_connected,
 )
-from ..errors import request_id_of
+from ..errors import dashscope_error_body, request_id_of
 from . import protocol as wire
+from . import sse
+from .uploads import check_upload_owner
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], tags=["dashscope"])
 
 
 @router.post("/services/aigc/multimodal-generation/generation")
-async def generate(body: wire.GenerationBody, request: Request) -> JSONResponse:
-    """Synchronous generation or edit: answers when the images are ready. `X-DashScope-SSE:
-    enable` is accepted and answered with the same single JSON body (the SDK reads it). A client
-    that disconnects before the end cancels the task."""
-    record = await service_of(request).submit(body.to_request(), Origin.GENERATION, tenant=tenant_of(request))
+async def generate(body: wire.GenerationBody, request: Request) -> Response:
+    """Synchronous generation or edit: answers when the images are ready. With `X-DashScope-SSE:
+    enable` or `Accept: text/event-stream`, Server-Sent Events: progress frames, then the same
+    answer as a `result` frame. A client that disconnects before the end cancels the task."""
+    req, tenant, service = body.to_request(), tenant_of(request), service_of(request)
+    check_upload_owner(req.images, tenant)
+    if sse.wants_sse(request.headers):
+        record, events = await service.submit_and_follow(req, Origin.GENERATION, tenant=tenant)
+        frames = _frames(service, record.id, events, request_id_of(request), url_for(request))
+        return StreamingResponse(frames, media_type=sse.MEDIA_TYPE, headers=sse.STREAM_HEADERS)
+    record = await service.submit(req, Origin.GENERATION, tenant=tenant)
     record = await wait_while_connected(request, record.id)
     if record.status is not TaskStatus.SUCCEEDED:
         raise failed_task_error(record)
     return JSONResponse(wire.sync_response(record, request_id_of(request), url_for(request)))
+
+
+async def _frames(
+    service: ImageService, task_id: str, events: AsyncIterator[TaskEvent], request_id: str, sign: wire.UrlFor
+) -> AsyncIterator[bytes]:
+    """One frame per new progress value, then the final answer or an error frame."""
+    number, last = 0, -1
+    try:
+        async for event in events:
+            if event.kind == "progress" and event.progress != last:
+                number, last = number + 1, event.progress
+                yield sse.frame(number, wire.progress_response(task_id, event.progress, request_id))
+        record = await asyncio.to_thread(service.get, task_id)
+        if record is None:
+            raise ApiError("the task expired before it could be answered", status=500, code="InternalError")
+        if record.status is not TaskStatus.SUCCEEDED:
+            raise failed_task_error(record)
+        yield sse.frame(number + 1, wire.sync_response(record, request_id, sign))
+    except ApiError as exc:
+        yield sse.error_frame(number + 1, dashscope_error_body(exc, request_id), exc.status)
+    except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
+        cancel_abandoned(service, task_id)
+        raise
 
 
 async def _submit_async(
@@ -46,7 +80,9 @@ async def _submit_async(
             "current user api does not support synchronous calls; send the header X-DashScope-Async: enable",
             field="X-DashScope-Async",
         )
-    record = await service_of(request).submit(build(), origin, tenant=tenant_of(request))
+    req = build()
+    check_upload_owner(req.images, tenant_of(request))
+    record = await service_of(request).submit(req, origin, tenant=tenant_of(request))
     return JSONResponse(wire.submitted_response(record, request_id_of(request)))
 
 
@@ -66,7 +102,8 @@ async def image_synthesis(
     request: Request,
     x_dashscope_async: str | None = Header(default=None),
 ) -> JSONResponse:
-    """Legacy text-to-image task (`input.prompt`), used by ImageSynthesis and the SDK's v2 client."""
+    """Legacy task (`input.prompt`; reference images in `input.ref_img` / `input.images`), used by
+    ImageSynthesis (Python 1.x, Java) and the SDK's v2 client."""
     return await _submit_async(request, x_dashscope_async, body.to_request, Origin.SYNTHESIS)
 
 
@@ -123,7 +160,8 @@ async def list_tasks(
     start_time: str | None = None,
     end_time: str | None = None,
 ) -> JSONResponse:
-    """Tasks of the last 24 h, newest first: `{tasks, page_no, page_size, total}`."""
+    """Tasks of the last 24 h, newest first, in both shapes: `tasks[]` and the Java SDK's `data[]`
+    (`{tasks, data, page_no, page_size, total, total_page}`)."""
     page = await asyncio.to_thread(
         service_of(request).list,
         page_no=page_no,

@@ -5,7 +5,11 @@
 3. the SDK sends `oss://<key>`; the service resolves it from the image store (`uploads/<key>`)
 
 The receiver accepts a file only with a policy it signed, unexpired, for a key inside the
-policy's upload dir: the unauthenticated POST cannot write anywhere else."""
+policy's upload dir: the unauthenticated POST cannot write anywhere else.
+
+An upload is usable for 48 h (`upload_ttl_seconds`, the official temporary-file lifetime) and,
+with API keys configured, only by the key that asked for its policy: the upload dir
+`dashscope-instant/<key id>/<day>/<uuid>` names that key, and the signature keeps it honest."""
 
 from __future__ import annotations
 
@@ -21,13 +25,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from ...core.tenants import Tenant
 from ...errors import AccessDenied, InvalidParameter, TooLarge
-from ..common import base_url_of, require_api_key, service_of
+from ..common import base_url_of, require_api_key, service_of, tenant_of
 from ..errors import request_id_of
 
 POLICY_TTL_SECONDS = 3600
 RECEIVER_PATH = "/api/v1/uploads/oss"
 MAX_UPLOAD_MB = 20
+UPLOAD_ROOT = "dashscope-instant"
+NO_KEYS_OWNER = "public"  # the owner segment on a server without API keys
 
 router = APIRouter(tags=["dashscope uploads"])
 
@@ -42,16 +49,19 @@ def _sign(secret: bytes, policy: str) -> str:
 
 @router.get("/api/v1/uploads", dependencies=[Depends(require_api_key)])
 async def get_policy(request: Request, action: str = "getPolicy", model: str = "") -> JSONResponse:
-    """An upload policy for one upload directory, valid for an hour."""
+    """An upload policy for one upload directory, valid for an hour. The fields are in a top-level
+    `data` object, as the official answer has them: the Java SDK reads only `data` (the Python SDK
+    reads `data` or `output`). `output` carries them too, with `data` inside it, because the Java
+    SDK from 2.22.27 on takes `output` as the result whenever a body has one."""
     if action != "getPolicy":
         raise InvalidParameter(f"action: {action!r} is not supported; use action=getPolicy", field="action")
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    upload_dir = f"dashscope-instant/{uuid.uuid4().hex}/{day}"
+    upload_dir = f"{UPLOAD_ROOT}/{_owner_segment(tenant_of(request))}/{day}/{uuid.uuid4().hex}"
     expires = int(time.time()) + POLICY_TTL_SECONDS
     policy = base64.b64encode(
         json.dumps({"upload_dir": upload_dir, "expiration": expires, "max_mb": MAX_UPLOAD_MB}).encode()
     ).decode()
-    output = {
+    data = {
         "policy": policy,
         "signature": _sign(_secret(request), policy),
         "upload_dir": upload_dir,
@@ -63,7 +73,26 @@ async def get_policy(request: Request, action: str = "getPolicy", model: str = "
         "x_oss_object_acl": "private",
         "x_oss_forbid_overwrite": "true",
     }
-    return JSONResponse({"request_id": request_id_of(request), "output": output})
+    return JSONResponse({"request_id": request_id_of(request), "data": data, "output": {**data, "data": data}})
+
+
+def _owner_segment(tenant: Tenant) -> str:
+    return tenant.key_id or NO_KEYS_OWNER
+
+
+def check_upload_owner(images: tuple[str, ...] | list[str], tenant: Tenant) -> None:
+    """With API keys configured, an `oss://` upload is usable only by the key that uploaded it."""
+    if tenant.key_id is None:
+        return
+    for k, ref in enumerate(images, start=1):
+        if not isinstance(ref, str) or not ref.lower().startswith("oss://"):
+            continue
+        parts = ref[len("oss://") :].split("/")
+        if len(parts) < 2 or parts[0] != UPLOAD_ROOT or parts[1] != tenant.key_id:
+            raise InvalidParameter(
+                f"image {k}: {ref} was not uploaded with this API key; upload the file again with it",
+                field="image",
+            )
 
 
 @router.post(RECEIVER_PATH)
