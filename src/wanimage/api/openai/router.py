@@ -26,6 +26,7 @@ from ..common import (
     url_for,
     wait_while_connected,
 )
+from ..dashscope.uploads import check_upload_owner
 from ..errors import openai_error_body
 from . import protocol as wire
 
@@ -65,6 +66,7 @@ def _data_uri(data: bytes) -> str:
 
 async def _run(request: Request, req: GenerationRequest, options: wire.Options, *, kind: str):
     service = service_of(request)
+    check_upload_owner(req.images, tenant_of(request))  # an oss:// upload, as on the DashScope side
     if options.stream:
         record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0,
                                                           tenant=tenant_of(request))
