@@ -16,14 +16,27 @@ _STARTED = int(time.time())
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
     service = service_of(request)
+    models = service.models()
     return JSONResponse(
         {
             "status": "ok",
             "workers": service.worker_count(),
             "queue_depth": service.queue_depth(),
-            "models": service.models(),
+            "models": models,
+            "backends": _backends(models),  # remote engines' servers, reachable or not (docs/remote.md)
         }
     )
+
+
+def _backends(models: list[dict]) -> list[dict]:
+    """One row per remote backend: its URL, whether it answered lately, the model ids it serves."""
+    rows: dict[str, dict] = {}
+    for row in models:
+        details = row.get("details") or {}
+        if "backend" in details:
+            rows.setdefault(details["backend"], {"url": details["backend"], "reachable": details["reachable"],
+                                                 "error": details["error"], "models": []})["models"].append(row["model"])
+    return list(rows.values())
 
 
 @router.get("/metrics")
