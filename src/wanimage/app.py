@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import __version__
-from .api import system
+from .api import system, verify
 from .api.dashscope import router as dashscope_router
 from .api.dashscope import uploads
 from .api.errors import install_error_handlers
@@ -68,6 +68,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.include_router(uploads.router)
     app.include_router(openai_router.router)
     app.include_router(system.router)
+    app.include_router(verify.router)  # POST /api/v1/verify, a wanimage extension (issue 15)
     if isinstance(service.images, LocalImageStore):  # an S3 store serves its own presigned URLs
         app.include_router(files_router(service.images))
     app.include_router(web_router())

@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     # Output
     png_compress_level: int = 1
 
+    # Provenance (issue 15, docs/provenance.md): what every result PNG says about itself.
+    provenance_c2pa: bool = True  # a signed C2PA manifest
+    provenance_c2pa_cert: Path | None = None  # PEM chain, leaf first; unset: self-made in data_dir/c2pa
+    provenance_c2pa_key: Path | None = None  # PEM private key of that leaf
+    provenance_c2pa_alg: str = "es256"  # es256 | es384 | es512 | ps256 | ed25519
+    provenance_c2pa_tsa_url: str | None = None  # RFC 3161 time stamps; unset: none (stays offline)
+    provenance_c2pa_trust_anchors: Path | None = None  # PEM roots `verify` trusts
+    provenance_xmp: bool = True  # IPTC DigitalSourceType + GB 45438 TC260:AIGC label
+    provenance_producer: str = "wanimage"  # the label's ContentProducer; also keys the watermark
+    provenance_propagator: str = ""  # the label's ContentPropagator, when this service is one
+    provenance_parameters: bool = True  # the A1111 `parameters` chunk: prompt, seed, size, model
+    provenance_watermark: bool = True  # the invisible watermark
+
     # Engines
     engine: str = "builtin"  # builtin | diffusers (issue 4)
     engine_config: Path | None = None

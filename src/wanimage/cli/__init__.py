@@ -7,9 +7,9 @@ import argparse
 import logging
 import sys
 
-from . import generate, models, serve
+from . import generate, models, serve, verify
 
-COMMANDS = [serve, generate, models]
+COMMANDS = [serve, generate, models, verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

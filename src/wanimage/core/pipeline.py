@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from .inputs import decode_image
 from .job import build_job, check_capabilities, check_geometry
 from .postprocess import add_watermark, apply_palette, encode_png
 from .progress import ProgressStore, TaskProgress
+from .provenance import ImageFacts, Ingredient, Provenance, ingredient_of
 from .request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -59,20 +61,28 @@ class Rendered:
     planner: str | None  # which planner ran ("builtin" | "llm"); None: none ran
 
 
-def finish_image(image: Image.Image, req: GenerationRequest, level: int) -> bytes:
-    """Palette transfer, watermark, PNG: the same for every engine."""
+def finish_image(image: Image.Image, req: GenerationRequest, level: int,
+                 provenance: Provenance | None = None, facts: ImageFacts | None = None) -> bytes:
+    """Palette transfer, visible label, provenance marks, PNG: the same for every engine and the
+    one place result PNGs are written. The invisible watermark goes in after the visible label
+    (it covers every pixel); the C2PA manifest last, over the finished file."""
     if req.color_palette:
         image = apply_palette(image, [e.to_color() for e in req.color_palette], strength=PALETTE_STRENGTH)
     if req.watermark:
         image = add_watermark(image)
-    return encode_png(image, level)
+    if provenance is None or facts is None:
+        return encode_png(image, level)
+    image = provenance.mark_pixels(image)
+    return provenance.seal(encode_png(image, level, provenance.chunks(facts)), facts)
 
 
 class Pipeline:
-    def __init__(self, engines: EngineRegistry, *, planner: Planner | None = None, png_level: int = 1) -> None:
+    def __init__(self, engines: EngineRegistry, *, planner: Planner | None = None, png_level: int = 1,
+                 provenance: Provenance | None = None) -> None:
         self.engines = engines
         self.planner = planner  # thinking mode; None: prompts go to the engine as given
         self.png_level = png_level
+        self.provenance = provenance  # None: bare PNGs (tests, benchmarks)
 
     def check(self, req: GenerationRequest, sizes: list[tuple[int, int]]) -> tuple[int, int]:
         """The rules that need the input sizes and the engine, before any work: boxes inside their
@@ -82,7 +92,10 @@ class Pipeline:
         return width, height
 
     def render(self, req: GenerationRequest, inputs: list[Image.Image], progress: ProgressFn,
-               clock: PhaseClock | None = None) -> Rendered:
+               clock: PhaseClock | None = None, *, task_id: str | None = None,
+               ingredients: tuple[Ingredient, ...] | None = None) -> Rendered:
+        """`task_id` names the images in their provenance labels (the CLI: a fresh uuid);
+        `ingredients` are the inputs' hashes (default: of their decoded pixels)."""
         clock = clock or PhaseClock(None)
         engine = self.engines.get(req.model)
         plan = self.plan(req, inputs)  # thinking mode: None when it does not apply
@@ -94,10 +107,15 @@ class Pipeline:
         if not outputs:
             raise ApiError("the engine produced no image", status=500, code="InternalError.Algo")
         pngs = []
-        for image in outputs:
+        task_id = task_id or str(uuid.uuid4())
+        if ingredients is None:
+            ingredients = tuple(ingredient_of(im.tobytes(), k, "image/x-raw-rgb") for k, im in enumerate(inputs, 1))
+        for index, image in enumerate(outputs, start=1):
             if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
                 image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
-            pngs.append(finish_image(image, req, self.png_level))
+            facts = ImageFacts(task_id, index, req.prompt, job.prompt, job.seed, job.width, job.height,
+                               req.model, engine.name, getattr(engine, "steps", None), ingredients)
+            pngs.append(finish_image(image, req, self.png_level, self.provenance, facts))
         clock.lap("encoding")
         return Rendered(pngs, job.width, job.height, job.prompt, plan.planner if plan else None)
 
@@ -119,13 +137,16 @@ class Pipeline:
         return plan
 
 
-def load_inputs(images: ImageStore, refs: list[str]) -> list[Image.Image]:
-    """Input images were stored at submit as `input://KEY`; decode them again here."""
-    decoded = []
+def load_inputs(images: ImageStore, refs: list[str]) -> tuple[list[Image.Image], tuple[Ingredient, ...]]:
+    """Input images were stored at submit as `input://KEY`; decode them again here. Also their
+    provenance ingredients: the SHA-256 of the bytes as the client sent them."""
+    decoded, ingredients = [], []
     for position, ref in enumerate(refs, start=1):
-        key = ref.removeprefix("input://")
-        decoded.append(decode_image(images.read(key), position).image)
-    return decoded
+        data = images.read(ref.removeprefix("input://"))
+        image = decode_image(data, position)
+        decoded.append(image.image)
+        ingredients.append(ingredient_of(data, position, f"image/{image.format.lower()}"))
+    return decoded, tuple(ingredients)
 
 
 class TaskPipeline:
@@ -141,11 +162,11 @@ class TaskPipeline:
             self.on_phase("queued", task.scheduled_time - task.submit_time)
         clock = PhaseClock(self.on_phase)
         req = GenerationRequest.from_json(task.request)
-        inputs = load_inputs(self.images, list(req.images))
+        inputs, ingredients = load_inputs(self.images, list(req.images))
         ctx = TaskContext(task.id, worker_id, self.store.url)
         progress = TaskProgress.in_process(ctx, self.store, self.images, self.events,
                                            shared_wanted=task.wants_previews)
-        rendered = self.pipeline.render(req, inputs, progress, clock)
+        rendered = self.pipeline.render(req, inputs, progress, clock, task_id=task.id, ingredients=ingredients)
         keys = [self.images.put(png, prefix="results") for png in rendered.pngs]
         clock.lap("storing")
         return TaskResult(

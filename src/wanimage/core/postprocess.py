@@ -248,10 +248,12 @@ def apply_palette(
 
 _PNG_COLOUR_TYPES = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}  # 8 bits per sample
 _PARALLEL_MIN_BYTES = 4 << 20  # below this, one deflate stream is as fast as several
+_AFTER_IHDR = 8 + 12 + 13  # signature, then IHDR: length, type, 13 bytes, CRC
 
 
-def encode_png(img: Image.Image, level: int = 1) -> bytes:
+def encode_png(img: Image.Image, level: int = 1, chunks: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     """PNG bytes for `img`. 8-bit L/LA/RGB/RGBA go through a fast path; other modes, Pillow.
+    `chunks` (type, data), e.g. the provenance text chunks, are written right after IHDR.
 
     Pillow's encoder tries five PNG filters on every row, which costs more than the deflate itself
     (about 0.9 s of its 1.8 s for a 4096^2 RGB image). Here every row gets the Up filter, computed
@@ -267,7 +269,8 @@ def encode_png(img: Image.Image, level: int = 1) -> bytes:
         if img.mode in ("P", "1", "I;16", "I", "F"):
             buf = io.BytesIO()
             img.save(buf, format="PNG", compress_level=level)
-            return buf.getvalue()
+            data = buf.getvalue()
+            return data[:_AFTER_IHDR] + b"".join(_chunk(*c) for c in chunks) + data[_AFTER_IHDR:]
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
     width, height = img.size
     rows = np.asarray(img, dtype=np.uint8).reshape(height, -1)  # (H, W * channels)
@@ -281,7 +284,8 @@ def encode_png(img: Image.Image, level: int = 1) -> bytes:
     data = _zlib_parallel(memoryview(filtered).cast("B"), level)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[img.mode], 0, 0, 0)
     return b"".join(
-        [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), _chunk(b"IDAT", data), _chunk(b"IEND", b"")]
+        [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), *(_chunk(*c) for c in chunks),
+         _chunk(b"IDAT", data), _chunk(b"IEND", b"")]
     )
 
 

@@ -41,6 +41,7 @@ from ..thinking import build_planner
 from .inputs import ImageFetcher
 from .pipeline import Pipeline, TaskPipeline
 from .postprocess import encode_png
+from .provenance import Provenance
 from .request import GenerationRequest
 from .tenants import ANYONE, Tenant
 
@@ -122,7 +123,8 @@ class ImageService:
         self.images = images
         self.engines = engines
         # Thinking mode: one planner shared by the workers.
-        self.pipeline = Pipeline(engines, planner=build_planner(settings), png_level=settings.png_compress_level)
+        self.pipeline = Pipeline(engines, planner=build_planner(settings), png_level=settings.png_compress_level,
+                                 provenance=Provenance.from_settings(settings))  # issue 15: marks on every PNG
         self.events = TaskEvents()
         self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
         self.workers: list[Worker] = []

@@ -1,0 +1,106 @@
+"""What every result PNG says about itself (docs/provenance.md): an invisible watermark in the
+pixels, XMP labels (IPTC digital source type, GB 45438 `AIGC`), the A1111 `parameters` text, and a
+signed C2PA manifest over all of it. `Provenance.finish` is called from the one place that
+writes result PNGs (core.pipeline.finish_image), so the server and the CLI mark alike.
+
+Order matters: the watermark changes pixels, so it comes first; the text chunks go into the PNG
+before signing, so the C2PA hash covers them too and a changed label breaks the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from ... import __version__
+from . import parameters, watermark, xmp
+from .c2pa import ContentCredentials, Ingredient, manifest_definition
+from .png import itxt_chunk, text_chunk
+
+__all__ = ["ImageFacts", "Ingredient", "Provenance", "ingredient_of"]
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What is known about one result image when it is written."""
+
+    task_id: str
+    index: int  # 1-based position among the task's images
+    prompt: str
+    revised_prompt: str | None
+    seed: int
+    width: int
+    height: int
+    model: str
+    engine: str
+    steps: int | None = None
+    ingredients: tuple[Ingredient, ...] = field(default_factory=tuple)
+
+
+def ingredient_of(data: bytes, position: int, mime: str = "image/png") -> Ingredient:
+    return Ingredient(f"input image {position}", mime, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class Options:
+    c2pa: bool = True
+    xmp: bool = True
+    parameters: bool = True
+    watermark: bool = True
+    producer: str = "wanimage"
+    propagator: str = ""
+
+
+class Provenance:
+    """Built once per process (the C2PA signer is the expensive part); thread-safe."""
+
+    def __init__(self, options: Options, credentials: ContentCredentials | None = None) -> None:
+        if options.c2pa and credentials is None:
+            raise ValueError("C2PA is on but no credentials were given")
+        self.options = options
+        self.credentials = credentials if options.c2pa else None
+        self.payload = watermark.payload_for(options.producer)
+
+    @classmethod
+    def from_settings(cls, settings) -> Provenance:
+        options = Options(settings.provenance_c2pa, settings.provenance_xmp, settings.provenance_parameters,
+                          settings.provenance_watermark, settings.provenance_producer,
+                          settings.provenance_propagator)
+        credentials = None
+        if options.c2pa:
+            credentials = ContentCredentials.from_files(
+                settings.provenance_c2pa_cert, settings.provenance_c2pa_key, Path(settings.data_dir),
+                alg=settings.provenance_c2pa_alg, tsa_url=settings.provenance_c2pa_tsa_url)
+        return cls(options, credentials)
+
+    @classmethod
+    def off(cls) -> Provenance:
+        return cls(Options(c2pa=False, xmp=False, parameters=False, watermark=False))
+
+    def mark_pixels(self, image: Image.Image) -> Image.Image:
+        return watermark.embed(image, self.payload) if self.options.watermark else image
+
+    def chunks(self, facts: ImageFacts) -> list[tuple[bytes, bytes]]:
+        """PNG text chunks (type, data) to write before the image data."""
+        out = []
+        if self.options.xmp:
+            label = xmp.aigc_label(producer=self.options.producer, produce_id=f"{facts.task_id}/{facts.index}",
+                                   propagator=self.options.propagator,
+                                   propagate_id=f"{facts.task_id}/{facts.index}" if self.options.propagator else "")
+            out.append(itxt_chunk(xmp.PNG_KEYWORD, xmp.packet(label)))
+        if self.options.parameters:
+            out.append(text_chunk(parameters.KEYWORD, parameters.text(
+                prompt=facts.prompt, revised_prompt=facts.revised_prompt, seed=facts.seed,
+                width=facts.width, height=facts.height, model=facts.model, engine=facts.engine,
+                steps=facts.steps)))
+        return out
+
+    def seal(self, png: bytes, facts: ImageFacts) -> bytes:
+        """The PNG with a signed C2PA manifest (unchanged when C2PA is off)."""
+        if self.credentials is None:
+            return png
+        manifest = manifest_definition(title=f"wanimage-{facts.task_id}-{facts.index}.png", version=__version__,
+                                       model=facts.model, engine=facts.engine, ingredients=list(facts.ingredients))
+        return self.credentials.sign_png(png, manifest)
