@@ -3,6 +3,10 @@ concerns and a message that says what to change. Each dialect renders it in its 
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit (RLIMIT_FSIZE)
+
 
 class ApiError(Exception):
     status: int = 400
@@ -90,3 +94,28 @@ class StorageFull(ApiError):
     helps once an operator frees space."""
 
     status, code = 507, "StorageFull"
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC (or a quota / file-size limit) anywhere in the exception's chain, or a database
+    driver's words for it (SQLite "database or disk is full", PostgreSQL "No space left")."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, StorageFull):
+            return True
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        text = str(exc).lower()
+        if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def storage_full(what: str) -> StorageFull:
+    return StorageFull(
+        f"storage is full: the server could not write {what}; free disk space on the server "
+        "(or lower WANIMAGE_RESULT_TTL_SECONDS), then retry",
+        retry_after=30,
+    )

@@ -144,3 +144,44 @@ def test_metrics_open_to_a_scraper_address(make_server):
     server = make_server(api_keys="key-a", metrics_allow="127.0.0.0/8")
     assert httpx.get(server.base_url + "/metrics").status_code == 200
     assert httpx.get(server.base_url + "/openapi.json").status_code == 401
+
+
+# ------------------------------------------------------------------ 6. slow-header clients
+
+
+def test_wanimage_serve_drops_clients_that_send_headers_too_slowly(tmp_path):
+    import socket
+    import time
+
+    import uvicorn
+
+    from tests.support.server import free_port, registry_for, wait_healthy
+    from tests.support.test_engine import DeterministicEngine
+    from wanimage.app import create_app
+    from wanimage.cli.serve import uvicorn_config
+    from wanimage.config import Settings
+
+    settings = Settings(data_dir=tmp_path, port=free_port(), header_timeout_seconds=1.0)
+    server = uvicorn.Server(uvicorn_config(create_app(settings, registry_for(DeterministicEngine())), settings,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{settings.port}"
+    try:
+        wait_healthy(base)
+        slow = [socket.create_connection(("127.0.0.1", settings.port)) for _ in range(50)]
+        for s in slow:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never the blank line that ends the head
+        silent = socket.create_connection(("127.0.0.1", settings.port))  # connects, sends nothing
+        time.sleep(2.0)
+        for s in [*slow, silent]:
+            s.settimeout(3)
+            assert s.recv(1) == b""  # closed by the server
+            s.close()
+        with httpx.Client(base_url=base) as client:  # keep-alive clients that send whole heads are fine
+            assert client.get("/health").status_code == 200
+            time.sleep(1.5)
+            assert client.get("/health").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(15)

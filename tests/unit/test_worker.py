@@ -264,3 +264,53 @@ def test_a_cancel_through_the_store_stops_the_engine(parts):
     record = store.get("t")
     assert (record.status, record.code) == (TaskStatus.CANCELED, "Canceled")
     assert len(steps) < 200  # stopped at a step, not at the end
+
+
+class FullDiskStore(InMemoryTaskStore):
+    """The twin whose first `fails` finish writes meet a full database disk, as SQLite says it."""
+
+    def __init__(self, fails: int) -> None:
+        super().__init__()
+        self.fails = fails
+
+    def finish(self, *args, **kwargs):
+        import sqlite3
+
+        from sqlalchemy.exc import OperationalError
+
+        if self.fails:
+            self.fails -= 1
+            raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database or disk is full"))
+        return super().finish(*args, **kwargs)
+
+
+def test_a_final_write_that_fails_tells_the_waiter_at_once_and_records_failed_when_it_can():
+    store = FullDiskStore(fails=3)
+    events = TaskEvents()
+    queued(store)
+    seen: list = []
+
+    async def wait_for_events():
+        sub = events.subscribe("t")
+        thread = threading.Thread(target=Worker(store, lambda t, w: RESULT, events, name="w1").run_one)
+        thread.start()
+        seen.append(await asyncio.wait_for(sub.queue.get(), 5))
+        started = time.monotonic()
+        await asyncio.to_thread(thread.join, 10)
+        seen.append(time.monotonic() - started)
+
+    asyncio.run(wait_for_events())
+    event, seconds = seen
+    assert event.kind == "failed" and event.code == "StorageFull" and "storage is full" in event.message
+    record = store.get("t")
+    assert (record.status, record.code) == (TaskStatus.FAILED, "StorageFull")
+    assert seconds < 3  # two retries, half a second apart
+
+
+def test_a_disk_full_error_inside_the_handler_is_storage_full_not_an_engine_bug():
+    def handler(task, worker_id):
+        raise OSError(28, "No space left on device")
+
+    store, _ = run_with(handler)
+    record = store.get("t")
+    assert record.code == "StorageFull" and "Errno" not in record.message

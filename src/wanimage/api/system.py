@@ -17,9 +17,11 @@ _STARTED = int(time.time())
 async def health(request: Request) -> JSONResponse:
     service = service_of(request)
     models = service.models()
+    disk = service.disk_status()
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "low_disk" if disk["low"] else "ok",
+            "disk": disk,
             "workers": service.worker_count(),
             "queue_depth": service.queue_depth(),
             "models": models,

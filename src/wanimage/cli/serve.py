@@ -17,6 +17,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..engines.catalog import build_registry
 
     settings = settings_from(args)
+    if args.preset:  # issue 13: serve a preset's pulled weights (docs/diffusers.md)
+        settings = settings.model_copy(update={"preset": args.preset})
     if not settings.keys() and not is_loopback(settings.host) and not settings.allow_insecure_bind:
         print(
             f"refusing to listen on {settings.host} without API keys: anyone on the network could use it.\n"
@@ -29,14 +31,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         serve_on_ray(settings, args.ray)
         return 0
+    problem = data_dir_problem(settings.data_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     registry = build_registry(settings)
     status = registry.preload()
     for model, error in status.items():
         print(f"  {model}: {'ready' if error is None else error}", file=sys.stderr)
     app = create_app(settings, registry)
     print(f"wanimage listening on http://{settings.host}:{settings.port}  (docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(app, settings, log_level=args.log_level)).run()
     return 0
+
+
+def uvicorn_config(app, settings, *, log_level: str = "info"):
+    """The server `wanimage serve` runs: uvicorn with a header-read timeout (slow-header clients
+    are dropped after WANIMAGE_HEADER_TIMEOUT_SECONDS) and a short graceful shutdown."""
+    import uvicorn
+
+    from .http_protocol import protocol_with_header_timeout
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                          http=protocol_with_header_timeout(settings.header_timeout_seconds),
+                          timeout_graceful_shutdown=5)
+
+
+def data_dir_problem(data_dir: Path) -> str | None:
+    """One line naming the data directory when this process cannot create or write it (read-only,
+    no permission, full), so start-up fails with that line instead of a traceback."""
+    import tempfile
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir) as probe:
+            probe.write(b"wanimage")
+            probe.flush()
+        return None
+    except OSError as exc:
+        return (f"wanimage: cannot write to the data directory {data_dir.resolve()} ({exc.strerror or exc}); "
+                "make it writable, free space on it, or choose another with --data-dir or WANIMAGE_DATA_DIR")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -44,6 +78,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ..engines.catalog import build_registry
 
     settings = settings_from(args)
+    problem = data_dir_problem(settings.data_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     asyncio.run(run_worker_process(settings, build_registry(settings)))
     return 0
 
@@ -60,6 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without API keys")
     serve.add_argument("--ray", metavar="ADDRESS",
                        help="deploy on a Ray cluster (auto, or ray://HEAD:10001): engines as Serve deployments")
+    serve.add_argument("--preset", help="serve both model ids from a preset's pulled weights, e.g. sd-turbo "
+                       "(`wanimage presets` lists them; default: WANIMAGE_PRESET, else the built-in model)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run generation workers without the HTTP API (same data dir / database)")

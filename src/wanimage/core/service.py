@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 import re
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +31,8 @@ from ..errors import (
     StorageFull,
     Throttling,
     UnsupportedOperation,
+    is_disk_full,
+    storage_full,
 )
 from ..storage import ImageStore, open_image_store
 from ..storage.base import InvalidKey
@@ -74,11 +77,6 @@ def check_filter(name: str, value: str | None) -> str | None:
     return value
 
 
-def _disk_full(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return "disk is full" in text or "no space left" in text or "could not extend file" in text
-
-
 @contextmanager
 def store_errors() -> Iterator[None]:
     """A database that is down or locked is transient trouble: 503 with retry-after, never a 500.
@@ -88,9 +86,8 @@ def store_errors() -> Iterator[None]:
         yield
     except (OperationalError, InterfaceError) as exc:
         log.error("task store error: %s", exc)
-        if _disk_full(exc):
-            raise StorageFull("the task database's disk is full; free space on the server, then retry",
-                              retry_after=30) from None
+        if is_disk_full(exc):
+            raise storage_full("to the task database") from None
         raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
     except DataError as exc:
         log.warning("task store refused a value: %s", exc)
@@ -98,6 +95,15 @@ def store_errors() -> Iterator[None]:
     except DBAPIError as exc:
         log.error("task store error: %s", exc)
         raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
+
+
+def _failed_unrecorded(event: TaskEvent) -> ApiError:
+    """A task whose worker could not record its outcome (a full disk): its sync or streaming
+    client gets the failure at once instead of waiting out its timeout."""
+    if event.code == StorageFull.code:
+        return StorageFull(event.message or "storage is full", retry_after=30)
+    return ApiError(event.message or "the task failed", status=500, code=event.code or "InternalError",
+                    should_retry=False)
 
 
 @dataclass
@@ -230,6 +236,13 @@ class ImageService:
         if depth >= self.settings.max_queue:
             raise self._queue_full()
         self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
+        disk = self.disk_status()
+        if disk["low"]:
+            raise StorageFull(
+                f"storage is full: {disk['free_bytes'] // (1024 * 1024)} MiB free in the data directory, below "
+                "WANIMAGE_MIN_FREE_DISK_BYTES; free disk space on the server, then retry",
+                retry_after=30,
+            )
         inputs = await self.fetcher.fetch_all(list(req.images))
         self.pipeline.check(req, [(i.width, i.height) for i in inputs])
         task_id = task_id or str(uuid.uuid4())
@@ -305,7 +318,7 @@ class ImageService:
                     # Events published before the store said "ended" are still owed to the caller.
                     while not sub.queue.empty():
                         event = sub.queue.get_nowait()
-                        if event.kind != "done":
+                        if event.kind not in ("done", "failed"):
                             yield event
                     return
                 remaining = deadline - time.monotonic()
@@ -321,6 +334,8 @@ class ImageService:
                     continue
                 if event.kind == "done":
                     return
+                if event.kind == "failed":  # its row could not be written: the waiter hears it here
+                    raise _failed_unrecorded(event)
                 yield event
         finally:
             self.events.unsubscribe(sub)
@@ -402,6 +417,14 @@ class ImageService:
     def preview_png(self, image: Image.Image) -> bytes:
         """A partial image of a stream as PNG, at the fastest compression: it is shown once."""
         return encode_png(image, 1)
+
+    def disk_status(self) -> dict:
+        """Free space where the task database and local images live; `low` below the setting."""
+        try:
+            free = shutil.disk_usage(self.settings.data_dir).free
+        except OSError:
+            return {"free_bytes": None, "low": False}
+        return {"free_bytes": free, "low": free < self.settings.min_free_disk_bytes}
 
     def running_count(self) -> int:
         return self.store.count(TaskStatus.RUNNING)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from wanimage.errors import AccessDenied, NotFound
+from wanimage.errors import AccessDenied, NotFound, is_disk_full, storage_full
 from wanimage.storage.base import InvalidKey, new_key, validate_key
 
 SECRET_FILE = "secret.key"
@@ -72,8 +72,16 @@ class LocalImageStore:
         return key
 
     def put_named(self, key: str, data: bytes) -> None:
-        """Store `data` at a chosen key (uploads), replacing any object there; atomic for readers."""
-        path = self.path(key)
+        """Store `data` at a chosen key (uploads), replacing any object there; atomic for readers.
+        A full disk is StorageFull (507), with no half-written file left behind."""
+        try:
+            self._write(self.path(key), data)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise storage_full("the " + key.split("/", 1)[0].rstrip("s") + " image") from None
+            raise
+
+    def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A hidden temporary file in the same directory: os.replace is atomic there, readers see
         # the old or the new object, never half of one, and no key can name the temporary file.

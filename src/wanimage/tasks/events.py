@@ -16,9 +16,11 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class TaskEvent:
-    kind: str  # "progress" | "done"
+    kind: str  # "progress" | "done" | "failed" (the task failed and its row could not say so yet)
     progress: int = 0
     previews: list[Image.Image] = field(default_factory=list)
+    code: str | None = None  # "failed": the error a waiter answers with
+    message: str | None = None
 
 
 @dataclass(eq=False)

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from ..errors import ApiError
+from ..errors import ApiError, is_disk_full, storage_full
 from ..types import Canceled, EngineLost
 from .events import TaskEvent, TaskEvents
 from .records import TaskRecord, TaskResult, TaskStatus
 
 log = logging.getLogger(__name__)
+FINISH_RETRY_INTERVAL = 0.5  # seconds between attempts to record an outcome whose first write failed
 
 
 class TaskHandler(Protocol):
@@ -85,7 +86,10 @@ class Worker:
             thread.join(timeout)
         if not any(t.is_alive() for t in self._threads):
             # Still running a task: leave the row to go stale, so recovery re-queues that task.
-            self.store.unregister_worker(self.worker_id)
+            try:
+                self.store.unregister_worker(self.worker_id)
+            except Exception as exc:  # a database that is down or full: the row goes stale instead
+                log.warning("worker %s: could not remove its heartbeat row (%s)", self.worker_id, exc)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
@@ -134,16 +138,47 @@ class Worker:
         except ApiError as exc:
             code, message = exc.code, exc.message
         except Exception as exc:  # an engine bug must end the task, not leave it RUNNING
-            log.exception("task %s failed", task.id)
-            code, message = "InternalError.Algo", f"generation failed: {type(exc).__name__}: {exc}"
+            if is_disk_full(exc):  # e.g. a progress write to a database on a full disk
+                full = storage_full("the task's progress")
+                log.error("task %s: %s (%s)", task.id, full.message, exc)
+                code, message = full.code, full.message
+            else:
+                log.exception("task %s failed", task.id)
+                code, message = "InternalError.Algo", f"generation failed: {type(exc).__name__}: {exc}"
         finally:
             if requeued:
                 status = self.store.requeue(task.id, self.worker_id, self.max_attempts) or status
                 self.events.work_available.set()
-            elif not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
-                log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
+            else:
+                status = self._end(task, status, result, code, message)
             if status is not TaskStatus.PENDING:
                 self.events.publish(task.id, TaskEvent("done", 100))
         log.info("task %s %s in %.2fs", task.id, status.value, time.monotonic() - started)
         if self.on_finished:
             self.on_finished(task, status, len(result.images) if result else 0)
+
+    def _end(self, task: TaskRecord, status: TaskStatus, result: TaskResult | None, code: str | None,
+             message: str | None) -> TaskStatus:
+        """Write the task's outcome. When that write fails (a full disk, a database gone), the
+        in-process waiters are told at once that the task failed, and the worker keeps trying to
+        record FAILED (a smaller write) every FINISH_RETRY_INTERVAL until it can or it is
+        stopped, taking no other task meanwhile: the task ends FAILED as soon as the database
+        takes writes again, and a stopped worker's row goes stale, so recovery takes the task."""
+        try:
+            if not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
+                log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
+            return status
+        except Exception as exc:
+            full = storage_full("the task's outcome") if is_disk_full(exc) else None
+            code = full.code if full else "InternalError.Store"
+            message = full.message if full else f"the task's outcome could not be recorded: {type(exc).__name__}"
+            log.error("task %s: %s (%s)", task.id, message, exc)
+        self.events.publish(task.id, TaskEvent("failed", 100, code=code, message=message))
+        while not self._stop.wait(FINISH_RETRY_INTERVAL):
+            try:
+                self.store.finish(task.id, self.worker_id, TaskStatus.FAILED, code=code, message=message)
+                log.info("task %s: FAILED recorded after the first write failed", task.id)
+                break
+            except Exception as exc:
+                log.debug("task %s: outcome still not recorded (%s)", task.id, exc)
+        return TaskStatus.FAILED
