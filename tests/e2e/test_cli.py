@@ -84,3 +84,76 @@ def test_the_cli_draws_the_same_pixels_as_the_server(tmp_path, builtin_server):
     assert np.array_equal(cli_on, server_pixels(builtin_server, prompt, seed=42))  # thinking on by default
     assert np.array_equal(cli_off, server_pixels(builtin_server, prompt, seed=42, thinking_mode=False))
     assert not np.array_equal(cli_on, cli_off)  # --no-thinking changes the picture: the plan is skipped
+
+
+def test_generate_names_a_missing_file_bad_palette_and_unwritable_output(tmp_path):
+    done = run("generate", "x", "--image", "nope.png", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.strip() == (
+        "error: --image nope.png: no such file (give a path, an http(s) URL or a data: URI)")
+    done = run("generate", "x", "--palette", "red", cwd=tmp_path)
+    assert done.returncode == 1 and "--palette 'red': 'red' is not HEX:PERCENT" in done.stderr
+    done = run("generate", "x", "--palette", '[{"hex": ', cwd=tmp_path)
+    assert done.returncode == 1 and "--palette: not valid JSON" in done.stderr
+    (tmp_path / "file").write_text("")
+    done = run("generate", "x", "-o", "file/sub", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("error: -o file/sub: cannot write there")
+    assert "%|" not in done.stderr  # refused before the model was loaded or anything generated
+    for stderr in (done.stderr,):
+        assert "Traceback" not in stderr
+
+
+def test_every_generate_option_says_what_it_does_and_its_default():
+    import argparse
+
+    from wanimage.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    generate = sub.choices["generate"]
+    options = [a for a in generate._actions if a.option_strings and a.dest != "help"]
+    assert all(a.help for a in options), [a.dest for a in options if not a.help]
+    repeatable_or_free = {"image", "bbox", "palette", "server"}
+    missing = [a.dest for a in options if a.dest not in repeatable_or_free and "default" not in a.help]
+    assert not missing, missing
+
+
+@pytest.mark.slow
+def test_runs_never_overwrite_unless_asked_and_the_short_palette_form_works(tmp_path):
+    args = ("generate", "a blue star", "--size", "768*768", "--seed", "5", "--no-thinking",
+            "--palette", "#1E88E5:60,#FFFFFF:30,#FFC107:10", "-o", "out")
+    first = run(*args, cwd=tmp_path)
+    second = run(*args, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() == "out/wanimage-5-1.png" and second.stdout.strip() == "out/wanimage-5-1-2.png"
+    same = Image.open(tmp_path / "out/wanimage-5-1.png").tobytes() == Image.open(tmp_path / "out/wanimage-5-1-2.png").tobytes()
+    assert same  # same request + seed -> same pixels (the files differ: task id, C2PA signature)
+    third = run(*args, "--overwrite", cwd=tmp_path)
+    assert third.stdout.strip() == "out/wanimage-5-1.png"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["wanimage-5-1-2.png", "wanimage-5-1.png"]
+    assert "%/s" not in first.stderr and "100%" in first.stderr  # percent of the task, not a rate of percent
+
+
+@pytest.mark.slow
+def test_generate_on_a_running_server_gives_the_local_pixels(tmp_path, builtin_server):
+    (tmp_path / "photo.png").write_bytes(png_bytes(600, 400, (30, 90, 200)))
+    args = ("generate", "a yellow star in the box", "--image", "photo.png", "--bbox", "1:20,20,200,150",
+            "--size", "1K", "--seed", "8")
+    local = run(*args, "-o", "local", cwd=tmp_path)
+    remote = run(*args, "-o", "remote", "--server", builtin_server.base_url, cwd=tmp_path)
+    assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+    assert remote.stdout.strip() == "remote/wanimage-8-1.png"
+    assert "Loading weights" not in remote.stderr and "100%" in remote.stderr
+    pixels = [np.asarray(Image.open(tmp_path / d / "wanimage-8-1.png").convert("RGB")) for d in ("local", "remote")]
+    assert np.array_equal(*pixels)
+    tasks = httpx.get(builtin_server.api_base + "/tasks", params={"page_size": 100}).json()["tasks"]
+    assert any(t["task_status"] == "SUCCEEDED" for t in tasks)  # it ran there, as an async task
+
+    done = run("generate", "x", "--n", "2", "--server", builtin_server.base_url, "-o", "bad",
+               "--model", "wan2.7-image-pro", "--size", "4K", "--sequential", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+
+
+def test_generate_says_when_the_server_cannot_be_reached(tmp_path):
+    from tests.support.server import free_port
+
+    done = run("generate", "x", "--server", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert done.returncode == 1 and "cannot reach the server" in done.stderr

@@ -1,119 +1,95 @@
-"""`wanimage generate`: one request run in-process, with the same rules and post-processing as
-the server and a progress bar."""
+"""`wanimage generate`: one request, run in this process (the server's own pipeline: same request
+and seed, same pixels) or sent to a running server with `--server URL`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import re
+import os
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from ..config import Settings
-from ..core.inputs import ImageFetcher, InputImage, decode_image
-from ..core.pipeline import Pipeline
-from ..core.request import build_request
-from ..engines.base import PreviewFn
-from ..engines.catalog import build_registry
-from ..errors import InvalidParameter
-from ..thinking import build_planner
+from ..errors import ApiError
 from .common import settings_from
-
-_BBOX = re.compile(r"^(\d+):(\d+),(\d+),(\d+),(\d+)$")
-
-
-def parse_bboxes(specs: list[str], n_images: int) -> list[list[list[int]]] | None:
-    if not specs:
-        return None
-    boxes: list[list[list[int]]] = [[] for _ in range(n_images)]
-    for spec in specs:
-        m = _BBOX.match(spec.replace(" ", ""))
-        if not m:
-            raise InvalidParameter(f"--bbox {spec!r}: use K:x1,y1,x2,y2 (K = image number from 1)", field="bbox_list")
-        k = int(m.group(1))
-        if not 1 <= k <= n_images:
-            raise InvalidParameter(f"--bbox {spec!r}: there is no image {k}", field="bbox_list")
-        boxes[k - 1].append([int(m.group(i)) for i in range(2, 6)])
-    return boxes
+from .options import PALETTE_HELP, OptionError, check_image_refs, parse_bboxes, parse_palette
+from .outputs import check_writable, write_all
 
 
-async def _load_images(refs: list[str], settings: Settings) -> list[InputImage]:
-    fetcher = ImageFetcher(settings)
-    images = []
-    for k, ref in enumerate(refs, start=1):
-        path = Path(ref).expanduser()
-        if path.is_file():
-            images.append(decode_image(path.read_bytes(), k, max_bytes=settings.max_image_bytes))
-        else:
-            images.append(await fetcher.fetch(ref, k))
-    return images
+def _request(args: argparse.Namespace):
+    from ..core.request import build_request
+
+    refs = check_image_refs(list(args.image))
+    options = {
+        "size": args.size,
+        "n": args.n,
+        "enable_sequential": args.sequential or None,
+        "thinking_mode": False if args.no_thinking else None,
+        "bbox_list": parse_bboxes(args.bbox, len(refs)),
+        "color_palette": parse_palette(args.palette),
+        "watermark": args.watermark or None,
+    }
+    req = build_request(model=args.model, prompt=args.prompt, images=[str(r) for r in refs],
+                        seed=args.seed, **options)
+    return req, refs, options
 
 
-async def generate_to_dir(args: argparse.Namespace, settings: Settings) -> list[Path]:
-    """The server's own pipeline in this process: same request and seed, same pixels."""
-    req = build_request(
-        model=args.model,
-        prompt=args.prompt,
-        images=list(args.image),
-        size=args.size,
-        n=args.n,
-        enable_sequential=args.sequential or None,
-        thinking_mode=False if args.no_thinking else None,
-        bbox_list=parse_bboxes(args.bbox, len(args.image)),
-        color_palette=json.loads(args.palette) if args.palette else None,
-        watermark=args.watermark or None,
-        seed=args.seed,
-    )
-    pipeline = Pipeline(build_registry(settings), planner=build_planner(settings),
-                        png_level=settings.png_compress_level)
-    inputs = [i.image for i in await _load_images(list(req.images), settings)]
-    width, height = pipeline.check(req, [im.size for im in inputs])
+def generate(args: argparse.Namespace) -> list[Path]:
+    req, refs, options = _request(args)  # every rule checked before anything is loaded
+    check_writable(args.output)
+    if args.server:
+        from .server import run_on_server
 
-    with tqdm(total=100, unit="%", desc=f"{req.mode.value} {width}x{height}") as bar:
+        api_key = args.api_key or os.environ.get("WANIMAGE_API_KEY") or os.environ.get("DASHSCOPE_API_KEY")
+        pngs = run_on_server(req, refs, options, args.server, api_key)
+    else:
+        from .local import run_here
 
-        def progress(fraction: float, preview: PreviewFn | None = None) -> None:
-            bar.update(max(0, int(fraction * 100) - bar.n))
-
-        rendered = await asyncio.to_thread(pipeline.render, req, inputs, progress)
-        bar.update(100 - bar.n)
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, png in enumerate(rendered.pngs, start=1):
-        path = args.output / f"wanimage-{req.seed}-{i}.png"
-        path.write_bytes(png)
-        paths.append(path)
-    return paths
+        pngs = run_here(req, refs, settings_from(args))
+    return write_all(args.output, req.seed, pngs, args.overwrite)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     try:
-        paths = asyncio.run(generate_to_dir(args, settings_from(args)))
-    except Exception as exc:  # ApiError and friends: one clear line, no trace
-        message = getattr(exc, "message", None) or str(exc)
-        print(f"error: {message}", file=sys.stderr)
+        paths = generate(args)
+    except (ApiError, OptionError) as exc:  # one clear line, no trace
+        print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("canceled", file=sys.stderr)
+        return 130
     for path in paths:
         print(path)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    gen = sub.add_parser("generate", help="generate images in-process, without a server")
-    gen.add_argument("prompt")
-    gen.add_argument("--model", default="wan2.7-image")
-    gen.add_argument("--image", action="append", default=[], help="input image: path, URL or data URI (repeat)")
-    gen.add_argument("--bbox", action="append", default=[],
-                     help="box for an input image as K:x1,y1,x2,y2 (K = 1-based image number; repeat)")
-    gen.add_argument("-n", "--n", type=int)
-    gen.add_argument("--size", help="1K, 2K, 4K or W*H")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--sequential", action="store_true", help="make a coherent image set")
-    gen.add_argument("--no-thinking", action="store_true")
-    gen.add_argument("--watermark", action="store_true")
-    gen.add_argument("--palette", help='JSON list of {"hex": "#RRGGBB", "ratio": "NN.NN%%"}')
-    gen.add_argument("-o", "--output", type=Path, default=Path("."), help="output directory")
+    gen = sub.add_parser(
+        "generate", help="generate images (in this process, or on a running server with --server)",
+        description="Generate images with the rules of the Wan 2.7 Image API. Files are written as "
+                    "wanimage-SEED-I.png; a name already taken moves the run to wanimage-SEED-I-2.png.")
+    gen.add_argument("prompt", help="what to draw, or what to change in the input images")
+    gen.add_argument("--model", default="wan2.7-image", choices=["wan2.7-image", "wan2.7-image-pro"],
+                     help="API model id (default: wan2.7-image)")
+    gen.add_argument("--image", action="append", default=[], metavar="PATH|URL",
+                     help="input image: a file, an http(s) URL or a data: URI; repeat for up to 9")
+    gen.add_argument("--bbox", action="append", default=[], metavar="K:x1,y1,x2,y2",
+                     help="a box on input image K (from 1) to edit inside; repeat")
+    gen.add_argument("-n", "--n", type=int, metavar="N",
+                     help="number of images: 1-4 (default 1); with --sequential up to 12 (default 12)")
+    gen.add_argument("--size", metavar="SIZE",
+                     help="1K, 2K, 4K (pro text-to-image only) or W*H (default 2K: 2048x2048, or the "
+                          "last input image's aspect ratio at about 4 MP)")
+    gen.add_argument("--seed", type=int, help="0-2147483647; the same seed gives the same pixels (default: random)")
+    gen.add_argument("--sequential", action="store_true", help="make a coherent image set (default: off)")
+    gen.add_argument("--no-thinking", action="store_true",
+                     help="skip thinking mode, which plans the layout for text-to-image (default: thinking on)")
+    gen.add_argument("--watermark", action="store_true", help='draw the visible "AI generated" mark (default: off)')
+    gen.add_argument("--palette", metavar="COLOURS", help=PALETTE_HELP)
+    gen.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
+                     help="output directory, created if missing (default: the current directory)")
+    gen.add_argument("--overwrite", action="store_true", help="replace files of an earlier run with the same seed (default: keep them, number the new run)")
+    gen.add_argument("--server", metavar="URL",
+                     help="send the request to a running server (e.g. http://127.0.0.1:8000) instead of "
+                          "loading the model here")
+    gen.add_argument("--api-key", metavar="KEY",
+                     help="API key for --server (default: $WANIMAGE_API_KEY, else $DASHSCOPE_API_KEY)")
     gen.set_defaults(func=cmd_generate)
