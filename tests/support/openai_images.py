@@ -51,6 +51,7 @@ class ImagesBackend:
         self.delay = 0.0  # seconds before answering
         self.fail_status: int | None = None  # answer this status instead (e.g. 503)
         self.in_flight = 0
+        self.disconnects = 0  # requests whose client hung up before the answer
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self.app = self._build()
@@ -83,7 +84,7 @@ class ImagesBackend:
             body = await request.json()
             rec = Recorded("generations", body["prompt"], int(body.get("n") or 1), body.get("size", "1024x1024"),
                            body.get("seed"))
-            return await self._answer(rec)
+            return await self._answer(rec, request)
 
         @app.post("/v1/images/edits")
         async def edits(request: Request):
@@ -95,18 +96,22 @@ class ImagesBackend:
             seed = form.get("seed")
             rec = Recorded("edits", str(form["prompt"]), int(form.get("n") or 1), str(form.get("size", "1024x1024")),
                            int(seed) if seed is not None else None, images, mask_size)
-            return await self._answer(rec)
+            return await self._answer(rec, request)
 
         return app
 
-    async def _answer(self, rec: Recorded) -> JSONResponse:
+    async def _answer(self, rec: Recorded, request: Request) -> JSONResponse:
         with self._lock:
             self.calls.append(rec)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            end = time.monotonic() + self.delay
+            while time.monotonic() < end:  # a slow backend that notices when its client hangs up
+                if await request.is_disconnected():
+                    self.disconnects += 1
+                    return JSONResponse({}, status_code=499)
+                await asyncio.sleep(0.02)
             if self.fail_status:
                 return JSONResponse({"error": {"message": "backend trouble", "type": "server_error"}},
                                     status_code=self.fail_status)
