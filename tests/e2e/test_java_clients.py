@@ -203,6 +203,25 @@ def test_accept_event_stream_alone_asks_for_sse(server):
     assert read_sse(rsp.text)[-1]["event"] == "result"
 
 
+def test_stream_progress_from_a_worker_in_another_process(make_server):
+    """`wanimage worker` runs the task: its progress reaches the stream through the task store."""
+    import signal
+
+    from tests.e2e.test_worker_process import start_worker
+
+    api = make_server(workers=0)
+    worker = start_worker(api, "--steps", "8", "--step-seconds", "0.3")  # 2.4 s a task
+    try:
+        rsp = send(api, "image_generation_stream_call.json", timeout=60)
+        bodies = [json.loads(e["data"]) for e in read_sse(rsp.text)]
+        progress = [b["output"]["progress"] for b in bodies[:-1]]
+        assert len(progress) >= 2 and progress == sorted(set(progress)), progress
+        assert bodies[-1]["output"]["finished"] is True and len(image_items(bodies[-1]["output"])) == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+
+
 def test_a_dropped_stream_cancels_the_task(make_server):
     server = make_server(engine=DeterministicEngine(steps=60, step_seconds=0.1))
     case = fixture("image_generation_stream_call.json")

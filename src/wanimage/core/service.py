@@ -340,6 +340,41 @@ class ImageService:
         finally:
             self.events.unsubscribe(sub)
 
+    # -- progress for DashScope SSE (issue 11) --------------------------------------------------
+
+    async def follow_progress(self, task_id: str, events: AsyncIterator[TaskEvent]) -> AsyncIterator[int]:
+        """Each new progress value (0-100) of a followed task until it ends, whether its worker
+        runs in this process (its events) or in another (the progress the store has, read every
+        STORE_POLL_SECONDS). Errors of `events` (a timeout, an unrecorded failure) propagate."""
+        inbox: asyncio.Queue[TaskEvent | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    inbox.put_nowait(event)
+            finally:
+                inbox.put_nowait(None)
+
+        pumping = asyncio.ensure_future(pump())
+        last = 0
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(inbox.get(), STORE_POLL_SECONDS)
+                except TimeoutError:
+                    record = await asyncio.to_thread(self.get, task_id)
+                    event = TaskEvent("progress", record.progress) if record is not None else None
+                    if event is None or record.status.terminal:
+                        continue  # the pump ends with the task
+                if event is None:
+                    await pumping  # raises what `events` raised
+                    return
+                if event.kind == "progress" and event.progress > last:
+                    last = event.progress
+                    yield last
+        finally:
+            pumping.cancel()
+
     def _shared_preview(self, key: str | None) -> Image.Image | None:
         try:
             image = Image.open(io.BytesIO(self.images.read(key or "")))

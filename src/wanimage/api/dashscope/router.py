@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -53,12 +54,12 @@ async def _frames(
     service: ImageService, task_id: str, events: AsyncIterator[TaskEvent], request_id: str, sign: wire.UrlFor
 ) -> AsyncIterator[bytes]:
     """One frame per new progress value, then the final answer or an error frame."""
-    number, last = 0, -1
+    number = 0
     try:
-        async for event in events:
-            if event.kind == "progress" and event.progress != last:
-                number, last = number + 1, event.progress
-                yield sse.frame(number, wire.progress_response(task_id, event.progress, request_id))
+        async with aclosing(service.follow_progress(task_id, events)) as progress_values:
+            async for progress in progress_values:
+                number += 1
+                yield sse.frame(number, wire.progress_response(task_id, progress, request_id))
         record = await asyncio.to_thread(service.get, task_id)
         if record is None:
             raise ApiError("the task expired before it could be answered", status=500, code="InternalError")
