@@ -225,3 +225,15 @@ def test_image_synthesis_images_follow_the_main_path_rules(sdk):
     assert rsp.status_code == 400 and "at most 9" in rsp.message
     rsp = ImageSynthesis.async_call(model="wan2.7-image", api_key=KEY, prompt="tiny", images=[data_uri(100, 100)])
     assert rsp.status_code == 400 and rsp.message.startswith("image 1:")
+
+
+def test_aio_stream_call(sdk):
+    async def run():
+        msg = Message(role="user", content=[{"text": "streamed, async"}])
+        stream = await AioImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K",
+                                               stream=True)
+        return [rsp async for rsp in stream]
+
+    *progress, final = asyncio.run(run())
+    assert all(r.status_code == HTTPStatus.OK and r.output.task_status == "RUNNING" for r in progress)
+    assert final.status_code == HTTPStatus.OK and len(image_urls(final)) == 1
