@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     engine_config: Path | None = None
     device: str = "cpu"
 
+    # Presets and pulled weights (issue 13, docs/diffusers.md): a preset serves both model ids with
+    # the diffusers engine from the folders `wanimage pull` wrote; a config file overrides its keys.
+    preset: str | None = None  # e.g. sd-turbo (`wanimage presets` lists them)
+    models_dir: Path | None = None  # where `wanimage pull` installs weights; default data_dir/models
+
+    def resolved_models_dir(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").expanduser()
+
     # Remote engine (issue 17, docs/remote.md): an OpenAI-compatible images server (base URL ending
     # in /v1) serves both model ids when a URL is set; per model, `engine = "remote"` tables in the
     # engine config file do the same with every option.

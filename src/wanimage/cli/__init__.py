@@ -7,9 +7,9 @@ import argparse
 import logging
 import sys
 
-from . import generate, models, serve, verify
+from . import generate, models, presets, pull, serve, verify
 
-COMMANDS = [serve, generate, models, verify]
+COMMANDS = [serve, generate, models, presets, pull, verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

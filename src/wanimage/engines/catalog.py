@@ -44,6 +44,26 @@ def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
     return factories
 
 
+def _preset(settings: Settings) -> dict[str, EngineFactory]:
+    """Both model ids from a preset (WANIMAGE_PRESET / serve --preset) over the folders `wanimage
+    pull` wrote, the engine config file's keys on top; weights not on disk stop start-up with
+    the missing files and the pull command (docs/diffusers.md)."""
+    from .diffusers import engines_from_configs
+    from .diffusers.config import EngineConfigError
+    from .diffusers.presets import find
+    from .diffusers.serving import PresetNotReady, preset_configs, preset_device
+
+    default_dir = Settings.model_fields["data_dir"].default / "models"  # where a bare `wanimage pull` writes
+    try:
+        preset = find(settings.preset)
+        configs = preset_configs(settings.preset, settings.resolved_models_dir(), default_dir, settings.engine_config)
+    except KeyError as exc:
+        raise SystemExit(exc.args[0]) from exc
+    except (PresetNotReady, EngineConfigError, FileNotFoundError) as exc:
+        raise SystemExit(str(exc)) from exc
+    return engines_from_configs(configs, preset_device(preset, settings.device), preset=settings.preset)
+
+
 def _remote(settings: Settings) -> dict[str, EngineFactory]:
     """Remote model ids (docs/remote.md): both from WANIMAGE_REMOTE_URL, else those whose table in
     the engine config file says engine = "remote". A malformed table stops start-up."""
@@ -66,6 +86,8 @@ def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
     remote = _remote(settings)
     if settings.remote_url or settings.engine == "remote" or set(remote) == set(MODELS):
         return remote
+    if settings.preset:
+        return {**_preset(settings), **remote}
     if settings.engine == "diffusers":
         return {**_diffusers(settings), **remote}
     if settings.engine != "builtin":

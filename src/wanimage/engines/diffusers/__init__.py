@@ -22,16 +22,23 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), 
 def load_engines(config_path: Path, device: str = "cpu") -> dict:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
     from .config import load_config
+
+    return engines_from_configs(load_config(config_path), device)
+
+
+def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None) -> dict:
+    """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
+    or a preset's: presets.py); `preset` names the preset in `describe()`."""
     from .engine import DiffusersEngine
     from .loader import PipelinePool
 
-    configs = load_config(config_path)
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
     def factory(model: str):
-        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device, pool)
+        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device, pool,
+                                       preset=preset)
 
     return {model: factory(model) for model in configs}
 
 
-__all__ = ["FAMILIES", "Family", "load_engines"]
+__all__ = ["FAMILIES", "Family", "engines_from_configs", "load_engines"]

@@ -37,6 +37,8 @@ class Checkpoint:
     pipeline: str | None = None  # diffusers class name; None: the family's default for the role
     revision: str | None = None
     variant: str | None = None  # e.g. "fp16" weight files
+    steps: int | None = None  # this role's steps, over the model's (e.g. FLUX.1-Fill's 50 beside schnell's 4)
+    guidance: float | None = None  # this role's guidance, over the model's
 
     @property
     def is_tiny(self) -> bool:
@@ -88,10 +90,11 @@ def _checkpoint(value: Any, where: str) -> Checkpoint:
     if isinstance(value, str):
         return Checkpoint(value)
     if isinstance(value, dict) and isinstance(value.get("checkpoint"), str):
-        extra = set(value) - {"checkpoint", "pipeline", "revision", "variant"}
+        extra = set(value) - {"checkpoint", "pipeline", "revision", "variant", "steps", "guidance"}
         if extra:
             raise EngineConfigError(f"{where}: unknown keys {sorted(extra)}")
-        return Checkpoint(value["checkpoint"], value.get("pipeline"), value.get("revision"), value.get("variant"))
+        return Checkpoint(value["checkpoint"], value.get("pipeline"), value.get("revision"), value.get("variant"),
+                          value.get("steps"), value.get("guidance"))
     raise EngineConfigError(f"{where}: give a checkpoint (Hub id or path) or a table with `checkpoint = ...`")
 
 
@@ -122,6 +125,11 @@ def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfi
 
 def load_config(path: Path) -> dict[str, ModelConfig]:
     """model id -> ModelConfig, from a .toml, .yaml or .yml file."""
+    return parse_config(read_config_file(path), str(path))
+
+
+def read_config_file(path: Path) -> dict:
+    """The file's raw tables (TOML or YAML), before any check."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"engine config {path} not found; see examples/engines.toml and docs/diffusers.md")
@@ -135,7 +143,7 @@ def load_config(path: Path) -> dict[str, ModelConfig]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise EngineConfigError(f"{path}: {exc}") from exc
-    return parse_config(data, str(path))
+    return data
 
 
 def parse_config(data: dict, where: str = "engine config") -> dict[str, ModelConfig]:

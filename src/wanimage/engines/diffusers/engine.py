@@ -20,7 +20,7 @@ special case. Pipelines load on first use and unload after `idle_unload_seconds`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -65,8 +65,8 @@ class DiffusersEngine:
     name = "diffusers"
 
     def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",
-                 pool: PipelinePool | None = None):
-        self.model, self.cfg, self.family = model, cfg, family
+                 pool: PipelinePool | None = None, preset: str | None = None):
+        self.model, self.cfg, self.family, self.preset = model, cfg, family, preset
         self.pool = pool or PipelinePool()
         self.device = cfg.device or device
         self.dtype = resolve_dtype(cfg.dtype, self.device)
@@ -204,7 +204,7 @@ class DiffusersEngine:
     def _call(self, role: str, kwargs: dict, prompt: str, seed: int, width: int, height: int,
               progress: ProgressFn, start: float, end: float) -> Image.Image:
         pipe = self.pipeline(role)
-        steps_kw = self.family.sampling_kwargs(role, self.cfg)
+        steps_kw = self.family.sampling_kwargs(role, self._role_config(role))
         callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
                                 partial(self._preview, width=width, height=height))
         args = {"prompt": prompt, "width": width, "height": height, "generator": generator(seed),
@@ -214,6 +214,14 @@ class DiffusersEngine:
         if callback.canceled:
             raise Canceled
         return self.family.images_of(result)[0]
+
+    def _role_config(self, role: str) -> ModelConfig:
+        """The model's config with this role's own steps / guidance, where its checkpoint sets them."""
+        ckpt = self.cfg.roles.get(role)
+        if ckpt is None or (ckpt.steps is None and ckpt.guidance is None):
+            return self.cfg
+        return replace(self.cfg, steps=ckpt.steps or self.cfg.steps,
+                       guidance=ckpt.guidance if ckpt.guidance is not None else self.cfg.guidance)
 
     def _preview(self, pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
         return self.family.preview(pipe, latents, width, height)
@@ -253,7 +261,26 @@ class DiffusersEngine:
             pipe = self.pool.peek(key)
             nbytes = module_bytes(pipe, seen) if pipe is not None else 0
             rows.append({"role": role, "checkpoint": ckpt.source, "pipeline": cls_name,
-                         "loaded": pipe is not None, "bytes": nbytes})
-        return {"model": self.model, "family": self.family.name, "device": self.device,
+                         "loaded": pipe is not None, "bytes": nbytes, **disk_state(ckpt)})
+        return {"model": self.model, "family": self.family.name, "preset": self.preset, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload,
-                "roles": rows, "bytes": sum(r["bytes"] for r in rows)}
+                "roles": rows, "bytes": sum(r["bytes"] for r in rows),
+                "disk_bytes": sum({r["checkpoint"]: r["disk_bytes"] or 0 for r in rows}.values())}
+
+
+def disk_state(ckpt: Checkpoint) -> dict:
+    """on_disk: True / False for a local folder (complete by its pull manifest when it has one),
+    None for a Hub id (from_pretrained's cache decides) and tiny components (built in memory)."""
+    if ckpt.is_tiny or not ckpt.is_local:
+        return {"on_disk": None, "disk_bytes": None}
+    from .store import check_complete, folder_bytes, read_manifest
+
+    path = local_path(ckpt.source)
+    manifest = read_manifest(path)
+    on_disk = path.is_dir() and (path / "model_index.json").is_file()
+    if manifest is not None:
+        try:
+            check_complete(path, manifest)
+        except FileNotFoundError:
+            on_disk = False
+    return {"on_disk": on_disk, "disk_bytes": folder_bytes(path)}

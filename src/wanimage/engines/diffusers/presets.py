@@ -1,0 +1,236 @@
+"""Presets: curated open checkpoints for the two API model ids, in one table (docs/diffusers.md's
+preset table is checked against it by tests/unit/test_presets.py).
+
+A preset names a family, a Hub repository per role, the sampling settings the repositories'
+model cards recommend, the licence, and the honest figures: download size (the files
+`wanimage pull` selects, from the published file trees in tests/fixtures/hub/), the memory the
+weights take where they run, and a speed figure only where one is published (with its source)
+or measured (with its command); every other speed is "unmeasured".
+
+`wanimage serve --preset NAME` turns a preset into an engine config whose checkpoints are the
+directories `wanimage pull` wrote (engines/diffusers/store.py); nothing here downloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GB = 10**9
+UNMEASURED = "unmeasured"
+
+
+@dataclass(frozen=True)
+class Repo:
+    """One Hub repository in diffusers layout, as `wanimage pull` fetches it."""
+
+    id: str
+    licence: str
+    licence_url: str
+    download_bytes: int  # the selected files (one weight variant, one format), published sizes
+    variant: str | None = None  # e.g. "fp16": the weight files pulled and loaded
+    gated: bool = False  # the Hub asks to accept the licence before it serves the files
+    modelscope: str | None = None  # the same weights on modelscope.cn, where they are published
+
+    @property
+    def page(self) -> str:
+        return f"https://huggingface.co/{self.id}"
+
+
+@dataclass(frozen=True)
+class Role:
+    repo: str
+    pipeline: str | None = None  # None: the family's default class for the role
+    steps: int | None = None  # the role's own steps / guidance, where its model card differs
+    guidance: float | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    family: str
+    roles: dict[str, Role]
+    settings: dict  # engine-config keys for both model ids (steps, guidance, dtype, offload, ...)
+    pro: dict  # keys that differ for wan2.7-image-pro
+    device: str  # "cpu": runs without a GPU; "cuda": needs one
+    memory_bytes: int  # the weights where they run (RAM on cpu, GPU memory on cuda)
+    memory_note: str
+    speed: str  # a published or measured figure, else UNMEASURED
+    speed_source: str  # its URL or command; "" when unmeasured
+    notes: str = ""
+    repos: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        ids = tuple(dict.fromkeys(r.repo for r in self.roles.values()))
+        object.__setattr__(self, "repos", ids)
+
+    @property
+    def download_bytes(self) -> int:
+        return sum(REPOS[r].download_bytes for r in self.repos)
+
+    @property
+    def licences(self) -> list[str]:
+        return list(dict.fromkeys(REPOS[r].licence for r in self.repos))
+
+
+SAI_COMMUNITY = "Stability AI Community License (non-commercial research; commercial use: stability.ai/license)"
+OPENRAIL = "CreativeML Open RAIL++-M"
+FLUX_DEV = "FLUX.1 [dev] Non-Commercial License"
+
+REPOS: dict[str, Repo] = {r.id: r for r in (
+    Repo("stabilityai/sd-turbo", SAI_COMMUNITY, "https://huggingface.co/stabilityai/sd-turbo/blob/main/LICENSE.md",
+         2_580_000_000, variant="fp16"),
+    Repo("stabilityai/sdxl-turbo", SAI_COMMUNITY, "https://huggingface.co/stabilityai/sdxl-turbo/blob/main/LICENSE.md",
+         6_940_000_000, variant="fp16"),
+    Repo("stabilityai/stable-diffusion-xl-base-1.0", OPENRAIL,
+         "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/LICENSE.md",
+         6_940_000_000, variant="fp16"),
+    Repo("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", OPENRAIL,
+         "https://huggingface.co/diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+         6_940_000_000, variant="fp16"),
+    Repo("Tongyi-MAI/Z-Image-Turbo", "Apache-2.0", "https://huggingface.co/Tongyi-MAI/Z-Image-Turbo",
+         20_540_000_000, modelscope="Tongyi-MAI/Z-Image-Turbo"),
+    Repo("black-forest-labs/FLUX.2-klein-4B", "Apache-2.0", "https://huggingface.co/black-forest-labs/FLUX.2-klein-4B",
+         15_980_000_000),
+    Repo("black-forest-labs/FLUX.1-schnell", "Apache-2.0", "https://huggingface.co/black-forest-labs/FLUX.1-schnell",
+         33_750_000_000),
+    Repo("black-forest-labs/FLUX.1-dev", FLUX_DEV, "https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md",
+         33_750_000_000, gated=True),
+    Repo("black-forest-labs/FLUX.1-Kontext-dev", FLUX_DEV,
+         "https://huggingface.co/black-forest-labs/FLUX.1-Kontext-dev/blob/main/LICENSE.md", 33_750_000_000, gated=True),
+    Repo("black-forest-labs/FLUX.1-Fill-dev", FLUX_DEV,
+         "https://huggingface.co/black-forest-labs/FLUX.1-Fill-dev/blob/main/LICENSE.md", 33_750_000_000, gated=True),
+    Repo("Qwen/Qwen-Image", "Apache-2.0", "https://huggingface.co/Qwen/Qwen-Image", 57_730_000_000,
+         modelscope="Qwen/Qwen-Image"),
+    Repo("Qwen/Qwen-Image-Edit-2511", "Apache-2.0", "https://huggingface.co/Qwen/Qwen-Image-Edit-2511",
+         57_730_000_000, modelscope="Qwen/Qwen-Image-Edit-2511"),
+)}
+
+WEIGHTS_NOTE = "the weights only (the download size in the dtype they run in); activations not measured"
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(
+        "sd-turbo", "SD-Turbo: real images on a CPU, 1 step at 512 px", "sd",
+        {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
+        {"steps": 1, "guidance": 0.0, "dtype": "float32", "device": "cpu"},
+        {"steps": 4},
+        "cpu", 5_160_000_000, "float32 on the CPU: twice the fp16 download; " + WEIGHTS_NOTE,
+        UNMEASURED, "",
+        notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet",
+    ),
+    Preset(
+        "sdxl-turbo", "SDXL-Turbo: 1 step at 512 px, on a small GPU", "sdxl",
+        {role: Role("stabilityai/sdxl-turbo") for role in ("text_to_image", "inpaint", "refine")},
+        {"steps": 1, "guidance": 0.0, "dtype": "float16", "max_generate_pixels": 512 * 512},
+        {"steps": 4},
+        "cuda", 6_940_000_000, WEIGHTS_NOTE,
+        "207 ms per 512x512 image on an A100 (1 step, fp16, prompt encoding and decoding included)",
+        "https://stability.ai/news/stability-ai-sdxl-turbo",
+    ),
+    Preset(
+        "sdxl", "SDXL 1.0 base with its inpainting checkpoint", "sdxl",
+        {"text_to_image": Role("stabilityai/stable-diffusion-xl-base-1.0"),
+         "refine": Role("stabilityai/stable-diffusion-xl-base-1.0"),
+         "inpaint": Role("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", guidance=8.0)},
+        {"steps": 30, "guidance": 5.0, "dtype": "float16", "offload": "model"},
+        {"steps": 40, "refine_strength": 0.3, "vae_tiling": True},
+        "cuda", 5_140_000_000, "model offload: the largest component (the UNet, 5.1 GB in fp16) on the GPU; "
+        + WEIGHTS_NOTE, UNMEASURED, "",
+    ),
+    Preset(
+        "z-image-turbo", "Z-Image-Turbo (Alibaba Tongyi): 9 steps, bilingual text", "zimage",
+        {role: Role("Tongyi-MAI/Z-Image-Turbo") for role in ("text_to_image", "inpaint", "refine")},
+        {"steps": 9, "guidance": 0.0, "dtype": "bfloat16"},
+        {"refine_strength": 0.3, "vae_tiling": True},
+        "cuda", 20_540_000_000, WEIGHTS_NOTE + "; the model card says it fits 16 GB consumer GPUs (with offload)",
+        "sub-second per image on an H800 (8 function evaluations), as published",
+        "https://huggingface.co/Tongyi-MAI/Z-Image-Turbo",
+        notes="no reference edits: the Omni/Edit weights are not in this repository",
+    ),
+    Preset(
+        "flux2-klein-4b", "FLUX.2 [klein] 4B: text-to-image and multi-reference edits", "flux2",
+        {role: Role("black-forest-labs/FLUX.2-klein-4B") for role in ("text_to_image", "edit", "inpaint")},
+        {"steps": 4, "guidance": 1.0, "dtype": "bfloat16"},
+        {"steps": 8},
+        "cuda", 15_980_000_000, WEIGHTS_NOTE, UNMEASURED, "",
+    ),
+    Preset(
+        "flux1-schnell", "FLUX.1 [schnell] (4 steps) with Kontext edits and Fill box edits", "flux",
+        {"text_to_image": Role("black-forest-labs/FLUX.1-schnell"),
+         "refine": Role("black-forest-labs/FLUX.1-schnell"),
+         "edit": Role("black-forest-labs/FLUX.1-Kontext-dev", steps=28, guidance=2.5),
+         "inpaint": Role("black-forest-labs/FLUX.1-Fill-dev", steps=50, guidance=30.0)},
+        {"steps": 4, "guidance": 0.0, "dtype": "bfloat16", "offload": "model",
+         "call_kwargs": {"max_sequence_length": 256}},
+        {"refine_strength": 0.25, "vae_tiling": True},
+        "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
+        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
+        notes="schnell is Apache-2.0; Kontext-dev and Fill-dev are gated and non-commercial",
+    ),
+    Preset(
+        "flux1-dev", "FLUX.1 [dev] with Kontext edits and Fill box edits", "flux",
+        {"text_to_image": Role("black-forest-labs/FLUX.1-dev"), "refine": Role("black-forest-labs/FLUX.1-dev"),
+         "edit": Role("black-forest-labs/FLUX.1-Kontext-dev", guidance=2.5),
+         "inpaint": Role("black-forest-labs/FLUX.1-Fill-dev", steps=50, guidance=30.0)},
+        {"steps": 28, "guidance": 3.5, "dtype": "bfloat16", "offload": "model"},
+        {"steps": 40, "refine_strength": 0.25, "vae_tiling": True},
+        "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
+        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
+    ),
+    Preset(
+        "qwen-image", "Qwen-Image with Qwen-Image-Edit-2511 (Alibaba's open 20B models)", "qwen_image",
+        {"text_to_image": Role("Qwen/Qwen-Image"), "refine": Role("Qwen/Qwen-Image"),
+         "inpaint": Role("Qwen/Qwen-Image", pipeline="QwenImageInpaintPipeline"),
+         "edit": Role("Qwen/Qwen-Image-Edit-2511")},
+        {"steps": 40, "true_cfg": 4.0, "negative_prompt": " ", "dtype": "bfloat16", "offload": "model"},
+        {"steps": 50, "refine_strength": 0.3, "vae_tiling": True},
+        "cuda", 40_900_000_000, "model offload: the largest component (the 20B transformer, 40.9 GB in bf16) on "
+        "the GPU, and both repositories in RAM; " + WEIGHTS_NOTE, UNMEASURED, "",
+    ),
+)}
+
+
+def find(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"no preset {name!r}; presets: {', '.join(PRESETS)} (`wanimage presets` lists them)") from None
+
+
+def engine_config(preset: Preset, checkpoint_path) -> dict:
+    """The engine-config dict (engines/diffusers/config.parse_config's input) serving both model
+    ids from `preset`; `checkpoint_path(repo_id) -> str` says where each repository lives."""
+    from ...types import MODELS
+
+    def roles() -> dict:
+        out = {}
+        for role, r in preset.roles.items():
+            table = {"checkpoint": checkpoint_path(r.repo)}
+            for key in ("pipeline", "steps", "guidance"):
+                if getattr(r, key) is not None:
+                    table[key] = getattr(r, key)
+            if REPOS[r.repo].variant:
+                table["variant"] = REPOS[r.repo].variant
+            out[role] = table
+        return out
+
+    base = {"family": preset.family, **preset.settings, **roles()}
+    return {"models": {MODELS[0]: base, MODELS[1]: {**base, **preset.pro}}}
+
+
+def fits(preset: Preset, gpu_bytes: int | None, ram_bytes: int) -> bool:
+    """Whether the preset's weights fit where they run: GPU memory for cuda presets, RAM on cpu."""
+    if preset.device == "cpu":
+        return preset.memory_bytes <= ram_bytes
+    return gpu_bytes is not None and preset.memory_bytes <= gpu_bytes
+
+
+def machine_memory() -> tuple[int | None, int, str]:
+    """(GPU memory of device 0 or None, RAM, a label): what `wanimage presets` compares with."""
+    import psutil
+    import torch
+
+    ram = psutil.virtual_memory().total
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return props.total_memory, ram, f"{props.name}, {props.total_memory / GB:.0f} GB"
+    return None, ram, f"no CUDA GPU; {ram / GB:.0f} GB RAM"

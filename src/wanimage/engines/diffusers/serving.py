@@ -1,0 +1,101 @@
+"""`wanimage serve --preset NAME`: a preset's engine config over the pulled folders, checked
+before anything loads, with a config file's keys on top.
+
+Weights that are not on disk stop start-up at once, with the folders and files that are missing
+and the exact `wanimage pull` command; nothing is downloaded on this path."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+
+from . import presets
+from .config import ModelConfig, parse_config, read_config_file
+from .store import ModelStore
+
+log = logging.getLogger(__name__)
+OPTIONAL = {"safety_checker", "feature_extractor", "image_encoder"}
+
+
+class PresetNotReady(FileNotFoundError):
+    """The preset's weights are not (all) in the models directory."""
+
+
+def expected_files(preset: presets.Preset, repo: str) -> list[str]:
+    """What a pipeline of `repo` needs at least: model_index.json and one folder per required
+    component of the classes its roles use (read from the classes' signatures, offline)."""
+    from . import FAMILIES
+    from .loader import pipeline_class
+
+    names: dict[str, None] = {"model_index.json": None}
+    for role, r in preset.roles.items():
+        if r.repo != repo:
+            continue
+        cls = pipeline_class(r.pipeline or FAMILIES[preset.family].pipelines[role])
+        for name, param in inspect.signature(cls.__init__).parameters.items():
+            if name != "self" and name not in OPTIONAL and param.default is inspect.Parameter.empty:
+                names[name + "/"] = None
+    return list(names)
+
+
+def pull_command(name: str, models_dir: Path, default_dir: Path) -> str:
+    where = "" if models_dir.resolve() == default_dir.resolve() else f" --models-dir {models_dir}"
+    return f"wanimage pull {name}{where}"
+
+
+def check_pulled(preset: presets.Preset, store: ModelStore, command: str) -> None:
+    lines = []
+    for repo in preset.repos:
+        status = store.status(repo)
+        if status.on_disk:
+            continue
+        if status.missing == ["(not pulled)"]:
+            need = ", ".join(expected_files(preset, repo))
+            partial = f" ({status.bytes / 1e9:.2f} GB of an interrupted pull there)" if status.bytes else ""
+            lines.append(f"  {repo}: not pulled{partial}; needs {status.path}/ with {need}")
+        else:
+            shown = ", ".join(status.missing[:5]) + (" ..." if len(status.missing) > 5 else "")
+            lines.append(f"  {repo}: {len(status.missing)} file(s) missing or short in {status.path}: {shown}")
+    if lines:
+        size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not store.status(r).on_disk)
+        raise PresetNotReady(
+            f"preset {preset.name}: weights not on disk in {store.root}\n" + "\n".join(lines)
+            + f"\nDownload them ({size / 1e9:.1f} GB) with:\n  {command}")
+
+
+def overlay(base: dict, file_data: dict) -> dict:
+    """A config file's keys over the preset's: its [defaults] and then its model tables win."""
+    defaults = file_data.get("defaults") or {}
+    models = {m: dict(v) for m, v in base["models"].items()}
+    for model, raw in (file_data.get("models") or {}).items():
+        models[model] = {**models.get(model, {}), **defaults, **raw}
+    for model in base["models"]:
+        if model not in (file_data.get("models") or {}):
+            models[model] = {**models[model], **defaults}
+    return {"models": models}
+
+
+def preset_configs(name: str, models_dir: Path, default_dir: Path,
+                   config_file: Path | None = None) -> dict[str, ModelConfig]:
+    """model id -> ModelConfig for `name` (KeyError for an unknown preset, PresetNotReady when its
+    weights are not on disk, EngineConfigError for a bad config file on top)."""
+    preset = presets.find(name)
+    store = ModelStore(models_dir)
+    check_pulled(preset, store, pull_command(name, models_dir, default_dir))
+    data = presets.engine_config(preset, lambda repo: str(store.path(repo)))
+    if config_file is not None:
+        data = overlay(data, read_config_file(config_file))
+    return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))
+
+
+def preset_device(preset: presets.Preset, device: str) -> str:
+    """A GPU preset on the default device goes to CUDA when there is one."""
+    if preset.device == "cuda" and device == "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        log.warning("preset %s is made for a GPU (%.0f GB); this machine has none, it runs on the CPU",
+                    preset.name, preset.memory_bytes / 1e9)
+    return device

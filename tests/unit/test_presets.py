@@ -1,0 +1,157 @@
+"""The presets table (engines/diffusers/presets.py): every preset resolves to a valid engine
+config whose pipeline classes exist in the pinned diffusers; its download size is what the
+selection keeps from the published file trees (tests/fixtures/hub/); the docs' preset table is
+the one `wanimage presets --markdown` prints; serving a preset needs its pulled folders, and a
+config file overrides its keys. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wanimage.config import Settings
+from wanimage.engines.catalog import engine_factories
+from wanimage.engines.diffusers import FAMILIES
+from wanimage.engines.diffusers.config import ROLES, parse_config
+from wanimage.engines.diffusers.loader import pipeline_class
+from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits
+from wanimage.engines.diffusers.selection import select_files
+from wanimage.engines.diffusers.serving import PresetNotReady, preset_configs
+from wanimage.engines.diffusers.store import write_manifest
+from wanimage.types import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "hub"
+
+
+def fixture(repo: str) -> dict:
+    return json.loads((FIXTURES / (repo.replace("/", "--") + ".json")).read_text())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_is_a_valid_engine_config_of_existing_pipelines(name):
+    preset = PRESETS[name]
+    configs = parse_config(engine_config(preset, lambda repo: f"/models/{repo}"), f"preset {name}")
+    assert set(configs) == set(MODELS)
+    assert preset.family in FAMILIES and set(preset.roles) <= set(ROLES)
+    for cfg in configs.values():
+        assert cfg.family == preset.family
+        for role, ckpt in cfg.roles.items():
+            cls = pipeline_class(ckpt.pipeline or FAMILIES[cfg.family].pipelines[role])  # exists in diffusers 0.42.1
+            assert cls.__name__.endswith("Pipeline")
+            assert ckpt.source == f"/models/{preset.roles[role].repo}"
+            assert ckpt.variant == REPOS[preset.roles[role].repo].variant
+    assert configs[MODELS[1]].steps == preset.pro.get("steps", preset.settings.get("steps"))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_names_its_licence_size_memory_and_speed_source(name):
+    preset = PRESETS[name]
+    assert preset.licences and all(REPOS[r].licence_url.startswith("https://") for r in preset.repos)
+    assert preset.download_bytes > 0 and preset.memory_bytes > 0 and preset.memory_note
+    assert preset.speed == "unmeasured" or preset.speed_source, "a speed figure needs its source"
+    assert preset.device in ("cpu", "cuda")
+
+
+def test_the_issue_s_presets_are_there_with_a_cpu_real_one():
+    assert {"sd-turbo", "sdxl", "sdxl-turbo", "z-image-turbo", "flux2-klein-4b", "flux1-schnell", "flux1-dev",
+            "qwen-image"} <= set(PRESETS)
+    cpu = [p for p in PRESETS.values() if p.device == "cpu"]
+    assert [p.name for p in cpu] == ["sd-turbo"] and cpu[0].family == "sd"
+    assert set(cpu[0].roles) == {"text_to_image", "edit", "inpaint", "refine"}
+    assert PRESETS["sdxl"].roles["inpaint"].repo == "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+    assert PRESETS["qwen-image"].roles["edit"].repo == "Qwen/Qwen-Image-Edit-2511"
+    flux = PRESETS["flux1-schnell"].roles
+    assert flux["edit"].repo.endswith("Kontext-dev") and flux["inpaint"].repo.endswith("Fill-dev")
+    assert flux["inpaint"].steps == 50 and flux["inpaint"].guidance == 30.0  # Fill's own, not schnell's 4
+
+
+@pytest.mark.parametrize("repo", REPOS)
+def test_download_size_is_the_selection_over_the_published_tree(repo):
+    tree = fixture(repo)
+    selected = select_files(tree["files"], tree["model_index"], REPOS[repo].variant)
+    size = sum(tree["files"][f] for f in selected)
+    assert abs(REPOS[repo].download_bytes - size) <= 0.01 * size, f"{repo}: table {REPOS[repo].download_bytes}, tree {size}"
+
+
+def test_what_fits_follows_gpu_memory_else_ram():
+    sd, qwen = PRESETS["sd-turbo"], PRESETS["qwen-image"]
+    assert fits(sd, None, 16 * 10**9) and not fits(sd, None, 4 * 10**9)
+    assert not fits(qwen, None, 10**12)  # no GPU: a GPU preset never fits, whatever the RAM
+    assert fits(qwen, 141 * 10**9, 0) and not fits(qwen, 24 * 10**9, 0)
+
+
+def test_unknown_preset_names_the_presets():
+    with pytest.raises(KeyError, match="sd-turbo"):
+        find("stable-cascade")
+
+
+def test_docs_preset_table_is_the_generated_one():
+    from wanimage.cli.presets import markdown_table
+
+    doc = (ROOT / "docs" / "diffusers.md").read_text()
+    begin, end = "<!-- presets:begin (wanimage presets --markdown) -->\n", "<!-- presets:end -->"
+    assert begin in doc and end in doc
+    assert doc.split(begin)[1].split(end)[0] == markdown_table() + "\n"
+
+
+# ------------------------------------------------------------------------------ serving
+
+
+def pulled(models: Path, repo: str, files: dict[str, bytes]) -> Path:
+    folder = models / repo.replace("/", "--")
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    write_manifest(folder, repo, None, "test", list(files))
+    return folder
+
+
+def test_serving_a_preset_without_its_weights_names_the_files_and_the_pull_command(tmp_path):
+    with pytest.raises(PresetNotReady) as err:
+        preset_configs("sd-turbo", tmp_path / "models", tmp_path / "models")
+    message = str(err.value)
+    assert "stabilityai/sd-turbo: not pulled" in message
+    for part in ("model_index.json", "unet/", "vae/", "text_encoder/", "tokenizer/", "scheduler/"):
+        assert part in message
+    assert message.rstrip().endswith("wanimage pull sd-turbo")
+    with pytest.raises(PresetNotReady, match=r"wanimage pull sd-turbo --models-dir /elsewhere"):
+        preset_configs("sd-turbo", Path("/elsewhere"), tmp_path / "models")
+
+
+def test_a_short_file_is_named_and_a_complete_pull_serves(tmp_path):
+    folder = pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}", "unet/w.safetensors": b"x" * 10})
+    (folder / "unet/w.safetensors").write_bytes(b"x" * 3)  # truncated after the pull
+    with pytest.raises(PresetNotReady, match=r"1 file\(s\) missing or short .*unet/w.safetensors"):
+        preset_configs("sd-turbo", tmp_path, tmp_path)
+    (folder / "unet/w.safetensors").write_bytes(b"x" * 10)
+    configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert configs[MODELS[0]].roles["text_to_image"].source == str(folder)
+    assert configs[MODELS[0]].steps == 1 and configs[MODELS[1]].steps == 4
+
+
+def test_a_config_file_overrides_the_preset(tmp_path):
+    pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
+    override = tmp_path / "engines.toml"
+    override.write_text('[defaults]\nsteps = 2\n\n[models."wan2.7-image-pro"]\nsteps = 6\nrefine_strength = 0.4\n'
+                        'text_to_image = "/somewhere/else"\n')
+    configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
+    assert configs[MODELS[0]].steps == 2 and configs[MODELS[0]].guidance == 0.0
+    pro = configs[MODELS[1]]
+    assert pro.steps == 6 and pro.refine_strength == 0.4 and pro.roles["text_to_image"].source == "/somewhere/else"
+    assert pro.roles["edit"].source == str(tmp_path / "stabilityai--sd-turbo")
+
+
+def test_the_default_stays_the_built_in_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANIMAGE_PRESET", raising=False)
+    factories = engine_factories(Settings(data_dir=tmp_path))
+    assert set(factories) == set(MODELS)
+    assert len({id(f) for f in factories.values()}) == 1 and "builtin" in factories[MODELS[0]].__qualname__
+
+
+def test_wanimage_preset_env_selects_the_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANIMAGE_PRESET", "sd-turbo")
+    with pytest.raises(SystemExit, match="stabilityai/sd-turbo: not pulled"):
+        engine_factories(Settings(data_dir=tmp_path))
