@@ -1,6 +1,8 @@
 """Server overhead: end-to-end time of a 1K request divided by the engine's own time, for sync and
 async calls and url / b64_json output, plus requests per second for 50 concurrent clients on a
-fast engine. Everything runs side by side in one process on loopback.
+fast engine. The remote path (docs/remote.md) runs beside the embedded one: a second server with
+the same engine is the backend of a front whose models are remote, and the front's overhead is its
+time minus the backend's own b64_json time. Everything runs side by side in one process on loopback.
 
     .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--repeats 10]
 """
@@ -23,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.server import start_server  # noqa: E402
+from wanimage.config import Settings  # noqa: E402
 from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
+from wanimage.engines.catalog import build_registry  # noqa: E402
 from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 
@@ -136,14 +140,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "a", engine, workers=1)
         base = server.base_url
+        # the remote path: a backend with the same engine, a front whose two ids are remote to it
+        backend = start_server(Path(tmp) / "r", engine, workers=1)
+        remote = Settings(data_dir=Path(tmp) / "f", remote_url=backend.base_url + "/v1")
+        front = start_server(Path(tmp) / "f", registry=build_registry(remote), remote_url=remote.remote_url)
         with httpx.Client(timeout=300) as client:
             sync_call(client, base)  # warm up
+            sync_call(client, front.base_url)
             paths = {
                 "engine alone": lambda: engine_time(engine, 1),
                 "dashscope sync + url download": lambda: sync_call(client, base),
                 "dashscope async (20 ms polls)": lambda: async_call(client, base),
                 "openai url + download": lambda: openai_call(client, base, "url"),
                 "openai b64_json": lambda: openai_call(client, base, "b64_json"),
+                "remote: backend openai b64_json": lambda: openai_call(client, backend.base_url, "b64_json"),
+                "remote: front dashscope sync + url": lambda: sync_call(client, front.base_url),
+                "remote: front openai b64_json": lambda: openai_call(client, front.base_url, "b64_json"),
             }
             # Round-robin, so a change in machine load hits every path alike.
             samples: dict[str, list[float]] = {name: [] for name in paths}
@@ -153,11 +165,15 @@ def main() -> None:
                     fn()
                     samples[name].append(time.perf_counter() - t)
             rows = [(name, statistics.median(times)) for name, times in samples.items()]
-        server.stop()
+        for running in (front, backend, server):
+            running.stop()
         print(f"engine={args.engine} noise={args.noise} 1K (1024x1024), median of {args.repeats}")
-        print(f"{'path':34s} {'seconds':>8s} {'ratio':>6s}")
+        print(f"{'path':36s} {'seconds':>8s} {'ratio':>6s}")
         for name, t in rows:
-            print(f"{name:34s} {t:8.3f} {t / rows[0][1]:6.3f}")
+            print(f"{name:36s} {t:8.3f} {t / rows[0][1]:6.3f}")
+        times = dict(rows)
+        front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
+        print(f"the remote front's own cost (front b64_json - backend b64_json): {front_cost * 1000:.0f} ms")
 
         fast = start_server(Path(tmp) / "b", SleepEngine(0.0, noise=0), workers=2, max_queue=1000)
         rps = asyncio.run(throughput(fast.base_url, args.clients, seconds=10))

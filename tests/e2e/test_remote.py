@@ -18,6 +18,7 @@ from pathlib import Path
 import dashscope
 import httpx
 import numpy as np
+import openai
 import pytest
 from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
@@ -85,7 +86,7 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 def stack(tmp_path_factory, database):
     """backend wanimage (deterministic engine) + tiny images server + the front whose two model
     ids are remote: wan2.7-image -> the wanimage backend (stream, 3 images per edit), pro -> tiny."""
-    engine = DeterministicEngine(steps=3)
+    engine = DeterministicEngine(steps=3, step_seconds=0.05)
     backend = start_server(tmp_path_factory.mktemp("backend"), engine)
     tiny = ImagesBackend().start()
     config = (remote_table("wan2.7-image", backend.base_url + "/v1", edit_max_images=3, stream="true",
@@ -191,14 +192,16 @@ def test_palette_goes_into_the_prompt(stack):
     assert "Color palette: #c02020 (50%), #2040c0 (30%), #20a040 (20%)" in backend.engine.jobs[-1].prompt
 
 
-def test_progress_comes_from_the_backend_stream(stack):
+def test_partial_images_come_from_the_backend_stream(stack):
     front, backend, _ = stack
-    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, size="1K",
-                                      messages=[Message(role="user", content=[{"text": "a kite"}])])
-    done = ImageGeneration.wait(task=task, api_key=KEY)
-    assert done.output.task_status == "SUCCEEDED"
-    record = front.service.get(task.output.task_id)
-    assert record.progress == 100
+    client = openai.OpenAI(base_url=front.base_url + "/v1", api_key=KEY)
+    events = list(client.images.generate(model="wan2.7-image", prompt="a kite", size="1024x1024", stream=True,
+                                         partial_images=2, extra_body={"seed": 2, "thinking_mode": False}))
+    kinds = [e.type for e in events]
+    assert kinds[-1] == "image_generation.completed" and "image_generation.partial_image" in kinds
+    # the partial images are the backend's previews (the test engine's are 64x64), relayed
+    partial = next(e for e in events if e.type == "image_generation.partial_image")
+    assert partial.size == "64x64"
 
 
 def test_max_concurrency_bounds_calls_in_flight(tmp_path, database):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from PIL import Image, UnidentifiedImageError
 
@@ -232,13 +233,17 @@ class Backend:
         model list elsewhere and answers 404 here); a refused or silent connection means down."""
         headers = {"Authorization": f"Bearer {self.cfg.api_key}"} if self.cfg.api_key else {}
         started = time.monotonic()
-        try:
-            rsp = httpx.get(self.cfg.base_url + "/models", headers=headers, timeout=PROBE_TIMEOUT, trust_env=False)
-        except httpx.HTTPError as exc:
+        timeouts = {"connect": PROBE_TIMEOUT, "read": PROBE_TIMEOUT, "write": PROBE_TIMEOUT, "pool": PROBE_TIMEOUT}
+        try:  # httpcore, not httpx: a probe every few seconds must not write an INFO line each time
+            rsp = httpcore.request("GET", self.cfg.base_url + "/models", headers=headers,
+                                   extensions={"timeout": timeouts})
+        except httpcore.TimeoutException:
+            self._mark(False, f"no answer within {PROBE_TIMEOUT:g} s")
+        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
             self._mark(False, f"unreachable ({type(exc).__name__}: {exc})")
         else:
-            error = f"HTTP {rsp.status_code}" if rsp.status_code >= 500 else None
-            self._mark(rsp.status_code < 500, error, (time.monotonic() - started) * 1000)
+            error = f"HTTP {rsp.status}" if rsp.status >= 500 else None
+            self._mark(rsp.status < 500, error, (time.monotonic() - started) * 1000)
         return self.health
 
     def _probe_forever(self) -> None:

@@ -215,6 +215,8 @@ class RemoteEngine:
                 while True:
                     try:
                         images = future.result(timeout=POLL_SECONDS)
+                        if not partials.empty():  # partial images that came with a fast answer
+                            self._report(track, started, partials)
                         break
                     except FutureTimeout:
                         pass
