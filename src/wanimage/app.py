@@ -8,6 +8,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from . import __version__
 from .api import system, verify
@@ -49,7 +50,10 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
         yield
         await service.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the package's own files (fastapi-offline): /docs works offline
+    app = FastAPIOffline(
+        static_url="/docs/assets",
+        favicon_url="/favicon.ico",
         title="wanimage",
         version=__version__,
         description="Self-hosted Wan 2.7 Image API: DashScope and OpenAI dialects.",

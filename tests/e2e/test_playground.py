@@ -398,3 +398,94 @@ def test_api_key_and_live_previews_through_the_openai_stream(make_server, open_p
     assert page.text_content("#err-authorization") == ""
     assert keyed.engine.jobs[-1].original_prompt == "a lantern in the fog"
     shot(page, "10-previews")
+
+
+# ---------------------------------------------------------------- the first five minutes (issue 16)
+
+def test_favicon_and_api_docs_work_offline(server, browser):
+    icon = httpx.get(server.base_url + "/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(icon.content)).size == (32, 32)
+    context = browser.new_context(viewport=DESKTOP)
+    outside = []
+
+    def only_loopback(route):
+        host = route.request.url.split("/")[2].split(":")[0]
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:  # a CDN: this machine is offline
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    try:
+        page = context.new_page()
+        page.goto(server.base_url + "/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=TIMEOUT_MS)
+        assert "wanimage" in page.text_content(".swagger-ui .info .title")
+        page.wait_for_selector(".opblock-summary-path[data-path='/api/v1/services/aigc/multimodal-generation/generation']",
+                               timeout=TIMEOUT_MS)
+        page.goto(server.base_url + "/redoc")
+        page.wait_for_selector("h1:has-text('wanimage')", timeout=TIMEOUT_MS)
+        # ReDoc's bundle links its own "powered by" logo from its CDN: decoration, nothing else
+        assert [url for url in outside if not url.endswith("/redoc/logo-mini.svg")] == []
+    finally:
+        context.close()
+
+
+def test_each_card_shows_its_own_seed_and_ctrl_enter_runs(server, open_page):
+    page = open_page(server, viewport={"width": 1280, "height": 800})
+    page.fill("#prompt", "three paper boats")
+    page.select_option("#size", "1K")
+    page.fill("#n", "3")
+    page.fill("#seed", "2147483640")
+    page.check("#seed-lock")
+    page.focus("#prompt")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')")
+    seeds = page.locator("#results .meta .seed").all_inner_texts()
+    assert seeds == ["seed 2147483640", "seed 2147483641", "seed 2147483642"]
+    assert [j.seed for j in server.engine.jobs[-1:]] == [2147483640]
+    # nothing of the seed is cut off at this width
+    cut = page.evaluate("[...document.querySelectorAll('#results .meta .seed')]"
+                        ".some(n => n.scrollWidth > n.clientWidth + 1 || n.getBoundingClientRect().right >"
+                        " n.closest('li').getBoundingClientRect().right + 1)")
+    assert cut is False
+
+
+def test_sets_are_labelled_as_sets_and_saving_is_its_own_state(make_server, open_page):
+    slow = make_server(engine=DeterministicEngine(steps=4, finish_seconds=3))
+    page = open_page(slow)
+    page.fill("#prompt", "a fox in four seasons")
+    page.select_option("#size", "1K")
+    page.check("#sequential")
+    page.fill("#n", "3")
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#status').textContent === 'Saving images…'")
+    assert page.locator("#progress").evaluate("p => p.value") < 100
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')")
+    assert "image set" in page.locator("#history .note").first.text_content()
+    assert page.locator("#results .meta .seed").first.text_content().startswith("set image 1 · seed ")
+
+
+def test_a_stream_run_is_kept_with_its_image_and_revised_prompt(server, open_page):
+    page = open_page(server)
+    page.fill("#prompt", "a lighthouse at night")
+    page.select_option("#size", "1K")
+    page.check("#transport-stream")
+    run_and_wait(page)
+    assert page.text_content("#revised").startswith("Revised prompt: ")
+    entry = json.loads(page.evaluate("localStorage.getItem('wanimage.playground.history')"))[0]
+    assert entry["status"] == "SUCCEEDED" and entry["revised"]
+    assert len(entry["images"]) == 1 and entry["images"][0].startswith("data:image/jpeg")
+    assert len(entry["images"][0]) < 60_000  # a small copy, not the PNG
+    assert page.locator("#history li img").count() >= 1
+
+
+def test_on_a_phone_the_result_scrolls_into_view(server, open_page):
+    page = open_page(server, viewport=PHONE)
+    page.fill("#prompt", "a red kite")
+    page.select_option("#size", "1K")
+    run_and_wait(page)
+    page.wait_for_function("(() => { const r = document.querySelector('#results li').getBoundingClientRect();"
+                           " return r.top < innerHeight && r.bottom > 0; })()")

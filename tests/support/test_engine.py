@@ -18,9 +18,11 @@ class DeterministicEngine:
     name = "test-deterministic"
 
     def __init__(
-        self, steps: int = 4, step_seconds: float = 0.0, fail_on: str | None = "EXPLODE", log_path: str | None = None
+        self, steps: int = 4, step_seconds: float = 0.0, fail_on: str | None = "EXPLODE", log_path: str | None = None,
+        finish_seconds: float = 0.0,
     ) -> None:
         self.steps = steps
+        self.finish_seconds = finish_seconds  # time after the last step, as encoding a large image takes
         self.log_path = log_path  # one line per finished job: proves across processes what ran
         self.step_seconds = step_seconds
         self.fail_on = fail_on  # a prompt containing this raises, to test engine failures
@@ -37,6 +39,8 @@ class DeterministicEngine:
             if self.step_seconds:
                 time.sleep(self.step_seconds)
             progress(step / self.steps, lambda: [im.resize((64, 64)) for im in images])
+        if self.finish_seconds:
+            time.sleep(self.finish_seconds)
         if self.log_path:
             with open(self.log_path, "a") as fh:  # O_APPEND: whole short lines from many processes
                 fh.write(job.prompt + "\n")

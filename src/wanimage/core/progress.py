@@ -106,12 +106,16 @@ class ProgressWriter:
                  interval: float = STORE_INTERVAL, clock: Clock = time.monotonic) -> None:
         self.ctx, self.store, self.events = ctx, store, events
         self.write_due = _Throttle(interval, clock)
+        self.written = 0
 
     def __call__(self, pct: int, previews: list[Image.Image]) -> None:
         if self.events is not None:
             self.events.publish(self.ctx.task_id, TaskEvent("progress", pct, previews))
-        if self.write_due():
+        # 100 % is always written: the engine is done and pollers can say "saving" while the
+        # images are encoded and stored, instead of showing the last throttled figure
+        if self.write_due() or (pct >= 100 > self.written):
             self.store.report_progress(self.ctx.task_id, self.ctx.worker_id, pct)
+            self.written = pct
 
 
 class TaskProgress:

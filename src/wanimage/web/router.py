@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from ..errors import NotFound
 
@@ -17,6 +17,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
 }
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate: a server upgrade must not mix page and script
 
@@ -28,6 +29,16 @@ def web_router() -> APIRouter:
     @router.get("/playground")
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=NO_CACHE)
+
+    @router.get("/favicon.ico")  # browsers ask for it on every page; a PNG is fine for all of them
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.png", media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    @router.get("/playground/presets")  # issue 13: the header's link, offline (web/presets.py)
+    def presets() -> HTMLResponse:
+        from .presets import presets_page
+
+        return HTMLResponse(presets_page(), headers=NO_CACHE)
 
     @router.get("/playground/")
     def slash() -> RedirectResponse:

@@ -248,8 +248,10 @@ def images_response(record: TaskRecord, options: Options, created: int, image_da
     }
 
 
-def stream_event(kind: str, event: str, *, b64: str, created: int, size: str, index: int | None = None) -> dict[str, Any]:
-    """`kind` is image_generation or image_edit; `event` partial_image or completed."""
+def stream_event(kind: str, event: str, *, b64: str, created: int, size: str, index: int | None = None,
+                 revised_prompt: str | None = None) -> dict[str, Any]:
+    """`kind` is image_generation or image_edit; `event` partial_image or completed. A completed
+    event also carries `revised_prompt` (as the non-streaming `data[]` items do; an extension)."""
     body: dict[str, Any] = {
         "type": f"{kind}.{event}",
         "b64_json": b64,
@@ -262,6 +264,8 @@ def stream_event(kind: str, event: str, *, b64: str, created: int, size: str, in
     if index is not None:
         body["partial_image_index"] = index
     if event == "completed":
+        if revised_prompt is not None:
+            body["revised_prompt"] = revised_prompt
         body["usage"] = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
                          "input_tokens_details": {"image_tokens": 0, "text_tokens": 0}}
     return body

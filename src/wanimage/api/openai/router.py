@@ -119,7 +119,8 @@ async def _events(
             raise failed_task_error(final) if final else ApiError("the task expired", status=500, code="InternalError")
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            yield _sse(wire.stream_event(kind, "completed", b64=_b64(service.image_bytes(key)), created=created, size=size))
+            yield _sse(wire.stream_event(kind, "completed", b64=_b64(service.image_bytes(key)), created=created, size=size,
+                                         revised_prompt=final.result.revised_prompt))
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream

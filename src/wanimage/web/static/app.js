@@ -77,6 +77,15 @@ async function writeForm(s) {
 
 function pureT2I() { return state.images.length === 0 && !f.sequential.checked; }
 
+// The API's mode of a request, in the words the docs use.
+export function modeLabel(form) {
+  const images = form.images?.length || 0;
+  if (!images) return form.sequential ? "image set" : "text-to-image";
+  const boxes = (form.images || []).some((im) => im.boxes?.length);
+  const what = form.sequential ? "image set from" : boxes ? "box edit of" : "edit of";
+  return `${what} ${images} image${images === 1 ? "" : "s"}`;
+}
+
 function refresh() {
   const count = [...f.prompt.value].length;
   $("#prompt-count").textContent = `${count} / ${MAX_PROMPT}`;
@@ -525,7 +534,10 @@ async function followTask(taskId, entryId, s) {
     if (st === "PENDING") setProgress(0, `Queued (task ${taskId.slice(0, 8)}).`);
     else if (st === "RUNNING") {
       if (!seenRunning) { seenRunning = true; updateHistory(entryId, { status: st }); }
-      setProgress(out.progress ?? 0, out.cancel_requested ? `Cancelling… ${out.progress ?? 0} %` : `Running… ${out.progress ?? 0} %`);
+      const pct = out.progress ?? 0;
+      // at 100 % the engine is done; encoding and storing the PNGs can still take seconds at 2K/4K
+      const text = out.cancel_requested ? `Cancelling… ${pct} %` : pct >= 100 ? "Saving images…" : `Running… ${pct} %`;
+      setProgress(Math.min(pct, 99), text);
     } else {
       updateHistory(entryId, { status: st });
       if (st === "SUCCEEDED") {
@@ -535,7 +547,7 @@ async function followTask(taskId, entryId, s) {
           else if (c.type === "text") texts.push(c.text);
         }
         setProgress(100, `Done: ${images.length} image${images.length === 1 ? "" : "s"}.`);
-        showResults(images, { revised: texts[0], seed: s?.seed, size: rsp.usage?.size });
+        showResults(images, { revised: texts[0], seed: s?.seed, size: rsp.usage?.size, sequential: s?.sequential });
         updateHistory(entryId, { images, size: rsp.usage?.size, revised: texts[0] });
       } else if (st === "CANCELED") {
         setProgress(null, "Canceled.");
@@ -566,7 +578,7 @@ async function runStream(s, entry) {
   updateHistory(entry.id, { status: "RUNNING" });
   const reader = rsp.body.getReader(), dec = new TextDecoder();
   const images = [];
-  let buf = "", size = null, partials = 0;
+  let buf = "", size = null, partials = 0, revised = null;
   setProgress(5, "Running… (streaming)");
   for (;;) {
     const { value, done } = await reader.read();
@@ -588,12 +600,24 @@ async function runStream(s, entry) {
       } else if (ev.type?.endsWith("completed")) {
         images.push(`data:image/png;base64,${ev.b64_json}`);
         size = ev.size;
+        revised = ev.revised_prompt || revised;
       }
     }
   }
+  showResults(images, { seed: s.seed, size, revised, sequential: s.sequential });
+  // the PNGs themselves are megabytes: the browser's history keeps small JPEG copies
+  updateHistory(entry.id, { status: "SUCCEEDED", size, revised, images: await Promise.all(images.map((src) => thumbnail(src))) });
   setProgress(100, `Done: ${images.length} image${images.length === 1 ? "" : "s"}.`);
-  showResults(images, { seed: s.seed, size });
-  updateHistory(entry.id, { status: "SUCCEEDED", size, images: [] });
+}
+
+async function thumbnail(src, side = 256) {
+  const img = new Image();
+  img.src = src;
+  await img.decode();
+  const scale = Math.min(1, side / Math.max(img.naturalWidth, img.naturalHeight));
+  const canvas = el("canvas", { width: Math.round(img.naturalWidth * scale), height: Math.round(img.naturalHeight * scale) });
+  canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+  return canvas.toDataURL("image/jpeg", 0.8);
 }
 
 async function cancel() {
@@ -609,20 +633,30 @@ async function cancel() {
   }
 }
 
-function showResults(images, { revised, seed, size }) {
+// Image i of n independent images used seed + i; an image set shares its seed (the engines draw
+// the set as one story), so its cards say which image of the set they are.
+export function seedLabel(seed, i, sequential) {
+  if (seed == null) return null;
+  return sequential ? `set image ${i + 1} · seed ${seed}` : `seed ${seed + i}`;
+}
+
+function showResults(images, { revised, seed, size, sequential = false }) {
   const list = $("#results");
   $("#hint").hidden = true;
   list.replaceChildren();
   if (revised) { $("#revised").hidden = false; $("#revised").textContent = `Revised prompt: ${revised}`; }
   images.forEach((src, i) => {
     const link = el("a", { href: src, download: `wanimage-${seed ?? "x"}-${i + 1}.png`, textContent: "Download" });
+    const seedText = seedLabel(seed, i, sequential);
     link.setAttribute("aria-label", `Download image ${i + 1}`);
     list.append(el("li", {},
       el("a", { href: src, target: "_blank", rel: "noopener" }, el("img", { src, alt: `result ${i + 1}`, loading: "lazy" })),
       el("div", { className: "meta" },
-        el("span", { textContent: [size && size.replace(/[*x]/, "×"), seed != null && `seed ${seed}`].filter(Boolean).join(" · ") }),
+        el("span", { textContent: size ? size.replace(/[*x]/, "×") : "" }),
+        el("span", { className: "seed", textContent: seedText || "" }),
         link)));
   });
+  if (images.length && matchMedia("(max-width: 860px)").matches) list.scrollIntoView({ block: "start", behavior: "smooth" });
 }
 
 // ------------------------------------------------------------------ code view
@@ -760,7 +794,7 @@ function renderHistory() {
       e.images?.[0] ? el("img", { src: e.images[0], alt: "", loading: "lazy" }) : el("span", { className: "no-thumb", ariaHidden: "true" }),
       el("span", { className: "h-text" },
         el("span", { className: "h-prompt", textContent: prompt || "(no prompt)" }),
-        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${e.form.images.length ? `${e.form.images.length} input image${e.form.images.length === 1 ? "" : "s"}` : "text-to-image"}${e.dropped ? " (inline images not kept)" : ""}` })),
+        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${modeLabel(e.form)}${e.dropped ? " (inline images not kept)" : ""}` })),
       el("span", { className: `badge ${e.status.toLowerCase()}`, textContent: e.status.toLowerCase() }));
     load.setAttribute("aria-label", `Load this request into the form: ${prompt} (${e.status.toLowerCase()})`);
     load.addEventListener("click", () => loadEntry(e));
@@ -771,7 +805,7 @@ function renderHistory() {
 async function loadEntry(e) {
   await writeForm({ ...e.form, seedLocked: true });  // the same seed again: lock it
   setProgress(null, `Loaded the request from ${new Date(e.time).toLocaleString()}.`);
-  if (e.images?.length) showResults(e.images, { revised: e.revised, seed: e.form.seed, size: e.size });
+  if (e.images?.length) showResults(e.images, { revised: e.revised, seed: e.form.seed, size: e.size, sequential: e.form.sequential });
   f.prompt.focus();
 }
 
@@ -802,6 +836,8 @@ async function loadModels() {
       const current = f.model.value;
       f.model.replaceChildren(...body.data.map((m) => el("option", { value: m.id, textContent: m.available === false ? `${m.id} (unavailable)` : m.id })));
       if (ids.includes(current)) f.model.value = current;
+      servedModels = body.data;
+      showServing();
     }
     if (f.key.value.trim()) document.querySelector(".key").classList.remove("needed");
   } catch (err) {
@@ -813,6 +849,23 @@ async function loadModels() {
   }
 }
 
+// The header names what serves the chosen model, from /v1/models' `wanimage` extension; the
+// built-in model says in one line that it is a small offline one, with the way to real images.
+let servedModels = [];
+function showServing() {
+  const m = servedModels.find((x) => x.id === f.model.value);
+  const s = m && m.wanimage;
+  const line = $("#serving");
+  if (!s || !s.engine) { line.replaceChildren(); return; }
+  if (s.engine === "builtin") {
+    line.replaceChildren(`Serving ${m.id} with the built-in model: a small offline model (flat emoji-style sprites). `,
+      el("a", { href: "playground/presets", textContent: "Real images: model presets" }));
+    return;
+  }
+  const disk = s.on_disk === false ? "; weights NOT on disk" : "";
+  line.replaceChildren(`Serving ${m.id} with ${s.label}${disk}${s.resident ? "; resident" : ""}`);
+}
+
 // ------------------------------------------------------------------ wiring
 
 function init() {
@@ -821,8 +874,12 @@ function init() {
   f.key.addEventListener("change", () => { loadModels(); updateCode(); });
   f.seed.value = randomSeed();
   $("#form").addEventListener("submit", run);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !state.run) { e.preventDefault(); run(e); }
+  });
   $("#form").addEventListener("input", refresh);
   $("#form").addEventListener("change", refresh);
+  f.model.addEventListener("change", showServing);
   $("#cancel").addEventListener("click", cancel);
   $("#reset").addEventListener("click", () => writeForm({ seed: randomSeed() }));
   $("#seed-new").addEventListener("click", () => { f.seed.value = randomSeed(); refresh(); });
