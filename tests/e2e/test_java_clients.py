@@ -296,6 +296,16 @@ def edit_with(server, ref: str, headers: dict | None = None) -> httpx.Response:
                       headers={"X-DashScope-OssResourceResolve": "enable", **(headers or {})}, timeout=30)
 
 
+def test_list_entries_name_the_creating_key_by_its_id(make_server):
+    server = make_server(api_keys="sk-java")
+    headers = {"Authorization": "Bearer sk-java"}
+    rsp = httpx.post(server.api_base + "/services/aigc/image-generation/generation", headers={
+        **headers, "X-DashScope-Async": "enable"}, json=fixture("image_generation_async_call.json")["request"]["body"])
+    wait_task(server, rsp.json()["output"]["task_id"], headers)
+    (info,) = java_output(httpx.get(server.api_base + "/tasks", headers=headers).json())["data"]
+    assert info["api_key_id"].startswith("key-") and "sk-java" not in info["api_key_id"]
+
+
 def test_upload_policy_then_oss_reference(server):
     ref = java_upload(server)
     rsp = edit_with(server, ref)

@@ -363,9 +363,23 @@ def task_list_response(
         "page_size": page_size,
         "total": total,
         "total_page": -(-total // page_size),
-        "tasks": [{**task_output(r, url_for), "model": r.model} for r in records],
+        "tasks": [{**task_output(r, url_for), "model": r.model, "request": request_summary(r, url_for)}
+                  for r in records],
         "data": [async_task_info(r) for r in records],
     }
+
+
+def request_summary(record: TaskRecord, url_for: UrlFor) -> dict[str, Any]:
+    """What the task was asked (a wanimage extension on `tasks[]` entries): enough to show it in
+    a gallery and send it again. Stored input images come back as signed URLs."""
+    req = record.request
+    keys = ("prompt", "size", "n", "enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list",
+            "color_palette")
+    summary = {key: req.get(key) for key in keys}
+    summary["images"] = [url_for(ref.removeprefix("input://")) if ref.startswith("input://")
+                         else None if ref.startswith("data:") else ref  # never a megabyte inline
+                         for ref in req.get("images", [])]
+    return summary
 
 
 def async_task_info(record: TaskRecord) -> dict[str, Any]:
@@ -377,6 +391,7 @@ def async_task_info(record: TaskRecord) -> dict[str, Any]:
         "gmt_create": _epoch_ms(record.submit_time),
         "start_time": _epoch_ms(record.scheduled_time),
         "end_time": _epoch_ms(record.end_time),
+        "api_key_id": record.owner,  # the creating key's id (a hash, never the key); none without keys
     }
     return {key: value for key, value in info.items() if value is not None}
 
