@@ -237,3 +237,13 @@ def test_aio_stream_call(sdk):
     *progress, final = asyncio.run(run())
     assert all(r.status_code == HTTPStatus.OK and r.output.task_status == "RUNNING" for r in progress)
     assert final.status_code == HTTPStatus.OK and len(image_urls(final)) == 1
+
+
+def test_v2_jobs_list_reads_tasks_from_the_combined_body(sdk):
+    """The list body also carries Java's data[]: the v2 client still reads its flat tasks[]."""
+    msg = Message(role="user", content=[{"text": "listed by v2"}])
+    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
+    ImageGeneration.wait(task=task, api_key=KEY)
+    page = dashscope.Client(api_key=KEY, base_url=sdk.api_base).images.jobs.list(status="SUCCEEDED", page_size=50)
+    assert task.output.task_id in [job.task_id for job in page.tasks]
+    assert page.page_size == 50 and page.total >= 1
