@@ -19,10 +19,36 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{row['model']:18s} engine={row['engine']} modes={','.join(row['modes'])}")
         if "backend" in (row.get("details") or {}):  # a remote engine: ask its server now
             print(f"{'':18s}   backend: {_reachability(registry.get(row['model']).probe())}")
+        summary = row.get("summary") or {}
+        if summary.get("engine"):
+            print(f"{'':18s}   {_state(summary)}")
+        for c in summary.get("checkpoints", []):
+            print(f"{'':18s}   {', '.join(c['roles'])}: {c['source']} ({_disk(c['on_disk'], c['disk_bytes'])})")
         for role in (row.get("details") or {}).get("roles", []):
-            state = f"loaded, {role['bytes'] / 2**20:.0f} MiB" if role["loaded"] else "not loaded"
-            print(f"{'':18s}   {role['role']}: {role['checkpoint']} ({role['pipeline']}, {state})")
+            state = f"resident, {human(role['bytes'])}" if role["loaded"] else "not resident"
+            print(f"{'':18s}   {role['role']}: {role['pipeline']} ({state})")
+        if summary.get("engine") == "builtin":
+            print(f"{'':18s}   real images: `wanimage presets`, then `wanimage pull sd-turbo` (docs/diffusers.md)")
     return 0
+
+
+def human(n: int | None) -> str:
+    from ..engines.diffusers.store import human as fmt
+
+    return fmt(n or 0)
+
+
+def _state(s: dict) -> str:
+    """One line: what serves it, where, and what is resident."""
+    resident = f"resident, {human(s['memory_bytes'])}" if s["resident"] else "not resident (loads on first use)"
+    preset = f"preset={s['preset']} " if s.get("preset") else ""
+    return f"{preset}{s['label']}; device={s['device']}; {resident}"
+
+
+def _disk(on_disk: bool | None, size: int | None) -> str:
+    if on_disk is None:
+        return "Hub id: from_pretrained's cache"
+    return f"on disk, {human(size)}" if on_disk else f"NOT on disk ({human(size)} there)"
 
 
 def _reachability(d: dict) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..errors import ModelUnavailable
 from ..types import Capabilities
 from .base import Engine
+from .inventory import summarize
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class EngineRegistry:
                     "modes": sorted(m.value for m in engine.capabilities.modes) if engine else None,
                     # engines that hold large weights say what is resident (diffusers: per role)
                     "details": engine.describe() if engine is not None and hasattr(engine, "describe") else None,
+                    # engine, preset, checkpoints, on disk, resident, device, memory (inventory.py)
+                    "summary": summarize(engine, entry.error),
                 }
             )
         return rows
