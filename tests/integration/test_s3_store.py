@@ -74,13 +74,23 @@ def test_purge_older_than(store):
     assert not store.exists(key)
 
 
-def test_bucket_has_the_one_day_expiry_rule(store):
+def test_bucket_has_the_two_day_expiry_rule(store):
+    # 2 days: SDK uploads live 48 h (results go at 24 h by the retention pass)
     rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
     ours = [r for r in rules if r["ID"] == LIFECYCLE_RULE_ID]
     assert ours and ours[0]["Expiration"] == {"Days": 2} and ours[0]["Status"] == "Enabled"
     store.ensure_bucket()  # idempotent: a second start neither fails nor duplicates the rule
     rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
     assert [r["ID"] for r in rules].count(LIFECYCLE_RULE_ID) == 1
+
+
+def test_the_one_day_rule_of_earlier_versions_is_replaced(store):
+    old = {"ID": "wanimage-expire-after-1-day", "Status": "Enabled", "Filter": {"Prefix": ""},
+           "Expiration": {"Days": 1}}
+    store.client.put_bucket_lifecycle_configuration(Bucket=store.bucket, LifecycleConfiguration={"Rules": [old]})
+    store.ensure_bucket()
+    rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
+    assert [r["ID"] for r in rules] == [LIFECYCLE_RULE_ID]
 
 
 # -- presigned URLs, checked by the store ----------------------------------------------------
