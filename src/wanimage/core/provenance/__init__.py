@@ -19,7 +19,7 @@ from . import parameters, watermark, xmp
 from .c2pa import ContentCredentials, Ingredient, manifest_definition
 from .png import itxt_chunk, text_chunk
 
-__all__ = ["ImageFacts", "Ingredient", "Provenance", "ingredient_of"]
+__all__ = ["ImageFacts", "Ingredient", "Options", "Provenance", "ingredient_of"]
 
 
 @dataclass(frozen=True)
