@@ -67,6 +67,11 @@ def remote_table(model: str, base_url: str, **keys) -> str:
     return "\n".join(lines) + "\n"
 
 
+def both(base_url: str, **keys) -> str:
+    """Both ids on one backend: the front then loads no built-in model (slow to import on 2 cores)."""
+    return remote_table("wan2.7-image", base_url, **keys) + remote_table("wan2.7-image-pro", base_url, **keys)
+
+
 def call(model: str, content: list[dict], **kw):
     rsp = ImageGeneration.call(model=model, api_key=KEY, messages=[Message(role="user", content=content)], **kw)
     return rsp
@@ -207,7 +212,7 @@ def test_partial_images_come_from_the_backend_stream(stack):
 def test_max_concurrency_bounds_calls_in_flight(tmp_path, database):
     tiny = ImagesBackend().start()
     tiny.delay = 0.4
-    front = front_for(tmp_path, database(), remote_table("wan2.7-image", tiny.base_url, max_concurrency=1), workers=3)
+    front = front_for(tmp_path, database(), both(tiny.base_url, max_concurrency=1), workers=3)
     dashscope.base_http_api_url = front.api_base
     try:
         tasks = [ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, size="1K",
@@ -224,7 +229,7 @@ def test_max_concurrency_bounds_calls_in_flight(tmp_path, database):
 def test_a_slow_backend_fails_the_task_with_a_timeout_naming_it(tmp_path, database):
     tiny = ImagesBackend().start()
     tiny.delay = 3.0
-    front = front_for(tmp_path, database(), remote_table("wan2.7-image", tiny.base_url, timeout_seconds=0.5))
+    front = front_for(tmp_path, database(), both(tiny.base_url, timeout_seconds=0.5))
     dashscope.base_http_api_url = front.api_base
     try:
         rsp = call("wan2.7-image", [{"text": "a slow snail"}], size="1K")
@@ -237,7 +242,7 @@ def test_a_slow_backend_fails_the_task_with_a_timeout_naming_it(tmp_path, databa
 def test_a_backend_answering_5xx_fails_with_model_unavailable_after_the_attempts(tmp_path, database):
     tiny = ImagesBackend().start()
     tiny.fail_status = 503
-    front = front_for(tmp_path, database(), remote_table("wan2.7-image", tiny.base_url, attempts=2))
+    front = front_for(tmp_path, database(), both(tiny.base_url, attempts=2))
     dashscope.base_http_api_url = front.api_base
     try:
         rsp = call("wan2.7-image", [{"text": "anything"}], size="1K")
@@ -264,7 +269,7 @@ def test_cancel_closes_the_backend_request(tmp_path, database):
     port = free_port()
     proc = _backend_process(port, tmp_path / "b", step_seconds=0.3)
     backend_api = f"http://127.0.0.1:{port}/api/v1"
-    front = front_for(tmp_path / "f", database(), remote_table("wan2.7-image", f"http://127.0.0.1:{port}/v1"))
+    front = front_for(tmp_path / "f", database(), both(f"http://127.0.0.1:{port}/v1"))
     dashscope.base_http_api_url = front.api_base
     try:
         task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, size="1K",
@@ -288,13 +293,12 @@ def test_backend_stopped_mid_task_fails_it_naming_the_backend_then_recovers(tmp_
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
     proc = _backend_process(port, tmp_path / "b", step_seconds=0.3)
-    front = front_for(tmp_path / "f", database(), remote_table("wan2.7-image", base, health_interval_seconds=0.3,
-                                                               extra_body="{ thinking_mode = false }"))
+    front = front_for(tmp_path / "f", database(), both(base, health_interval_seconds=0.3, extra_body="{ thinking_mode = false }"))
     dashscope.base_http_api_url = front.api_base
     health = lambda: httpx.get(front.base_url + "/health").json()["backends"][0]  # noqa: E731
     try:
         wait_for(lambda: health()["reachable"] is True, what="the backend to be reachable")
-        assert health()["url"] == base and health()["models"] == ["wan2.7-image"]
+        assert health()["url"] == base and health()["models"] == ["wan2.7-image", "wan2.7-image-pro"]
         task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, size="1K",
                                           messages=[Message(role="user", content=[{"text": "a task cut short"}])])
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/tasks").json()["data"], what="the backend task")
