@@ -489,3 +489,32 @@ def test_on_a_phone_the_result_scrolls_into_view(server, open_page):
     run_and_wait(page)
     page.wait_for_function("(() => { const r = document.querySelector('#results li').getBoundingClientRect();"
                            " return r.top < innerHeight && r.bottom > 0; })()")
+
+
+def test_the_server_gallery_survives_a_cleared_browser_and_runs_again(server, open_page, tmp_path):
+    page = open_page(server)
+    page.set_input_files("#files", [str(png_file(tmp_path / "g.png", 400, 300, (90, 140, 60), "image 1"))])
+    page.wait_for_selector("#thumbs .stage img")
+    drag(page, page.locator("#thumbs .stage"), (40, 40), (200, 160), (400, 300))
+    prompt = f"a green umbrella in the box {time.time()}"
+    page.fill("#prompt", prompt)
+    page.select_option("#size", "1K")
+    run_and_wait(page)
+    seed = int(page.input_value("#seed"))
+    sent_boxes = server.engine.jobs[-1].boxes
+
+    page.evaluate("localStorage.clear()")  # a cleared browser: the server still has the task
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    item = page.locator("#gallery .gallery-item", has_text=prompt)
+    item.wait_for()
+    assert "box edit of 1 image" in item.text_content() and f"seed {seed}" in item.text_content()
+    assert item.locator("img").get_attribute("src").startswith(server.base_url + "/files/")
+    item.locator("button", has_text="Run again").click()
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Loaded from the server')")
+    assert page.input_value("#prompt") == prompt and page.input_value("#seed") == str(seed)
+    assert page.is_checked("#seed-lock")
+    page.wait_for_selector("#thumbs .stage img")
+    run_and_wait(page)
+    again = server.engine.jobs[-1]
+    assert again.seed == seed and again.boxes == sent_boxes

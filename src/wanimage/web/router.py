@@ -16,6 +16,7 @@ from ..errors import NotFound
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
+    "gallery.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "favicon.png": "image/png",
 }

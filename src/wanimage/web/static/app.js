@@ -1,6 +1,8 @@
 // wanimage playground: a plain ES module, no build step. It talks only to the public API,
 // with URLs relative to the page (so it works behind a proxy prefix).
 
+import { loadGallery } from "./gallery.js";
+
 const MAX_PROMPT = 5000, MAX_IMAGES = 9, MAX_BOXES = 2, SEED_MAX = 2147483647;
 const MIN_PIXELS = 768 * 768, MAX_PIXELS = 2048 * 2048, MAX_PIXELS_PRO_T2I = 4096 * 4096;
 const PRO = "wan2.7-image-pro";
@@ -511,7 +513,27 @@ async function run(event) {
   } finally {
     state.run = null;
     setRunning(false);
+    refreshGallery();
   }
+}
+
+function refreshGallery() {
+  return loadGallery({
+    callJson, el, list: $("#gallery"), modeLabel,
+    onRunAgain: async (form) => {
+      // The stored inputs come as signed URLs of this server, which it does not fetch from itself
+      // (the SSRF guard refuses loopback): send their bytes inline instead.
+      for (const im of form.images) {
+        try {
+          im.src = await readFile(await (await fetch(im.src)).blob());
+          [im.width, im.height] = await loadSize(im.src);
+        } catch { /* expired or unreachable: the server names the image when it is sent */ }
+      }
+      await writeForm(form);
+      setProgress(null, "Loaded from the server's gallery, seed locked.");
+      f.prompt.focus();
+    },
+  });
 }
 
 async function runTask(s, entry) {
@@ -942,6 +964,8 @@ function init() {
   refresh();
   loadModels();
   resumeRunning();
+  $("#gallery-refresh").addEventListener("click", refreshGallery);
+  refreshGallery();
   document.body.dataset.ready = "true";
 }
 

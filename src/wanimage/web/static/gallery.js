@@ -1,0 +1,57 @@
+// The server's gallery: this key's tasks of the last 24 h from GET /api/v1/tasks, so past runs
+// survive a cleared browser for as long as the server keeps them. "Run again" loads one into
+// the form (its seed locked); the request comes from the list's `request` extension.
+
+const PAGE_SIZE = 24;
+
+export function formFromTask(task) {
+  const r = task.request || {};
+  const tier = ["1K", "2K", "4K"].includes(r.size);
+  const [w, h] = tier ? [0, 0] : String(r.size || "").split("*").map(Number);
+  const boxes = r.bbox_list || [];
+  return {
+    model: task.model, prompt: r.prompt || "", size: tier ? r.size : "custom", width: w, height: h,
+    n: r.n || 1, sequential: !!r.enable_sequential, thinking: r.thinking_mode !== false, watermark: !!r.watermark,
+    seed: r.seed ?? null, seedLocked: true,
+    paletteOn: !!r.color_palette, palette: (r.color_palette || []).map((p) => ({ hex: p.hex, ratio: parseFloat(p.ratio).toFixed(2) })),
+    transport: "task",
+    images: (r.images || []).filter(Boolean).map((src, i) => ({
+      src, name: `image ${i + 1}`, width: 0, height: 0,
+      boxes: (boxes[i] || []).map(([x1, y1, x2, y2]) => ({ x1, y1, x2, y2 })),
+    })),
+  };
+}
+
+function imagesOf(task) {
+  return (task.choices || []).flatMap((ch) => (ch.message?.content || []).filter((c) => c.image).map((c) => c.image));
+}
+
+export async function loadGallery({ callJson, el, list, modeLabel, onRunAgain }) {
+  let body;
+  try {
+    body = await callJson(`api/v1/tasks?page_size=${PAGE_SIZE}`);
+  } catch {
+    list.replaceChildren(el("li", { className: "note", textContent: "The server's gallery needs a valid API key." }));
+    return;
+  }
+  const tasks = body.tasks || [];
+  list.replaceChildren();
+  if (!tasks.length) list.append(el("li", { className: "note", textContent: "No tasks on the server in the last 24 hours." }));
+  for (const task of tasks) {
+    const form = formFromTask(task);
+    const [first] = imagesOf(task);
+    const again = el("button", { type: "button", className: "small", textContent: "Run again" });
+    again.setAttribute("aria-label", `Load into the form and run again: ${form.prompt}`);
+    again.addEventListener("click", () => onRunAgain(form));
+    const facts = [modeLabel(form), task.request?.size, form.seed != null && `seed ${form.seed}`, task.model]
+      .filter(Boolean).join(" · ");
+    list.append(el("li", { className: "gallery-item" },
+      first ? el("a", { href: first, target: "_blank", rel: "noopener" }, el("img", { src: first, alt: form.prompt, loading: "lazy" }))
+        : el("span", { className: "no-thumb", ariaHidden: "true" }),
+      el("span", { className: "g-text" },
+        el("span", { className: "h-prompt", textContent: form.prompt.length > 90 ? `${form.prompt.slice(0, 90)}…` : form.prompt }),
+        el("span", { className: "note", textContent: facts }),
+        el("span", { className: `badge ${String(task.task_status).toLowerCase()}`, textContent: String(task.task_status).toLowerCase() })),
+      again));
+  }
+}
