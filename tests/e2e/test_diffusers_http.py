@@ -47,6 +47,7 @@ ROLES = {
     "sdxl": 'text_to_image = "tiny:sdxl"\ninpaint = "tiny:sdxl"',
     "zimage": 'text_to_image = "tiny:zimage"\nedit = "tiny:zimage:omni"\ninpaint = "tiny:zimage"',
     "wan": 'text_to_image = "tiny:wan"',
+    "sd": 'text_to_image = "tiny:sd"\nedit = "tiny:sd"\ninpaint = "tiny:sd"',
 }
 FAMILIES = tuple(ROLES)
 
