@@ -54,6 +54,8 @@ def test_the_catalog_makes_remote_only_the_tables_that_say_so(tmp_path):
     path.write_text('[models."wan2.7-image"]\nengine = "remote"\nbase_url = "http://h/v1"\ntimeout = 3\n')
     with pytest.raises(SystemExit, match="unknown keys \\['timeout'\\]"):
         engine_factories(Settings(data_dir=tmp_path, engine_config=path))
+    with pytest.raises(SystemExit, match="engine remote needs WANIMAGE_REMOTE_URL"):
+        engine_factories(Settings(data_dir=tmp_path, engine="remote"))
 
 
 def engine_for(url: str, **keys) -> RemoteEngine:

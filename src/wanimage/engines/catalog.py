@@ -84,6 +84,9 @@ def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
     """Model id -> factory. Ids that share one factory object share one engine instance (and,
     on Ray, one deployment). Remote model ids (docs/remote.md) take precedence per id."""
     remote = _remote(settings)
+    if settings.engine == "remote" and not remote:
+        raise SystemExit("engine remote needs WANIMAGE_REMOTE_URL, or tables with engine = \"remote\" in "
+                         "WANIMAGE_ENGINE_CONFIG (docs/remote.md)")
     if settings.remote_url or settings.engine == "remote" or set(remote) == set(MODELS):
         return remote
     if settings.preset:
