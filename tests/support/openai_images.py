@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from starlette.datastructures import UploadFile
 
@@ -52,6 +52,8 @@ class ImagesBackend:
         self.fail_status: int | None = None  # answer this status instead (e.g. 503)
         self.in_flight = 0
         self.disconnects = 0  # requests whose client hung up before the answer
+        self.url_answers: str | None = None  # "relative": a /v1/images/ID/content url (SGLang's); "foreign"
+        self._stored: dict[str, bytes] = {}
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self.app = self._build()
@@ -74,6 +76,10 @@ class ImagesBackend:
 
     def _build(self) -> FastAPI:
         app = FastAPI()
+
+        @app.get("/v1/images/{image_id}/content")
+        async def content(image_id: str):
+            return Response(self._stored[image_id], media_type="image/png")
 
         @app.get("/v1/models")
         async def models():
@@ -115,8 +121,14 @@ class ImagesBackend:
             if self.fail_status:
                 return JSONResponse({"error": {"message": "backend trouble", "type": "server_error"}},
                                     status_code=self.fail_status)
-            color = color_of(rec.prompt, rec.seed or 0)
-            return JSONResponse({"created": int(time.time()), "data": [{"b64_json": _png_b64(rec.size, color)}]})
+            b64 = _png_b64(rec.size, color_of(rec.prompt, rec.seed or 0))
+            item = {"b64_json": b64}
+            if self.url_answers:
+                image_id = f"img{len(self._stored)}"
+                self._stored[image_id] = base64.b64decode(b64)
+                item = {"url": f"/v1/images/{image_id}/content" if self.url_answers == "relative"
+                        else f"http://169.254.169.254/v1/images/{image_id}/content"}
+            return JSONResponse({"created": int(time.time()), "data": [item]})
         finally:
             with self._lock:
                 self.in_flight -= 1

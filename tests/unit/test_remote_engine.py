@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.openai_images import ImagesBackend
+from tests.support.openai_images import ImagesBackend, color_of
 from wanimage.config import Settings
 from wanimage.engines.base import GenerationJob
 from wanimage.engines.catalog import engine_factories
 from wanimage.engines.remote import RemoteEngine
 from wanimage.engines.remote.config import RemoteConfig, RemoteConfigError, parse_remote
+from wanimage.errors import ApiError
 from wanimage.types import Box, Canceled, Mode
 
 
@@ -111,3 +112,14 @@ def test_progress_runs_while_the_backend_works_and_cancel_closes_the_request(tin
     while not tiny.disconnects and time.monotonic() < deadline:
         time.sleep(0.05)
     assert tiny.disconnects == 1  # the request was closed: the server saw its client hang up
+
+
+def test_url_answers_come_only_from_the_backends_own_host(tiny):
+    engine = engine_for(tiny.base_url, response_format="url")
+    tiny.url_answers = "relative"  # SGLang answers /v1/images/ID/content
+    out = engine.generate(job(Mode.TEXT_TO_IMAGE), lambda f, p=None: None)
+    assert out[0].getpixel((5, 5)) == color_of(tiny.calls[-1].prompt, 3)
+    tiny.url_answers = "foreign"  # e.g. the cloud metadata address: never fetched
+    with pytest.raises(ApiError, match="not its own host") as err:
+        engine.generate(job(Mode.TEXT_TO_IMAGE), lambda f, p=None: None)
+    assert err.value.code == "InternalError.Algo"
