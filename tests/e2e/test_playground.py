@@ -518,3 +518,30 @@ def test_the_server_gallery_survives_a_cleared_browser_and_runs_again(server, op
     run_and_wait(page)
     again = server.engine.jobs[-1]
     assert again.seed == seed and again.boxes == sent_boxes
+
+
+@pytest.mark.slow
+def test_the_built_in_model_in_the_playground(tmp_path, open_page):
+    """What a new user sees after `make serve`: the built-in model's own picture (the README's
+    hero screenshot is this page, written with WANIMAGE_SCREENSHOTS=1)."""
+    from tests.support.server import start_server
+    from wanimage.config import Settings
+    from wanimage.engines.catalog import build_registry
+
+    running = start_server(tmp_path / "builtin", registry=build_registry(Settings(data_dir=tmp_path / "builtin")))
+    try:
+        page = open_page(running, viewport={"width": 1280, "height": 860})
+        page.fill("#prompt", "a red apple on the left and a cat on the right, on a sunny meadow")
+        page.select_option("#size", "1K")
+        page.fill("#seed", "7")
+        page.check("#seed-lock")
+        run_and_wait(page)
+        page.wait_for_function("(() => { const i = document.querySelector('#results img');"
+                               " return i && i.complete && i.naturalWidth === 1024; })()")
+        assert page.text_content("#revised").startswith("Revised prompt: ")
+        if os.environ.get("WANIMAGE_SCREENSHOTS") == "1":
+            page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+            png = page.screenshot(animations="disabled")
+            Image.open(io.BytesIO(png)).convert("RGB").save(SHOTS / "00-builtin-result.png", optimize=True)
+    finally:
+        running.stop()
