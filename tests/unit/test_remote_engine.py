@@ -4,6 +4,7 @@ sends, progress while a call runs, and a cancel that closes the request."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 
@@ -55,6 +56,8 @@ def test_the_catalog_makes_remote_only_the_tables_that_say_so(tmp_path):
     path.write_text('[models."wan2.7-image"]\nengine = "remote"\nbase_url = "http://h/v1"\ntimeout = 3\n')
     with pytest.raises(SystemExit, match="unknown keys \\['timeout'\\]"):
         engine_factories(Settings(data_dir=tmp_path, engine_config=path))
+    shipped = pickle.loads(pickle.dumps(both["wan2.7-image"]))  # as Ray Serve sends it to a replica
+    assert shipped().backend is not a.backend  # the replica builds its own connection
     with pytest.raises(SystemExit, match="engine remote needs WANIMAGE_REMOTE_URL"):
         engine_factories(Settings(data_dir=tmp_path, engine="remote"))
 

@@ -8,7 +8,7 @@ backend: one connection pool, one max_concurrency bound, one health row."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...types import MODELS
@@ -31,33 +31,54 @@ def remote_tables(config_path: Path | None) -> dict[str, dict]:
     return {m: raw for m, raw in read_tables(config_path).items() if is_remote(raw)}
 
 
-def factories_for(configs: dict[str, RemoteConfig]) -> dict[str, Callable[[], RemoteEngine]]:
-    """model id -> factory. One Backend and one concurrency bound per base URL, built lazily."""
+class _Backends:
+    """Backends by base URL, built on first use and shared by the models of one load. A pickled
+    copy (a Ray replica's) arrives empty and builds its own: sockets and threads do not travel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_url: dict[str, tuple[Backend, threading.BoundedSemaphore]] = {}
+
+    def get(self, cfg: RemoteConfig) -> tuple[Backend, threading.BoundedSemaphore]:
+        with self._lock:
+            if cfg.base_url not in self._by_url:
+                self._by_url[cfg.base_url] = (Backend(cfg), threading.BoundedSemaphore(cfg.max_concurrency))
+            return self._by_url[cfg.base_url]
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+
+@dataclass(eq=False)
+class RemoteFactory:
+    """Builds the RemoteEngine of one model id; picklable, so Ray Serve can ship it to a replica."""
+
+    model: str
+    cfg: RemoteConfig
+    backends: _Backends
+
+    def __call__(self) -> RemoteEngine:
+        backend, slots = self.backends.get(self.cfg)
+        return RemoteEngine(self.model, self.cfg, backend, slots)
+
+
+def factories_for(configs: dict[str, RemoteConfig]) -> dict[str, RemoteFactory]:
+    """model id -> factory. One Backend and one concurrency bound per base URL."""
     unknown = set(configs) - set(MODELS)
     if unknown:
         raise RemoteConfigError(f"remote engine: unknown model ids {sorted(unknown)}; use {', '.join(MODELS)}")
-    shared: dict[str, tuple[Backend, threading.BoundedSemaphore]] = {}
-    lock = threading.Lock()
-
-    def factory(model: str) -> Callable[[], RemoteEngine]:
-        def build() -> RemoteEngine:
-            cfg = configs[model]
-            with lock:
-                if cfg.base_url not in shared:
-                    shared[cfg.base_url] = (Backend(cfg), threading.BoundedSemaphore(cfg.max_concurrency))
-                backend, slots = shared[cfg.base_url]
-            return RemoteEngine(model, cfg, backend, slots)
-
-        return build
-
-    return {model: factory(model) for model in configs}
+    backends = _Backends()
+    return {model: RemoteFactory(model, cfg, backends) for model, cfg in configs.items()}
 
 
-def load_remote(config_path: Path) -> dict[str, Callable[[], RemoteEngine]]:
+def load_remote(config_path: Path) -> dict[str, RemoteFactory]:
     tables = remote_tables(config_path)
     configs = {m: parse_remote(raw, f"{config_path}: models.{m}") for m, raw in tables.items()}
     return factories_for(configs)
 
 
-__all__ = ["RemoteConfig", "RemoteConfigError", "RemoteEngine", "factories_for", "load_remote",
+__all__ = ["RemoteConfig", "RemoteConfigError", "RemoteEngine", "RemoteFactory", "factories_for", "load_remote",
            "remote_tables", "settings_config"]
