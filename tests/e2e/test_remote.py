@@ -188,6 +188,15 @@ def test_image_set_chains_edits_on_image_one(stack):
     assert [j.seed for j in jobs] == [11, 12, 13] and all(len(j.images) == 1 for j in jobs[1:])
 
 
+def test_thinking_mode_plans_on_the_front_and_sends_the_revised_prompt(stack):
+    front, backend, _ = stack
+    task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, size="1K", thinking_mode=True,
+                                      messages=[Message(role="user", content=[{"text": "two cats on a sofa"}])])
+    assert ImageGeneration.wait(task=task, api_key=KEY).output.task_status == "SUCCEEDED"
+    revised = front.service.get(task.output.task_id).result.revised_prompt
+    assert revised != "two cats on a sofa" and backend.engine.jobs[-1].prompt == revised
+
+
 def test_palette_goes_into_the_prompt(stack):
     front, backend, _ = stack
     rsp = call("wan2.7-image", [{"text": "a quiet harbour"}], size="1K", thinking_mode=False,
