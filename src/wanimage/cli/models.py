@@ -10,7 +10,10 @@ from .common import settings_from
 def cmd_models(args: argparse.Namespace) -> int:
     from ..engines.catalog import build_registry
 
-    registry = build_registry(settings_from(args))
+    settings = settings_from(args)
+    if getattr(args, "preset", None):
+        settings = settings.model_copy(update={"preset": args.preset})
+    registry = build_registry(settings)
     registry.preload()
     for row in registry.describe():
         if row["error"]:
@@ -59,5 +62,7 @@ def _reachability(d: dict) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="list the models and what they support")
+    models = sub.add_parser("models", help="list the models, what serves them, what is on disk and resident")
+    models.add_argument("--preset", help="as `serve --preset`: the preset's models (default: WANIMAGE_PRESET)")
+    models.add_argument("--data-dir", help="data directory (pulled weights in DATA_DIR/models)")
     models.set_defaults(func=cmd_models)
