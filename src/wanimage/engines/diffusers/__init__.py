@@ -29,9 +29,12 @@ def load_engines(config_path: Path, device: str = "cpu") -> dict:
 def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None) -> dict:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
     or a preset's: presets.py); `preset` names the preset in `describe()`."""
+    from .acceleration import check_device
     from .engine import DiffusersEngine
     from .loader import PipelinePool
 
+    for model, cfg in configs.items():  # FP8 / flash attention on a CPU stops start-up, with the fix
+        check_device(cfg, cfg.device or device, f"models.{model}")
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
     def factory(model: str):

@@ -124,6 +124,7 @@ class Family(abc.ABC):
     inpaint_references = False  # the inpaint pipeline also takes reference images
     min_reference_side = 0  # references are upscaled to at least this many pixels a side
     hub_hint = ""  # example checkpoints, for error messages
+    batch_argument = "num_images_per_prompt"  # the call argument for images per prompt (max_batch)
 
     # --------------------------------------------------------------- call arguments
 

@@ -77,7 +77,21 @@ class ModelConfig:
     idle_unload_seconds: float = 0.0  # 0: stay resident
     preload: bool = False  # load every role at start-up instead of on first use
     attention_slicing: bool = False
-    compile: bool = False  # torch.compile the transformer / unet
+    compile: bool = False  # torch.compile the repeated transformer blocks (acceleration.py)
+    # acceleration (issue 14, acceleration.py, docs/diffusers.md "Acceleration"): each off unless set
+    compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"
+    compile_backend: str | None = None  # None: inductor
+    compile_dynamic: bool = False  # False: one graph per shape (warm up the sizes you serve)
+    warmup_sizes: list = field(default_factory=list)  # ["1024*1024"]: compiled at start-up (with preload)
+    cache: str = "none"  # none | first_block | taylorseer (diffusers' cache hooks)
+    cache_threshold: float = 0.05  # first_block: skip while the first block's residual changes less
+    cache_interval: int = 5  # taylorseer: full compute every this many steps
+    cache_warmup_steps: int = 3  # taylorseer: full steps before caching starts
+    quantize: dict = field(default_factory=dict)  # component -> int8 | fp8 | fp8_dynamic (torchao)
+    attention_backend: str | None = None  # diffusers' set_attention_backend: flash, sage, _native_cudnn, ...
+    max_batch: int = 1  # text-to-image: images of one request per pipeline call
+    ulysses_degree: int = 1  # context parallelism (torchrun, one rank per GPU)
+    ring_degree: int = 1
 
     def role(self, name: str) -> Checkpoint | None:
         return self.roles.get(name)
@@ -115,7 +129,12 @@ def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfi
         if role not in FAMILIES[family].pipelines and not ckpt.pipeline:
             raise EngineConfigError(f"{where}.{role}: family {family} has no {role} pipeline; name one with "
                                     "`pipeline = \"<diffusers class>\"` or remove the key")
+    from .acceleration import quantize_table, validate
+
+    if "quantize" in merged:
+        merged["quantize"] = quantize_table(merged["quantize"], where)
     cfg = ModelConfig(family=family, roles=roles, **merged)
+    validate(cfg, where)
     if cfg.offload not in OFFLOAD:
         raise EngineConfigError(f"{where}.offload: one of {', '.join(OFFLOAD)}")
     if cfg.reference_strategy not in STRATEGIES:

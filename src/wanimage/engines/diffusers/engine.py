@@ -20,6 +20,7 @@ special case. Pipelines load on first use and unload after `idle_unload_seconds`
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -30,6 +31,7 @@ from ...errors import InvalidParameter
 from ...prompts import set_prompts
 from ...types import Box, Capabilities, Mode
 from ..base import Canceled, GenerationJob, ProgressFn
+from .acceleration import check_device
 from .base import (
     Family,
     StepCallback,
@@ -70,6 +72,7 @@ class DiffusersEngine:
         self.pool = pool or PipelinePool()
         self.device = cfg.device or device
         self.dtype = resolve_dtype(cfg.dtype, self.device)
+        check_device(cfg, self.device, f"model {model}")  # FP8 / flash attention on a CPU: refused here
         self.loader = PipelineLoader(model, cfg, family.hub_hint, self.device, self.dtype)
         for role, ckpt in cfg.roles.items():
             if ckpt.is_local and not ckpt.is_tiny and not local_path(ckpt.source).exists():
@@ -81,6 +84,7 @@ class DiffusersEngine:
         if cfg.preload:
             for role in cfg.roles:
                 self.pipeline(role)
+            self._warm_up()
 
     # ------------------------------------------------------------------ capabilities
 
@@ -115,6 +119,8 @@ class DiffusersEngine:
     def _generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         prompt = palette_prompt(job.prompt, job.palette) if self.cfg.palette_prompt else job.prompt
         if job.mode is Mode.TEXT_TO_IMAGE:
+            if self.cfg.max_batch > 1 and job.n > 1:
+                return self._run_batched(job, prompt, progress)
             calls = [_Call("text_to_image", prompt, job.seed + i, []) for i in range(job.n)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
@@ -165,22 +171,48 @@ class DiffusersEngine:
 
     # ------------------------------------------------------------------ one pipeline call
 
+    def _run_batched(self, job: GenerationJob, prompt: str, progress: ProgressFn) -> list[Image.Image]:
+        """Text-to-image in calls of up to max_batch images, one generator per image (seed + i),
+        so image i equals the unbatched image i within float rounding (docs/diffusers.md)."""
+        width, height = self._generation_size(job)
+        out: list[Image.Image] = []
+        for first in range(0, job.n, self.cfg.max_batch):
+            seeds = [job.seed + i for i in range(first, min(job.n, first + self.cfg.max_batch))]
+            images = self._call("text_to_image", {}, prompt, seeds, width, height, progress,
+                                first / job.n, (first + len(seeds)) / job.n)
+            for i, image in zip(range(first, first + len(seeds)), images, strict=True):
+                call = _Call("text_to_image", prompt, job.seed + i, [])
+                out.append(self._finish(job, call, image, progress, (i + 1) / job.n, (i + 1) / job.n))
+        return out
+
+    def _generation_size(self, job: GenerationJob) -> tuple[int, int]:
+        return generation_size(job.width, job.height, self.family.multiple,
+                               self.cfg.max_generate_pixels or self.family.native_pixels)
+
     def _run(self, job: GenerationJob, call: _Call, progress: ProgressFn, i: int, count: int) -> Image.Image:
         """One image: the pipeline at generation size, resize (and refine) to the job size, and
         for box edits the exact composite onto the canvas."""
         refine = self.cfg.refine_strength > 0 and "refine" in self.cfg.roles
-        width, height = generation_size(job.width, job.height, self.family.multiple,
-                                        self.cfg.max_generate_pixels or self.family.native_pixels)
+        width, height = self._generation_size(job)
         upscaled = width * height < job.width * job.height
         share = (1.0 / count) * (0.7 if refine and upscaled else 1.0)  # progress share of the main pass
         start = i / count
         kwargs = self._role_kwargs(call, width, height)
-        image = self._call(call.role, kwargs, call.prompt, call.seed, width, height, progress, start, start + share)
+        image = self._call(call.role, kwargs, call.prompt, [call.seed], width, height, progress, start,
+                           start + share)[0]
+        return self._finish(job, call, image, progress, start + share, (i + 1) / count)
+
+    def _finish(self, job: GenerationJob, call: _Call, image: Image.Image, progress: ProgressFn,
+                start: float, end: float) -> Image.Image:
+        """Resize to the job size, refine when upscaled, composite box edits onto the canvas."""
+        refine = self.cfg.refine_strength > 0 and "refine" in self.cfg.roles
+        width, height = self._generation_size(job)
+        upscaled = width * height < job.width * job.height
         image = resize_exact(image, job.width, job.height)
         if refine and upscaled:
             rw, rh = generation_size(job.width, job.height, self.family.multiple, None)
             kw = self.family.refine_kwargs(resize_exact(image, rw, rh), self.cfg.refine_strength)
-            image = self._call("refine", kw, call.prompt, call.seed, rw, rh, progress, start + share, (i + 1) / count)
+            image = self._call("refine", kw, call.prompt, [call.seed], rw, rh, progress, start, end)[0]
             image = resize_exact(image, job.width, job.height)
         if call.canvas is not None:
             image = composite(image, call.canvas, box_alpha(call.boxes or [], job.width, job.height, self.cfg.feather))
@@ -201,19 +233,39 @@ class DiffusersEngine:
                                               self._references(refs) if refs else [])
         return {}
 
-    def _call(self, role: str, kwargs: dict, prompt: str, seed: int, width: int, height: int,
-              progress: ProgressFn, start: float, end: float) -> Image.Image:
+    def _call(self, role: str, kwargs: dict, prompt: str, seeds: list[int], width: int, height: int,
+              progress: ProgressFn, start: float, end: float) -> list[Image.Image]:
+        """One pipeline call for len(seeds) images (one generator each): their images."""
         pipe = self.pipeline(role)
         steps_kw = self.family.sampling_kwargs(role, self._role_config(role))
         callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
                                 partial(self._preview, width=width, height=height))
-        args = {"prompt": prompt, "width": width, "height": height, "generator": generator(seed),
+        batch = {"generator": generator(seeds[0])} if len(seeds) == 1 else {
+            "generator": [generator(s) for s in seeds], self.family.batch_argument: len(seeds)}
+        args = {"prompt": prompt, "width": width, "height": height, **batch,
                 "callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"],
                 **steps_kw, **kwargs, **self.cfg.call_kwargs}
         result = pipe(**args)
         if callback.canceled:
             raise Canceled
-        return self.family.images_of(result)[0]
+        return self.family.images_of(result)[: len(seeds)]
+
+    def _warm_up(self) -> None:
+        """compile + preload: one 2-step text-to-image call per configured size (batch 1), so the
+        first requests at those sizes do not pay for compilation (compile is once per shape)."""
+        if not (self.cfg.compile and self.cfg.warmup_sizes and "text_to_image" in self.cfg.roles):
+            return
+        from .acceleration import parse_size
+
+        for size in self.cfg.warmup_sizes:
+            w, h = parse_size(size)
+            width, height = generation_size(w, h, self.family.multiple,
+                                            self.cfg.max_generate_pixels or self.family.native_pixels)
+            began = time.monotonic()
+            self.pipeline("text_to_image")(prompt="warm-up", width=width, height=height, generator=generator(0),
+                                           **{**self.family.sampling_kwargs("text_to_image", self.cfg),
+                                              "num_inference_steps": 2}, **self.cfg.call_kwargs)
+            log.info("%s: compiled for %dx%d in %.1fs", self.model, width, height, time.monotonic() - began)
 
     def _role_config(self, role: str) -> ModelConfig:
         """The model's config with this role's own steps / guidance, where its checkpoint sets them."""

@@ -9,6 +9,7 @@ is injectable so idleness is tested without waiting."""
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import threading
@@ -41,7 +42,10 @@ class PipelineLoader:
     def placement(self) -> tuple:
         """What, besides the checkpoint and class, makes two loaded pipelines different."""
         c = self.cfg
-        return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, c.compile)
+        accel = (c.compile, c.compile_mode, c.compile_backend, c.compile_dynamic, c.cache, c.cache_threshold,
+                 c.cache_interval, c.cache_warmup_steps, tuple(sorted(c.quantize.items())), c.attention_backend,
+                 c.ulysses_degree, c.ring_degree)
+        return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, accel)
 
     def build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
         cls = pipeline_class(cls_name)
@@ -63,9 +67,14 @@ class PipelineLoader:
 
     def load(self, cls, ckpt: Checkpoint, role: str):
         if ckpt.is_tiny:
+            from .acceleration import accelerated
             from .tiny import tiny_pipeline
 
-            return tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
+            pipe = tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
+            if accelerated(self.cfg):  # the options change modules in place; tiny ones are shared per process
+                pipe = cls(**{k: copy.deepcopy(v) if isinstance(v, torch.nn.Module) else v
+                              for k, v in pipe.components.items()})
+            return pipe
         kw = {"dtype": self.dtype}
         if ckpt.revision:
             kw["revision"] = ckpt.revision
@@ -85,7 +94,7 @@ class PipelineLoader:
         return pipe
 
     def place(self, pipe) -> None:
-        """dtype, device, offload, VAE tiling/slicing, attention slicing, compile: config switches."""
+        """dtype, device, offload, VAE tiling/slicing, attention slicing, then acceleration.py's options."""
         if self.cfg.offload == "model":
             pipe.enable_model_cpu_offload(device=self.device)
         elif self.cfg.offload == "sequential":
@@ -99,10 +108,9 @@ class PipelineLoader:
             vae.enable_slicing()
         if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
             pipe.enable_attention_slicing()
-        if self.cfg.compile:
-            denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
-            if denoiser is not None:
-                denoiser.compile()
+        from .acceleration import apply
+
+        apply(pipe, self.cfg, self.device)  # caching, compile, quantization, attention backend (issue 14)
 
 
 class PipelinePool:

@@ -20,6 +20,7 @@ class Wan(Family):
     max_references = 0
     pipelines = {"text_to_image": "WanPipeline"}
     hub_hint = "e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    batch_argument = "num_videos_per_prompt"
 
     def sampling_kwargs(self, role: str, cfg) -> dict:
         return {**super().sampling_kwargs(role, cfg), "num_frames": 1, "output_type": "pil"}

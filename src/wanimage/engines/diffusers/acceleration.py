@@ -1,0 +1,245 @@
+"""Acceleration options of the engine config file, applied to a loaded pipeline (docs/diffusers.md,
+"Acceleration"). Every option is off unless set; each is done by the library that owns it:
+
+    cache = "first_block"     diffusers' FirstBlockCacheConfig: skip the remaining blocks while the
+                              first block's residual changes by less than cache_threshold
+    cache = "taylorseer"      diffusers' TaylorSeerCacheConfig: compute every cache_interval steps,
+                              predict the steps between (after cache_warmup_steps full steps)
+    compile = true            torch.compile of the repeated transformer blocks (regional: compiled
+                              once per block class and shape, seconds instead of minutes)
+    quantize = "int8"         torchao weight-only int8 / FP8 of the denoiser, or a table per
+                              component: quantize = { transformer = "fp8", text_encoder = "int8" }
+    attention_backend = ...   diffusers' set_attention_backend ("flash", "sage", "_native_cudnn", ...)
+    ulysses_degree / ring_degree  context parallelism of one image over several GPUs (diffusers'
+                              ContextParallelConfig; needs a torchrun launch, one rank per GPU)
+
+`validate` checks values where the config file is parsed; `check_device` refuses, with the fix,
+what the model's device cannot run (FP8 or flash attention on a CPU, a missing package); `apply`
+sets the options on a freshly loaded pipeline (pipelines built from it with from_pipe share the
+modules, so each module is accelerated once)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import EngineConfigError
+
+log = logging.getLogger(__name__)
+
+CACHES = ("none", "first_block", "taylorseer")
+QUANTIZATIONS = {  # name -> torchao config class
+    "int8": "Int8WeightOnlyConfig",
+    "fp8": "Float8WeightOnlyConfig",
+    "fp8_dynamic": "Float8DynamicActivationFloat8WeightConfig",  # FP8 matmuls: fastest on Hopper
+}
+QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_encoder_3")
+CPU_ATTENTION = ("native", "_native_math", "flex")  # backends that run without CUDA
+ATTENTION_PACKAGES = {"flash": "flash-attn", "sage": "sageattention", "xformers": "xformers",
+                      "_flash_3": "flash-attn 3 (built from source)", "aiter": "aiter"}
+FP8_CAPABILITY = (8, 9)  # Ada, Hopper, Blackwell
+
+
+class AccelerationError(EngineConfigError):
+    """An acceleration option this device or installation cannot run: the message says which
+    option, why, and what to set or install instead."""
+
+
+# ------------------------------------------------------------------------------ parse time
+
+
+def quantize_table(value: Any, where: str) -> dict[str, str]:
+    """`quantize = "int8"` (the denoiser) or `{ component = kind }` -> {component: kind}."""
+    if value is None or value == "none":
+        return {}
+    table = {"transformer": value} if isinstance(value, str) else value
+    if not isinstance(table, dict):
+        raise EngineConfigError(f"{where}.quantize: a kind ({', '.join(QUANTIZATIONS)}) or a table "
+                                "{ transformer = \"fp8\", text_encoder = \"int8\" }")
+    out = {}
+    for component, kind in table.items():
+        if component not in QUANTIZABLE:
+            raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)}")
+        if kind != "none":
+            if kind not in QUANTIZATIONS:
+                raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)}")
+            out[component] = kind
+    return out
+
+
+def validate(cfg, where: str) -> None:
+    """Values a config file can get wrong whatever the device."""
+    if cfg.cache not in CACHES:
+        raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
+    if not 0 < cfg.cache_threshold < 10:
+        raise EngineConfigError(f"{where}.cache_threshold: a relative change above 0 (0.05-0.2 is usual)")
+    if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0:
+        raise EngineConfigError(f"{where}: cache_interval >= 1 and cache_warmup_steps >= 0")
+    if cfg.max_batch < 1:
+        raise EngineConfigError(f"{where}.max_batch: 1 (one image per pipeline call) or more")
+    if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
+        raise EngineConfigError(f"{where}: ulysses_degree and ring_degree are 1 (off) or more")
+    for size in cfg.warmup_sizes:
+        if parse_size(size) is None:
+            raise EngineConfigError(f"{where}.warmup_sizes: sizes as \"1024*1024\", got {size!r}")
+    if cfg.warmup_sizes and not (cfg.compile and cfg.preload):
+        raise EngineConfigError(f"{where}.warmup_sizes: warm-up compiles at start-up; set compile = true "
+                                "and preload = true with it")
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    parts = str(text).replace("x", "*").split("*")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def parallel_degree(cfg) -> int:
+    """GPUs one image of this model spreads over (context parallelism); 1 when off."""
+    return cfg.ulysses_degree * cfg.ring_degree
+
+
+# ------------------------------------------------------------------------------ device time
+
+
+def check_device(cfg, device: str, where: str) -> None:
+    """Refuse what `device` cannot run, before anything loads."""
+    for component, kind in cfg.quantize.items():
+        _check_quantization(kind, device, f"{where}.quantize.{component}")
+    if cfg.attention_backend:
+        _check_attention(cfg.attention_backend, device, f"{where}.attention_backend")
+    degree = parallel_degree(cfg)
+    if degree > 1:
+        _check_parallel(degree, device, where)
+
+
+def _check_quantization(kind: str, device: str, where: str) -> None:
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise AccelerationError(f"{where} = \"{kind}\" needs the torchao package: `pip install torchao` "
+                                "(a release built for your torch)") from None
+    if kind.startswith("fp8"):
+        import torch
+
+        if not device.startswith("cuda") or not torch.cuda.is_available():
+            raise AccelerationError(f"{where} = \"{kind}\": FP8 runs on NVIDIA GPUs of compute capability "
+                                    f"{FP8_CAPABILITY[0]}.{FP8_CAPABILITY[1]}+ (Ada, Hopper, Blackwell); this model "
+                                    f"runs on {device}: use \"int8\" there")
+        capability = torch.cuda.get_device_capability(torch.device(device))
+        if capability < FP8_CAPABILITY:
+            raise AccelerationError(f"{where} = \"{kind}\": {device} has compute capability "
+                                    f"{capability[0]}.{capability[1]}, FP8 needs 8.9+; use \"int8\"")
+
+
+def _package_for(backend: str) -> str | None:
+    if backend.endswith("_hub"):
+        return "kernels"
+    return next((pkg for prefix, pkg in sorted(ATTENTION_PACKAGES.items(), key=lambda kv: -len(kv[0]))
+                 if backend.startswith(prefix)), None)
+
+
+def _check_attention(backend: str, device: str, where: str) -> None:
+    from diffusers.models.attention_dispatch import (
+        AttentionBackendName,
+        _check_attention_backend_requirements,
+    )
+
+    names = [b.value for b in AttentionBackendName]
+    if backend not in names:
+        raise AccelerationError(f"{where}: unknown backend {backend!r}; diffusers has {', '.join(names)}")
+    package = _package_for(backend)
+    problems = []
+    if not device.startswith("cuda") and backend not in CPU_ATTENTION:
+        problems.append(f"it runs on CUDA GPUs and this model runs on {device} (there: {', '.join(CPU_ATTENTION)})")
+    try:
+        _check_attention_backend_requirements(AttentionBackendName(backend))
+    except (RuntimeError, ImportError) as exc:
+        problems.append(f"the {package or 'package it needs'} package is not installed "
+                        f"(`pip install {package or '...'}`; diffusers: {str(exc).splitlines()[0]})")
+    if problems:
+        raise AccelerationError(f"{where} = \"{backend}\" cannot be used: " + "; and ".join(problems))
+
+
+def _check_parallel(degree: int, device: str, where: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    launched = dist.is_available() and dist.is_initialized()
+    if not device.startswith("cuda") or not launched or dist.get_world_size() != degree:
+        found = f"{torch.cuda.device_count()} CUDA GPU(s)" if torch.cuda.is_available() else "no CUDA GPU"
+        raise AccelerationError(
+            f"{where}: context parallelism over {degree} GPUs (ulysses_degree x ring_degree) needs {degree} CUDA "
+            f"GPUs and one process per GPU (`torchrun --nproc-per-node {degree}`); this model runs on {device} "
+            f"with {found}{' and no torchrun launch' if not launched else ''}. Set ulysses_degree = 1 and "
+            "ring_degree = 1, or use WANIMAGE_DEVICES for one pipeline per GPU")
+
+
+# ------------------------------------------------------------------------------ apply
+
+
+def accelerated(cfg) -> bool:
+    """Whether any option changes the pipeline's modules."""
+    return bool(cfg.compile or cfg.cache != "none" or cfg.quantize or cfg.attention_backend
+                or parallel_degree(cfg) > 1)
+
+
+def apply(pipe, cfg, device: str) -> None:
+    """Quantize, then attention backend, step cache, context parallelism, and compile last (it
+    traces the modules as the other options left them)."""
+    for component, kind in cfg.quantize.items():
+        module = getattr(pipe, component, None)
+        if module is None:
+            log.warning("quantize: %s has no %s; skipped", type(pipe).__name__, component)
+            continue
+        _quantize(module, kind)
+    denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+    if denoiser is None:
+        return
+    if cfg.attention_backend:
+        denoiser.set_attention_backend(cfg.attention_backend)
+    if cfg.cache != "none":
+        _enable_cache(denoiser, cfg)
+    if parallel_degree(cfg) > 1:
+        from diffusers import ContextParallelConfig
+
+        denoiser.enable_parallelism(config=ContextParallelConfig(ulysses_degree=cfg.ulysses_degree,
+                                                                 ring_degree=cfg.ring_degree))
+    if cfg.compile:
+        _compile(denoiser, cfg)
+
+
+def _quantize(module, kind: str) -> None:
+    import torchao.quantization as tq
+
+    tq.quantize_(module, getattr(tq, QUANTIZATIONS[kind])())
+
+
+def cache_config(cfg, dtype):
+    """The diffusers hook config for `cache`; Taylor factors kept in the model's dtype."""
+    from diffusers import FirstBlockCacheConfig, TaylorSeerCacheConfig
+
+    if cfg.cache == "first_block":
+        return FirstBlockCacheConfig(threshold=cfg.cache_threshold)
+    return TaylorSeerCacheConfig(cache_interval=cfg.cache_interval, disable_cache_before_step=cfg.cache_warmup_steps,
+                                 taylor_factors_dtype=dtype)
+
+
+def _enable_cache(denoiser, cfg) -> None:
+    if not hasattr(denoiser, "enable_cache"):
+        raise AccelerationError(f"cache = \"{cfg.cache}\": diffusers' {type(denoiser).__name__} has no cache "
+                                "hooks (enable_cache); remove `cache` for this model")
+    denoiser.enable_cache(cache_config(cfg, denoiser.dtype))
+
+
+def _compile(denoiser, cfg) -> None:
+    """Regional compilation where diffusers names the repeated blocks, else the whole module."""
+    kwargs: dict[str, Any] = {"dynamic": cfg.compile_dynamic}
+    if cfg.compile_mode:
+        kwargs["mode"] = cfg.compile_mode
+    if cfg.compile_backend:
+        kwargs["backend"] = cfg.compile_backend
+    if getattr(denoiser, "_repeated_blocks", None):
+        denoiser.compile_repeated_blocks(**kwargs)
+    else:
+        denoiser.compile(**kwargs)

@@ -1,0 +1,217 @@
+"""Acceleration options (engines/diffusers/acceleration.py) and batching, through DiffusersEngine on
+tiny random-weight components (nothing downloaded): each option runs and changes what it should,
+stays within a stated difference of the plain output at the same seed, and is refused with the
+fix on a device that cannot run it."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from wanimage.engines.base import GenerationJob, no_progress
+from wanimage.engines.diffusers import FAMILIES, engines_from_configs
+from wanimage.engines.diffusers.acceleration import AccelerationError
+from wanimage.engines.diffusers.config import EngineConfigError, parse_config
+from wanimage.engines.diffusers.engine import DiffusersEngine
+from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
+from wanimage.types import Mode
+
+BASE = {"family": "qwen_image", "text_to_image": "tiny:qwen_image", "steps": 10, "true_cfg": 1.0,
+        "max_generate_pixels": 64 * 64}
+# Stated tolerances (pixels, 0-255), measured on these tiny models at 64x64, 10 steps:
+CACHE_MAX_DIFF = 4  # first-block cache at threshold 0.5 runs the blocks on 2 of 10 steps: measured max 1
+BATCH_MAX_DIFF = 1  # batched vs one call per image: float rounding only (measured max 0-1)
+INT8_MAX_DIFF = 8  # int8 weight-only: measured max 1, mean 0.05
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_and_fast():
+    with tiny_cpu_speedups():
+        yield
+
+
+def config(**overrides):
+    return parse_config({"models": {"m": {**BASE, **overrides}}})["m"]
+
+
+def engine(**overrides) -> DiffusersEngine:
+    return DiffusersEngine("wan2.7-image", config(**overrides), FAMILIES["qwen_image"])
+
+
+def generate(eng: DiffusersEngine, n=1, seed=7) -> list[np.ndarray]:
+    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple on a table", 64, 64, n, seed)
+    return [np.asarray(im.convert("RGB"), dtype=np.int16) for im in eng.generate(job, no_progress)]
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return generate(engine(), n=3)
+
+
+def count_block_runs(eng: DiffusersEngine) -> list[int]:
+    """Runs of the last transformer block's attention (a skipped block does not run it)."""
+    runs = [0]
+    block = eng.pipeline("text_to_image").transformer.transformer_blocks[-1]
+    block.attn.register_forward_pre_hook(lambda *_: runs.__setitem__(0, runs[0] + 1))
+    return runs
+
+
+# ---------------------------------------------------------------------------- step caching
+
+
+def test_first_block_cache_skips_blocks_within_the_stated_difference(plain):
+    eng = engine(cache="first_block", cache_threshold=0.5)
+    runs = count_block_runs(eng)
+    image = generate(eng)[0]
+    assert 0 < runs[0] < 10  # some of the 10 steps ran only the first block
+    diff = np.abs(image - plain[0])
+    assert diff.max() <= CACHE_MAX_DIFF
+    assert diff.mean() > 0  # skipped blocks change the output a little
+
+
+def test_taylorseer_cache_runs_and_stays_close(plain):
+    image = generate(engine(cache="taylorseer", cache_interval=3, cache_warmup_steps=2))[0]
+    assert np.abs(image - plain[0]).max() <= CACHE_MAX_DIFF
+
+
+def test_cache_leaves_other_engines_alone(plain):
+    generate(engine(cache="first_block", cache_threshold=0.5))
+    assert np.array_equal(generate(engine())[0], plain[0])  # tiny modules are shared: hooks went on a copy
+
+
+def test_cache_values_are_checked_where_the_config_is_parsed():
+    with pytest.raises(EngineConfigError, match="cache: one of none, first_block, taylorseer"):
+        config(cache="teacache")
+    with pytest.raises(EngineConfigError, match="cache_threshold"):
+        config(cache="first_block", cache_threshold=0)
+
+
+# ---------------------------------------------------------------------------- compilation
+
+
+def test_regional_compile_compiles_the_repeated_blocks_and_warms_up(plain, caplog):
+    with caplog.at_level(logging.INFO, logger="wanimage.engines.diffusers.engine"):
+        eng = engine(compile=True, compile_backend="eager", preload=True, warmup_sizes=["64*64"])
+    transformer = eng.pipeline("text_to_image").transformer
+    assert all(b._compiled_call_impl is not None for b in transformer.transformer_blocks)
+    assert getattr(transformer, "_compiled_call_impl", None) is None  # regional: not the whole model
+    assert "compiled for 64x64" in caplog.text
+    assert np.array_equal(generate(eng)[0], plain[0])  # the eager backend changes no arithmetic
+
+
+def test_warmup_sizes_need_compile_and_preload():
+    with pytest.raises(EngineConfigError, match="set compile = true and preload = true"):
+        config(warmup_sizes=["1024*1024"])
+    with pytest.raises(EngineConfigError, match="1024\\*1024"):
+        config(compile=True, preload=True, warmup_sizes=["big"])
+
+
+# ---------------------------------------------------------------------------- quantization
+
+
+def test_int8_weight_only_loads_and_runs_on_cpu(plain):
+    pytest.importorskip("torchao")
+    eng = engine(quantize="int8")
+    linear = eng.pipeline("text_to_image").transformer.transformer_blocks[0].attn.to_q
+    assert "Int8" in type(linear.weight).__name__  # torchao's int8 weight tensor
+    image = generate(eng)[0]
+    assert np.abs(image - plain[0]).max() <= INT8_MAX_DIFF
+
+
+def test_quantize_per_component_table():
+    pytest.importorskip("torchao")
+    eng = engine(quantize={"transformer": "none", "text_encoder": "int8"})
+    pipe = eng.pipeline("text_to_image")
+    assert "Int8" not in type(pipe.transformer.transformer_blocks[0].attn.to_q.weight).__name__
+    assert any("Int8" in type(m.weight).__name__ for m in pipe.text_encoder.modules()
+               if isinstance(m, torch.nn.Linear))
+    with pytest.raises(EngineConfigError, match="unknown component 'vae'"):
+        config(quantize={"vae": "int8"})
+    with pytest.raises(EngineConfigError, match="int8, fp8, fp8_dynamic"):
+        config(quantize="int4")
+
+
+@pytest.mark.parametrize("kind", ["fp8", "fp8_dynamic"])
+def test_fp8_is_refused_on_cpu_with_the_alternative(kind):
+    pytest.importorskip("torchao")
+    with pytest.raises(AccelerationError, match="FP8 runs on NVIDIA GPUs .* use \"int8\" there"):
+        engine(quantize=kind)
+
+
+# ---------------------------------------------------------------------------- attention backend
+
+
+def test_flash_attention_is_refused_on_cpu_naming_the_package():
+    with pytest.raises(AccelerationError, match="runs on CUDA GPUs and this model runs on cpu") as err:
+        engine(attention_backend="flash")
+    assert "flash-attn" in str(err.value)
+
+
+def test_missing_attention_package_is_named_even_on_a_gpu_device():
+    from wanimage.engines.diffusers.acceleration import check_device
+
+    with pytest.raises(AccelerationError, match="sageattention package is not installed"):
+        check_device(config(attention_backend="sage", device="cuda:0"), "cuda:0", "models.m")
+
+
+def test_unknown_attention_backend_lists_the_known_ones():
+    with pytest.raises(AccelerationError, match="unknown backend 'fast'.*native"):
+        engine(attention_backend="fast")
+
+
+def test_native_attention_backend_runs_on_cpu(plain):
+    eng = engine(attention_backend="_native_math")
+    assert np.abs(generate(eng)[0] - plain[0]).max() <= BATCH_MAX_DIFF
+
+
+def test_start_up_refuses_what_the_device_cannot_run():
+    """What catalog.py turns into a start-up message (SystemExit) for `wanimage serve`."""
+    with pytest.raises(EngineConfigError, match="models.m.attention_backend"):
+        engines_from_configs({"m": config(attention_backend="flash")}, "cpu")
+
+
+# ---------------------------------------------------------------------------- context parallelism
+
+
+def test_context_parallel_needs_gpus_and_torchrun():
+    with pytest.raises(AccelerationError, match="needs 2 CUDA GPUs .*torchrun --nproc-per-node 2"):
+        engine(ulysses_degree=2)
+    with pytest.raises(EngineConfigError, match="ulysses_degree and ring_degree"):
+        config(ring_degree=0)
+
+
+# ---------------------------------------------------------------------------- batching
+
+
+def test_batched_equals_unbatched_within_tolerance(plain):
+    eng = engine(max_batch=2)
+    pipe = eng.pipeline("text_to_image")
+    calls = []
+    original = type(pipe).__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("num_images_per_prompt", 1))
+        return original(self, *args, **kwargs)
+
+    type(pipe).__call__, restore = counting, original
+    try:
+        images = generate(eng, n=3)
+    finally:
+        type(pipe).__call__ = restore
+    assert calls == [2, 1]  # 3 images in calls of at most max_batch
+    for batched, alone in zip(images, plain, strict=True):
+        assert np.abs(batched - alone).max() <= BATCH_MAX_DIFF
+
+
+def test_image_i_of_a_batch_is_reproducible_alone_with_seed_plus_i(plain):
+    alone = generate(engine(), n=1, seed=7 + 2)[0]
+    assert np.abs(alone - plain[2]).max() == 0  # unbatched: exact
+    assert np.abs(generate(engine(max_batch=3), n=3)[2] - alone).max() <= BATCH_MAX_DIFF
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(EngineConfigError, match="max_batch"):
+        config(max_batch=0)
