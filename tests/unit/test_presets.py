@@ -155,3 +155,14 @@ def test_wanimage_preset_env_selects_the_preset(tmp_path, monkeypatch):
     monkeypatch.setenv("WANIMAGE_PRESET", "sd-turbo")
     with pytest.raises(SystemExit, match="stabilityai/sd-turbo: not pulled"):
         engine_factories(Settings(data_dir=tmp_path))
+
+
+def test_a_gpu_preset_on_a_cpu_machine_runs_in_place_without_offload(tmp_path):
+    from wanimage.engines.diffusers.serving import on_device
+
+    pulled(tmp_path, "Qwen/Qwen-Image", {"model_index.json": b"{}"})
+    pulled(tmp_path, "Qwen/Qwen-Image-Edit-2511", {"model_index.json": b"{}"})
+    configs = preset_configs("qwen-image", tmp_path, tmp_path)
+    assert configs[MODELS[0]].offload == "model"
+    assert {c.offload for c in on_device(configs, "cpu").values()} == {"none"}
+    assert on_device(configs, "cuda") is configs

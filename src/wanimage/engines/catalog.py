@@ -51,7 +51,7 @@ def _preset(settings: Settings) -> dict[str, EngineFactory]:
     from .diffusers import engines_from_configs
     from .diffusers.config import EngineConfigError
     from .diffusers.presets import find
-    from .diffusers.serving import PresetNotReady, preset_configs, preset_device
+    from .diffusers.serving import PresetNotReady, on_device, preset_configs, preset_device
 
     default_dir = Settings.model_fields["data_dir"].default / "models"  # where a bare `wanimage pull` writes
     try:
@@ -61,7 +61,8 @@ def _preset(settings: Settings) -> dict[str, EngineFactory]:
         raise SystemExit(exc.args[0]) from exc
     except (PresetNotReady, EngineConfigError, FileNotFoundError) as exc:
         raise SystemExit(str(exc)) from exc
-    return engines_from_configs(configs, preset_device(preset, settings.device), preset=settings.preset)
+    device = preset_device(preset, settings.device)
+    return engines_from_configs(on_device(configs, device), device, preset=settings.preset)
 
 
 def _remote(settings: Settings) -> dict[str, EngineFactory]:

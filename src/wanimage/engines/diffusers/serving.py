@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from . import presets
@@ -99,3 +100,11 @@ def preset_device(preset: presets.Preset, device: str) -> str:
         log.warning("preset %s is made for a GPU (%.0f GB); this machine has none, it runs on the CPU",
                     preset.name, preset.memory_bytes / 1e9)
     return device
+
+
+def on_device(configs: dict[str, ModelConfig], device: str) -> dict[str, ModelConfig]:
+    """CPU offload means nothing without an accelerator: on the CPU every preset runs in place."""
+    if not device.startswith("cpu"):
+        return configs
+    return {m: replace(c, offload="none") if c.offload != "none" and (c.device or device) == "cpu" else c
+            for m, c in configs.items()}
