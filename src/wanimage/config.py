@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     engine: str = "builtin"  # builtin | diffusers (issue 4)
     engine_config: Path | None = None
     device: str = "cpu"
+    # Several devices (issue 14, docs/diffusers.md "Acceleration"): e.g. "cuda:0,cuda:1" gives one
+    # worker and one set of pipelines per device; unset: `device` alone.
+    devices: str = ""
+
+    def device_list(self) -> list[str]:
+        return [d.strip() for d in self.devices.split(",") if d.strip()] or [self.device]
 
     # Presets and pulled weights (issue 13, docs/diffusers.md): a preset serves both model ids with
     # the diffusers engine from the folders `wanimage pull` wrote; a config file overrides its keys.

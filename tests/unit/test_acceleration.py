@@ -215,3 +215,45 @@ def test_image_i_of_a_batch_is_reproducible_alone_with_seed_plus_i(plain):
 def test_max_batch_must_be_positive():
     with pytest.raises(EngineConfigError, match="max_batch"):
         config(max_batch=0)
+
+
+# ---------------------------------------------------------------------------- several devices
+
+
+def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
+    """WANIMAGE_DEVICES=cpu,cpu: each model id has one engine (own pipelines) per device, and two
+    jobs run at the same time: job A's steps wait for job B to have started."""
+    import threading
+
+    from wanimage.config import Settings
+    from wanimage.engines.catalog import engine_factories
+    from wanimage.engines.devices import DeviceSpread
+
+    path = tmp_path / "engines.toml"
+    path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'
+                    "steps = 3\ntrue_cfg = 1.0\nmax_generate_pixels = 4096\n")
+    settings = Settings(engine="diffusers", engine_config=path, devices="cpu, cpu")
+    assert settings.device_list() == ["cpu", "cpu"]
+    spread = engine_factories(settings)["wan2.7-image"]()
+    assert isinstance(spread, DeviceSpread) and len(spread.engines) == 2
+    first, second = (e.pipeline("text_to_image") for e in spread.engines)
+    assert first is not second and first.transformer is not None
+    b_started = threading.Event()
+    outcome = {}
+
+    def run(name, wait_for=None):
+        def progress(fraction, preview=None):
+            if wait_for is None:
+                b_started.set()
+            elif not wait_for.wait(timeout=20):
+                outcome["serialized"] = True
+        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "an apple", 64, 64, 1, 1)
+        outcome[name] = spread.generate(job, progress)
+
+    a = threading.Thread(target=run, args=("a", b_started))
+    a.start()
+    run("b")
+    a.join()
+    assert "serialized" not in outcome and len(outcome["a"]) == len(outcome["b"]) == 1
+    described = spread.describe()
+    assert described["devices"] == ["cpu", "cpu"] and described["family"] == "qwen_image"

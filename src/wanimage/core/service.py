@@ -153,6 +153,8 @@ class ImageService:
         self.recover()
         self.purge_expired()
         count = self.settings.workers if workers is None else workers
+        if count:  # WANIMAGE_DEVICES: at least one worker per device (engines/devices.py)
+            count = max(count, len(self.settings.device_list()))
         handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase)
         for i in range(count):
             worker = Worker(

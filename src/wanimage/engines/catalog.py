@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..config import Settings
 from ..types import MODELS
 from .base import Engine
+from .devices import on_devices
 from .registry import EngineFactory, EngineRegistry
 
 NOT_INSTALLED = (
@@ -90,14 +91,21 @@ def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
                          "WANIMAGE_ENGINE_CONFIG (docs/remote.md)")
     if settings.remote_url or settings.engine == "remote" or set(remote) == set(MODELS):
         return remote
-    if settings.preset:
-        return {**_preset(settings), **remote}
-    if settings.engine == "diffusers":
-        return {**_diffusers(settings), **remote}
-    if settings.engine != "builtin":
+    if settings.engine not in ("builtin", "diffusers") and not settings.preset:
         raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin, diffusers, remote")
+    # WANIMAGE_DEVICES: one engine (and its pipelines) per device behind each model id (devices.py)
+    local = on_devices(settings.device_list(), lambda d: _local(settings.model_copy(update={"device": d})))
+    return {**local, **remote}
+
+
+def _local(settings: Settings) -> dict[str, EngineFactory]:
+    """The engines of this process on settings.device: a preset's, the config file's, or built-in."""
+    if settings.preset:
+        return _preset(settings)
+    if settings.engine == "diffusers":
+        return _diffusers(settings)
     factory = _builtin(settings)  # one engine instance serves both model ids
-    return {**{model: factory for model in MODELS}, **remote}
+    return {model: factory for model in MODELS}
 
 
 def build_registry(settings: Settings) -> EngineRegistry:

@@ -70,11 +70,13 @@ class PipelineLoader:
             from .acceleration import accelerated
             from .tiny import tiny_pipeline
 
-            pipe = tiny_pipeline(cls, ckpt.source.removeprefix("tiny:"))
-            if accelerated(self.cfg):  # the options change modules in place; tiny ones are shared per process
-                pipe = cls(**{k: copy.deepcopy(v) if isinstance(v, torch.nn.Module) else v
-                              for k, v in pipe.components.items()})
-            return pipe
+            # Tiny components are shared by the process: each pipeline gets its own scheduler (it
+            # keeps the step index, and two devices' pipelines run at once), and its own modules
+            # when acceleration options change them in place.
+            private = accelerated(self.cfg)
+            shared = tiny_pipeline(cls, ckpt.source.removeprefix("tiny:")).components
+            return cls(**{k: copy.deepcopy(v) if k == "scheduler" or (private and isinstance(v, torch.nn.Module))
+                          else v for k, v in shared.items()})
         kw = {"dtype": self.dtype}
         if ckpt.revision:
             kw["revision"] = ckpt.revision
