@@ -257,3 +257,18 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
     assert "serialized" not in outcome and len(outcome["a"]) == len(outcome["b"]) == 1
     described = spread.describe()
     assert described["devices"] == ["cpu", "cpu"] and described["family"] == "qwen_image"
+
+
+def test_ray_replicas_reserve_the_models_parallel_degree():
+    from wanimage.runners.ray_serve import ScalingConfig, replica_gpus
+
+    plain_factory = engines_from_configs({"m": config()}, "cpu")["m"]
+    assert plain_factory.gpus == 1
+    assert replica_gpus(plain_factory, ScalingConfig(num_gpus=1)) == 1
+
+    def parallel_factory():
+        raise AssertionError("not built")
+
+    parallel_factory.gpus = 4  # what a model with ulysses_degree = 2, ring_degree = 2 declares
+    assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=1)) == 4
+    assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=0)) == 0  # a CPU deployment

@@ -125,13 +125,21 @@ class RemoteEngine:
 # ------------------------------------------------------------------ deployments
 
 
+def replica_gpus(factory: Callable[[], Engine], scaling: ScalingConfig) -> float:
+    """GPUs per replica: WANIMAGE_RAY_NUM_GPUS (one by default), or the model's context-parallel
+    degree when it spreads one image over more (diffusers engines set `factory.gpus`)."""
+    if scaling.num_gpus <= 0:  # a CPU deployment stays one
+        return scaling.num_gpus
+    return max(scaling.num_gpus, float(getattr(factory, "gpus", 1)))
+
+
 def engine_application(factory: Callable[[], Engine], scaling: ScalingConfig):
     from ray import serve
 
     deployment = serve.deployment(
         EngineReplica,
         name="engine",
-        ray_actor_options={"num_gpus": scaling.num_gpus, "num_cpus": scaling.num_cpus},
+        ray_actor_options={"num_gpus": replica_gpus(factory, scaling), "num_cpus": scaling.num_cpus},
         autoscaling_config={
             "min_replicas": scaling.min_replicas,
             "max_replicas": scaling.max_replicas,

@@ -29,7 +29,7 @@ def load_engines(config_path: Path, device: str = "cpu") -> dict:
 def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None) -> dict:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
     or a preset's: presets.py); `preset` names the preset in `describe()`."""
-    from .acceleration import check_device
+    from .acceleration import check_device, parallel_degree
     from .engine import DiffusersEngine
     from .loader import PipelinePool
 
@@ -38,8 +38,10 @@ def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None 
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
     def factory(model: str):
-        return lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device, pool,
-                                       preset=preset)
+        build = lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device,  # noqa: E731
+                                        pool, preset=preset)
+        build.gpus = parallel_degree(configs[model])  # Ray Serve reserves this many GPUs per replica
+        return build
 
     return {model: factory(model) for model in configs}
 
