@@ -9,8 +9,10 @@ else (`file://`, `ftp://`, ...) is refused.
 Rules, checked in this order so that a hostile file costs nothing: encoded size <= 20 MB
 (`max_image_bytes`; for URLs while streaming), format JPEG / PNG / BMP / WEBP sniffed from the
 bytes (the URL, the Content-Type and the data URI's mime are not trusted), each side in
-[240, 8000] px and aspect ratio <= 8 read from the header before any pixel is decoded, then a
-full decode, so a decompression bomb is refused without allocating.
+[240, 8000] px and aspect ratio <= 8 read from the header before any pixel is decoded, the sum of
+the request's input pixels within `max_request_pixels`, then one image at a time a decode
+downscaled to `input_max_pixels` within the process's decode budget (core/decoding.py), so a
+decompression bomb is refused without allocating and nine 8000x8000 inputs cost one at a time.
 
 Decisions where the API is silent or strict:
 - Alpha: the API says PNG alpha is "not supported"; we accept it and composite the image on white,
@@ -27,15 +29,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from wanimage.config import Settings
+from wanimage.core.decoding import (
+    DecodeBudget,
+    InputImage,
+    decode_image,
+    open_header,
+    release_free_memory,
+    tune_allocator,
+)
+from wanimage.core.decoding import mb as _mb
+from wanimage.core.decoding import refuse as _refuse
 from wanimage.core.netguard import (
     AddressPolicy,
     BlockedAddressError,
@@ -45,11 +54,11 @@ from wanimage.core.netguard import (
 )
 from wanimage.errors import ApiError, InvalidParameter
 
-FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-MIN_SIDE, MAX_SIDE, MAX_RATIO = 240, 8000, 8
+__all__ = ["ImageFetcher", "InputImage", "decode_image"]
+
 MAX_REDIRECTS = 5
 ACCEPTED_FORMS = (
-    "an http(s) URL, a data:image/{jpeg,png,bmp,webp};base64,... URI, "
+    "an http(s) URL, a data:image/{jpeg,jpg,png,bmp,webp};base64,... URI, "
     "bare base64 or an oss:// upload"
 )
 
@@ -58,133 +67,6 @@ _DATA_URI = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*),(.*)$", re.DOTALL)
 _DATA_MIMES = {"image/jpeg", "image/jpg", "image/png", "image/bmp", "image/webp"}
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
 _WHITESPACE = re.compile(r"\s+")
-
-
-@dataclass
-class InputImage:
-    position: int  # 1-based position among the request's images ("image 2")
-    image: Image.Image  # fully decoded, RGB
-    format: str  # "JPEG" | "PNG" | "BMP" | "WEBP"
-    data: bytes  # the original encoded bytes (persisted for durable tasks)
-
-    @property
-    def width(self) -> int:
-        return self.image.width
-
-    @property
-    def height(self) -> int:
-        return self.image.height
-
-
-def _refuse(position: int, message: str) -> InvalidParameter:
-    return InvalidParameter(f"image {position}: {message}", field="image")
-
-
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoding
-
-
-def decode_image(data: bytes, position: int, *, max_bytes: int | None = None) -> InputImage:
-    """Check and decode encoded image bytes. Synchronous; the fetcher runs it in a thread."""
-    if max_bytes is not None and len(data) > max_bytes:
-        raise _refuse(position, f"the image is larger than {_mb(max_bytes)}; send a smaller file")
-    if not data:
-        raise _refuse(position, "the image is empty")
-    img = _open_header(data, position)
-    try:
-        _check_dimensions(img.size, position)
-        rgb = _to_rgb(img, position)
-    finally:
-        img.close()
-    fmt = "JPEG" if img.format == "MPO" else img.format
-    return InputImage(position=position, image=rgb, format=fmt, data=data)
-
-
-def _open_header(data: bytes, position: int) -> Image.Image:
-    """Open lazily: reads the header only, so the size is known before any pixel is decoded."""
-    try:
-        return Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError:
-        raise _refuse(
-            position,
-            f"the image declares far more pixels than allowed; each side must be between "
-            f"{MIN_SIDE} and {MAX_SIDE} px",
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        pass
-    claimed = _signature(data)
-    if claimed:
-        raise _refuse(position, f"the {claimed} data is corrupt or truncated; send the file again")
-    detected = _sniff_other_format(data)
-    what = f"a {detected} image" if detected else "not a readable image"
-    raise _refuse(
-        position,
-        f"the data is {what}; send a JPEG, PNG, BMP or WEBP image "
-        "(the format is read from the bytes, not from the URL or mime type)",
-    )
-
-
-def _signature(data: bytes) -> str | None:
-    """The accepted format whose magic bytes `data` starts with, if any."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data.startswith(b"BM") and len(data) >= 26:
-        return "BMP"
-    return None
-
-
-def _sniff_other_format(data: bytes) -> str | None:
-    """Name the format of an image we refuse, for the message only (nothing is decoded)."""
-    try:
-        with Image.open(io.BytesIO(data)) as other:
-            return other.format
-    except Exception:
-        return None
-
-
-def _check_dimensions(size: tuple[int, int], position: int) -> None:
-    w, h = size
-    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-        raise _refuse(
-            position,
-            f"the image is {w}x{h} px; each side must be between {MIN_SIDE} and {MAX_SIDE} px, "
-            "resize it",
-        )
-    ratio = max(w, h) / min(w, h)
-    if ratio > MAX_RATIO:
-        raise _refuse(
-            position,
-            f"the image is {w}x{h} px, an aspect ratio of {ratio:.2f}:1; the longer side may be "
-            f"at most {MAX_RATIO} times the shorter, crop or pad it",
-        )
-
-
-def _to_rgb(img: Image.Image, position: int) -> Image.Image:
-    """Full decode, EXIF orientation, alpha composited on white; always a new RGB image (the
-    opened one is closed by the caller)."""
-    try:
-        img.load()
-        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
-            img = ImageOps.exif_transpose(img)
-    except Image.DecompressionBombError:
-        raise _refuse(position, "the image declares too many pixels") from None
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
-        raise _refuse(
-            position, f"the image data is corrupt or truncated ({exc}); send the file again"
-        ) from None
-    if img.has_transparency_data:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB")  # a copy even when already RGB
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,17 +131,20 @@ class ImageFetcher:
     ) -> None:
         self._settings = settings
         self._resolve_upload = resolve_upload
+        self._budget = DecodeBudget(settings.decode_budget_bytes)  # shared by every request
+        tune_allocator()  # freed pixel memory goes back to the OS (core/decoding.py)
         if settings.allow_private_urls:
             self._policy: AddressPolicy = allow_all
         else:
             self._policy = address_allowed or is_public_address
 
     async def fetch_all(self, refs: list[str]) -> list[InputImage]:
-        """Fetch concurrently, keep the order. On a failure the others are cancelled and the
+        """Fetch concurrently, then check the request's pixel sum and decode one image at a time
+        (a thread), keeping the order. On a fetch failure the others are cancelled and the
         lowest-numbered failure is raised."""
-        tasks = [asyncio.create_task(self.fetch(ref, k)) for k, ref in enumerate(refs, start=1)]
+        tasks = [asyncio.create_task(self.load_bytes(ref, k)) for k, ref in enumerate(refs, start=1)]
         try:
-            return list(await asyncio.gather(*tasks))
+            blobs = list(await asyncio.gather(*tasks))
         except BaseException as exc:
             for t in tasks:
                 t.cancel()
@@ -268,12 +153,34 @@ class ImageFetcher:
             if errors and isinstance(exc, Exception):
                 raise errors[0] from None
             raise
+        return await asyncio.to_thread(self.decode_all, blobs)
 
     async def fetch(self, ref: str, position: int) -> InputImage:
         data = await self.load_bytes(ref, position)
-        return await asyncio.to_thread(
-            decode_image, data, position, max_bytes=self._settings.max_image_bytes
-        )
+        return await asyncio.to_thread(self.decode, data, position)
+
+    def decode(self, data: bytes, position: int) -> InputImage:
+        return decode_image(data, position, max_bytes=self._settings.max_image_bytes,
+                            max_pixels=self._settings.input_max_pixels, budget=self._budget)
+
+    def decode_all(self, blobs: list[bytes]) -> list[InputImage]:
+        """The pixel sum from the headers first (nothing decoded), then each image in turn."""
+        total = 0
+        for position, data in enumerate(blobs, start=1):
+            if data and len(data) <= self._settings.max_image_bytes:
+                with open_header(data, position) as img:
+                    total += img.width * img.height
+        limit = self._settings.max_request_pixels
+        if total > limit:
+            raise InvalidParameter(
+                f"image: the request's images hold {total:,} pixels in all, more than this server takes "
+                f"in one request ({limit:,}, WANIMAGE_MAX_REQUEST_PIXELS); send fewer or smaller images",
+                field="image",
+            )
+        try:
+            return [self.decode(data, position) for position, data in enumerate(blobs, start=1)]
+        finally:
+            release_free_memory()
 
     async def load_bytes(self, ref: str, position: int) -> bytes:
         """The encoded bytes behind a reference, size-capped but not yet checked as an image."""

@@ -7,7 +7,8 @@ from PIL import Image
 
 from ..engines.base import GenerationJob
 from ..errors import InvalidParameter
-from ..types import Capabilities, LayoutItem, Mode
+from ..types import Box, Capabilities, LayoutItem, Mode
+from .decoding import original_size
 from .request import GenerationRequest, check_boxes_inside, output_size
 
 _MODE_WORDS = {
@@ -52,7 +53,8 @@ def build_job(
     prompt: str | None = None,
     layout: list[LayoutItem] | None = None,
 ) -> GenerationJob:
-    width, height = check_geometry(req, [im.size for im in images])
+    sizes = [original_size(im) for im in images]  # boxes and the output follow the images as sent
+    width, height = check_geometry(req, sizes)
     return GenerationJob(
         model=req.model,
         mode=req.mode,
@@ -63,7 +65,24 @@ def build_job(
         n=req.n,
         seed=req.seed,
         images=images,
-        boxes=[list(b) for b in req.bbox_list] if req.bbox_list else [[] for _ in images],
+        boxes=_boxes_for(req, sizes, images),
         palette=[e.to_color() for e in req.color_palette] if req.color_palette else None,
         layout=layout,
     )
+
+
+def _boxes_for(req: GenerationRequest, sizes: list[tuple[int, int]], images: list[Image.Image]) -> list[list[Box]]:
+    if not req.bbox_list:
+        return [[] for _ in images]
+    groups = zip(req.bbox_list, sizes, images, strict=True)  # check_geometry made the counts agree
+    return [[_scaled(box, sent, im.size) for box in group] for group, sent, im in groups]
+
+
+def _scaled(box: Box, sent: tuple[int, int], decoded: tuple[int, int]) -> Box:
+    """A box in the pixels of the image as sent, moved to the image as decoded (downscaled on
+    decode, core/decoding.py); each side keeps at least one pixel."""
+    if sent == decoded:
+        return box
+    sx, sy = decoded[0] / sent[0], decoded[1] / sent[1]
+    x1, y1 = min(int(box.x1 * sx), decoded[0] - 1), min(int(box.y1 * sy), decoded[1] - 1)
+    return Box(x1, y1, max(x1 + 1, round(box.x2 * sx)), max(y1 + 1, round(box.y2 * sy)))

@@ -1,0 +1,109 @@
+"""Inputs decoded within a budget: downscaled on decode (JPEG by its decoder's draft, others by one
+full decode then reduce), alpha composited on white exactly as before, the size as sent kept for
+boxes, and the per-server budget and per-request pixel sum refused with the limit named."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+from wanimage.config import Settings
+from wanimage.core.decoding import DecodeBudget, decode_image, original_size
+from wanimage.core.inputs import ImageFetcher
+from wanimage.core.job import build_job
+from wanimage.core.request import build_request
+from wanimage.errors import InvalidParameter, Throttling
+
+
+def encoded(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_a_huge_transparent_png_decodes_small_and_white_keeping_its_size():
+    data = encoded(Image.new("RGBA", (8000, 8000), (0, 0, 0, 0)), compress_level=9)
+    decoded = decode_image(data, 1, max_pixels=2048 * 2048)
+    assert decoded.image.mode == "RGB" and decoded.image.size == (2000, 2000)
+    assert (decoded.width, decoded.height) == (8000, 8000) and original_size(decoded.image) == (8000, 8000)
+    assert decoded.image.getextrema() == ((255, 255), (255, 255), (255, 255))
+
+
+def test_alpha_reduced_in_strips_matches_composite_then_reduce():
+    image = Image.new("RGBA", (1200, 900), (0, 0, 0, 0))
+    for x in range(0, 1200, 7):  # stripes of half-transparent red over clear, across strip borders
+        image.paste((220, 30, 30, 128), (x, 0, x + 3, 900))
+    expected = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image).convert("RGB")
+    decoded = decode_image(encoded(image), 1, max_pixels=300 * 225).image
+    reference = expected.reduce(4)
+    assert decoded.size == reference.size == (300, 225)
+    import numpy as np
+
+    diff = np.abs(np.asarray(decoded, np.int16) - np.asarray(reference, np.int16))
+    assert diff.max() <= 1
+    small = decode_image(encoded(image), 1).image  # under the limit: exactly the old composite
+    assert list(small.getdata()) == list(expected.getdata())
+
+
+def test_a_large_jpeg_is_scaled_by_its_decoder_and_its_exif_orientation_kept():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    data = encoded(Image.new("RGB", (6000, 4000), (10, 120, 200)), "JPEG", exif=exif.tobytes())
+    decoded = decode_image(data, 1, max_pixels=1024 * 1024)
+    assert decoded.image.width * decoded.image.height <= 1024 * 1024
+    assert decoded.image.height > decoded.image.width  # turned as viewers show it
+    assert (decoded.width, decoded.height) == (4000, 6000)
+
+
+def test_boxes_follow_the_image_as_sent_and_reach_the_engine_scaled():
+    data = encoded(Image.new("RGB", (4000, 3000), (0, 0, 0)))
+    image = decode_image(data, 1, max_pixels=1000 * 750).image
+    req = build_request(model="wan2.7-image", prompt="a box", images=["x"], size="1K",
+                        bbox_list=[[[2000, 1500, 3999, 2999]]])
+    job = build_job(req, [image])
+    box = job.boxes[0][0]
+    assert image.size == (1000, 750) and (box.x1, box.y1, box.x2, box.y2) == (500, 375, 1000, 750)
+
+
+def test_an_image_larger_than_the_whole_budget_is_400_naming_it():
+    data = encoded(Image.new("RGB", (4000, 4000)))
+    with pytest.raises(InvalidParameter) as info:
+        decode_image(data, 2, budget=DecodeBudget(16 * 1024 * 1024))
+    assert info.value.message.startswith("image 2: ") and "WANIMAGE_DECODE_BUDGET_BYTES" in info.value.message
+
+
+def test_a_spent_budget_is_429_after_a_short_wait():
+    budget = DecodeBudget(100 * 1024 * 1024, wait_seconds=0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hog():
+        with budget.hold(90 * 1024 * 1024, 1):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hog)
+    thread.start()
+    held.wait(5)
+    try:
+        with pytest.raises(Throttling) as info:
+            decode_image(encoded(Image.new("RGB", (2000, 2000))), 1, budget=budget)
+        assert "WANIMAGE_DECODE_BUDGET_BYTES" in info.value.message and info.value.retry_after
+    finally:
+        release.set()
+        thread.join()
+    assert budget.used == 0
+    decode_image(encoded(Image.new("RGB", (2000, 2000))), 1, budget=budget)  # room again
+
+
+def test_a_request_over_its_pixel_sum_is_400_before_any_decode(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_request_pixels=2 * 1000 * 1000)
+    refs = ["data:image/png;base64," + base64.b64encode(encoded(Image.new("RGB", (1000, 1000)))).decode()] * 3
+    with pytest.raises(InvalidParameter) as info:
+        asyncio.run(ImageFetcher(settings).fetch_all(refs))
+    assert "WANIMAGE_MAX_REQUEST_PIXELS" in info.value.message and "3,000,000" in info.value.message
+    assert len(asyncio.run(ImageFetcher(settings).fetch_all(refs[:2]))) == 2
