@@ -270,6 +270,12 @@ def _check_bbox_list(bbox_list: Any, n_images: int, sequential: bool) -> tuple[t
     for k, boxes in enumerate(bbox_list, start=1):
         if not isinstance(boxes, list | tuple):
             raise InvalidParameter(f"bbox_list: entry for image {k} must be a list of boxes", field="bbox_list")
+        if boxes and all(isinstance(v, int | float) and not isinstance(v, bool) for v in boxes):
+            raise InvalidParameter(
+                f"bbox_list: the entry for image {k} is one box {list(boxes)}, not a list of boxes; nest it one "
+                f"level deeper: bbox_list = [[{list(boxes)}]] (per image, a list of [x1, y1, x2, y2] boxes)",
+                field="bbox_list",
+            )
         if len(boxes) > MAX_BOXES_PER_IMAGE:
             raise InvalidParameter(
                 f"bbox_list: image {k} has {len(boxes)} boxes; at most {MAX_BOXES_PER_IMAGE} per image",
