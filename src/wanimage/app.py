@@ -14,7 +14,7 @@ from . import __version__
 from .api import system, verify
 from .api.dashscope import router as dashscope_router
 from .api.dashscope import uploads
-from .api.errors import install_error_handlers
+from .api.errors import document_errors, install_error_handlers
 from .api.files import files_router
 from .api.middleware import KeyGate, RequestContextMiddleware
 from .api.openai import router as openai_router
@@ -65,6 +65,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.state.admin_keys = settings.admin_keys()
     app.state.upload_secret = hashlib.sha256(b"uploads\0" + load_or_create_secret(settings.data_dir / "secret.key")).digest()
     install_error_handlers(app)
+    _document_real_statuses(app)
     app.add_middleware(KeyGate, keys=app.state.api_keys, metrics_allow=settings.metrics_allow,
                        metrics_token=settings.metrics_token.get_secret_value())
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
@@ -77,3 +78,15 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
         app.include_router(files_router(service.images))
     app.include_router(web_router())
     return app
+
+
+def _document_real_statuses(app: FastAPI) -> None:
+    """/openapi.json lists the statuses the server sends (api/errors.py), not FastAPI's 422."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

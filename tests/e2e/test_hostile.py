@@ -185,3 +185,87 @@ def test_wanimage_serve_drops_clients_that_send_headers_too_slowly(tmp_path):
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+# ------------------------------------------------------------------ 2. memory per request
+
+
+def test_nine_8000px_inputs_stay_within_the_budget_and_memory_returns_to_idle():
+    """bench/memory.py against a real `wanimage serve` (the built-in engine): the peak's rise over
+    idle stays under the decode budget and RSS settles within 20 % of idle."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from memory import measure
+
+    m = measure(rounds=2, images=9)
+    assert m["peak"] - m["idle"] < m["budget"], m
+    assert m["after"] <= 1.2 * m["idle"], m
+
+
+# ------------------------------------------------------------------ 6. the smaller points
+
+
+def test_405_names_the_allowed_methods(server):
+    r = httpx.delete(server.api_base + "/tasks")
+    assert r.status_code == 405 and r.json()["code"] == "InvalidURL"
+    assert "GET" in r.headers["allow"] and "GET" in r.json()["message"]
+
+
+def test_a_box_without_its_list_level_is_named_as_such(server):
+    import base64
+
+    from tests.conftest import png_bytes
+
+    image = "data:image/png;base64," + base64.b64encode(png_bytes(320, 240)).decode()
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [
+        {"image": image}, {"text": "a box"}]}]}, "parameters": {"size": "768*768", "bbox_list": [[0, 0, 10, 10]]}}
+    r = httpx.post(server.base_url + SYNC, json=body, timeout=30)
+    assert r.status_code == 400 and "not a list of boxes" in r.json()["message"]
+    assert "[[[0, 0, 10, 10]]]" in r.json()["message"]
+
+
+def test_an_empty_multipart_file_is_named_empty(server):
+    r = httpx.post(server.base_url + "/v1/images/edits", data={"prompt": "a fox"},
+                   files=[("image", ("blank.png", b"", "image/png"))], timeout=30)
+    assert r.status_code == 400 and "blank.png" in r.json()["error"]["message"]
+    assert "empty" in r.json()["error"]["message"] and "base64" not in r.json()["error"]["message"]
+
+
+def test_openai_json_stream_must_be_a_boolean(server):
+    r = httpx.post(server.base_url + "/v1/images/generations", json={"prompt": "a fox", "stream": "yes"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "stream"
+
+
+def _upload(info: dict, key: str, data: bytes) -> httpx.Response:
+    form = {"OSSAccessKeyId": info["oss_access_key_id"], "Signature": info["signature"], "policy": info["policy"],
+            "key": key, "x-oss-object-acl": "private", "x-oss-forbid-overwrite": "true",
+            "success_action_status": "200"}
+    return httpx.post(info["upload_host"], data=form, files={"file": ("x.png", data, "image/png")}, timeout=30)
+
+
+def test_an_upload_policy_forbids_overwrite_and_caps_its_total(server):
+    r = httpx.get(server.api_base + "/uploads", params={"action": "getPolicy", "model": "wan2.7-image"})
+    body = r.json()
+    info = body.get("data") or body["output"]
+    assert info["x_oss_forbid_overwrite"] == "true"
+    first = info["upload_dir"] + "/a.png"
+    assert _upload(info, first, b"\x89PNG" + b"\0" * 1000).status_code == 200
+    again = _upload(info, first, b"\x89PNG" + b"\1" * 1000)
+    assert again.status_code == 409 and again.json()["code"] == "FileAlreadyExists"
+    cap = int(info["capacity_limit_mb"]) * 1024 * 1024
+    big = _upload(info, info["upload_dir"] + "/b.png", b"\0" * (cap - 500))  # alone under the cap, not with a.png
+    assert big.status_code == 413 and "capacity" in big.json()["message"]
+
+
+def test_openapi_lists_the_real_statuses_with_the_dialects_error_schema(server):
+    schema = httpx.get(server.base_url + "/openapi.json").json()
+    text = str(schema)
+    assert "'422'" not in text and "HTTPValidationError" not in text
+    post = schema["paths"]["/api/v1/services/aigc/image-generation/generation"]["post"]["responses"]
+    for status in ("200", "400", "401", "403", "413", "429", "500", "503"):
+        assert status in post, status
+    assert post["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/DashScopeError")
+    openai = schema["paths"]["/v1/images/generations"]["post"]["responses"]
+    assert openai["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")

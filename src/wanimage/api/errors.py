@@ -94,10 +94,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             err = ApiError(f"no such endpoint: {request.method} {request.url.path}", status=404, code="InvalidURL")
         elif exc.status_code == 405:
-            err = ApiError(f"method {request.method} is not allowed on {request.url.path}", status=405, code="InvalidURL")
+            allow = (exc.headers or {}).get("Allow", "")
+            err = ApiError(f"method {request.method} is not allowed on {request.url.path}"
+                           + (f"; use {allow}" if allow else ""), status=405, code="InvalidURL")
         else:
             err = ApiError(str(exc.detail), status=exc.status_code, code="BadRequest")
-        return render_error(request, err)
+        response = render_error(request, err)
+        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -137,3 +142,49 @@ class _UnexpectedErrorMiddleware:
             log.exception("unexpected error on %s %s", request.method, request.url.path)
             error = InternalError("internal error; the server log has the details", should_retry=False)
             await render_error(request, error)(scope, receive, send)
+
+
+# ------------------------------------------------------------------ OpenAPI: the real answers
+
+_ERROR_SCHEMAS = {
+    "DashScopeError": {
+        "type": "object",
+        "required": ["request_id", "code", "message"],
+        "properties": {"request_id": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "OpenAIError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["message", "type", "code"],
+            "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                           "param": {"type": ["string", "null"]}, "code": {"type": "string"}},
+        }},
+    },
+}
+_EVERY_ROUTE = {400: "a parameter is invalid; the message names it", 401: "no API key, or a wrong one",
+                404: "no such endpoint", 500: "an internal error (never caused by the request)",
+                503: "the task database or a model is unavailable; retry"}
+_POSTS = {403: "the asynchronous path without X-DashScope-Async: enable, or an upload outside its policy",
+          413: "the body is larger than WANIMAGE_MAX_BODY_BYTES",
+          429: "the queue is full or the decode budget is spent; retry after Retry-After",
+          504: "a sync request outlived WANIMAGE_SYNC_TIMEOUT_SECONDS", 507: "the server's storage is full"}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents 200 and a 422 it never sends (validation errors leave as 400): list the
+    statuses the server really answers, each with its dialect's error envelope."""
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(_ERROR_SCHEMAS)
+    for path, operations in schema.get("paths", {}).items():
+        ref = {"$ref": "#/components/schemas/" + ("OpenAIError" if path.startswith(OPENAI_PREFIX) else "DashScopeError")}
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            statuses = {**_EVERY_ROUTE, **(_POSTS if method == "post" else {})}
+            for status, description in statuses.items():
+                responses.setdefault(str(status), {"description": description,
+                                                   "content": {"application/json": {"schema": ref}}})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(unused, None)
+    return schema

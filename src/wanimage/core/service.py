@@ -30,6 +30,7 @@ from ..errors import (
     ServiceUnavailable,
     StorageFull,
     Throttling,
+    TooLarge,
     UnsupportedOperation,
     is_disk_full,
     storage_full,
@@ -447,9 +448,23 @@ class ImageService:
 
     # What the routers need besides tasks: each is a method here, so no handler reaches a store.
 
-    def store_upload(self, key: str, data: bytes) -> None:
-        """A file of the dashscope SDK's upload flow; `oss://KEY` then finds it (`read_upload`)."""
-        self.images.put_named(UPLOAD_PREFIX + key, data)
+    def store_upload(self, key: str, data: bytes, *, upload_dir: str | None = None,
+                     capacity_bytes: int | None = None) -> None:
+        """A file of the dashscope SDK's upload flow; `oss://KEY` then finds it (`read_upload`).
+        As the policy says (`x_oss_forbid_overwrite: true`), an existing file is never replaced
+        (409), and the files of one policy's `upload_dir` hold at most `capacity_bytes` together."""
+        store_key = UPLOAD_PREFIX + key
+        if self.images.exists(store_key):
+            raise ApiError(f"upload: a file already exists at {key}; the policy forbids overwriting "
+                           "(x_oss_forbid_overwrite): upload under a new file name", status=409,
+                           code="FileAlreadyExists", field="key")
+        if upload_dir is not None and capacity_bytes is not None:
+            _, used = self.images.usage(UPLOAD_PREFIX + upload_dir)
+            if used + len(data) > capacity_bytes:
+                raise TooLarge(f"upload: this policy's files would hold {used + len(data):,} bytes, over its capacity "
+                               f"of {capacity_bytes // (1024 * 1024)} MB (capacity_limit_mb); ask for a new policy",
+                               field="file")
+        self.images.put_named(store_key, data)
 
     def preview_png(self, image: Image.Image) -> bytes:
         """A partial image of a stream as PNG, at the fastest compression: it is shown once."""

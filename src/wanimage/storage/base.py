@@ -74,6 +74,10 @@ class ImageStore(Protocol):
         """Delete every object under the directory `prefix`; return how many."""
         ...
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """(objects, bytes) under the directory `prefix`: an upload policy's capacity check."""
+        ...
+
 
 def new_key(prefix: str, suffix: str = ".png", now: float | None = None) -> str:
     """`<prefix>/<UTC date>/<uuid><suffix>`: the key layout both stores use for fresh objects."""

@@ -123,6 +123,12 @@ class LocalImageStore:
         shutil.rmtree(top, ignore_errors=True)
         return count
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """(objects, bytes) under the directory `prefix`; hidden temporaries are not objects."""
+        top = self.path(prefix.strip("/"))
+        files = [p for p in top.rglob("*") if p.is_file() and not p.name.startswith(".")] if top.is_dir() else []
+        return len(files), sum(p.stat().st_size for p in files)
+
     def modified_at(self, key: str) -> float:
         """When the object was last written (epoch seconds); NotFound when there is none."""
         try:

@@ -231,6 +231,11 @@ class S3ImageStore:
         top = validate_key(prefix.strip("/"))
         return self._delete_keys(obj["Key"] for obj in self._list(top + "/"))
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """(objects, bytes) under the directory `prefix`."""
+        objects = list(self._list(validate_key(prefix.strip("/")) + "/"))
+        return len(objects), sum(int(obj.get("Size", 0)) for obj in objects)
+
     def modified_at(self, key: str) -> float:
         """When the object was last written (epoch seconds); NotFound when there is none."""
         validate_key(key)

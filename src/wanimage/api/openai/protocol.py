@@ -173,6 +173,13 @@ def _form_bool(name: str, value: Any) -> Any:
     return value
 
 
+def _json_bool(value: Any) -> Any:
+    """A JSON boolean; the strings "true" / "false" are tolerated, "yes", "1" and the rest are not."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
+
+
 def _form_int(name: str, value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -204,10 +211,11 @@ def _options(body: GenerationsBody | EditsBody) -> Options:
     fmt = body.response_format or "url"
     if fmt not in RESPONSE_FORMATS:
         raise InvalidParameter(f"response_format: {fmt!r} is not supported; use url or b64_json", field="response_format")
-    stream = _form_bool("stream", body.stream) or False
-    partial = _form_int("partial_images", body.partial_images) or 0
+    form = isinstance(body, EditsBody)  # multipart sends strings; a JSON body sends real booleans
+    stream = (_form_bool("stream", body.stream) if form else _json_bool(body.stream)) or False
+    partial = (_form_int("partial_images", body.partial_images) if form else body.partial_images) or 0
     if not isinstance(stream, bool):
-        raise InvalidParameter("stream: must be true or false", field="stream")
+        raise InvalidParameter(f"stream: must be true or false (a JSON boolean), got {stream!r}", field="stream")
     if isinstance(partial, bool) or not isinstance(partial, int) or not 0 <= partial <= 3:
         raise InvalidParameter("partial_images: use an integer from 0 to 3", field="partial_images")
     return Options(response_format=fmt, stream=stream, partial_images=partial)

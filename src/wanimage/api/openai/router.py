@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from ...core.request import GenerationRequest
 from ...core.service import ImageService
-from ...errors import ApiError
+from ...errors import ApiError, InvalidParameter
 from ...tasks.events import TaskEvent
 from ...tasks.records import Origin, TaskRecord, TaskStatus
 from ..common import (
@@ -50,7 +50,11 @@ async def edits(request: Request):
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             if key in wire.IMAGE_FIELDS:
-                files.append(_data_uri(await value.read()))
+                data = await value.read()
+                if not data:
+                    raise InvalidParameter(f"image {len(files) + 1}: the uploaded file {value.filename or key!r} is "
+                                           "empty; send the image's bytes", field="image")
+                files.append(_data_uri(data))
             elif key == "mask":
                 fields["mask"] = ["file"]  # refused by EditsBody.from_form
         else:
