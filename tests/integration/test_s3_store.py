@@ -243,3 +243,10 @@ def test_first_put_rides_out_a_store_still_starting():
         with pytest.raises(ServiceUnavailable):
             store.put_named("results/b.png", PNG)
         stub.assert_no_pending_responses()
+
+
+def test_usage_counts_the_objects_and_bytes_under_a_directory(store):
+    store.put_named("uploads/usage-test/a.png", PNG)
+    store.put_named("uploads/usage-test/b.png", PNG + PNG)
+    assert store.usage("uploads/usage-test") == (2, 3 * len(PNG))
+    assert store.usage("uploads/usage-none") == (0, 0)

@@ -251,3 +251,14 @@ def test_router_refuses_a_validly_signed_unsafe_key(store, client):
     )
     # the handler is reached (the client does not normalise %2e%2e) and refuses the key itself
     assert response.status_code == 403 and response.json()["code"] == "AccessDenied"
+
+
+def test_usage_counts_objects_and_bytes_but_not_temporaries(tmp_path):
+    from wanimage.storage.local import LocalImageStore
+
+    store = LocalImageStore(tmp_path / "files", b"s" * 32)
+    store.put_named("uploads/d/a.png", b"12345")
+    store.put_named("uploads/d/sub/b.png", b"123")
+    (tmp_path / "files" / "uploads" / "d" / ".a.png.x.tmp").write_bytes(b"half")
+    assert store.usage("uploads/d") == (2, 8)
+    assert store.usage("uploads/none") == (0, 0)
