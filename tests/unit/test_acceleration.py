@@ -272,3 +272,34 @@ def test_ray_replicas_reserve_the_models_parallel_degree():
     parallel_factory.gpus = 4  # what a model with ulysses_degree = 2, ring_degree = 2 declares
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=1)) == 4
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=0)) == 0  # a CPU deployment
+
+
+def test_cache_is_refused_for_families_without_diffusers_cache_hooks():
+    with pytest.raises(EngineConfigError, match="no step-cache hooks for the zimage family"):
+        parse_config({"models": {"m": {"family": "zimage", "text_to_image": "tiny:zimage", "cache": "first_block"}}})
+
+
+# ---------------------------------------------------------------------------- the benchmark
+
+
+def test_gpu_e2e_bench_runs_with_tiny_models_and_builds_the_full_configs():
+    """bench/gpu_e2e.py keeps working without a GPU: --tiny times every option set against plain
+    diffusers; --check-full builds the full-size pipelines on the meta device."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bench = [sys.executable, str(root / "bench" / "gpu_e2e.py")]
+    tiny = subprocess.run([*bench, "--tiny", "--families", "qwen_image", "--repeats", "1", "--steps", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=root)
+    assert tiny.returncode == 0, tiny.stderr[-2000:]
+    rows = [line for line in tiny.stdout.splitlines() if line.startswith("| qwen_image |")]
+    assert [r.split(" | ")[1] for r in rows] == ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5",
+                                                 "compile", "compile + first_block", "int8 transformer",
+                                                 "max_batch 2 (n=2)"]
+    assert all(float(r.split(" | ")[2]) > 0 for r in rows)
+    full = subprocess.run([*bench, "--check-full", "--families", "zimage"], capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert full.returncode == 0, full.stderr[-2000:]
+    assert "zimage: transformer 6.15 B" in full.stdout

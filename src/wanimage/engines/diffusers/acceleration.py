@@ -28,6 +28,9 @@ from .config import EngineConfigError
 log = logging.getLogger(__name__)
 
 CACHES = ("none", "first_block", "taylorseer")
+# families whose diffusers 0.42.1 denoiser has the cache hooks (CacheMixin.enable_cache); Z-Image's
+# and the UNets' have none (first_block fails on Z-Image's block signature, TaylorSeer finds no layers)
+CACHE_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
 QUANTIZATIONS = {  # name -> torchao config class
     "int8": "Int8WeightOnlyConfig",
     "fp8": "Float8WeightOnlyConfig",
@@ -71,6 +74,9 @@ def validate(cfg, where: str) -> None:
     """Values a config file can get wrong whatever the device."""
     if cfg.cache not in CACHES:
         raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
+    if cfg.cache != "none" and cfg.family not in CACHE_FAMILIES:
+        raise EngineConfigError(f"{where}.cache: diffusers has no step-cache hooks for the {cfg.family} family's "
+                                f"denoiser (it has them for {', '.join(CACHE_FAMILIES)}); remove `cache` here")
     if not 0 < cfg.cache_threshold < 10:
         raise EngineConfigError(f"{where}.cache_threshold: a relative change above 0 (0.05-0.2 is usual)")
     if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0:
