@@ -1,7 +1,7 @@
 """A full disk, on a small tmpfs mounted by the test (we run as root; the mount is removed after):
 storing an input is 507 StorageFull, a task whose results cannot be stored ends FAILED and its sync
 client hears so at once, /health says the disk is low, and a read-only data dir stops start-up
-with one line naming it."""
+with one line naming it. On SQLite (the database on the full disk too) and PostgreSQL (images only)."""
 
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ def assert_storage_full(r: httpx.Response) -> None:
     assert "Errno" not in message and "Traceback" not in r.text
 
 
-def test_an_input_on_a_full_disk_is_507_and_works_again_when_space_returns(disk):
+def test_an_input_on_a_full_disk_is_507_and_works_again_when_space_returns(disk, database):
     from tests.support.server import start_server
 
-    server = start_server(disk.path / "data", min_free_disk_bytes=0, workers=1)
+    server = start_server(disk.path / "data", min_free_disk_bytes=0, workers=1, database_url=database())
     try:
         disk.fill()
         r = httpx.post(server.base_url + ASYNC, json=edit_body(), headers={"X-DashScope-Async": "enable"}, timeout=30)
@@ -98,11 +98,11 @@ def test_an_input_on_a_full_disk_is_507_and_works_again_when_space_returns(disk)
         server.stop()
 
 
-def test_a_task_whose_results_hit_a_full_disk_fails_and_its_sync_client_hears_at_once(disk):
+def test_a_task_whose_results_hit_a_full_disk_fails_and_its_sync_client_hears_at_once(disk, database):
     from tests.support.server import start_server
 
     engine = DeterministicEngine(steps=20, step_seconds=0.1)
-    server = start_server(disk.path / "data", engine, min_free_disk_bytes=0, workers=1)
+    server = start_server(disk.path / "data", engine, min_free_disk_bytes=0, workers=1, database_url=database())
     answer: dict = {}
 
     def client() -> None:
@@ -134,10 +134,11 @@ def test_a_task_whose_results_hit_a_full_disk_fails_and_its_sync_client_hears_at
         server.stop()
 
 
-def test_health_reports_low_disk_and_submits_are_refused(disk):
+def test_health_reports_low_disk_and_submits_are_refused(disk, database):
     from tests.support.server import start_server
 
-    server = start_server(disk.path / "data", min_free_disk_bytes=6 * 1024 * 1024, workers=1)
+    server = start_server(disk.path / "data", min_free_disk_bytes=6 * 1024 * 1024, workers=1,
+                          database_url=database())
     try:
         assert httpx.get(server.base_url + "/health").json()["status"] == "ok"
         (disk.path / "filler").write_bytes(b"\0" * (3 * 1024 * 1024))

@@ -69,6 +69,7 @@ _FAILED_STATUS = {
     "DataInspectionFailed": 400,
     "Canceled": 409,
     "ModelUnavailable": 503,
+    "StorageFull": 507,
 }
 
 
@@ -76,6 +77,8 @@ def failed_task_error(record: TaskRecord) -> ApiError:
     """A sync request whose task FAILED (or was CANCELED) answers a non-200 with its code."""
     code = record.code or "InternalError"
     status = next((s for prefix, s in _FAILED_STATUS.items() if code.startswith(prefix)), 500)
+    if status == 507:  # space may come back: the same request can be sent again later
+        return ApiError(record.message or "storage is full", status=507, code=code, retry_after=30)
     return ApiError(record.message or "generation failed", status=status, code=code, should_retry=False if status >= 500 else None)
 
 
