@@ -303,3 +303,10 @@ def test_gpu_e2e_bench_runs_with_tiny_models_and_builds_the_full_configs():
                           timeout=300, cwd=root)
     assert full.returncode == 0, full.stderr[-2000:]
     assert "zimage: transformer 6.15 B" in full.stdout
+
+
+def test_device_map_needs_several_gpus():
+    with pytest.raises(AccelerationError, match="spreads a model's components over several GPUs.*offload = \"model\""):
+        engine(device_map="balanced")
+    with pytest.raises(AccelerationError, match="\"balanced\""):
+        engine(device_map="auto")

@@ -117,6 +117,22 @@ def check_device(cfg, device: str, where: str) -> None:
     degree = parallel_degree(cfg)
     if degree > 1:
         _check_parallel(degree, device, where)
+    if cfg.device_map:
+        _check_device_map(cfg, device, where)
+
+
+def _check_device_map(cfg, device: str, where: str) -> None:
+    import torch
+
+    if cfg.device_map != "balanced":
+        raise AccelerationError(f"{where}.device_map: \"balanced\" (diffusers' one strategy for pipelines)")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not device.startswith("cuda") or gpus < 2:
+        raise AccelerationError(f"{where}.device_map = \"balanced\" spreads a model's components over several "
+                                f"GPUs; this model runs on {device} with {gpus} CUDA GPU(s). On one GPU use "
+                                "offload = \"model\" instead")
+    if cfg.offload != "none":
+        raise AccelerationError(f"{where}: device_map and offload are exclusive; keep one")
 
 
 def _check_quantization(kind: str, device: str, where: str) -> None:

@@ -91,6 +91,7 @@ class ModelConfig:
     attention_backend: str | None = None  # diffusers' set_attention_backend: flash, sage, _native_cudnn, ...
     max_batch: int = 1  # text-to-image: images of one request per pipeline call
     ulysses_degree: int = 1  # context parallelism (torchrun, one rank per GPU)
+    device_map: str | None = None  # "balanced": a model too big for one GPU, its components spread over all
     ring_degree: int = 1
 
     def role(self, name: str) -> Checkpoint | None:

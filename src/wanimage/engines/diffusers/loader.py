@@ -44,7 +44,7 @@ class PipelineLoader:
         c = self.cfg
         accel = (c.compile, c.compile_mode, c.compile_backend, c.compile_dynamic, c.cache, c.cache_threshold,
                  c.cache_interval, c.cache_warmup_steps, tuple(sorted(c.quantize.items())), c.attention_backend,
-                 c.ulysses_degree, c.ring_degree)
+                 c.ulysses_degree, c.ring_degree, c.device_map)
         return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, accel)
 
     def build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
@@ -82,6 +82,8 @@ class PipelineLoader:
             kw["revision"] = ckpt.revision
         if ckpt.variant:
             kw["variant"] = ckpt.variant
+        if self.cfg.device_map:  # components spread over the GPUs by accelerate (issue 14)
+            kw["device_map"] = self.cfg.device_map
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
         except (OSError, ValueError) as exc:
@@ -101,6 +103,8 @@ class PipelineLoader:
             pipe.enable_model_cpu_offload(device=self.device)
         elif self.cfg.offload == "sequential":
             pipe.enable_sequential_cpu_offload(device=self.device)
+        elif self.cfg.device_map:
+            pass  # placed by from_pretrained's device_map
         elif not (pipe.device.type == "cpu" and self.device == "cpu"):
             pipe.to(self.device)
         vae = getattr(pipe, "vae", None)
