@@ -528,7 +528,9 @@ def test_the_built_in_model_in_the_playground(tmp_path, open_page):
     from wanimage.config import Settings
     from wanimage.engines.catalog import build_registry
 
-    running = start_server(tmp_path / "builtin", registry=build_registry(Settings(data_dir=tmp_path / "builtin")))
+    registry = build_registry(Settings(data_dir=tmp_path / "builtin"))
+    assert registry.preload() == {"wan2.7-image": None, "wan2.7-image-pro": None}  # loaded before the health wait
+    running = start_server(tmp_path / "builtin", registry=registry)
     try:
         page = open_page(running, viewport={"width": 1280, "height": 860})
         page.fill("#prompt", "a red apple on the left and a cat on the right, on a sunny meadow")
