@@ -12,8 +12,15 @@
    same 32 px sprite.
 7. Colour words: "a purple car" and the like, the dominant colour of the drawn object against the
    word, without and with the recolouring of sprites that do not show it.
+8. Everyday prompts (bench/data/everyday_prompts.txt, written for this bench and read by nothing
+   else): the share whose subject is drawn (an accepted emoji in the classifier's top 5 for a
+   sprite the engine draws), before (phrases drawn as written) and after the open-vocabulary
+   lookup (wanimage.model.concepts).
+9. Diversity: n = 4 images of one prompt, mean pairwise pixel distance of their sprites (as
+   drawn, mirrored or not, on white) and of their boxes' centres, without and with variety.
 
     .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
+    .venv/bin/python bench/builtin_quality.py --everyday          # 8. and 9. only
     .venv/bin/python bench/builtin_quality.py --sweep 3:12,5:12,8:12,5:24   # CFG:steps, (2.) only
 """
 
@@ -39,6 +46,7 @@ from wanimage.model.pipeline import generate_sprites, upsample
 from wanimage.types import Box, Mode, PaletteColor
 
 DATA = Path(".cache/builtin-data")
+EVERYDAY = Path(__file__).resolve().parent / "data" / "everyday_prompts.txt"
 CLASSIFIER = Path(".cache/builtin-classifier.pt")
 
 
@@ -155,6 +163,103 @@ def write_sheets(engine, out_dir: Path) -> None:
     print(f"sheets written to {out_dir}")
 
 
+def read_everyday(path: Path = EVERYDAY) -> list[tuple[str, list[str]]]:
+    """-> [(prompt, accepted labels)] from 'prompt | label; label' lines."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            prompt, _, labels = line.partition(" | ")
+            rows.append((prompt.strip(), [x.strip() for x in labels.split(";")]))
+    return rows
+
+
+def drawn_sprites(engine, prompt: str, seeds: list[int], n: int = 1, size: int = 512):
+    """The sprites the engine would draw for a text-to-image job, per image: (32 px sprites as
+    drawn (mirrored where planned), boxes as fractions, phrases)."""
+    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, size, size, n, seeds[0])
+    model = engine.model
+    out = []
+    for req in engine.prepare_requests(job):
+        placed, _ = model.plan(req)
+        ctx, mask = model.text.encode_cached([p.phrase for p in placed])
+        lo = generate_sprites(model.sprite, ctx, mask, [p.seed for p in placed], model.steps, model.cfg_scale)
+        lo = torch.stack([x.flip(-1) if p.mirror else x for x, p in zip(lo, placed, strict=True)])
+        boxes = [tuple(v / size for v in p.box) for p in placed]
+        out.append((lo, boxes, [p.phrase for p in placed]))
+    return out
+
+
+def everyday(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
+    """8. Share of everyday prompts whose subject is drawn, before / after the concept lookup."""
+    rows = read_everyday()
+    index = {m["label"]: i for i, m in enumerate(meta)}
+    label_words = [m["label"].lower() for m in meta]
+    plain = [k for k, (p, _) in enumerate(rows)  # prompts that contain no emoji label at all
+             if not any(f" {w} " in f" {p.lower()} " for w in label_words)]
+    model, saved = engine.model, (engine.model.concepts, engine.model.vary)
+    result: dict[str, object] = {}
+    for name, concepts, vary in (("before", None, False), ("after", saved[0], saved[1])):
+        model.concepts, model.vary = concepts, vary
+        hits, misses = [], []
+        for k, (prompt, accepted) in enumerate(rows):
+            (lo, _, phrases), = drawn_sprites(engine, prompt, [k])
+            with torch.no_grad():
+                top5 = clf(on_white(lo)).topk(5, dim=1).indices  # (S, 5)
+            want = {index[a] for a in accepted}
+            hit = any(int(i) in want for i in top5.flatten())
+            hits.append(hit)
+            if not hit and name == "after":
+                misses.append(f"{prompt} -> {', '.join(phrases)}")
+        plain_share = float(np.mean([hits[k] for k in plain])) if plain else float("nan")
+        result[f"everyday_subject_drawn_top5 {name} ({len(rows)} prompts / {len(plain)} without any label word)"] = (
+            round(float(np.mean(hits)), 3), round(plain_share, 3))
+        if misses:
+            result["everyday_misses after"] = misses
+    model.concepts, model.vary = saved
+    return result
+
+
+def diversity(engine, prompts: list[str], n: int = 4) -> dict[str, object]:
+    """9. n images of one prompt: mean pairwise distance of their first sprite (0-255, on white,
+    32 px) and of its box centre (fraction of the side), without / with variety."""
+    model, saved = engine.model, engine.model.vary
+    result = {}
+    for name, vary in (("without", False), ("with", True)):
+        model.vary = vary
+        pixel, place = [], []
+        for k, prompt in enumerate(prompts):
+            images = drawn_sprites(engine, prompt, [1000 + 10 * k], n=n)
+            sprites = [on_white(lo[:1])[0] * 255 for lo, _, _ in images]  # (3, 32, 32) each
+            centres = [np.array([(b[0][0] + b[0][2]) / 2, (b[0][1] + b[0][3]) / 2]) for _, b, _ in images]
+            for i in range(n):
+                for j in range(i + 1, n):
+                    pixel.append((sprites[i] - sprites[j]).abs().mean().item())
+                    place.append(float(np.linalg.norm(centres[i] - centres[j])))
+        result[name] = (round(float(np.mean(pixel)), 2), round(float(np.mean(place)), 3))
+    model.vary = saved
+    return {f"diversity_n{n}_sprite_pixel_distance_and_centre_distance without / with variety "
+            f"({len(prompts)} prompts)": (result["without"], result["with"])}
+
+
+def load_classifier(meta: list[dict], renders: torch.Tensor) -> Classifier:
+    if CLASSIFIER.exists():
+        clf = Classifier(len(meta))
+        clf.load_state_dict(torch.load(CLASSIFIER))
+        return clf.eval()
+    t = time.time()
+    clf = train_classifier(renders)
+    torch.save(clf.state_dict(), CLASSIFIER)
+    print(f"classifier trained in {time.time() - t:.0f} s")
+    return clf
+
+
+def open_vocabulary(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
+    """8. and 9.: everyday prompts and diversity."""
+    results = everyday(engine, clf, meta)
+    results |= diversity(engine, [p for p, _ in read_everyday()][::7])
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=200)
@@ -163,6 +268,7 @@ def main() -> None:
     ap.add_argument("--sheets", type=Path, default=None, help="only write contact sheets here")
     ap.add_argument("--sweep", default=None,
                     help="only prompt following, for each CFG:steps pair, e.g. 3:12,5:12,8:24")
+    ap.add_argument("--everyday", action="store_true", help="only 8. (everyday prompts) and 9. (diversity)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.sheets is not None:
@@ -174,15 +280,11 @@ def main() -> None:
     results: dict[str, object] = {}
 
     # 1. classifier on renders
-    if CLASSIFIER.exists():
-        clf = Classifier(len(meta))
-        clf.load_state_dict(torch.load(CLASSIFIER))
-        clf.eval()
-    else:
-        t = time.time()
-        clf = train_classifier(renders)
-        torch.save(clf.state_dict(), CLASSIFIER)
-        print(f"classifier trained in {time.time() - t:.0f} s")
+    clf = load_classifier(meta, renders)
+    if args.everyday:
+        for k, v in open_vocabulary(load_builtin_engine(args.weights), clf, meta).items():
+            print(f"{k}: {v}")
+        return
     g = torch.Generator().manual_seed(123)
     results["classifier_heldout_aug_top1_top5"] = topk(clf, augment(renders, g), torch.arange(len(meta)))
 
@@ -298,6 +400,9 @@ def main() -> None:
         accuracy[label] = float(np.mean(hits))
     generator.COLOUR_WORD_TINT = default_tint
     results["colour_word_accuracy_without_with (12 prompts x 3 seeds)"] = (accuracy["without"], accuracy["with"])
+
+    # 8. and 9. everyday prompts, diversity
+    results |= open_vocabulary(engine, clf, meta)
 
     results["weights_info"] = model.info
     for k, v in results.items():

@@ -151,3 +151,69 @@ def test_recolour_gives_the_named_colour_and_keeps_relative_shading():
         top, bottom = rgba[10, 16, :3].astype(int).sum(), rgba[20, 16, :3].astype(int).sum()
         assert top < bottom  # the darker half stays darker
         assert (rgba[..., 3] == np.asarray(to_straight_rgba(sprite[None])[0])[..., 3]).all()  # same shape
+
+
+# ------------------------------------------------------------------ open vocabulary (concepts.py)
+# The words the lookup was tuned on (issue 16's examples and a few more); the everyday prompts that
+# measure it are in bench/data/everyday_prompts.txt, which no test and no model code reads.
+TUNING = [
+    ("a latte", {"hot beverage"}), ("a sedan", {"automobile"}), ("a plate of pasta", {"spaghetti"}),
+    ("a grizzly", {"bear"}), ("a downtown", {"cityscape"}), ("a kitty", {"cat"}), ("a pup", {"dog"}),
+    ("a lorry", {"articulated lorry"}), ("a smartphone", {"mobile phone"}), ("a burger", {"hamburger"}),
+    ("a cab", {"taxi", "oncoming taxi"}), ("a stallion", {"horse"}), ("a sneaker", {"running shoe"}),
+    ("a red apple", {"red apple"}), ("a cat", {"cat"}), ("a rocket", {"rocket"}),
+]
+
+
+@pytest.fixture(scope="module")
+def lookup():
+    from wanimage.engines.builtin import DEFAULT_WEIGHTS
+    from wanimage.model.concepts import load_concepts
+    from wanimage.model.text import TextEncoder
+
+    index = load_concepts(DEFAULT_WEIGHTS.with_name("concepts.safetensors"))
+    encoder = TextEncoder()
+    return lambda phrases: index.match(encoder.sentences(phrases))
+
+
+def test_everyday_words_find_the_concept_the_model_knows(lookup):
+    found = lookup([p for p, _ in TUNING])
+    wrong = [(p, m and m.label) for (p, want), m in zip(TUNING, found, strict=True) if m is None or m.label not in want]
+    assert not wrong
+
+
+def test_a_phrase_near_nothing_is_drawn_as_written_and_variants_are_near(lookup):
+    nothing, tree = lookup(["xqzv blorptangle", "a tree"])
+    assert nothing is None
+    assert tree.variants[0] == tree.label and len(tree.variants) > 1
+    assert all(v.endswith("tree") for v in tree.variants)
+
+
+def test_the_concept_file_is_small_and_covers_every_icon():
+    from wanimage.engines.builtin import DEFAULT_WEIGHTS
+    from wanimage.model.concepts import load_concepts
+
+    path = DEFAULT_WEIGHTS.with_name("concepts.safetensors")
+    index = load_concepts(path)
+    assert path.stat().st_size < 2_500_000 and len(index.labels) == len(index.label_vec) == 1572
+    assert torch.allclose(index.label_vec.norm(dim=1), torch.ones(1572), atol=1e-3)
+
+
+@pytest.mark.parametrize(("phrase", "subject", "label", "out"), [
+    ("a sedan", "sedan", "automobile", "an automobile"),
+    ("a gold sedan", "sedan", "automobile", "a gold automobile"),
+    ("a red apple", "apple", "red apple", "a red apple"),
+    ("an owl", "owl", "owl", "an owl"),
+    ("downtown at dusk", "downtown at dusk", "cityscape at dusk", "a cityscape at dusk"),
+])
+def test_swap_subject(phrase, subject, label, out):
+    from wanimage.model.generator import swap_subject
+
+    assert swap_subject(phrase, subject, label) == out
+
+
+def test_ground_band_under_the_sky():
+    from wanimage.model.compose import background
+
+    bg = background(100, 10, [(0, 0, 255)], False, random.Random(0), ground=(0, 255, 0))
+    assert tuple(np.round(bg[10, 5] * 255)) == (0, 0, 255) and tuple(np.round(bg[95, 5] * 255)) == (0, 255, 0)

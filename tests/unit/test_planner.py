@@ -4,6 +4,7 @@ the LLM rewriter's answer parsing and box rules."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -52,7 +53,7 @@ TABLE: list[tuple[str, str, dict]] = [
     ("a wolf and three sheep, in the style of Van Gogh", "1 wolf | 3 sheep",
      {"style": "Van Gogh", "says": ["three sheep"]}),
     ("Six little chicks in a row", "6 small chick", {"says": ["Six small chicks in a row"]}),
-    ("12 cupcakes and 3 candles", "12 cupcake | 3 candle", {}),
+    ("12 cupcakes and 3 candles", "9 cupcake | 3 candle", {"says": ["Nine cupcakes (of twelve asked)"]}),  # 12 boxes in all
     ("two puppies", "2 puppy", {"says": ["Two puppies"]}),
     ("four boxes and two glasses", "4 box | 2 glass", {"says": ["Four boxes", "two glasses"]}),
     # colours and sizes
@@ -232,10 +233,36 @@ def test_words_keep_their_case_except_sentence_case():
     assert plan_text("two iPhones and the Eiffel Tower", W, H).objects[1].noun == "Eiffel Tower"
 
 
-def test_counts_beyond_the_layout_cap_are_spelled_out_and_capped():
+def test_counts_beyond_the_layout_cap_say_what_is_drawn():
     plan = plan_text("twenty stars", W, H)
-    assert plan.objects[0].count == 20 and "Twenty stars" in plan.revised_prompt
-    assert len(plan.layout) == MAX_INSTANCES
+    assert plan.objects[0].count == MAX_INSTANCES == len(plan.layout)
+    assert plan.revised_prompt.startswith("Twelve stars (of twenty asked)")
+    assert "At most twelve objects are drawn in one picture." in plan.revised_prompt
+
+
+def test_a_capped_plan_shares_the_boxes_and_never_promises_more_than_it_lays_out():
+    """Issue 16: 'twelve cats and eight dogs and ...' promised 22 and drew 8 cats."""
+    plan = plan_text("twelve cats and eight dogs and a red car on the left and a house on the right", W, H)
+    assert [(o.noun, o.count) for o in plan.objects] == [("cat", 6), ("dog", 4), ("car", 1), ("house", 1)]
+    assert plan.revised_prompt == ("Six cats (of twelve asked), four dogs (of eight asked), one red car on the left "
+                                   "and one house on the right. Twelve objects in total. At most twelve objects "
+                                   "are drawn in one picture.")
+    labels = [it.label for it in plan.layout]
+    assert len(labels) == sum(o.count for o in plan.objects) == MAX_INSTANCES
+    assert {lb: labels.count(lb) for lb in labels} == {"a cat": 6, "a dog": 4, "a red car": 1, "a house": 1}
+    many = plan_text("40 cats on the left and a dog", W, H)
+    assert many.revised_prompt.startswith("Eleven cats (of 40 asked) on the left and one dog")
+    crowd = plan_text(", ".join(f"a {w}" for w in "cat dog fox owl bee car bus van hat cup pen key bag box".split()), W, H)
+    assert len(crowd.layout) == 12 and crowd.revised_prompt.endswith("; not drawn: a bag, a box.")
+
+
+def test_the_built_in_model_draws_every_box_of_a_full_plan():
+    from wanimage.engines.builtin.engine import text_scene
+    from wanimage.model.scenes import layout_boxes
+
+    plan = plan_text("twelve cats and eight dogs and a red car on the left and a house on the right", W, H)
+    scene = text_scene(plan.revised_prompt, plan.layout, W, H)
+    assert len(layout_boxes(scene, W / H, random.Random(0))) == len(plan.layout) == MAX_INSTANCES
 
 
 def test_the_built_in_engine_reads_the_background_from_the_revised_prompt():

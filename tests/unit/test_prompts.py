@@ -17,6 +17,8 @@ from wanimage.prompts import (
     parse,
     parse_edit,
     set_prompts,
+    share_counts,
+    source_images,
     split_set,
 )
 
@@ -134,9 +136,59 @@ EDITS: list[tuple[str, EditIntent]] = [
     ("move the cat to the upper left", EditIntent(move=True, move_to="top left")),
     ("shift the ball to the centre", EditIntent(move=True, move_to="center")),
     ("move the cat from the first box to the second", EditIntent(move=True)),
-    ("put the object of image 1 into the box of image 2", EditIntent(image_refs=(1, 2))),
-    ("place the dog from picture 2 into photo 3", EditIntent(image_refs=(2, 3))),
+    ("put the object of image 1 into the box of image 2", EditIntent(image_refs=(1, 2), sources=(1,))),
+    ("place the dog from picture 2 into photo 3", EditIntent(image_refs=(2, 3), sources=(2,))),
+    # "of image k" names where a thing goes, not what to take: no source (issue 16)
+    ("put a red balloon in the box of image 1 and a dog in the box of image 2",
+     EditIntent(image_refs=(1, 2))),
 ]
+
+# prompt -> the images whose content it puts or moves (prompts.source_images)
+SOURCES: list[tuple[str, list[int]]] = [
+    ("put the cat of image 1 into the box of image 2", [1]),
+    ("put the object of image 1 into the box", [1]),
+    ("put the cat in the box of image 1 into the box of image 2", [1]),
+    ("move the dog from image 2 into image 1", [2]),
+    ("add the hat from picture 1 to the man in image 2", [1]),
+    ("take the dog from image 1 and put it in the box", [1]),
+    ("place image 1's dog into the box of image 2", [1]),
+    ("Put the dog of image 1 and the cat of image 2 into the boxes of image 3", [1, 2]),
+    ("put a red balloon in the box of image 1 and a dog in the box of image 2", []),
+    ("put a hat on the dog in image 1", []),
+    ("make image 1 look like image 2", []),
+    ("the cat of image 1 on a blue background", []),  # no put / move verb
+    ("a dog like the one in image 1", []),
+]
+
+
+@pytest.mark.parametrize(("prompt", "sources"), SOURCES, ids=[s[0][:50] for s in SOURCES])
+def test_source_images_are_what_a_put_or_move_takes(prompt: str, sources: list[int]):
+    assert source_images(prompt) == sources
+
+
+# prompt -> (time of day, weather, ground)
+SCENES: list[tuple[str, tuple]] = [
+    ("a grizzly in the woods", (None, None, "forest")),
+    ("downtown at dusk", ("dusk", None, "street")),
+    ("a fox in the snow at night", ("night", "snow", "snow")),
+    ("a rainy afternoon on the beach", ("day", "rain", "sand")),
+    ("a snowman and a sunflower", (None, None, None)),  # whole words only
+    ('a sign saying "night and snow"', (None, None, None)),  # quoted text is not scenery
+]
+
+
+@pytest.mark.parametrize(("prompt", "scene"), SCENES, ids=[s[0] for s in SCENES])
+def test_scene_words(prompt: str, scene: tuple):
+    s = parse(prompt).scene
+    assert (s.time, s.weather, s.ground) == scene
+
+
+@pytest.mark.parametrize(("counts", "cap", "shared"), [
+    ([12, 8, 1, 1], 12, [6, 4, 1, 1]), ([12, 8, 1, 1], 8, [3, 3, 1, 1]), ([3, 2], 12, [3, 2]),
+    ([20], 8, [8]), ([1] * 10, 8, [1] * 8 + [0, 0]), ([5, 5, 5], 8, [3, 3, 2]),
+])
+def test_share_counts_keeps_every_object_while_it_can(counts, cap, shared):
+    assert share_counts(counts, cap) == shared and sum(share_counts(counts, cap)) <= cap
 
 
 @pytest.mark.parametrize(("prompt", "intent"), EDITS, ids=[e[0] for e in EDITS])
@@ -147,11 +199,19 @@ def test_edit_intent(prompt: str, intent: EditIntent):
 def test_the_built_in_engine_hands_the_model_a_scene_and_caps_the_sprites():
     scene = scene_plan("nine blue cats on the left and a pistol on a grey and white gradient background")
     [cats] = scene.objects  # blocked objects never reach the model
-    assert (cats.phrase, cats.count, cats.where, cats.region, cats.colour) == \
-        ("a blue cat", 9, "left", REGIONS["left"], "blue")
+    assert (cats.phrase, cats.count, cats.where, cats.region, cats.colour, cats.subject) == \
+        ("a blue cat", 8, "left", REGIONS["left"], "blue", "cat")
     assert scene.background == [(128, 128, 128), (240, 240, 240)] and scene.gradient
     boxes = layout_boxes(scene, 1.0, random.Random(0))
     assert len(boxes) == MAX_OBJECTS and all(b[2] <= 0.5 + 0.05 for _, b in boxes)
+    # more than the model draws: every object keeps a share (not 8 cats and nothing else)
+    scene = scene_plan("twelve cats and eight dogs and a red car on the left and a house on the right")
+    assert [(o.subject, o.count) for o in scene.objects] == [("cat", 3), ("dog", 3), ("car", 1), ("house", 1)]
+    assert sorted({o.subject for o, _ in layout_boxes(scene, 1.0, random.Random(0))}) == ["car", "cat", "dog", "house"]
+    # scene words paint a sky and a ground when no background colour is asked
+    scene = scene_plan("a grizzly in the woods at dusk")
+    assert scene.ground is not None and len(scene.background) == 2 and scene.gradient
+    assert scene_plan("a grizzly in the woods on a blue background").ground is None
     scene, edit = edit_scene("change the background to pink")
     assert edit.background_only and edit.background == (240, 120, 180) and not edit.remove
     scene, edit = edit_scene("replace the cat with two red apples")

@@ -28,7 +28,7 @@ from .job import build_job, check_capabilities, check_geometry
 from .postprocess import add_watermark, apply_palette, encode_png
 from .progress import ProgressStore, TaskProgress
 from .provenance import ImageFacts, Ingredient, Provenance, ingredient_of
-from .request import GenerationRequest
+from .request import GenerationRequest, check_box_images
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class Pipeline:
         """The rules that need the input sizes and the engine, before any work: boxes inside their
         images, output size, what this engine can do. Returns the output (width, height)."""
         width, height = check_geometry(req, sizes)
+        check_box_images(req)  # boxes on images other than the last: only as "the object to take"
         check_capabilities(req, self.engines.get(req.model).capabilities, width, height)
         return width, height
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EmptyModel, InvalidParameter
+from ..prompts import source_images
 from ..types import MODELS, Box, Mode, PaletteColor
 from .sizes import SizeSpec, check_size_allowed, parse_size
 from .sizes import (
@@ -302,6 +303,25 @@ def _check_box(box: Any, k: int) -> Box:
             field="bbox_list",
         )
     return Box(x1, y1, x2, y2)
+
+
+def check_box_images(req: GenerationRequest) -> None:
+    """Only the last input image is edited: a box on another image k means "the object to take
+    from image k", so it is accepted only when the prompt puts or moves image k's content ("put
+    the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
+    refused, naming the image."""
+    boxes = req.bbox_list or ()
+    last = len(req.images)
+    sources = set(source_images(req.prompt))
+    for k, image_boxes in enumerate(boxes[:-1], start=1):
+        if image_boxes and k not in sources:
+            raise InvalidParameter(
+                f"bbox_list: image {k} has boxes, but only the last image (image {last}) is edited; a box on "
+                f"image {k} can only mark the object to take from it, and the prompt does not put or move "
+                f"image {k}'s content (as in \"put the cat of image {k} into the box of image {last}\"): draw "
+                f"the boxes on image {last}, or send [] for image {k}",
+                field="bbox_list",
+            )
 
 
 def check_boxes_inside(boxes: tuple[tuple[Box, ...], ...] | None, sizes: list[tuple[int, int]]) -> None:

@@ -1,5 +1,5 @@
 """CLI subcommands of the built-in model: `data build`, `data show`, `train`, `builtin-export`,
-`builtin-curves`.
+`builtin-curves`, `builtin-concepts`.
 
 `wanimage.cli` calls `register(subparsers)`; each subcommand sets `func(args) -> int`.
 Until the CLI exists: `python -m wanimage.model.commands data build`."""
@@ -14,6 +14,7 @@ DEFAULT_NPM_CACHE = Path(".cache/npm/x")
 DEFAULT_DATA = Path(".cache/builtin-data")
 DEFAULT_RUN = Path("runs/builtin")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "builtin.safetensors"
+DEFAULT_CONCEPTS = DEFAULT_WEIGHTS.with_name("concepts.safetensors")
 
 
 def register(subparsers) -> None:
@@ -58,6 +59,12 @@ def register(subparsers) -> None:
     curves.add_argument("--out", type=Path, default=Path("docs/builtin/training-curves.png"))
     curves.add_argument("--max-step", type=int, default=None, help="ignore log lines after this step")
     curves.set_defaults(func=cmd_curves)
+
+    concepts = subparsers.add_parser("builtin-concepts",
+                                     help="embed every icon's label and tags for the open-vocabulary lookup")
+    concepts.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    concepts.add_argument("--out", type=Path, default=DEFAULT_CONCEPTS)
+    concepts.set_defaults(func=cmd_concepts)
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -106,6 +113,15 @@ def cmd_curves(args: argparse.Namespace) -> int:
     from .report import plot_curves
 
     print(plot_curves(args.run_dir / "log.jsonl", args.out, max_step=args.max_step))
+    return 0
+
+
+def cmd_concepts(args: argparse.Namespace) -> int:
+    from .concepts import build_concepts
+    from .text import TextEncoder
+
+    icons = json.loads((args.data / "meta.json").read_text())["icons"]
+    print(json.dumps(build_concepts(icons, TextEncoder(), args.out)))
     return 0
 
 

@@ -11,10 +11,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+GROUND_SHARE = 0.3  # the ground band's share of the height ("in the snow", "on the beach")
+
 
 def background(h: int, w: int, colours: list[tuple[int, int, int]], gradient: bool,
-               rng: random.Random) -> np.ndarray:
-    """Solid or vertical-gradient background; soft seeded pastels when no colour was asked."""
+               rng: random.Random, ground: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Solid or vertical-gradient background; soft seeded pastels when no colour was asked; with
+    `ground`, a band of that colour along the bottom under a soft horizon."""
+    sky = _sky(h, w, colours, gradient, rng)
+    if ground is None:
+        return sky
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]  # (H, 1, 1)
+    weight = np.clip((y - (1 - GROUND_SHARE)) / 0.03 + 0.5, 0, 1)  # a 3 % soft horizon
+    return (1 - weight) * sky + weight * (np.array(ground, np.float32) / 255)
+
+
+def _sky(h: int, w: int, colours: list[tuple[int, int, int]], gradient: bool,
+         rng: random.Random) -> np.ndarray:
     if not colours:
         hue = rng.random()
         light = [colorsys.hls_to_rgb((hue + d) % 1.0, 0.88, 0.55) for d in (0.0, rng.uniform(0.05, 0.15))]

@@ -3,11 +3,18 @@ place each image's scene (scenes.py; the caller parsed the prompt into it), gene
 progress step = one denoising step for the whole job), upsample, compose (compose.py).
 
 Every generated pixel comes from the networks: sprites from SpriteUNet + Upsampler; the rest is
-a simple background or, for edits, the caller's own input pixels."""
+a simple background or, for edits, the caller's own input pixels.
+
+Open vocabulary (concepts.py): an object's subject the model does not know by that name is drawn
+as its nearest known concept ("a sedan" -> "an automobile"). Variety (`vary`): each sprite's seed
+also picks one of the concept's near variants and, for concepts that read the same mirrored, a
+mirror image, and single objects get a looser place and size, so n images of one prompt differ
+in more than the background; the same seed still gives the same pixels."""
 
 from __future__ import annotations
 
 import random
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +25,8 @@ import torch
 from PIL import Image
 
 from . import compose
-from .captions import COLOURS, dominant_colour
+from .captions import COLOURS, article, dominant_colour
+from .concepts import ConceptIndex, Match, load_concepts
 from .pipeline import (
     DEFAULT_CFG,
     DEFAULT_STEPS,
@@ -27,7 +35,7 @@ from .pipeline import (
     to_straight_rgba,
     upsample,
 )
-from .scenes import EditSpec, ScenePlan, layout_boxes
+from .scenes import EditSpec, ObjectSpec, ScenePlan, layout_boxes
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in output pixels
 
@@ -59,14 +67,19 @@ class _Placed:
     seed: int
     clip: Box | None = None
     colour: str | None = None  # a COLOURS name the sprite must show
+    mirror: bool = False  # drawn mirrored left to right (a pose of the same subject)
 
 
 class BuiltinModel:
     def __init__(self, sprite, up, text_encoder, steps: int = DEFAULT_STEPS,
-                 cfg_scale: float = DEFAULT_CFG, info: dict | None = None):
+                 cfg_scale: float = DEFAULT_CFG, info: dict | None = None,
+                 concepts: ConceptIndex | None = None, vary: bool = True):
         self.sprite, self.up, self.text = sprite, up, text_encoder
         self.steps, self.cfg_scale = steps, cfg_scale
         self.info = info or {}
+        self.concepts = concepts  # None: phrases are drawn as written
+        self.vary = vary
+        self._matches: dict[str, Match | None] = {}
 
     @classmethod
     def from_file(cls, path: Path, device: str = "cpu", **kw) -> BuiltinModel:
@@ -74,7 +87,38 @@ class BuiltinModel:
         from .weights import load_weights
 
         sprite, up, info = load_weights(path, device)
+        concepts = path.with_name("concepts.safetensors")
+        kw.setdefault("concepts", load_concepts(concepts) if concepts.is_file() else None)
         return cls(sprite, up, TextEncoder(device), info=info, **kw)
+
+    # 0. open vocabulary --------------------------------------------------------------------
+    def matches(self, objects: list[ObjectSpec]) -> dict[str, Match | None]:
+        """phrase -> its nearest known concept, for objects with a subject (memoised; None: none
+        near). The phrase keeps its colour word, so "a red apple" finds "red apple"."""
+        if self.concepts is None or not hasattr(self.text, "sentences"):
+            return {}
+        phrases = [o.phrase for o in objects if o.subject]
+        missing = [p for p in dict.fromkeys(phrases) if p not in self._matches]
+        if missing:
+            for p, m in zip(missing, self.concepts.match(self.text.sentences(missing)), strict=True):
+                self._matches[p] = m
+            if len(self._matches) > 4096:  # bound memory in a long-running server
+                for k in list(self._matches)[:1024]:
+                    del self._matches[k]
+        return {p: self._matches[p] for p in phrases}
+
+    def sprite_phrase(self, o: ObjectSpec, seed: int, found: dict[str, Match | None]) -> tuple[str, bool]:
+        """What the sprite network is asked for, and whether it is mirrored: the subject swapped
+        for its concept (with `vary`, a near variant picked by the seed, never one whose label
+        names another colour than the phrase)."""
+        m = found.get(o.phrase) if o.subject else None
+        if m is None or o.subject is None:
+            return o.phrase, False
+        rng = random.Random(seed ^ 0x5F3759DF)
+        said = {w for w in o.phrase.lower().split() if w in COLOURS}
+        fitting = [v for v in m.variants if not ({w for w in v.lower().split() if w in COLOURS} - said)]
+        label = rng.choice(fitting or [m.label]) if self.vary else m.label
+        return swap_subject(o.phrase, o.subject, label), self.vary and m.mirror and rng.random() < 0.5
 
     # 1. planning ---------------------------------------------------------------------------
     def plan(self, req: ImageRequest) -> tuple[list[_Placed], ScenePlan]:
@@ -82,10 +126,12 @@ class BuiltinModel:
         rng = random.Random(req.seed)
         if req.base is not None:
             return self.plan_edit(req, rng)
-        placed = [
-            _Placed(o.phrase, to_px(box, req.width, req.height), self.sprite_seed(req, o.phrase, k), colour=o.colour)
-            for k, (o, box) in enumerate(layout_boxes(req.scene, req.width / req.height, rng))
-        ]
+        found = self.matches(req.scene.objects)
+        placed = []
+        for k, (o, box) in enumerate(layout_boxes(req.scene, req.width / req.height, rng, loose=self.vary)):
+            seed = self.sprite_seed(req, o.phrase, k)
+            phrase, mirror = self.sprite_phrase(o, seed, found)
+            placed.append(_Placed(phrase, to_px(box, req.width, req.height), seed, colour=o.colour, mirror=mirror))
         return placed, req.scene
 
     def plan_edit(self, req: ImageRequest, rng: random.Random):
@@ -97,15 +143,20 @@ class BuiltinModel:
         if (req.edit.background_only and not req.edit_boxes) or not objects:
             return [], plan  # background recolour only
         placed = []
+        found = self.matches(objects)
         if req.edit_boxes:
             for k, box in enumerate(req.edit_boxes):
                 o = objects[min(k, len(objects) - 1)]
-                placed.append(_Placed(o.phrase, box, self.sprite_seed(req, o.phrase, k), clip=box, colour=o.colour))
+                seed = self.sprite_seed(req, o.phrase, k)
+                phrase, mirror = self.sprite_phrase(o, seed, found)
+                placed.append(_Placed(phrase, box, seed, clip=box, colour=o.colour, mirror=mirror))
         else:
             for k, (o, box) in enumerate(layout_boxes(ScenePlan(objects), req.width / req.height, rng)):
                 small = shrink(box, 0.6)  # an added object should not hide the whole picture
-                placed.append(_Placed(o.phrase, to_px(small, req.width, req.height),
-                                      self.sprite_seed(req, o.phrase, k), colour=o.colour))
+                seed = self.sprite_seed(req, o.phrase, k)
+                phrase, mirror = self.sprite_phrase(o, seed, found)
+                placed.append(_Placed(phrase, to_px(small, req.width, req.height), seed, colour=o.colour,
+                                      mirror=mirror))
         return placed, plan
 
     def sprite_seed(self, req: ImageRequest, phrase: str, k: int) -> int:
@@ -159,9 +210,9 @@ class BuiltinModel:
             colours = plan.background or [c for c, _ in palette[:2]]
             bg_seed = req.background_seed if req.background_seed is not None else req.seed
             canvas = compose.background(req.height, req.width, colours,
-                                        plan.gradient or len(colours) > 1, random.Random(bg_seed))
+                                        plan.gradient or len(colours) > 1, random.Random(bg_seed), plan.ground)
         for i, p in enumerate(placed):
-            sprite = sprites[i]
+            sprite = sprites[i].flip(-1) if p.mirror else sprites[i]
             word = p.colour
             if word is None and len(palette) > 1:
                 sprite = compose.tint(sprite, palette[1 + i % (len(palette) - 1)][0], 0.35)
@@ -177,6 +228,15 @@ class BuiltinModel:
                 keep[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = False
             arr[keep] = req.base[keep]
         return Image.fromarray(arr, "RGB")
+
+
+def swap_subject(phrase: str, subject: str, label: str) -> str:
+    """'a gold sedan', 'sedan', 'automobile' -> 'a gold automobile' (the article fixed)."""
+    at = phrase.lower().rfind(subject.lower())
+    words = (phrase[:at] + label + phrase[at + len(subject):]) if at >= 0 else label
+    words = re.sub(r"\b(\w+) \1\b", r"\1", words.strip(), flags=re.I)  # 'a red red apple'
+    first, _, rest = words.partition(" ")
+    return article(rest if first.lower() in ("a", "an") and rest else words)
 
 
 def sprite_colour(sprite: torch.Tensor) -> str:

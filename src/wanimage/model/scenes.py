@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-MAX_OBJECTS = 8  # sprites per image; beyond this they get too small to read at 1K
+MAX_OBJECTS = 8  # sprites per image the model tiles itself; beyond this they get too small to read at 1K
+MAX_BOXED = 12  # sprites per image in explicit boxes (thinking mode's layout: the planner sized them)
 WHOLE = (0.0, 0.0, 1.0, 1.0)
 
 
@@ -23,6 +24,8 @@ class ObjectSpec:
     region: tuple[float, float, float, float] | None = None  # where the instances tile (fractions)
     box: tuple[float, float, float, float] | None = None  # one explicit box (fractions): layout / bbox
     colour: str | None = None  # a captions.COLOURS name the sprite must show ("a blue apple")
+    subject: str | None = None  # what the object is, in the prompt's words ("sedan"): looked up in
+    #                             concepts.py when the model does not know it by that name
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ScenePlan:
     objects: list[ObjectSpec] = field(default_factory=list)
     background: list[tuple[int, int, int]] = field(default_factory=list)  # 0, 1 or 2 colours
     gradient: bool = False
+    ground: tuple[int, int, int] | None = None  # a ground band under the sky ("in the snow", "on the beach")
 
 
 @dataclass
@@ -41,23 +45,25 @@ class EditSpec:
     background: tuple[int, int, int] | None = None  # the background's new colour, when named
 
 
-def layout_boxes(plan: ScenePlan, aspect: float, rng: random.Random) -> list[tuple[ObjectSpec, tuple]]:
-    """Place every object instance: -> [(object, (x1, y1, x2, y2) fractions)], at most
-    MAX_OBJECTS. Objects with a region share it; the rest share the whole canvas."""
-    placed: list[tuple[ObjectSpec, tuple]] = []
+def layout_boxes(plan: ScenePlan, aspect: float, rng: random.Random,
+                 loose: bool = False) -> list[tuple[ObjectSpec, tuple]]:
+    """Place every object instance: -> [(object, (x1, y1, x2, y2) fractions)]: every explicit box
+    (at most MAX_BOXED), then at most MAX_OBJECTS tiled ones. Objects with a region share it; the
+    rest share the whole canvas. `loose`: wider seeded jitter of place and size, so that n images
+    of one prompt differ in layout."""
+    boxed = [(o, o.box) for o in plan.objects if o.box is not None][:MAX_BOXED]
+    tiled: list[tuple[ObjectSpec, tuple]] = []
     groups: dict[tuple, list[ObjectSpec]] = {}
     for o in plan.objects:
-        if o.box is not None:
-            placed.append((o, o.box))
-            continue
-        groups.setdefault(o.region or WHOLE, []).extend([o] * min(o.count, MAX_OBJECTS))
+        if o.box is None:
+            groups.setdefault(o.region or WHOLE, []).extend([o] * min(o.count, MAX_OBJECTS))
     for region, objects in groups.items():
-        placed.extend(zip(objects, tile(region, len(objects), aspect, rng), strict=True))
-    return placed[:MAX_OBJECTS]
+        tiled.extend(zip(objects, tile(region, len(objects), aspect, rng, loose), strict=True))
+    return boxed + tiled[:MAX_OBJECTS]
 
 
-def tile(region: tuple, n: int, aspect: float, rng: random.Random) -> list[tuple]:
-    """n square-ish cells inside region (fractions), with a little seeded jitter."""
+def tile(region: tuple, n: int, aspect: float, rng: random.Random, loose: bool = False) -> list[tuple]:
+    """n square-ish cells inside region (fractions), with a little seeded jitter (more if loose)."""
     x1, y1, x2, y2 = region
     w, h = (x2 - x1) * aspect, y2 - y1  # in units of canvas height
     cols = max(1, round((n * w / h) ** 0.5))
@@ -65,12 +71,14 @@ def tile(region: tuple, n: int, aspect: float, rng: random.Random) -> list[tuple
     rows = (n + cols - 1) // cols
     cw, ch = (x2 - x1) / cols, (y2 - y1) / rows
     side = min(cw * aspect, ch) * (0.78 if n == 1 else 0.86)  # sprite side, canvas-height units
+    jitter, smallest = (0.16, 0.7) if loose else (0.08, 0.88)
     out = []
     for k in range(n):
         r, c = divmod(k, cols)
-        cx = x1 + (c + 0.5) * cw + rng.uniform(-0.08, 0.08) * cw
-        cy = y1 + (r + 0.5) * ch + rng.uniform(-0.08, 0.08) * ch
-        s = side * rng.uniform(0.88, 1.0)
+        s = side * rng.uniform(smallest, 1.0)
+        room = min(jitter, max(0.0, (1 - s / (min(cw * aspect, ch))) / 2))  # stay inside the cell
+        cx = x1 + (c + 0.5) * cw + rng.uniform(-room, room) * cw
+        cy = y1 + (r + 0.5) * ch + rng.uniform(-room, room) * ch
         sw = s / aspect
         out.append((cx - sw / 2, cy - s / 2, cx + sw / 2, cy + s / 2))
     return out

@@ -2,7 +2,12 @@
 
 Returns per-token embeddings so the generator can cross-attend to individual words ("red" vs
 "apple") instead of one pooled vector, which the issue measured to confuse "an orange" with
-"orange book"."""
+"orange book".
+
+`sentences` pools the same network into one unit vector per text, as sentence-transformers does
+for this checkpoint (its 1_Pooling config: mean over the real tokens, then L2 normalise): the
+open-vocabulary lookup (concepts.py) compares a prompt's object phrase with the known concepts
+that way, without loading the network a second time."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 import torch
 
 MAX_TOKENS = 16  # captions and object phrases are short; 16 word-pieces cover them
+SENTENCE_TOKENS = 48  # concept texts carry a label and its tags
 EMBED_DIM = 384
 
 
@@ -45,6 +51,19 @@ class TextEncoder:
         ).to(self.device)
         out = self.model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
         return out.last_hidden_state.float(), tok["attention_mask"].bool()  # (B, T, 384), (B, T)
+
+    @torch.no_grad()
+    def sentences(self, texts: list[str], batch: int = 256) -> torch.Tensor:
+        """texts -> (B, 384) float32 unit vectors: mean of the token states, normalised."""
+        out = []
+        for i in range(0, len(texts), batch):
+            tok = self.tokenizer([t.lower() for t in texts[i : i + batch]], padding=True, truncation=True,
+                                 max_length=SENTENCE_TOKENS, return_tensors="pt").to(self.device)
+            states = self.model(**tok).last_hidden_state  # (b, T, 384)
+            weight = tok["attention_mask"].unsqueeze(-1).float()  # (b, T, 1)
+            mean = (states * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (b, 384)
+            out.append(torch.nn.functional.normalize(mean, dim=-1))
+        return torch.cat(out) if out else torch.zeros(0, EMBED_DIM)
 
     def encode_cached(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Like encode, memoising each text: prompts repeat across a set and across requests."""

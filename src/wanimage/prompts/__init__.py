@@ -11,11 +11,14 @@ from .parse import (
     EditIntent,
     ParsedObject,
     ParsedPrompt,
+    Scene,
     image_refs,
     parse,
     parse_edit,
     parse_object,
+    scene_words,
     set_prompts,
+    source_images,
     split_set,
 )
 from .vocabulary import (
@@ -29,11 +32,13 @@ from .vocabulary import (
     plural,
     plural_phrase,
     region_name,
+    share_counts,
     singular,
 )
 
 __all__ = [
-    "COLOURS", "MAX_COUNT", "NUMBERS", "REGIONS", "EditIntent", "ParsedObject", "ParsedPrompt", "Region",
+    "COLOURS", "MAX_COUNT", "NUMBERS", "REGIONS", "EditIntent", "ParsedObject", "ParsedPrompt", "Region", "Scene",
     "colour_words", "count_word", "image_refs", "parse", "parse_edit", "parse_object", "plural",
-    "plural_phrase", "region_name", "set_prompts", "singular", "split_set",
+    "plural_phrase", "region_name", "scene_words", "set_prompts", "share_counts", "singular", "source_images",
+    "split_set",
 ]

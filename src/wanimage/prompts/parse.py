@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .vocabulary import (
     COLOUR_NOUNS,
     COLOURS,
+    GROUNDS,
     ING_NOUNS,
     MAX_COUNT,
     META_NOUNS,
@@ -29,7 +30,9 @@ from .vocabulary import (
     SIZES,
     STOP,
     STYLE_WORDS,
+    TIMES,
     VERBS,
+    WEATHER,
     looks_plural,
     region_name,
     singular,
@@ -84,6 +87,13 @@ _REPLACE_RE = re.compile(r"\b(?:replace|swap)\b.*?\b(?:with|by|for)\b\s+(.*)")
 _INTO_RE = re.compile(r"\b(?:change|turn|make|transform)\b.*?\b(?:into|to)\b\s+(.*)")
 _BG_EDIT_RE = re.compile(r"\b(?:background|backdrop)\b.*?\b(?:to|into)\b\s+(?:a |an )?(\w+)")
 _MOVE_RE = re.compile(r"\b(?:move|shift|drag|relocate)\b")
+# "put / move / take ... of image k": bringing image k's content into the edited image.
+_PUT_RE = re.compile(r"\b(?:put|place|paste|insert|move|shift|drag|relocate|take|copy|transfer|bring|add|"
+                     r"transplant|swap)\b", re.I)
+# "... in / into / onto the box of image k", "into image k": image k is where it goes, not what.
+_DESTINATION_RE = re.compile(r"\b(?:in|into|onto|to|inside|on|within)\s+(?:the\s+)?"
+                             r"(?:(?:marked\s+|selected\s+|red\s+|first\s+|second\s+)?"
+                             r"(?:box|boxes|area|region|rectangle|frame|spot)\s+(?:of|in|on)\s+)?$", re.I)
 _TO_PLACE_RE = re.compile(rf"\bto\s+(?:the\s+)?(?P<pos>{POSITION_WORDS})\b")
 
 
@@ -98,12 +108,22 @@ class ParsedObject:
     where: str | None = None  # a REGIONS key
     detail: str = ""  # the words after the noun, as written: "with leaves"
     definite: bool = False  # "the cat": may refer to an earlier object
+    asked: int | None = None  # the number written when it is above MAX_COUNT ("forty cats": 40)
 
     @property
     def label(self) -> str:
         """One instance as a short phrase: 'a red apple'."""
         words = " ".join(w for w in (self.colour, self.noun) if w)
         return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Where the picture is set, as far as scene words say: 'a fox in the snow at dusk'."""
+
+    time: str | None = None  # a TIMES value: dawn, morning, day, dusk, night
+    weather: str | None = None  # a WEATHER value: rain, storm, snow, fog, cloud, sun
+    ground: str | None = None  # a GROUNDS value: forest, grass, sand, snow, water, street
 
 
 @dataclass
@@ -113,6 +133,7 @@ class ParsedPrompt:
     background: str | None = None  # "blue", "pink and yellow gradient", "a starry night sky"
     style: str | None = None  # "watercolor", "Van Gogh"
     kept: list[str] = field(default_factory=list)  # text that is neither objects nor relations
+    scene: Scene = field(default_factory=Scene)
 
     def add(self, obj: ParsedObject) -> int:
         """Append an object, or merge "the cat" into an earlier cat; -> its index."""
@@ -136,6 +157,7 @@ class EditIntent:
     move: bool = False  # move / shift / drag / relocate
     move_to: str | None = None  # "... to the top left": a REGIONS key
     image_refs: tuple[int, ...] = ()  # "image 1", "picture 2": 1-based input image numbers
+    sources: tuple[int, ...] = ()  # the images whose content the prompt puts or moves (`source_images`)
 
 
 # ------------------------------------------------------------------ the whole prompt
@@ -155,7 +177,8 @@ def parse(prompt: str) -> ParsedPrompt:
     text = _QUOTED_RE.sub(protect, " ".join(prompt.split()))
     text, style = extract_style(text)
     text, background = extract_background(text)
-    parsed = ParsedPrompt(background=background and restore(background), style=style and restore(style))
+    parsed = ParsedPrompt(background=background and restore(background), style=style and restore(style),
+                          scene=scene_words(text))
     framing = _FRAMING_RE.search(text)
     if framing:
         parsed.kept.append(framing.group("f"))
@@ -166,6 +189,17 @@ def parse(prompt: str) -> ParsedPrompt:
         obj.detail = restore(obj.detail)
     parsed.kept = [restore(k) for k in parsed.kept]
     return parsed
+
+
+def scene_words(text: str) -> Scene:
+    """The first time-of-day, weather and ground word of a text (whole words, quotes excluded)."""
+    words = re.findall(r"[a-z]+", re.sub(r"\x02\d+\x03", " ", text.lower()))
+    pairs = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+    def first(table: dict[str, str]) -> str | None:
+        return next((table[w] for w in pairs if w in table), None)
+
+    return Scene(first(TIMES), first(WEATHER), first(GROUNDS))
 
 
 def extract_style(text: str) -> tuple[str, str | None]:
@@ -294,7 +328,8 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
     if head[0].istitle() and not counted and words[0].istitle():  # "Red apples": sentence case
         head[0] = head[0].lower()
     # Otherwise the words keep their case: names, brands and text to render ("EXIT sign").
-    return ParsedObject(" ".join(head), max(1, min(count, MAX_COUNT)), colour, size, where, detail, definite)
+    return ParsedObject(" ".join(head), max(1, min(count, MAX_COUNT)), colour, size, where, detail, definite,
+                        count if count > MAX_COUNT else None)
 
 
 def _count(chunk: str) -> tuple[int, bool, bool, str]:
@@ -374,6 +409,31 @@ def image_refs(prompt: str) -> list[int]:
     return [int(k) for k in _IMAGE_REF_RE.findall(prompt)]
 
 
+def source_images(prompt: str) -> list[int]:
+    """The input images whose content an edit brings into the picture: 'put the cat of image 1
+    into the box of image 2' -> [1]; 'put a balloon in the box of image 1' -> [] (image 1 is
+    where, not what). Per clause with a put / move verb: a reference right after "in / into /
+    onto (the box of)" is a destination; with several references the last destination is where
+    things go and every other reference is a source."""
+    sources: list[int] = []
+    for sentence in re.split(r"[;.]", prompt):
+        verb = False  # "put the dog of image 1 and the cat of image 2 into ...": one verb, two clauses
+        for clause in re.split(r",\s*(?=and\b)|\band\s+(?=(?:an?|the|some|\d+)\s)", sentence):
+            refs = list(_IMAGE_REF_RE.finditer(clause))
+            verb = verb or bool(_PUT_RE.search(clause[: refs[-1].start()] if refs else clause))
+            if not refs or not verb:
+                continue
+            sources += [k for k in _clause_sources(clause, refs) if k not in sources]
+    return sources
+
+
+def _clause_sources(clause: str, refs: list[re.Match[str]]) -> list[int]:
+    destination = [bool(_DESTINATION_RE.search(clause[: r.start()])) for r in refs]
+    last = max((k for k, d in enumerate(destination) if d), default=None)
+    return [int(r.group(1)) for k, r in enumerate(refs)
+            if (not destination[k] if len(refs) == 1 or last is None else k != last)]
+
+
 def parse_edit(prompt: str) -> EditIntent:
     text = prompt.lower()
     target = _REPLACE_RE.search(text) or _INTO_RE.search(text)
@@ -386,4 +446,5 @@ def parse_edit(prompt: str) -> EditIntent:
         move=bool(_MOVE_RE.search(text)),
         move_to=region_name(place.group("pos")) if place else None,
         image_refs=tuple(image_refs(prompt)),
+        sources=tuple(source_images(prompt)),
     )

@@ -56,6 +56,23 @@ RELATION_KIND = {
     "between": "between", "in front of": "in front of", "behind": "behind",
 }
 
+# Scene words: the time of day, the weather and the ground a picture is set in ("a fox in the snow
+# at dusk"). Each word -> the name an engine paints (the built-in engine: sky and ground colours).
+TIMES = {"dawn": "dawn", "sunrise": "dawn", "daybreak": "dawn", "morning": "morning", "noon": "day",
+         "midday": "day", "afternoon": "day", "daytime": "day", "daylight": "day", "sunset": "dusk",
+         "dusk": "dusk", "twilight": "dusk", "evening": "dusk", "golden hour": "dusk", "night": "night",
+         "nighttime": "night", "midnight": "night", "moonlight": "night", "moonlit": "night", "starry": "night"}
+WEATHER = {"rain": "rain", "rainy": "rain", "raining": "rain", "drizzle": "rain", "storm": "storm",
+           "stormy": "storm", "thunderstorm": "storm", "snow": "snow", "snowy": "snow", "snowing": "snow",
+           "winter": "snow", "blizzard": "snow", "fog": "fog", "foggy": "fog", "mist": "fog", "misty": "fog",
+           "cloudy": "cloud", "overcast": "cloud", "sunny": "sun", "clear sky": "sun", "summer": "sun"}
+GROUNDS = {"woods": "forest", "forest": "forest", "jungle": "forest", "grass": "grass", "meadow": "grass",
+           "field": "grass", "park": "grass", "garden": "grass", "lawn": "grass", "farm": "grass",
+           "farmyard": "grass", "countryside": "grass", "hill": "grass", "beach": "sand", "sand": "sand",
+           "desert": "sand", "snow": "snow", "ice": "snow", "ocean": "water", "sea": "water", "lake": "water",
+           "river": "water", "pond": "water", "swamp": "water", "city": "street", "street": "street",
+           "road": "street", "highway": "street", "downtown": "street", "track": "street"}
+
 # Words that end or disqualify an object phrase.
 QUALITY_TAGS = re.compile(
     r"^(?:high quality|best quality|highly detailed|detailed|ultra detailed|masterpiece|4k|8k|hd|uhd|"
@@ -135,6 +152,26 @@ def plural_phrase(noun: str) -> str:
 def looks_plural(word: str) -> bool:
     w = word.lower()
     return w in IRREGULAR or (singular(w) != w and w not in INVARIANT)
+
+
+def share_counts(counts: list[int], cap: int) -> list[int]:
+    """Counts that fit `cap` in all, shared fairly: every object keeps at least one instance (while
+    the cap allows) and the rest goes in proportion to what was asked, largest remainders first.
+    [12, 8, 1, 1], 12 -> [6, 4, 1, 1]; counts that fit are returned as they are."""
+    if sum(counts) <= cap:
+        return list(counts)
+    base = [1 if k < cap else 0 for k in range(len(counts))]
+    spare = cap - sum(base)
+    extra = [max(0, c - b) for c, b in zip(counts, base, strict=True)]
+    total = sum(extra)
+    if spare <= 0 or total == 0:
+        return base
+    quotas = [e * spare / total for e in extra]
+    shares = [int(q) for q in quotas]
+    order = sorted(range(len(counts)), key=lambda k: (-(quotas[k] - shares[k]), k))
+    for k in order[: spare - sum(shares)]:
+        shares[k] += 1
+    return [b + s for b, s in zip(base, shares, strict=True)]
 
 
 def count_word(n: int) -> str:

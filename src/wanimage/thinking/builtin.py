@@ -18,7 +18,15 @@ import logging
 import re
 from dataclasses import replace
 
-from ..prompts import REGIONS, count_word, parse, plural_phrase, split_set
+from ..prompts import (
+    REGIONS,
+    ParsedPrompt,
+    count_word,
+    parse,
+    plural_phrase,
+    share_counts,
+    split_set,
+)
 from .base import Brief, Plan, PlannedObject
 from .layout import MAX_INSTANCES, Placed, layout
 
@@ -40,6 +48,8 @@ def describe(p: Placed) -> str:
     noun = plural_phrase(obj.noun) if obj.count > 1 else obj.noun
     words = [count_word(obj.count), obj.size, obj.colour, noun]
     text = " ".join(w for w in words if w)
+    if obj.asked is not None:  # capped: the plan says what is drawn and what was asked
+        text += f" (of {count_word(obj.asked)} asked)"
     if obj.detail:
         text += " " + obj.detail
     if obj.where:
@@ -54,7 +64,8 @@ def describe(p: Placed) -> str:
     return text
 
 
-def revise(placed: list[Placed], background: str | None, style: str | None, kept: list[str]) -> str:
+def revise(placed: list[Placed], background: str | None, style: str | None, kept: list[str],
+           left_out: tuple[str, ...] = ()) -> str:
     parts = [describe(p) for p in placed]
     text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     text = text[:1].upper() + text[1:]
@@ -69,7 +80,27 @@ def revise(placed: list[Placed], background: str | None, style: str | None, kept
     total = sum(p.obj.count for p in placed)
     if len(placed) > 1:
         text += f" {count_word(total).capitalize()} objects in total."
+    if any(p.obj.asked is not None for p in placed) or left_out:
+        text += f" At most {count_word(MAX_INSTANCES)} objects are drawn in one picture"
+        text += f"; not drawn: {', '.join(left_out)}." if left_out else "."
     return text
+
+
+def cap_counts(parsed: ParsedPrompt) -> tuple[str, ...]:
+    """Share MAX_INSTANCES fairly between the objects (in place: each capped object keeps the
+    number asked in `asked`); -> the labels of objects that get no instance at all."""
+    counts = share_counts([o.asked or o.count for o in parsed.objects], MAX_INSTANCES)
+    for o, c in zip(parsed.objects, counts, strict=True):
+        if c < (o.asked or o.count):
+            o.asked, o.count = o.asked or o.count, max(c, 1)
+    left_out = tuple(o.label for o, c in zip(parsed.objects, counts, strict=True) if c == 0)
+    if left_out:
+        keep = [k for k, c in enumerate(counts) if c > 0]
+        renumber = {old: new for new, old in enumerate(keep)}
+        parsed.objects = [parsed.objects[k] for k in keep]
+        parsed.relations = [(kind, renumber[a], [renumber[b] for b in bs]) for kind, a, bs in parsed.relations
+                            if a in renumber and all(b in renumber for b in bs)]
+    return left_out
 
 
 def plan_text(prompt: str, width: int, height: int, *, planner: str = "builtin") -> Plan:
@@ -78,9 +109,10 @@ def plan_text(prompt: str, width: int, height: int, *, planner: str = "builtin")
     if not parsed.objects:  # nothing to lay out: the prompt as given
         return Plan(prompt, None, planner, background=parsed.background, style=parsed.style,
                     kept=tuple(parsed.kept))
+    left_out = cap_counts(parsed)
     placed, items = layout(parsed, width, height)
     return Plan(
-        revise(placed, parsed.background, parsed.style, parsed.kept),
+        revise(placed, parsed.background, parsed.style, parsed.kept, left_out),
         items,
         planner,
         objects=tuple(frozen(p) for p in placed),

@@ -18,6 +18,7 @@ edits an EditSpec. The model reads no English."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,20 @@ from PIL import Image
 from wanimage.engines.base import GenerationJob, ProgressFn
 from wanimage.model.captions import COLOURS, is_blocked
 from wanimage.model.generator import BuiltinModel, ImageRequest
-from wanimage.model.scenes import EditSpec, ObjectSpec, ScenePlan
-from wanimage.prompts import REGIONS, ParsedObject, colour_words, parse, parse_edit, set_prompts
+from wanimage.model.scenes import MAX_OBJECTS, EditSpec, ObjectSpec, ScenePlan
+from wanimage.prompts import (
+    REGIONS,
+    ParsedObject,
+    colour_words,
+    parse,
+    parse_edit,
+    parse_object,
+    set_prompts,
+    share_counts,
+)
 from wanimage.types import Capabilities, LayoutItem, Mode
 
+from .scenery import scenery
 from .transplant import foreground_box, move, place_like, transplant
 
 log = logging.getLogger(__name__)
@@ -95,15 +106,16 @@ class BuiltinEngine:
         return np.asarray(last, dtype=np.uint8).copy(), boxes
 
     def transplant_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
-        """'put the object of image 1 into the box of image 2': best effort, input pixels only.
-        Needs a box on the last image and a reference to another input image in the prompt."""
-        sources = [k for k in parse_edit(job.prompt).image_refs if 1 <= k < len(job.images)]
+        """'put the cat of image 1 into the box of image 2': best effort, input pixels only.
+        Needs a box on the last image and a prompt that puts or moves another input image's
+        content (prompts.source_images); a box on that image marks the object to take."""
+        sources = [k for k in parse_edit(job.prompt).sources if 1 <= k < len(job.images)]
         if len(job.images) < 2 or not sources or not reqs[0].edit_boxes:
             return None
-        src = np.asarray(job.images[sources[0] - 1].convert("RGB"), dtype=np.uint8)
         out = reqs[0].base.copy()
-        for box in reqs[0].edit_boxes:
-            transplant(src, out, box)
+        for i, box in enumerate(reqs[0].edit_boxes):
+            k = sources[min(i, len(sources) - 1)]  # "the dog of image 1 and the cat of image 2"
+            transplant(source_pixels(job, k), out, box)
         return [Image.fromarray(out, "RGB") for _ in range(job.n)]
 
     def move_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
@@ -124,18 +136,43 @@ class BuiltinEngine:
         return [moved.copy() for _ in range(job.n)]
 
 
+def source_pixels(job: GenerationJob, k: int) -> np.ndarray:
+    """Input image k (1-based) as RGB pixels; cropped to its first box when it has one (the box
+    marks the object to take, with a pixel of margin so its background still shows)."""
+    img = np.asarray(job.images[k - 1].convert("RGB"), dtype=np.uint8)
+    boxes = job.boxes[k - 1] if len(job.boxes) >= k else []
+    if not boxes:
+        return img
+    b = boxes[0]
+    h, w = img.shape[:2]
+    return img[max(b.y1 - 1, 0) : min(b.y2 + 1, h), max(b.x1 - 1, 0) : min(b.x2 + 1, w)]
+
+
 def scene_plan(prompt: str) -> ScenePlan:
     """A prompt's scene in the model's terms: its objects (blocked ones left out), at most two
-    background colours the model can paint, and whether the background is a gradient."""
+    background colours the model can paint, and whether the background is a gradient. With no
+    background colour asked, scene words ("at dusk", "in the snow") give a sky and a ground."""
     parsed = parse(prompt)
-    objects = [object_spec(o) for o in parsed.objects if not is_blocked(o.label)]
+    kept = [o for o in parsed.objects if not is_blocked(o.label)]
+    counts = share_counts([o.count for o in kept], MAX_OBJECTS)  # every object drawn, not 8 of the first
+    objects = [replace(object_spec(o), count=c) for o, c in zip(kept, counts, strict=True) if c > 0]
     desc = parsed.background or ""
     colours = [COLOURS[c] for c in colour_words(desc) if c in COLOURS]
-    return ScenePlan(objects, colours[:2], "gradient" in desc.lower() or len(colours) > 1)
+    if colours:
+        return ScenePlan(objects, colours[:2], "gradient" in desc.lower() or len(colours) > 1)
+    sky, ground = scenery(parsed.scene)
+    return ScenePlan(objects, sky, bool(sky), ground)
 
 
 def object_spec(o: ParsedObject) -> ObjectSpec:
-    return ObjectSpec(o.label, o.count, o.where, REGIONS.get(o.where or ""), colour=paint_colour(o.label))
+    return ObjectSpec(o.label, o.count, o.where, REGIONS.get(o.where or ""), colour=paint_colour(o.label),
+                      subject=o.noun)
+
+
+def layout_subject(label: str) -> str | None:
+    """A layout label's object noun ('a red sedan' -> 'sedan'), for the concept lookup."""
+    obj = parse_object(label, lenient=True)
+    return obj.noun if obj is not None else None
 
 
 def paint_colour(phrase: str) -> str | None:
@@ -149,12 +186,13 @@ def text_scene(prompt: str, layout: list[LayoutItem] | None, width: int, height:
     scene = scene_plan(prompt)
     if layout:
         scene.objects = [ObjectSpec(it.label, box=(it.box.x1 / width, it.box.y1 / height, it.box.x2 / width,
-                                                   it.box.y2 / height), colour=paint_colour(it.label))
+                                                   it.box.y2 / height), colour=paint_colour(it.label),
+                                    subject=layout_subject(it.label))
                          for it in layout]
     if not scene.objects:
         text = prompt.strip()
         phrase = text if text and not is_blocked(text) else FALLBACK_PHRASE
-        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase))]
+        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase), subject=phrase)]
     return scene
 
 
@@ -166,7 +204,7 @@ def edit_scene(prompt: str) -> tuple[ScenePlan, EditSpec]:
     scene = scene_plan(intent.target if intent.target is not None else text)
     if not scene.objects:
         phrase = FALLBACK_PHRASE if is_blocked(text) else text
-        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase))]
+        scene.objects = [ObjectSpec(phrase, colour=paint_colour(phrase), subject=phrase)]
     edit = EditSpec(remove=intent.remove, background_only=intent.background is not None,
                     background=COLOURS.get(intent.background or ""))
     return scene, edit

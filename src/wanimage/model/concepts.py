@@ -1,0 +1,117 @@
+"""Open vocabulary: an object phrase the sprite model does not know by its label ("a latte",
+"a sedan", "a grizzly") -> the nearest concepts it does know ("hot beverage", "automobile",
+"bear"), by the MiniLM sentence embedding the model already ships (text.py).
+
+Every training icon is a concept: its label, and its emojibase tags ("bear": grizzly, honey,
+...). A phrase scores each concept as
+
+    score = cos(phrase, "a <label>") + TAG_WEIGHT * max over the concept's tags of cos(phrase, "a <tag>")
+
+so a word that is only a tag ("grizzly", "coffee", "pasta") still finds its icon, and the label
+decides between icons that share the tag. The vectors are precomputed (`build_concepts`, from
+the dataset's meta.json) and shipped beside the weights as int8 with one scale per vector
+(src/wanimage/weights/concepts.safetensors, about 2 MB).
+
+    index.match(vectors)[0] -> Match(label="hot beverage", score=0.89, variants=("hot beverage",))"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .captions import article, is_blocked
+
+TAG_WEIGHT = 0.5  # how much a matching tag adds to the label's similarity
+MIN_SCORE = 0.75  # below this nothing is near enough: the phrase is drawn as written
+VARIANT_MARGIN = 0.05  # concepts this close to the best are drawn as its variants (item 2 of issue 16)
+MAX_VARIANTS = 4
+NO_MIRROR_GROUPS = ("symbols", "flags")  # signs and text read wrong mirrored
+
+
+@dataclass(frozen=True)
+class Match:
+    label: str  # the best concept
+    score: float
+    variants: tuple[str, ...]  # the best first, then the near ones
+    mirror: bool  # the concept may be drawn mirrored
+
+
+class ConceptIndex:
+    def __init__(self, labels: list[str], groups: list[str], label_vec: torch.Tensor, tag_vec: torch.Tensor,
+                 tag_icon: torch.Tensor):
+        self.labels, self.groups = labels, groups
+        self.label_vec = label_vec  # (N, 384) unit vectors
+        self.tag_vec = tag_vec  # (U, 384) unit vectors
+        self.tag_icon = tag_icon  # (E, 2) long: (tag, icon) pairs
+        self.known = {label.lower() for label in labels}
+
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """(Q, 384) unit vectors -> (Q, N) concept scores."""
+        by_label = queries @ self.label_vec.T  # (Q, N)
+        by_tag = (queries @ self.tag_vec.T)[:, self.tag_icon[:, 0]]  # (Q, E)
+        best_tag = torch.full_like(by_label, 0.0)
+        index = self.tag_icon[:, 1].expand(len(queries), -1)  # (Q, E)
+        best_tag = best_tag.scatter_reduce(1, index, by_tag.clamp(min=0), reduce="amax")  # (Q, N)
+        return by_label + TAG_WEIGHT * best_tag
+
+    def match(self, queries: torch.Tensor) -> list[Match | None]:
+        """Per query vector the best concept and its near variants; None when nothing is near."""
+        out: list[Match | None] = []
+        for row in self.scores(queries):
+            values, idx = row.topk(MAX_VARIANTS)
+            best = values[0].item()
+            if best < MIN_SCORE:
+                out.append(None)
+                continue
+            near = [self.labels[i] for v, i in zip(values.tolist(), idx.tolist(), strict=True)
+                    if v >= best - VARIANT_MARGIN]
+            out.append(Match(near[0], round(best, 4), tuple(near), self.groups[idx[0]] not in NO_MIRROR_GROUPS))
+        return out
+
+
+# ------------------------------------------------------------------ the shipped file
+
+
+def _quantise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = x.abs().amax(1, keepdim=True).clamp(min=1e-8) / 127  # (N, 1)
+    return (x / scale).round().to(torch.int8), scale.squeeze(1).half()
+
+
+def _dequantise(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(q.float() * scale.float()[:, None], dim=-1)
+
+
+def build_concepts(icons: list[dict], encoder, path: Path) -> dict:
+    """meta.json icons -> the concept file: label and tag vectors from `encoder.sentences`."""
+    icons = [i for i in icons if not is_blocked(i["label"])]
+    labels = [i["label"] for i in icons]
+    tags = sorted({t for i in icons for t in i["tags"] if t.isalpha() and len(t) > 2 and not is_blocked(t)})
+    where = {t: k for k, t in enumerate(tags)}
+    pairs = [(where[t], k) for k, i in enumerate(icons) for t in i["tags"] if t in where]
+    label_q, label_s = _quantise(encoder.sentences([article(x) for x in labels]))
+    tag_q, tag_s = _quantise(encoder.sentences([article(t) for t in tags]))
+    tensors = {"label_vec": label_q, "label_scale": label_s, "tag_vec": tag_q, "tag_scale": tag_s,
+               "tag_icon": torch.tensor(pairs, dtype=torch.int16)}
+    meta = {"labels": json.dumps(labels), "groups": json.dumps([i["group"] for i in icons]),
+            "tags": json.dumps(tags)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return {"concepts": len(labels), "tags": len(tags), "pairs": len(pairs), "bytes": path.stat().st_size}
+
+
+def load_concepts(path: Path) -> ConceptIndex:
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
+    return ConceptIndex(json.loads(meta["labels"]), json.loads(meta["groups"]),
+                        _dequantise(t["label_vec"], t["label_scale"]), _dequantise(t["tag_vec"], t["tag_scale"]),
+                        t["tag_icon"].long())
