@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +116,16 @@ class Settings(BaseSettings):
     admin_api_keys: SecretStr = SecretStr("")  # comma-separated keys that see every key's tasks
     metrics_allow: str = ""  # comma-separated addresses / networks that may read /metrics without a key
     metrics_token: SecretStr = SecretStr("")  # a bearer token good for /metrics only (a scraper's)
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in filter(None, (a.strip() for a in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return value
     min_free_disk_bytes: int = 256 * 1024 * 1024  # below this /health says "low disk", submits answer 507
     input_max_pixels: int = 2048 * 2048  # inputs are downscaled on decode to this (the 2K tier's area)
     max_request_pixels: int = 9 * 8000 * 8000  # sum of a request's input pixels as sent (400 past it)

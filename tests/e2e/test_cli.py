@@ -157,3 +157,15 @@ def test_generate_says_when_the_server_cannot_be_reached(tmp_path):
 
     done = run("generate", "x", "--server", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
     assert done.returncode == 1 and "cannot reach the server" in done.stderr
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path):
+    import os
+
+    env = {**os.environ, "WANIMAGE_PORT": "abc"}
+    done = subprocess.run([*CLI, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error: setting port (WANIMAGE_PORT): Input should be a valid integer")
+    env = {**os.environ, "WANIMAGE_METRICS_ALLOW": "10.0.0.0/24,nope"}
+    done = subprocess.run([*CLI, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2 and "'nope' is not an address or network" in done.stderr

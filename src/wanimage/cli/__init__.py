@@ -28,9 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValidationError as exc:  # a setting from the environment or the command line: one line each
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            print(f"error: setting {name} (WANIMAGE_{name.upper()}): {error['msg']} (got {error['input']!r})",
+                  file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
