@@ -242,7 +242,58 @@ def measure_family(family: str, args, device: str, dtype: torch.dtype) -> list[t
         rows.append((family, name, seconds, seconds / plain, flops))
         engine.unload()
         free()
+    if family == "zimage" and args.http:
+        rows.append(measure_http(family, args, device, dtype, plain, flops))
     return rows
+
+
+def measure_http(family: str, args, device: str, dtype: torch.dtype, plain: float, flops: int) -> tuple:
+    """The same engine behind a real server on loopback: one synchronous DashScope request per
+    image (validation, the worker queue, PNG encoding, provenance marks, the response), timed at
+    the client. The API's smallest size is 768*768: --tiny asks that (the engine generates 64x64
+    and resizes), full size asks --size."""
+    import socket
+    import tempfile
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from wanimage.app import create_app
+    from wanimage.config import Settings
+    from wanimage.engines.registry import EngineRegistry
+    from wanimage.types import MODELS
+
+    engine = engine_for(family, {}, args, device, dtype)
+    side = max(args.size, 768)
+    with tempfile.TemporaryDirectory() as data, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        settings = Settings(data_dir=Path(data), port=port, workers=1)
+        app = create_app(settings, EngineRegistry({m: (lambda: engine) for m in MODELS}))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]},
+                "parameters": {"size": f"{side}*{side}", "n": 1, "seed": 0}}
+
+        def request():
+            answer = httpx.post(f"{base}/api/v1/services/aigc/multimodal-generation/generation", json=body,
+                                timeout=600)
+            if answer.status_code != 200:
+                raise SystemExit(f"HTTP {answer.status_code}: {answer.text[:300]}")
+
+        try:
+            seconds = timed(request, device, args.repeats)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    return (family, f"engine via HTTP ({side}x{side}, sync)", seconds, seconds / plain, flops)
 
 
 def free() -> None:
@@ -281,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=None, help="square side (default 1024; --tiny 64)")
     parser.add_argument("--steps", type=int, default=None, help="default: the model's (--tiny: 4)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-http", dest="http", action="store_false",
+                        help="skip the Z-Image request through a real server")
     args = parser.parse_args(argv)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = set(families) - set(BENCH)

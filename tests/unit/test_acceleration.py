@@ -291,14 +291,17 @@ def test_gpu_e2e_bench_runs_with_tiny_models_and_builds_the_full_configs():
 
     root = Path(__file__).resolve().parents[2]
     bench = [sys.executable, str(root / "bench" / "gpu_e2e.py")]
-    tiny = subprocess.run([*bench, "--tiny", "--families", "qwen_image", "--repeats", "1", "--steps", "2"],
-                          capture_output=True, text=True, timeout=300, cwd=root)
+    tiny = subprocess.run([*bench, "--tiny", "--families", "qwen_image,zimage", "--repeats", "1", "--steps", "2"],
+                          capture_output=True, text=True, timeout=400, cwd=root)
     assert tiny.returncode == 0, tiny.stderr[-2000:]
-    rows = [line for line in tiny.stdout.splitlines() if line.startswith("| qwen_image |")]
-    assert [r.split(" | ")[1] for r in rows] == ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5",
-                                                 "compile", "compile + first_block", "int8 transformer",
-                                                 "max_batch 2 (n=2)"]
-    assert all(float(r.split(" | ")[2]) > 0 for r in rows)
+    sets = ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5", "compile", "compile + first_block",
+            "int8 transformer", "max_batch 2 (n=2)"]
+    rows = [line.split(" | ") for line in tiny.stdout.splitlines() if line.startswith("| qwen_image |")]
+    assert [r[1] for r in rows] == sets and all(float(r[2]) > 0 for r in rows)
+    rows = {r[1]: r[2] for r in (line.split(" | ") for line in tiny.stdout.splitlines())
+            if r[0] == "| zimage"}
+    assert list(rows) == [*sets, "engine via HTTP (768x768, sync)"]  # Z-Image also through a real server
+    assert rows["first_block 0.08"].startswith("refused: ") and float(rows["engine via HTTP (768x768, sync)"]) > 0
     full = subprocess.run([*bench, "--check-full", "--families", "zimage"], capture_output=True, text=True,
                           timeout=300, cwd=root)
     assert full.returncode == 0, full.stderr[-2000:]
