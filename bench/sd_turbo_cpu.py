@@ -74,14 +74,17 @@ def main() -> None:
         pipe("warm-up", num_inference_steps=1, guidance_scale=0.0, height=args.size, width=args.size,
              generator=gen.manual_seed(0))
         for steps in args.steps:
-            times = []
+            times, cpu = [], []
             for i in range(args.repeats):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 pipe("a red apple on a table", num_inference_steps=steps, guidance_scale=0.0, height=args.size,
                      width=args.size, generator=gen.manual_seed(i))
                 times.append(time.perf_counter() - t)
-            print(f"{steps} step(s): median {statistics.median(times):.2f} s per image "
-                  f"(min {min(times):.2f}, max {max(times):.2f}, {args.repeats} runs)")
+                cpu.append(time.process_time() - c)
+            # CPU seconds say what the work costs whatever else runs beside it; wall seconds depend on that
+            print(f"{steps} step(s): wall median {statistics.median(times):.2f} s per image "
+                  f"(min {min(times):.2f}, max {max(times):.2f}), CPU {statistics.median(cpu):.1f} core-seconds "
+                  f"per image, {args.repeats} runs; load average (1 min) after: {os.getloadavg()[0]:.1f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
     print(f"peak RSS {peak / 1e9:.2f} GB (the whole process: weights, activations, Python)")
 

@@ -4,8 +4,9 @@ preset table is checked against it by tests/unit/test_presets.py).
 A preset names a family, a Hub repository per role, the sampling settings the repositories'
 model cards recommend, the licence, and the honest figures: download size (the files
 `wanimage pull` selects, from the published file trees in tests/fixtures/hub/), the memory the
-weights take where they run, and a speed figure only where one is published (with its source)
-or measured (with its command); every other speed is "unmeasured".
+weights take where they run (or a measured peak, where the note says so), and a speed figure
+only where one is published (with its source) or measured (with its command); every other speed
+is "unmeasured".
 
 `wanimage serve --preset NAME` turns a preset into an engine config whose checkpoints are the
 directories `wanimage pull` wrote (engines/diffusers/store.py); nothing here downloads."""
@@ -113,8 +114,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
         {"steps": 1, "guidance": 0.0, "dtype": "float32", "device": "cpu"},
         {"steps": 4},
-        "cpu", 5_160_000_000, "float32 on the CPU: twice the fp16 download; " + WEIGHTS_NOTE,
-        UNMEASURED, "",
+        "cpu", 6_910_000_000, "measured: peak RSS of the whole process at 512x512, float32 (the fp16 files "
+        "are upcast)", "51 CPU core-seconds per 512x512 image at 1 step, 108 at 4 steps (measured with random "
+        "weights of its architecture; wall 131 s on 2 cores shared with other jobs, load ~10)",
+        "bench/sd_turbo_cpu.py --steps 1 4 --repeats 1 (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet",
     ),
     Preset(
