@@ -84,13 +84,14 @@ class ContentCredentials:
     """A signer built once; `sign_png` adds a manifest to finished PNG bytes."""
 
     def __init__(self, chain_pem: bytes, key_pem: bytes, *, alg: str = "es256",
-                 tsa_url: str | None = None) -> None:
+                 tsa_url: str | None = None, library_settings: dict | None = None) -> None:
         if alg.lower() not in _ALGORITHMS:
             raise ValueError(f"C2PA signing algorithm {alg!r}: use one of {sorted(_ALGORITHMS)}")
         info = c2pa.C2paSignerInfo(_ALGORITHMS[alg.lower()], chain_pem, key_pem,
                                    tsa_url.encode() if tsa_url else None)
         signer = c2pa.Signer.from_info(info)
-        self._context = c2pa.Context(settings=c2pa.Settings.from_dict(_SIGN_SETTINGS), signer=signer)
+        settings = c2pa.Settings.from_dict(_SIGN_SETTINGS if library_settings is None else library_settings)
+        self._context = c2pa.Context(settings=settings, signer=signer)
         self._lock = threading.Lock()  # one native context shared by the worker threads
 
     @classmethod

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageFilter
 
 TILES = 4  # tile periods across the short side
 CHIPS = 16  # chips per tile side: 256 chips, half sync, half payload
@@ -79,23 +79,39 @@ def tile_chips(payload: int) -> np.ndarray:
     return chips.reshape(CHIPS, CHIPS)
 
 
-@lru_cache(maxsize=2)  # a server makes one size most of the time; a 4K pattern is 16 MB
-def _pattern(width: int, height: int, payload: int) -> Image.Image:
-    """An "L" image of 128 + AMPLITUDE * chip sign: the delta ImageChops.add applies."""
+@dataclass(frozen=True)
+class _Pattern:
+    ceiling: np.ndarray  # (H, W) uint8: 255 - plus, so that adding `plus` cannot wrap
+    plus: np.ndarray  # (H, W) uint8: AMPLITUDE where the chip is +1, else 0
+    minus: np.ndarray  # (H, W) uint8: AMPLITUDE where the chip is -1, else 0
+
+
+@lru_cache(maxsize=2)  # a server makes one size most of the time; 4K holds 3 x 16 MB
+def _pattern(width: int, height: int, payload: int) -> _Pattern:
     period = min(width, height) / TILES
     cx = ((np.arange(width) % period) * (CHIPS / period)).astype(np.intp)  # (W,)
     cy = ((np.arange(height) % period) * (CHIPS / period)).astype(np.intp)  # (H,)
-    delta = tile_chips(payload)[cy[:, None], cx[None, :]]  # (H, W) +-1
-    return Image.fromarray((128 + AMPLITUDE * delta.astype(np.int16)).astype(np.uint8), "L")
+    positive = tile_chips(payload)[cy[:, None], cx[None, :]] > 0  # (H, W)
+    plus = np.where(positive, AMPLITUDE, 0).astype(np.uint8)
+    minus = np.where(positive, 0, AMPLITUDE).astype(np.uint8)
+    return _Pattern(255 - plus, plus, minus)
 
 
 def embed(image: Image.Image, payload: int) -> Image.Image:
-    """`image` with the mark added to its colour channels (alpha kept). In C: one saturating
-    add of a cached pattern, about 2 ms for 1K."""
+    """`image` with the mark added to R, G and B, saturating at 0 and 255 (alpha kept). Per
+    channel, four in-place uint8 passes with a cached pattern: about 1.5 ms for 1K, where
+    Pillow's ImageChops.add took 2.6 ms and a broadcast over (H, W, 3) 35 ms (bench/png.py)."""
     alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     pattern = _pattern(rgb.width, rgb.height, payload)
-    marked = ImageChops.add(rgb, Image.merge("RGB", (pattern,) * 3), scale=1.0, offset=-128)
+    channels = []
+    for band in rgb.split():
+        pixels = np.minimum(np.asarray(band), pattern.ceiling)  # (H, W): room for +AMPLITUDE
+        pixels += pattern.plus
+        np.maximum(pixels, pattern.minus, out=pixels)  # room for -AMPLITUDE
+        pixels -= pattern.minus
+        channels.append(Image.fromarray(pixels, "L"))
+    marked = Image.merge("RGB", channels)
     if alpha is not None:
         marked.putalpha(alpha)
     return marked
