@@ -74,6 +74,7 @@ def option_sets(tiny: bool, device: str) -> dict[str, dict]:
         "engine": {},
         "first_block 0.08": {"cache": "first_block", "cache_threshold": 0.08},
         "taylorseer 5": {"cache": "taylorseer", "cache_interval": 5, "cache_warmup_steps": 3},
+        "cache_dit 0.08": {"cache": "cache_dit", "cache_threshold": 0.08, "cache_front_blocks": 1 if tiny else 8},
         "compile": compile_keys,
         "compile + first_block": {**compile_keys, "cache": "first_block", "cache_threshold": 0.08},
         f"{quant} transformer": {"quantize": quant},

@@ -82,8 +82,35 @@ def test_cache_leaves_other_engines_alone(plain):
     assert np.array_equal(generate(engine())[0], plain[0])  # tiny modules are shared: hooks went on a copy
 
 
+def test_cache_dit_skips_z_image_blocks_within_the_stated_difference():
+    """cache-dit's DBCache covers the family diffusers' hooks do not (Z-Image)."""
+    pytest.importorskip("cache_dit")
+    zimage = {"family": "zimage", "text_to_image": "tiny:zimage", "steps": 10, "max_generate_pixels": 64 * 64}
+
+    def make(**keys):
+        return DiffusersEngine("wan2.7-image", parse_config({"models": {"m": {**zimage, **keys}}})["m"],
+                               FAMILIES["zimage"])
+
+    reference = generate(make())[0]
+    eng = make(cache="cache_dit", cache_threshold=0.5, cache_warmup_steps=2)
+    runs = [0]
+    last = eng.pipeline("text_to_image").transformer.layers[-1]
+    last.attention.register_forward_pre_hook(lambda *_: runs.__setitem__(0, runs[0] + 1))
+    image = generate(eng)[0]
+    assert 0 < runs[0] < 10  # cached steps skip the blocks after the first
+    assert 0 < np.abs(image - reference).max() <= CACHE_MAX_DIFF
+
+
+def test_cache_dit_model_with_a_from_pipe_sibling_runs_both_roles(plain):
+    """The refine pipeline shares the cached transformer (from_pipe): both calls run."""
+    pytest.importorskip("cache_dit")
+    eng = engine(cache="cache_dit", cache_threshold=0.5, cache_warmup_steps=2, refine="tiny:qwen_image",
+                 refine_strength=0.5, max_generate_pixels=48 * 48)
+    assert len(generate(eng)) == 1
+
+
 def test_cache_values_are_checked_where_the_config_is_parsed():
-    with pytest.raises(EngineConfigError, match="cache: one of none, first_block, taylorseer"):
+    with pytest.raises(EngineConfigError, match="cache: one of none, first_block, taylorseer, cache_dit"):
         config(cache="teacache")
     with pytest.raises(EngineConfigError, match="cache_threshold"):
         config(cache="first_block", cache_threshold=0)
@@ -294,14 +321,15 @@ def test_gpu_e2e_bench_runs_with_tiny_models_and_builds_the_full_configs():
     tiny = subprocess.run([*bench, "--tiny", "--families", "qwen_image,zimage", "--repeats", "1", "--steps", "2"],
                           capture_output=True, text=True, timeout=400, cwd=root)
     assert tiny.returncode == 0, tiny.stderr[-2000:]
-    sets = ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5", "compile", "compile + first_block",
-            "int8 transformer", "max_batch 2 (n=2)"]
+    sets = ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5", "cache_dit 0.08", "compile",
+            "compile + first_block", "int8 transformer", "max_batch 2 (n=2)"]
     rows = [line.split(" | ") for line in tiny.stdout.splitlines() if line.startswith("| qwen_image |")]
     assert [r[1] for r in rows] == sets and all(float(r[2]) > 0 for r in rows)
     rows = {r[1]: r[2] for r in (line.split(" | ") for line in tiny.stdout.splitlines())
             if r[0] == "| zimage"}
     assert list(rows) == [*sets, "engine via HTTP (768x768, sync)"]  # Z-Image also through a real server
-    assert rows["first_block 0.08"].startswith("refused: ") and float(rows["engine via HTTP (768x768, sync)"]) > 0
+    assert rows["first_block 0.08"].startswith("refused: ") and float(rows["cache_dit 0.08"]) > 0
+    assert float(rows["engine via HTTP (768x768, sync)"]) > 0
     full = subprocess.run([*bench, "--check-full", "--families", "zimage"], capture_output=True, text=True,
                           timeout=300, cwd=root)
     assert full.returncode == 0, full.stderr[-2000:]

@@ -27,7 +27,7 @@ from .config import EngineConfigError
 
 log = logging.getLogger(__name__)
 
-CACHES = ("none", "first_block", "taylorseer")
+CACHES = ("none", "first_block", "taylorseer", "cache_dit")
 # families whose diffusers 0.42.1 denoiser has the cache hooks (CacheMixin.enable_cache); Z-Image's
 # and the UNets' have none (first_block fails on Z-Image's block signature, TaylorSeer finds no layers)
 CACHE_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
@@ -74,13 +74,13 @@ def validate(cfg, where: str) -> None:
     """Values a config file can get wrong whatever the device."""
     if cfg.cache not in CACHES:
         raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
-    if cfg.cache != "none" and cfg.family not in CACHE_FAMILIES:
+    if cfg.cache in ("first_block", "taylorseer") and cfg.family not in CACHE_FAMILIES:
         raise EngineConfigError(f"{where}.cache: diffusers has no step-cache hooks for the {cfg.family} family's "
-                                f"denoiser (it has them for {', '.join(CACHE_FAMILIES)}); remove `cache` here")
+                                f"denoiser (it has them for {', '.join(CACHE_FAMILIES)}); use cache = \"cache_dit\" or remove `cache`")
     if not 0 < cfg.cache_threshold < 10:
         raise EngineConfigError(f"{where}.cache_threshold: a relative change above 0 (0.05-0.2 is usual)")
-    if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0:
-        raise EngineConfigError(f"{where}: cache_interval >= 1 and cache_warmup_steps >= 0")
+    if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0 or cfg.cache_front_blocks < 1:
+        raise EngineConfigError(f"{where}: cache_interval >= 1, cache_warmup_steps >= 0, cache_front_blocks >= 1")
     if cfg.max_batch < 1:
         raise EngineConfigError(f"{where}.max_batch: 1 (one image per pipeline call) or more")
     if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
@@ -110,6 +110,12 @@ def parallel_degree(cfg) -> int:
 
 def check_device(cfg, device: str, where: str) -> None:
     """Refuse what `device` cannot run, before anything loads."""
+    if cfg.cache == "cache_dit":
+        try:
+            import cache_dit  # noqa: F401
+        except ImportError:
+            raise AccelerationError(f"{where}.cache = \"cache_dit\" needs the cache-dit package: "
+                                    "`pip install --no-deps cache-dit` (its other requirements are already here)") from None
     for component, kind in cfg.quantize.items():
         _check_quantization(kind, device, f"{where}.quantize.{component}")
     if cfg.attention_backend:
@@ -220,7 +226,9 @@ def apply(pipe, cfg, device: str) -> None:
         return
     if cfg.attention_backend:
         denoiser.set_attention_backend(cfg.attention_backend)
-    if cfg.cache != "none":
+    if cfg.cache == "cache_dit":
+        _enable_cache_dit(pipe, cfg)
+    elif cfg.cache != "none":
         _enable_cache(denoiser, cfg)
     if parallel_degree(cfg) > 1:
         from diffusers import ContextParallelConfig
@@ -252,6 +260,16 @@ def _enable_cache(denoiser, cfg) -> None:
         raise AccelerationError(f"cache = \"{cfg.cache}\": diffusers' {type(denoiser).__name__} has no cache "
                                 "hooks (enable_cache); remove `cache` for this model")
     denoiser.enable_cache(cache_config(cfg, denoiser.dtype))
+
+
+def _enable_cache_dit(pipe, cfg) -> None:
+    """cache-dit's DBCache: the first cache_front_blocks blocks always run; the rest are skipped
+    while their input residual changes by less than cache_threshold, after cache_warmup_steps."""
+    import cache_dit
+
+    cache_dit.enable_cache(pipe, cache_config=cache_dit.DBCacheConfig(
+        Fn_compute_blocks=cfg.cache_front_blocks, Bn_compute_blocks=0, residual_diff_threshold=cfg.cache_threshold,
+        max_warmup_steps=cfg.cache_warmup_steps))
 
 
 def _compile(denoiser, cfg) -> None:

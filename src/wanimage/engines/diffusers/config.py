@@ -83,10 +83,11 @@ class ModelConfig:
     compile_backend: str | None = None  # None: inductor
     compile_dynamic: bool = False  # False: one graph per shape (warm up the sizes you serve)
     warmup_sizes: list = field(default_factory=list)  # ["1024*1024"]: compiled at start-up (with preload)
-    cache: str = "none"  # none | first_block | taylorseer (diffusers' cache hooks)
+    cache: str = "none"  # none | first_block | taylorseer (diffusers' cache hooks) | cache_dit (cache-dit's DBCache)
     cache_threshold: float = 0.05  # first_block: skip while the first block's residual changes less
     cache_interval: int = 5  # taylorseer: full compute every this many steps
-    cache_warmup_steps: int = 3  # taylorseer: full steps before caching starts
+    cache_warmup_steps: int = 3  # taylorseer, cache_dit: full steps before caching starts
+    cache_front_blocks: int = 1  # cache_dit: blocks that always run (its Fn_compute_blocks)
     quantize: dict = field(default_factory=dict)  # component -> int8 | fp8 | fp8_dynamic (torchao)
     attention_backend: str | None = None  # diffusers' set_attention_backend: flash, sage, _native_cudnn, ...
     max_batch: int = 1  # text-to-image: images of one request per pipeline call

@@ -43,7 +43,7 @@ class PipelineLoader:
         """What, besides the checkpoint and class, makes two loaded pipelines different."""
         c = self.cfg
         accel = (c.compile, c.compile_mode, c.compile_backend, c.compile_dynamic, c.cache, c.cache_threshold,
-                 c.cache_interval, c.cache_warmup_steps, tuple(sorted(c.quantize.items())), c.attention_backend,
+                 c.cache_interval, c.cache_warmup_steps, c.cache_front_blocks, tuple(sorted(c.quantize.items())), c.attention_backend,
                  c.ulysses_degree, c.ring_degree, c.device_map)
         return (self.device, str(self.dtype), c.offload, c.vae_tiling, c.vae_slicing, c.attention_slicing, accel)
 
