@@ -211,3 +211,43 @@ def test_modelscope_without_its_package_says_how_to_install_it(tmp_path, capsys,
 def test_modelscope_refuses_a_repository_it_does_not_publish(tmp_path, capsys):
     assert pull("flux1-dev", "--source", "modelscope", "--to", str(tmp_path)) == 1
     assert "not published on modelscope.cn" in capsys.readouterr().err
+
+
+def test_modelscope_pull_applies_the_same_selection(tiny_repo, tmp_path, capsys, monkeypatch):
+    """The modelscope package faked at its boundary (no ModelScope server here): its file list
+    and snapshot_download(allow_patterns) over the tiny repository; the same selection, the
+    manifest, a folder that serves."""
+    import fnmatch
+    import shutil
+    import types
+
+    calls = []
+
+    class HubApi:
+        def get_model_files(self, model_id, revision="master", recursive=False):
+            calls.append(("files", model_id, recursive))
+            return [{"Path": p.relative_to(tiny_repo).as_posix(), "Size": p.stat().st_size, "Type": "blob"}
+                    for p in sorted(tiny_repo.rglob("*")) if p.is_file()]
+
+    def snapshot_download(model_id, revision=None, local_dir=None, allow_patterns=None):
+        calls.append(("download", model_id, tuple(allow_patterns)))
+        for p in tiny_repo.rglob("*"):
+            rel = p.relative_to(tiny_repo).as_posix()
+            if p.is_file() and any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
+                (Path(local_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(p, Path(local_dir) / rel)
+        return local_dir
+
+    root, hub, api = types.ModuleType("modelscope"), types.ModuleType("modelscope.hub"), types.ModuleType("modelscope.hub.api")
+    root.snapshot_download, api.HubApi = snapshot_download, HubApi
+    for name, module in (("modelscope", root), ("modelscope.hub", hub), ("modelscope.hub.api", api)):
+        monkeypatch.setitem(sys.modules, name, module)
+    assert pull("sd-turbo", "--source", "modelscope", "--to", str(tmp_path)) == 1  # not published there
+    assert "not published on modelscope.cn" in capsys.readouterr().err
+    assert pull("stabilityai/sd-turbo-copy", "--source", "modelscope", "--variant", "fp16", "--to", str(tmp_path)) == 0
+    downloads = [c for c in calls if c[0] == "download"]
+    assert downloads[-1][1] == "stabilityai/sd-turbo-copy"
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" in downloads[-1][2]
+    assert not [f for f in downloads[-1][2] if f.endswith(".bin") or f == "sd_turbo.safetensors"]
+    status = ModelStore(tmp_path).status("stabilityai/sd-turbo-copy")
+    assert status.on_disk and json.loads((status.path / MANIFEST).read_text())["source"] == "modelscope"
