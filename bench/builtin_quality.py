@@ -173,20 +173,22 @@ def read_everyday(path: Path = EVERYDAY) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def drawn_sprites(engine, prompt: str, seeds: list[int], n: int = 1, size: int = 512):
-    """The sprites the engine would draw for a text-to-image job, per image: (32 px sprites as
-    drawn (mirrored where planned), boxes as fractions, phrases)."""
-    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, size, size, n, seeds[0])
-    model = engine.model
-    out = []
-    for req in engine.prepare_requests(job):
-        placed, _ = model.plan(req)
-        ctx, mask = model.text.encode_cached([p.phrase for p in placed])
-        lo = generate_sprites(model.sprite, ctx, mask, [p.seed for p in placed], model.steps, model.cfg_scale)
-        lo = torch.stack([x.flip(-1) if p.mirror else x for x, p in zip(lo, placed, strict=True)])
-        boxes = [tuple(v / size for v in p.box) for p in placed]
-        out.append((lo, boxes, [p.phrase for p in placed]))
-    return out
+def planned(engine, prompt: str, seed: int, n: int = 1, size: int = 512) -> list[list]:
+    """The sprites the engine would draw for a text-to-image job: per image, its placed sprites
+    (phrase, seed, box, mirrored or not)."""
+    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, size, size, n, seed)
+    return [engine.model.plan(req)[0] for req in engine.prepare_requests(job)]
+
+
+def draw(engine, placed: list, mirror: bool = True) -> torch.Tensor:
+    """All these sprites in batches of 64: -> (S, 4, 32, 32), mirrored where planned (`mirror`)."""
+    model, out = engine.model, []
+    for i in range(0, len(placed), 64):
+        chunk = placed[i : i + 64]
+        ctx, mask = model.text.encode_cached([p.phrase for p in chunk])
+        lo = generate_sprites(model.sprite, ctx, mask, [p.seed for p in chunk], model.steps, model.cfg_scale)
+        out += [x.flip(-1) if p.mirror and mirror else x for x, p in zip(lo, chunk, strict=True)]
+    return torch.stack(out)
 
 
 def everyday(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
@@ -200,16 +202,18 @@ def everyday(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
     result: dict[str, object] = {}
     for name, concepts, vary in (("before", None, False), ("after", saved[0], saved[1])):
         model.concepts, model.vary = concepts, vary
-        hits, misses = [], []
-        for k, (prompt, accepted) in enumerate(rows):
-            (lo, _, phrases), = drawn_sprites(engine, prompt, [k])
-            with torch.no_grad():
-                top5 = clf(on_white(lo)).topk(5, dim=1).indices  # (S, 5)
+        per_prompt = [planned(engine, prompt, k)[0] for k, (prompt, _) in enumerate(rows)]
+        with torch.no_grad():
+            # unmirrored: the judge never saw a mirrored icon, and a mirror image is the same subject
+            sprites = draw(engine, [p for ps in per_prompt for p in ps], mirror=False)
+            top5 = clf(on_white(sprites)).topk(5, dim=1).indices
+        hits, misses, at = [], [], 0
+        for (prompt, accepted), placed in zip(rows, per_prompt, strict=True):
             want = {index[a] for a in accepted}
-            hit = any(int(i) in want for i in top5.flatten())
-            hits.append(hit)
-            if not hit and name == "after":
-                misses.append(f"{prompt} -> {', '.join(phrases)}")
+            hits.append(any(int(i) in want for i in top5[at : at + len(placed)].flatten()))
+            at += len(placed)
+            if not hits[-1] and name == "after":
+                misses.append(f"{prompt} -> {', '.join(p.phrase for p in placed)}")
         plain_share = float(np.mean([hits[k] for k in plain])) if plain else float("nan")
         result[f"everyday_subject_drawn_top5 {name} ({len(rows)} prompts / {len(plain)} without any label word)"] = (
             round(float(np.mean(hits)), 3), round(plain_share, 3))
@@ -226,14 +230,15 @@ def diversity(engine, prompts: list[str], n: int = 4) -> dict[str, object]:
     result = {}
     for name, vary in (("without", False), ("with", True)):
         model.vary = vary
+        firsts = [ps[0] for k, prompt in enumerate(prompts) for ps in planned(engine, prompt, 1000 + 10 * k, n=n)]
+        sprites = on_white(draw(engine, firsts)) * 255  # (P * n, 3, 32, 32)
         pixel, place = [], []
-        for k, prompt in enumerate(prompts):
-            images = drawn_sprites(engine, prompt, [1000 + 10 * k], n=n)
-            sprites = [on_white(lo[:1])[0] * 255 for lo, _, _ in images]  # (3, 32, 32) each
-            centres = [np.array([(b[0][0] + b[0][2]) / 2, (b[0][1] + b[0][3]) / 2]) for _, b, _ in images]
+        for k in range(len(prompts)):
+            group = firsts[k * n : (k + 1) * n]
+            centres = [np.array([(p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2]) / 512 for p in group]
             for i in range(n):
                 for j in range(i + 1, n):
-                    pixel.append((sprites[i] - sprites[j]).abs().mean().item())
+                    pixel.append((sprites[k * n + i] - sprites[k * n + j]).abs().mean().item())
                     place.append(float(np.linalg.norm(centres[i] - centres[j])))
         result[name] = (round(float(np.mean(pixel)), 2), round(float(np.mean(place)), 3))
     model.vary = saved
