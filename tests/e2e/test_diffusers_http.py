@@ -112,13 +112,26 @@ def call(model: str, text: str, images: list[str] = (), **params):
     return ImageGeneration.call(model=model, api_key=KEY, messages=[msg], **params)
 
 
-def outputs(rsp, count: int, width: int, height: int) -> list[bytes]:
+class Png(bytes):
+    """A result PNG that compares by its pixels: the files of two tasks differ even for the same
+    seed (each names its task in its labels and carries its own C2PA signature)."""
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, bytes) and np.array_equal(decode(self), decode(other))
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = bytes.__hash__
+
+
+def outputs(rsp, count: int, width: int, height: int) -> list[Png]:
     """The response's images, fetched: exactly `count` of exactly width x height."""
     assert rsp.status_code == HTTPStatus.OK, rsp
     urls = image_urls(rsp)
     assert len(urls) == count, rsp
     assert rsp.usage.size == f"{width}*{height}"
-    blobs = [fetch_bytes(u) for u in urls]
+    blobs = [Png(fetch_bytes(u)) for u in urls]
     assert all(decode(b).shape == (height, width, 3) for b in blobs)
     return blobs
 

@@ -308,3 +308,29 @@ def test_verify_reports_a_broken_manifest_but_still_finds_the_watermark(settings
 def test_verify_never_raises_on_junk():
     report = verify_bytes(b"not an image at all", "junk.bin")
     assert report.error and not report.marked("wanimage")
+
+
+def test_a_box_edit_keeps_every_pixel_outside_its_boxes(settings):
+    """Palette transfer and the invisible watermark stay inside a box edit's region; the labels
+    and the manifest still describe the whole file."""
+    from wanimage.core.pipeline import edit_region
+    from wanimage.engines.base import GenerationJob
+    from wanimage.types import Box, Mode
+
+    source = photo(512, 384, seed=3)
+    job = GenerationJob(model="wan2.7-image", mode=Mode.EDIT, prompt="x", original_prompt="x", width=1024, height=768,
+                        n=1, seed=1, images=[source], boxes=[[Box(100, 50, 300, 250)]])
+    region = edit_region(job)
+    assert region.getbbox() == (200, 100, 600, 500)  # the box in output pixels
+    generated = source.resize((1024, 768))
+    palette = [{"hex": "#C2185B", "ratio": "60.00%"}, {"hex": "#FFFFFF", "ratio": "30.00%"},
+               {"hex": "#000000", "ratio": "10.00%"}]
+    req = build_request(model="wan2.7-image", prompt="x", images=["https://example.com/a.png"],
+                        bbox_list=[[[100, 50, 300, 250]]], color_palette=palette, seed=1)
+    png = finish_image(generated, req, 1, Provenance.from_settings(settings), facts(width=1024, height=768), region)
+    out = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    before = np.asarray(generated).astype(int)
+    inside = np.asarray(region) > 0
+    assert np.array_equal(out[~inside], before[~inside])  # bit for bit outside the box
+    assert np.abs(out[inside] - before[inside]).mean() > 1  # palette and mark inside it
+    assert read_manifest(png, "image/png").by_wanimage  # signed over the finished file

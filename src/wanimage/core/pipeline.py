@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..engines.base import ProgressFn
+from ..engines.base import GenerationJob, ProgressFn
+from ..engines.imaging import mask_image, scale_boxes
 from ..engines.registry import EngineRegistry
 from ..errors import ApiError
 from ..storage.base import ImageStore
 from ..tasks.events import TaskEvents
 from ..tasks.records import TaskContext, TaskRecord, TaskResult
 from ..thinking import Brief, Plan, Planner
+from ..types import Mode
 from .inputs import decode_image
 from .job import build_job, check_capabilities, check_geometry
 from .postprocess import add_watermark, apply_palette, encode_png
@@ -61,18 +63,35 @@ class Rendered:
     planner: str | None  # which planner ran ("builtin" | "llm"); None: none ran
 
 
+def edit_region(job: GenerationJob) -> Image.Image | None:
+    """For a box edit, the mask ("L", 255 inside) of the output pixels the edit may change: the
+    last image's boxes. None for every other mode (the whole image is new)."""
+    if job.mode is not Mode.EDIT or not job.boxes or not job.boxes[-1]:
+        return None
+    boxes = scale_boxes(job.boxes[-1], job.images[-1].size, (job.width, job.height))
+    return mask_image(boxes, job.width, job.height)
+
+
+def _within(changed: Image.Image, original: Image.Image, region: Image.Image | None) -> Image.Image:
+    return changed if region is None else Image.composite(changed, original, region)
+
+
 def finish_image(image: Image.Image, req: GenerationRequest, level: int,
-                 provenance: Provenance | None = None, facts: ImageFacts | None = None) -> bytes:
+                 provenance: Provenance | None = None, facts: ImageFacts | None = None,
+                 region: Image.Image | None = None) -> bytes:
     """Palette transfer, visible label, provenance marks, PNG: the same for every engine and the
     one place result PNGs are written. The invisible watermark goes in after the visible label
-    (it covers every pixel); the C2PA manifest last, over the finished file."""
+    (it covers every pixel); the C2PA manifest last, over the finished file. With a box edit's
+    `region`, palette and invisible watermark stay inside the boxes, so every pixel outside them
+    is the input's, bit for bit (the visible label, asked for, is drawn where it always is)."""
     if req.color_palette:
-        image = apply_palette(image, [e.to_color() for e in req.color_palette], strength=PALETTE_STRENGTH)
+        palette = [e.to_color() for e in req.color_palette]
+        image = _within(apply_palette(image, palette, strength=PALETTE_STRENGTH), image, region)
     if req.watermark:
         image = add_watermark(image)
     if provenance is None or facts is None:
         return encode_png(image, level)
-    image = provenance.mark_pixels(image)
+    image = _within(provenance.mark_pixels(image), image, region)
     return provenance.seal(encode_png(image, level, provenance.chunks(facts)), facts)
 
 
@@ -111,12 +130,13 @@ class Pipeline:
         task_id = task_id or str(uuid.uuid4())
         if ingredients is None:
             ingredients = tuple(ingredient_of(im.tobytes(), k, "image/x-raw-rgb") for k, im in enumerate(inputs, 1))
+        region = edit_region(job)
         for index, image in enumerate(outputs, start=1):
             if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
                 image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
             facts = ImageFacts(task_id, index, req.prompt, job.prompt, job.seed, job.width, job.height,
                                req.model, engine.name, getattr(engine, "steps", None), ingredients)
-            pngs.append(finish_image(image, req, self.png_level, self.provenance, facts))
+            pngs.append(finish_image(image, req, self.png_level, self.provenance, facts, region))
         clock.lap("encoding")
         return Rendered(pngs, job.width, job.height, job.prompt, plan.planner if plan else None)
 
