@@ -2,7 +2,8 @@
 project on Fluent Emoji Flat renders. Imports nothing from the rest of wanimage.
 
 Modules, one job each:
-  text.py      frozen MiniLM token encoder (B, T, 384)
+  text.py      frozen MiniLM token encoder (B, T, 384), and its sentence vectors
+  concepts.py  open vocabulary: an object phrase -> the nearest known concept (label and tags)
   net.py       config dataclass, SpriteUNet (flow matching, cross-attention), Upsampler
   sampling.py  k-diffusion-style schedules and samplers
   data.py      fetch-free dataset build: rasterise SVGs, join captions, encode captions

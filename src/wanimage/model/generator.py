@@ -99,12 +99,13 @@ class BuiltinModel:
             return {}
         phrases = [o.phrase for o in objects if o.subject]
         missing = [p for p in dict.fromkeys(phrases) if p not in self._matches]
+        for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
+            self._matches[p] = self.concepts.match(self.text.sentences([p]))[0]
         if missing:
-            for p, m in zip(missing, self.concepts.match(self.text.sentences(missing)), strict=True):
-                self._matches[p] = m
             if len(self._matches) > 4096:  # bound memory in a long-running server
                 for k in list(self._matches)[:1024]:
-                    del self._matches[k]
+                    if k not in missing:
+                        del self._matches[k]
         return {p: self._matches[p] for p in phrases}
 
     def sprite_phrase(self, o: ObjectSpec, seed: int, found: dict[str, Match | None]) -> tuple[str, bool]:
