@@ -49,6 +49,11 @@ def test_models_lists_both_ids(tmp_path):
     lines = done.stdout.splitlines()
     assert any(line.startswith("wan2.7-image ") and "text-to-image" in line for line in lines)
     assert any(line.startswith("wan2.7-image-pro") for line in lines)
+    # described from its files: nothing loaded (no "Loading weights" bar, not resident)
+    assert "Loading weights" not in done.stderr and "not resident (loads on first use)" in done.stdout
+    assert "builtin.safetensors (on disk" in done.stdout
+    loaded = run("models", "--load", cwd=tmp_path)
+    assert loaded.returncode == 0 and "; resident, " in loaded.stdout, loaded.stderr
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if getattr(args, "preset", None):
         settings = settings.model_copy(update={"preset": args.preset})
     registry = build_registry(settings)
-    registry.preload()
+    registry.preload(heavy=args.load)  # the built-in model is described from its files unless --load
     for row in registry.describe():
         if row["error"]:
             print(f"{row['model']:18s} unavailable: {row['error']}")
@@ -65,4 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="list the models, what serves them, what is on disk and resident")
     models.add_argument("--preset", help="as `serve --preset`: the preset's models (default: WANIMAGE_PRESET)")
     models.add_argument("--data-dir", help="data directory (pulled weights in DATA_DIR/models)")
+    models.add_argument("--load", action="store_true",
+                        help="load every engine to report what is resident (default: the built-in model "
+                             "is described from its files, which takes a second instead of several)")
     models.set_defaults(func=cmd_models)

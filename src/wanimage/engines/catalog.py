@@ -15,15 +15,32 @@ NOT_INSTALLED = (
 )
 
 
-def _builtin(settings: Settings):
-    def load() -> Engine:
+class BuiltinFactory:
+    """Loads the built-in model (seconds: torch, transformers, the text encoder). `wanimage
+    models` describes it without loading (`heavy`, `describe_unloaded`)."""
+
+    heavy = True
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    def __call__(self) -> Engine:
         try:
             from .builtin import load_builtin_engine
         except ImportError as exc:
             raise ImportError(f"{NOT_INSTALLED} ({exc})") from exc
-        return load_builtin_engine(device=settings.device)
+        return load_builtin_engine(device=self.device)
 
-    return load
+    def describe_unloaded(self) -> dict:
+        from .builtin import BuiltinEngine
+        from .inventory import builtin_summary
+
+        return {"engine": BuiltinEngine.name, "modes": sorted(m.value for m in BuiltinEngine.capabilities.modes),
+                "summary": builtin_summary(None, self.device)}
+
+
+def _builtin(settings: Settings) -> BuiltinFactory:
+    return BuiltinFactory(settings.device)
 
 
 def _diffusers(settings: Settings) -> dict[str, EngineFactory]:

@@ -19,7 +19,7 @@ def summarize(engine, error: str | None) -> dict:
     if name == "diffusers":
         return _diffusers(engine.describe())
     if name == "builtin":
-        return _builtin(engine)
+        return builtin_summary(engine)
     details = engine.describe() if hasattr(engine, "describe") else {}
     return {"engine": name, "label": name, "preset": None, "checkpoints": [], "on_disk": None,
             "disk_bytes": None, "resident": True, "device": details.get("backend"), "memory_bytes": None}
@@ -40,18 +40,19 @@ def _diffusers(d: dict) -> dict:
             "device": d["device"], "dtype": d["dtype"], "memory_bytes": d["bytes"]}
 
 
-def _builtin(engine) -> dict:
+def builtin_summary(engine, device: str = "cpu") -> dict:
+    """The built-in model's row; `engine` None: described from its files, nothing loaded."""
     from .builtin import DEFAULT_WEIGHTS
 
     files = [p for p in (DEFAULT_WEIGHTS, DEFAULT_WEIGHTS.with_name("concepts.safetensors")) if p.is_file()]
     modules = _modules(getattr(engine, "model", None))
     memory = sum(t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers()))
-    device = next((str(p.device) for m in modules for p in m.parameters()), "cpu")
+    device = next((str(p.device) for m in modules for p in m.parameters()), device)
     return {"engine": "builtin", "label": BUILTIN_LABEL, "preset": None, "docs": PRESETS_DOC,
             "checkpoints": [{"source": _short(p), "roles": ["all"], "on_disk": True, "disk_bytes": p.stat().st_size}
                             for p in files],
-            "on_disk": bool(files), "disk_bytes": sum(p.stat().st_size for p in files), "resident": True,
-            "device": device, "memory_bytes": memory}
+            "on_disk": bool(files), "disk_bytes": sum(p.stat().st_size for p in files),
+            "resident": engine is not None, "device": device, "memory_bytes": memory}
 
 
 def _modules(obj) -> list:

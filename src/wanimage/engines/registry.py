@@ -59,10 +59,13 @@ class EngineRegistry:
             entry.error = str(exc)
             log.error("engine could not be loaded: %s", exc)
 
-    def preload(self) -> dict[str, str | None]:
-        """Load every engine now; returns model -> error (None when loaded)."""
+    def preload(self, *, heavy: bool = True) -> dict[str, str | None]:
+        """Load every engine now; returns model -> error (None when loaded). `heavy=False` leaves
+        out factories that say loading is slow and can describe their engine without it."""
         out = {}
-        for model in self._entries:
+        for model, entry in self._entries.items():
+            if not heavy and getattr(entry.factory, "heavy", False) and hasattr(entry.factory, "describe_unloaded"):
+                continue
             try:
                 self.get(model)
                 out[model] = None
@@ -77,6 +80,10 @@ class EngineRegistry:
         rows = []
         for model, entry in self._entries.items():
             engine = entry.engine
+            if engine is None and entry.error is None and hasattr(entry.factory, "describe_unloaded"):
+                rows.append({"model": model, "loaded": False, "error": None, "details": None,
+                             **entry.factory.describe_unloaded()})
+                continue
             rows.append(
                 {
                     "model": model,
