@@ -107,3 +107,33 @@ def test_a_request_over_its_pixel_sum_is_400_before_any_decode(tmp_path):
         asyncio.run(ImageFetcher(settings).fetch_all(refs))
     assert "WANIMAGE_MAX_REQUEST_PIXELS" in info.value.message and "3,000,000" in info.value.message
     assert len(asyncio.run(ImageFetcher(settings).fetch_all(refs[:2]))) == 2
+
+
+def test_the_worker_reads_the_pixels_decoded_at_submit_not_the_clients_file(tmp_path, monkeypatch):
+    """Submit stores the decoded pixels beside the client's file; the worker loads those, so a
+    big input is decoded at full size once. The ingredient is still the hash of the file as sent."""
+    import hashlib
+
+    from wanimage.core import pipeline
+    from wanimage.core.decoding import DECODED_SUFFIX, decoded_png
+    from wanimage.storage.local import LocalImageStore
+
+    store = LocalImageStore(tmp_path / "files", b"k" * 32)
+    data = encoded(Image.new("RGB", (3000, 2000), (10, 120, 200)), fmt="JPEG", quality=90)
+    submitted = decode_image(data, 1, max_pixels=1024 * 1024)
+    store.put_named("inputs/t/1.jpeg", data)
+    store.put_named("inputs/t/1.jpeg" + DECODED_SUFFIX, decoded_png(submitted.image))
+
+    def no_second_decode(*args, **kwargs):
+        raise AssertionError("the worker decoded the client's file again")
+
+    monkeypatch.setattr(pipeline, "decode_image", no_second_decode)
+    images, ingredients = pipeline.load_inputs(store, ["input://inputs/t/1.jpeg"])
+    assert images[0].tobytes() == submitted.image.tobytes()
+    assert original_size(images[0]) == (3000, 2000)  # boxes keep their meaning in the sent pixels
+    assert ingredients[0].sha256 == hashlib.sha256(data).hexdigest() and ingredients[0].mime == "image/jpeg"
+
+    store.put_named("inputs/old/1.jpeg", data)  # queued before the decoded copy existed
+    monkeypatch.undo()
+    images, _ = pipeline.load_inputs(store, ["input://inputs/old/1.jpeg"])
+    assert original_size(images[0]) == (3000, 2000)

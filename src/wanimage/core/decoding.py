@@ -1,8 +1,8 @@
 """Decoding input images within a memory budget.
 
-An input is decoded once per place it is needed (at submit, to check it; in the worker, to use
-it), each time straight to the size the engines use (`input_max_pixels`, the 2K tier's area by
-default): JPEG through `Image.draft` (the decoder itself scales by 1/2, 1/4 or 1/8, so no
+An input is decoded once, at submit (to check it), straight to the size the engines use
+(`input_max_pixels`, the 2K tier's area by default); those pixels are stored beside the client's
+file as a lossless PNG (`decoded_png`), which is what the worker reads. Decoding goes: JPEG through `Image.draft` (the decoder itself scales by 1/2, 1/4 or 1/8, so no
 full-size copy exists), every other format by one full-size decode then `Image.reduce`, which
 frees the full-size copy before anything else is made. So at most one full-size copy of one image
 of a request is alive at a time, and `DecodeBudget` bounds what all requests of the process
@@ -69,6 +69,29 @@ class InputImage:
 def original_size(image: Image.Image) -> tuple[int, int]:
     """The size of the image as the client sent it (EXIF-oriented), before decode-time downscaling."""
     return tuple(image.info.get(ORIGINAL_SIZE, image.size))  # type: ignore[return-value]
+
+
+DECODED_SUFFIX = ".decoded.png"  # beside a stored input: its decoded pixels, for the worker
+
+
+def decoded_png(image: Image.Image) -> bytes:
+    """The decoded (already downscaled) input as a lossless PNG carrying its original size, so
+    the worker reads these pixels instead of decoding the client's file a second time."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(ORIGINAL_SIZE, "{},{}".format(*original_size(image)))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1, pnginfo=info)
+    return buf.getvalue()
+
+
+def from_decoded_png(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+        rgb = img.convert("RGB")
+        width, height = (int(v) for v in str(img.info.get(ORIGINAL_SIZE, "{},{}".format(*img.size))).split(","))
+    rgb.info[ORIGINAL_SIZE] = (width, height)
+    return rgb
 
 
 def refuse(position: int, message: str) -> InvalidParameter:

@@ -25,6 +25,7 @@ from ..tasks.events import TaskEvents
 from ..tasks.records import TaskContext, TaskRecord, TaskResult
 from ..thinking import Brief, Plan, Planner
 from ..types import Mode
+from .decoding import DECODED_SUFFIX, from_decoded_png
 from .inputs import decode_image
 from .job import build_job, check_capabilities, check_geometry
 from .postprocess import add_watermark, apply_palette, encode_png
@@ -159,14 +160,22 @@ class Pipeline:
 
 
 def load_inputs(images: ImageStore, refs: list[str]) -> tuple[list[Image.Image], tuple[Ingredient, ...]]:
-    """Input images were stored at submit as `input://KEY`; decode them again here. Also their
-    provenance ingredients: the SHA-256 of the bytes as the client sent them."""
+    """Input images were stored at submit as `input://KEY`, with their decoded pixels beside them
+    (KEY + DECODED_SUFFIX): read those, so no input is decoded at full size twice. Tasks queued
+    before that copy existed are decoded from the client's bytes. Also the provenance
+    ingredients: the SHA-256 of the bytes as the client sent them."""
     decoded, ingredients = [], []
     for position, ref in enumerate(refs, start=1):
-        data = images.read(ref.removeprefix("input://"))
-        image = decode_image(data, position)
-        decoded.append(image.image)
-        ingredients.append(ingredient_of(data, position, f"image/{image.format.lower()}"))
+        key = ref.removeprefix("input://")
+        data = images.read(key)
+        if images.exists(key + DECODED_SUFFIX):
+            image = from_decoded_png(images.read(key + DECODED_SUFFIX))
+            fmt = key.rpartition(".")[2]
+        else:
+            found = decode_image(data, position)
+            image, fmt = found.image, found.format.lower()
+        decoded.append(image)
+        ingredients.append(ingredient_of(data, position, f"image/{fmt}"))
     return decoded, tuple(ingredients)
 
 

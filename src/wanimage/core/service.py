@@ -42,6 +42,7 @@ from ..tasks.records import Origin, QueueFull, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
 from ..thinking import build_planner
+from .decoding import DECODED_SUFFIX, decoded_png
 from .inputs import ImageFetcher
 from .pipeline import Pipeline, TaskPipeline
 from .postprocess import encode_png
@@ -253,6 +254,9 @@ class ImageService:
         for item in inputs:
             key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
             await asyncio.to_thread(self.images.put_named, key, item.data)
+            # the pixels as decoded here, so the worker never decodes the client's file again
+            pixels = await asyncio.to_thread(decoded_png, item.image)
+            await asyncio.to_thread(self.images.put_named, key + DECODED_SUFFIX, pixels)
             refs.append(f"input://{key}")
         create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue,
                          owner=tenant.key_id)
