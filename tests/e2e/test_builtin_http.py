@@ -11,7 +11,6 @@ import io
 import json
 from http import HTTPStatus
 
-import dashscope
 import httpx
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
-from tests.support.server import start_server
+from tests.support.server import dashscope_pointed_at, start_server
 from wanimage.config import Settings
 from wanimage.core.postprocess import palette_distance
 from wanimage.engines.catalog import build_registry
@@ -33,14 +32,8 @@ MODEL = "wan2.7-image"
 @pytest.fixture(scope="module")
 def builtin_server(tmp_path_factory):
     data = tmp_path_factory.mktemp("builtin-server")
-    running = start_server(data, registry=build_registry(Settings(data_dir=data)))
-    previous = dashscope.base_http_api_url
-    dashscope.base_http_api_url = running.api_base
-    try:
+    with dashscope_pointed_at(start_server(data, registry=build_registry(Settings(data_dir=data)))) as running:
         yield running
-    finally:
-        dashscope.base_http_api_url = previous
-        running.stop()
 
 
 def call(text: str, images: list[str] = (), **params):

@@ -16,7 +16,6 @@ import io
 import time
 from http import HTTPStatus
 
-import dashscope
 import httpx
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
-from tests.support.server import start_server
+from tests.support.server import dashscope_pointed_at, start_server
 from wanimage.engines.diffusers import load_engines
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.engines.registry import EngineRegistry
@@ -68,14 +67,9 @@ def family_server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"diffusers-{family}")
     (tmp / "engines.toml").write_text(config_for(family))
     with tiny_cpu_speedups():
-        running = start_server(tmp / "data", registry=EngineRegistry(load_engines(tmp / "engines.toml")))
-        previous = dashscope.base_http_api_url
-        dashscope.base_http_api_url = running.api_base
-        try:
+        registry = EngineRegistry(load_engines(tmp / "engines.toml"))
+        with dashscope_pointed_at(start_server(tmp / "data", registry=registry)) as running:
             yield family, running
-        finally:
-            dashscope.base_http_api_url = previous
-            running.stop()
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from http import HTTPStatus
 
-import dashscope
 import httpx
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from dashscope.api_entities.dashscope_response import Message
 
 from tests.e2e.test_playground import browser, open_page  # noqa: F401 - fixtures
 from tests.support.fake_hub import FakeHub
-from tests.support.server import free_port, start_server
+from tests.support.server import dashscope_pointed_at, free_port, start_server
 from wanimage.cli import main
 from wanimage.config import Settings
 from wanimage.engines.catalog import build_registry
@@ -62,14 +61,8 @@ def preset_server(tmp_path_factory):
     overrides.write_text("[defaults]\nmax_generate_pixels = 4096\nreference_pixels = 4096\n")
     settings = Settings(data_dir=tmp / "data", preset="sd-turbo", models_dir=tmp / "models", engine_config=overrides)
     with tiny_cpu_speedups():
-        running = start_server(tmp / "data", registry=build_registry(settings))
-        previous = dashscope.base_http_api_url
-        dashscope.base_http_api_url = running.api_base
-        try:
+        with dashscope_pointed_at(start_server(tmp / "data", registry=build_registry(settings))) as running:
             yield running
-        finally:
-            dashscope.base_http_api_url = previous
-            running.stop()
 
 
 def pixels_of(url: str) -> np.ndarray:

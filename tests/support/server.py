@@ -8,6 +8,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,20 @@ def start_server(
     wait_healthy(base_url)
     return RunningServer(base_url, settings, engine, app, server, thread)
 
+
+
+@contextmanager
+def dashscope_pointed_at(running: RunningServer) -> Iterator[RunningServer]:
+    """The dashscope SDK's global base URL on `running` for the block; the server stops after."""
+    import dashscope
+
+    previous = dashscope.base_http_api_url
+    dashscope.base_http_api_url = running.api_base
+    try:
+        yield running
+    finally:
+        dashscope.base_http_api_url = previous
+        running.stop()
 
 def main() -> None:
     parser = argparse.ArgumentParser()
