@@ -7,105 +7,46 @@ by `ImageService.from_settings` (or from parts, in tests)."""
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-import re
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 
 from PIL import Image
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 from ..config import Settings
 from ..engines.registry import EngineRegistry
 from ..errors import (
     ApiError,
-    InvalidParameter,
     NotFound,
-    ServiceUnavailable,
     StorageFull,
     Throttling,
     TooLarge,
     UnsupportedOperation,
-    is_disk_full,
-    storage_full,
 )
 from ..storage import ImageStore, open_image_store
 from ..storage.base import InvalidKey
-from ..tasks.events import Subscription, TaskEvent, TaskEvents
+from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import Origin, QueueFull, TaskRecord, TaskStatus
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
 from ..thinking import build_planner
 from .decoding import DECODED_SUFFIX, decoded_png
+from .following import TaskFollower
 from .inputs import ImageFetcher
 from .pipeline import Pipeline, TaskPipeline
 from .postprocess import encode_png
 from .provenance import Provenance
 from .request import GenerationRequest
+from .store_guard import check_filter, is_task_id, store_errors
 from .tenants import ANYONE, Tenant
 
 log = logging.getLogger(__name__)
 
-STORE_POLL_SECONDS = 0.5  # how often a waiter re-reads the store (tasks run by other processes)
 UPLOAD_PREFIX = "uploads/"
-
-
-class WaitTimeout(ApiError):
-    status, code = 504, "RequestTimeOut"
-
-
-# Task ids are the UUIDs this server hands out; anything else (NUL, over-long, another shape) is
-# an id no task has, answered UNKNOWN as the official service does, without a database round trip.
-_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-MAX_FILTER_CHARS = 64
-
-
-def is_task_id(task_id: str) -> bool:
-    return isinstance(task_id, str) and _TASK_ID.fullmatch(task_id) is not None
-
-
-def check_filter(name: str, value: str | None) -> str | None:
-    """A list filter the database can hold: printable, at most MAX_FILTER_CHARS; else 400."""
-    if value is not None and (len(value) > MAX_FILTER_CHARS or not value.isprintable()):
-        raise InvalidParameter(
-            f"{name}: must be at most {MAX_FILTER_CHARS} printable characters, e.g. wan2.7-image", field=name
-        )
-    return value
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    """A database that is down or locked is transient trouble: 503 with retry-after, never a 500.
-    A full disk under it is 507 StorageFull; a value the database refuses (what validation
-    missed) is 400, never a 503 the SDKs would retry forever."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        log.error("task store error: %s", exc)
-        if is_disk_full(exc):
-            raise storage_full("to the task database") from None
-        raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
-    except DataError as exc:
-        log.warning("task store refused a value: %s", exc)
-        raise InvalidParameter("the request holds characters the task database cannot store") from None
-    except DBAPIError as exc:
-        log.error("task store error: %s", exc)
-        raise ServiceUnavailable("the task database is unavailable; retry shortly", retry_after=2) from None
-
-
-def _failed_unrecorded(event: TaskEvent) -> ApiError:
-    """A task whose worker could not record its outcome (a full disk): its sync or streaming
-    client gets the failure at once instead of waiting out its timeout."""
-    if event.code == StorageFull.code:
-        return StorageFull(event.message or "storage is full", retry_after=30)
-    return ApiError(event.message or "the task failed", status=500, code=event.code or "InternalError",
-                    should_retry=False)
 
 
 @dataclass
@@ -134,6 +75,7 @@ class ImageService:
         self.pipeline = Pipeline(engines, planner=build_planner(settings), png_level=settings.png_compress_level,
                                  provenance=Provenance.from_settings(settings))  # issue 15: marks on every PNG
         self.events = TaskEvents()
+        self.follower = TaskFollower(store, images, self.events)
         self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
         self.workers: list[Worker] = []
         self.images_made = 0  # read by metrics
@@ -298,98 +240,19 @@ class ImageService:
         except BaseException:
             self.events.unsubscribe(sub)
             raise
-        return record, self._follow(sub, self.settings.sync_timeout_seconds)
+        return record, self.follower.events(sub, self.settings.sync_timeout_seconds)
 
     def follow(
         self, task_id: str, *, timeout: float | None = None, previews: bool = False
     ) -> AsyncIterator[TaskEvent]:
         """Yield progress events (with partial images when `previews`) until the task ends."""
         timeout = self.settings.sync_timeout_seconds if timeout is None else timeout
-        return self._follow(self.events.subscribe(task_id, previews=previews), timeout)
+        return self.follower.events(self.events.subscribe(task_id, previews=previews), timeout)
 
-    async def _follow(self, sub: Subscription, timeout: float) -> AsyncIterator[TaskEvent]:
-        task_id = sub.task_id
-        deadline = time.monotonic() + timeout
-        shared = -1  # progress of the last partial image taken from the store
-        try:
-            while True:
-                with store_errors():
-                    record = await asyncio.to_thread(self.store.get, task_id)
-                if sub.previews and record is not None and (record.preview_progress or 0) > shared:
-                    # run by a worker in another process, which left its latest partial image
-                    shared = record.preview_progress or 0
-                    image = await asyncio.to_thread(self._shared_preview, record.preview_key)
-                    if image is not None:
-                        yield TaskEvent("progress", shared, [image])
-                if record is None or record.status.terminal:
-                    # Events published before the store said "ended" are still owed to the caller.
-                    while not sub.queue.empty():
-                        event = sub.queue.get_nowait()
-                        if event.kind not in ("done", "failed"):
-                            yield event
-                    return
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WaitTimeout(
-                        f"the task {task_id} did not finish within {timeout:.0f} s; it goes on: "
-                        "poll GET /api/v1/tasks/{task_id}",
-                        should_retry=False,
-                    )
-                try:
-                    event = await asyncio.wait_for(sub.queue.get(), min(remaining, STORE_POLL_SECONDS))
-                except TimeoutError:
-                    continue
-                if event.kind == "done":
-                    return
-                if event.kind == "failed":  # its row could not be written: the waiter hears it here
-                    raise _failed_unrecorded(event)
-                yield event
-        finally:
-            self.events.unsubscribe(sub)
-
-    # -- progress for DashScope SSE (issue 11) --------------------------------------------------
-
-    async def follow_progress(self, task_id: str, events: AsyncIterator[TaskEvent]) -> AsyncIterator[int]:
-        """Each new progress value (0-100) of a followed task until it ends, whether its worker
-        runs in this process (its events) or in another (the progress the store has, read every
-        STORE_POLL_SECONDS). Errors of `events` (a timeout, an unrecorded failure) propagate."""
-        inbox: asyncio.Queue[TaskEvent | None] = asyncio.Queue()
-
-        async def pump() -> None:
-            try:
-                async for event in events:
-                    inbox.put_nowait(event)
-            finally:
-                inbox.put_nowait(None)
-
-        pumping = asyncio.ensure_future(pump())
-        last = 0
-        try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(inbox.get(), STORE_POLL_SECONDS)
-                except TimeoutError:
-                    record = await asyncio.to_thread(self.get, task_id)
-                    event = TaskEvent("progress", record.progress) if record is not None else None
-                    if event is None or record.status.terminal:
-                        continue  # the pump ends with the task
-                if event is None:
-                    await pumping  # raises what `events` raised
-                    return
-                if event.kind == "progress" and event.progress > last:
-                    last = event.progress
-                    yield last
-        finally:
-            pumping.cancel()
-
-    def _shared_preview(self, key: str | None) -> Image.Image | None:
-        try:
-            image = Image.open(io.BytesIO(self.images.read(key or "")))
-            image.load()
-            return image
-        except Exception:  # purged or unreadable: a stream does without this preview
-            log.warning("partial image %s could not be read", key, exc_info=True)
-            return None
+    def follow_progress(self, task_id: str, events: AsyncIterator[TaskEvent]) -> AsyncIterator[int]:
+        """Each new progress value of a followed task (DashScope SSE frames), whichever process
+        runs it."""
+        return self.follower.progress(task_id, events)
 
     # ------------------------------------------------------------ queries
 
