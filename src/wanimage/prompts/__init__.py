@@ -2,25 +2,13 @@
 diffusers engine's image-set splitting. Pure: imports only the standard library.
 
   vocabulary.py  number, colour, size, region and relation words; singular / plural
-  parse.py       prompt -> ParsedPrompt (objects, relations, background, style, kept text);
-                 image sets -> per-image parts; edits -> EditIntent"""
+  parse.py       prompt -> ParsedPrompt (objects, relations, background, style, kept text)
+  edits.py       image sets -> per-image parts; edit prompts -> EditIntent, source images"""
 
 from __future__ import annotations
 
-from .parse import (
-    EditIntent,
-    ParsedObject,
-    ParsedPrompt,
-    Scene,
-    image_refs,
-    parse,
-    parse_edit,
-    parse_object,
-    scene_words,
-    set_prompts,
-    source_images,
-    split_set,
-)
+from .edits import EditIntent, image_refs, parse_edit, set_prompts, source_images, split_set
+from .parse import ParsedObject, ParsedPrompt, Scene, parse, parse_object, scene_words
 from .vocabulary import (
     COLOURS,
     MAX_COUNT,
