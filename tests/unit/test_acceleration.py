@@ -84,7 +84,6 @@ def test_cache_leaves_other_engines_alone(plain):
 
 def test_cache_dit_skips_z_image_blocks_within_the_stated_difference():
     """cache-dit's DBCache covers the family diffusers' hooks do not (Z-Image)."""
-    pytest.importorskip("cache_dit")
     zimage = {"family": "zimage", "text_to_image": "tiny:zimage", "steps": 10, "max_generate_pixels": 64 * 64}
 
     def make(**keys):
@@ -103,7 +102,6 @@ def test_cache_dit_skips_z_image_blocks_within_the_stated_difference():
 
 def test_cache_dit_model_with_a_from_pipe_sibling_runs_both_roles(plain):
     """The refine pipeline shares the cached transformer (from_pipe): both calls run."""
-    pytest.importorskip("cache_dit")
     eng = engine(cache="cache_dit", cache_threshold=0.5, cache_warmup_steps=2, refine="tiny:qwen_image",
                  refine_strength=0.5, max_generate_pixels=48 * 48)
     assert len(generate(eng)) == 1
@@ -140,7 +138,6 @@ def test_warmup_sizes_need_compile_and_preload():
 
 
 def test_int8_weight_only_loads_and_runs_on_cpu(plain):
-    pytest.importorskip("torchao")
     eng = engine(quantize="int8")
     linear = eng.pipeline("text_to_image").transformer.transformer_blocks[0].attn.to_q
     assert "Int8" in type(linear.weight).__name__  # torchao's int8 weight tensor
@@ -149,7 +146,6 @@ def test_int8_weight_only_loads_and_runs_on_cpu(plain):
 
 
 def test_quantize_per_component_table():
-    pytest.importorskip("torchao")
     eng = engine(quantize={"transformer": "none", "text_encoder": "int8"})
     pipe = eng.pipeline("text_to_image")
     assert "Int8" not in type(pipe.transformer.transformer_blocks[0].attn.to_q.weight).__name__
@@ -163,7 +159,6 @@ def test_quantize_per_component_table():
 
 @pytest.mark.parametrize("kind", ["fp8", "fp8_dynamic"])
 def test_fp8_is_refused_on_cpu_with_the_alternative(kind):
-    pytest.importorskip("torchao")
     with pytest.raises(AccelerationError, match="FP8 runs on NVIDIA GPUs .* use \"int8\" there"):
         engine(quantize=kind)
 
