@@ -49,6 +49,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
         await service.start(workers=settings.workers if start_workers else 0)
         yield
         await service.stop()
+        engines.close()
 
     # Swagger UI and ReDoc from the package's own files (fastapi-offline): /docs works offline
     app = FastAPIOffline(

@@ -73,6 +73,16 @@ class EngineRegistry:
                 out[model] = exc.message
         return out
 
+    def close(self) -> None:
+        """Release what loaded engines hold beyond memory (a remote engine's probe thread and
+        event loop); called when the app shuts down. Engines without `close` are left as they are."""
+        closed: set[int] = set()
+        for entry in self._entries.values():
+            engine = entry.engine
+            if engine is not None and id(engine) not in closed and hasattr(engine, "close"):
+                closed.add(id(engine))
+                engine.close()
+
     def capabilities(self, model: str) -> Capabilities:
         return self.get(model).capabilities
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import string
+import threading
 from collections.abc import Callable
 from functools import cache
 
@@ -337,8 +338,18 @@ TINY: dict[str, Callable[[], dict]] = {
 }
 
 
-@cache
+_BUILD_LOCK = threading.Lock()  # seeded builds draw from torch's global RNG: one at a time
+
+
 def _components(family: str, variant: str) -> dict:
+    """Built once per process. Two devices' engines load at once (WANIMAGE_DEVICES=cpu,cpu):
+    without the lock their seeded builds interleave and the cached weights depend on timing."""
+    with _BUILD_LOCK:
+        return _build_components(family, variant)
+
+
+@cache
+def _build_components(family: str, variant: str) -> dict:
     try:
         build = TINY[family if not variant else f"{family}:{variant}"]
     except KeyError:

@@ -260,6 +260,10 @@ class RemoteEngine:
 
     # ------------------------------------------------------------------ introspection
 
+    def close(self) -> None:
+        """Stop the backend's event loop and health probe (the server is shutting down)."""
+        self.backend.close()
+
     def describe(self) -> dict:
         """For /health and `wanimage models`: the backend and whether it answered lately."""
         h = self.backend.health
