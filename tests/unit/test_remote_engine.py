@@ -126,3 +126,14 @@ def test_url_answers_come_only_from_the_backends_own_host(tiny):
     with pytest.raises(ApiError, match="not its own host") as err:
         engine.generate(job(Mode.TEXT_TO_IMAGE), lambda f, p=None: None)
     assert err.value.code == "InternalError.Algo"
+
+
+def test_wanimage_models_names_the_backend_of_a_remote_model(tiny, tmp_path, monkeypatch, capsys):
+    from wanimage.cli import main
+
+    monkeypatch.setenv("WANIMAGE_REMOTE_URL", tiny.base_url + "/v1")
+    monkeypatch.setenv("WANIMAGE_DATA_DIR", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "weights on the backend" in out and "0 B" not in out
+    assert f"{tiny.base_url}" in out and "reachable, answered in" in out

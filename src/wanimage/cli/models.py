@@ -43,7 +43,10 @@ def human(n: int | None) -> str:
 
 def _state(s: dict) -> str:
     """One line: what serves it, where, and what is resident."""
-    resident = f"resident, {human(s['memory_bytes'])}" if s["resident"] else "not resident (loads on first use)"
+    if s["memory_bytes"] is None:  # a remote engine: its weights live on its backend
+        resident = "weights on the backend"
+    else:
+        resident = f"resident, {human(s['memory_bytes'])}" if s["resident"] else "not resident (loads on first use)"
     preset = f"preset={s['preset']} " if s.get("preset") else ""
     return f"{preset}{s['label']}; device={s['device']}; {resident}"
 
