@@ -391,3 +391,19 @@ def test_sd_img2img_roles_run_at_least_one_step_from_the_source(monkeypatch):
     engine.generate(job(Mode.EDIT, 64, 64, images=[photo(64, 64)]), no_progress)
     assert calls == [("edit", 0.6), ("refine", 0.3)]  # 64x64 from 32x32: upscaled, then refined
 
+
+
+@pytest.mark.parametrize("family", ["flux2"])
+def test_boxes_on_a_source_image_make_its_reference_the_boxed_region(family, monkeypatch):
+    """'put the cat in the box of image 1 into the box of image 2': image 1's box is the object
+    to take, so the reference handed to the pipeline is that region, not the whole image 1."""
+    engine = engine_for(family)
+    seen = []
+    original = engine.family.inpaint_kwargs
+    monkeypatch.setattr(engine.family, "inpaint_kwargs",
+                        lambda canvas, mask, refs: seen.append([r.size for r in refs]) or original(canvas, mask, refs))
+    source, target = photo(120, 90, 1), photo(120, 90, 2)
+    out = engine.generate(job(Mode.EDIT, 120, 90, images=[source, target],
+                              boxes=[[Box(10, 20, 50, 60)], [Box(60, 30, 100, 70)]]), no_progress)
+    assert out[0].size == (120, 90)
+    assert seen and all(sizes and sizes[0][0] / sizes[0][1] == 1.0 for sizes in seen)  # 40x40 region, resized

@@ -85,6 +85,15 @@ def mask_image(boxes: list[Box], width: int, height: int) -> Image.Image:
     return Image.fromarray(mask, "L")
 
 
+def crop_to_boxes(image: Image.Image, boxes: list[Box]) -> Image.Image:
+    """A source image's boxes mark the object to take from it: the reference is the region they
+    cover together (the whole image when it has none)."""
+    if not boxes:
+        return image
+    return image.crop((min(b.x1 for b in boxes), min(b.y1 for b in boxes),
+                       max(b.x2 for b in boxes), max(b.y2 for b in boxes)))
+
+
 def composite(generated: Image.Image, source: Image.Image, alpha: np.ndarray) -> Image.Image:
     """where(alpha > 0, blend, source): pixels outside every box are the source's, bit for bit."""
     gen = np.asarray(generated.convert("RGB"), dtype=np.float32)

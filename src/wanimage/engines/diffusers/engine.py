@@ -38,6 +38,7 @@ from .base import (
     box_alpha,
     cap_pixels,
     composite,
+    crop_to_boxes,
     ensure_min_side,
     generation_size,
     generator,
@@ -136,11 +137,12 @@ class DiffusersEngine:
             return out
         refs = [im.convert("RGB") for im in job.images]
         boxes = job.boxes[len(job.images) - 1] if len(job.boxes) >= len(job.images) else []
+        # boxes on an image before the last mark the object to take from it: that region is the reference
+        per_image = job.boxes if len(job.boxes) == len(refs) else [[] for _ in refs]
+        refs[:-1] = [crop_to_boxes(im, b) for im, b in zip(refs[:-1], per_image[:-1], strict=True)]
         if job.mode is Mode.EDIT and boxes:
             canvas = resize_exact(refs[-1], job.width, job.height)
             scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))
-            if any(job.boxes[:-1]):
-                log.warning("%s: boxes on input images other than the last are not used by box edits", self.model)
             calls = [_Call("inpaint", prompt, job.seed + i, refs[:-1], canvas, scaled) for i in range(job.n)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
         if "edit" not in self.cfg.roles:
