@@ -271,6 +271,29 @@ def test_watermark_costs_little_and_is_not_found_where_it_was_never_put():
     assert not watermark.detect(flat).found
 
 
+def test_watermark_is_full_strength_on_white_and_black():
+    """The values are clipped to [2, 253] before the mark goes on, so pure white and black carry
+    all of it (+-2) instead of the half a saturating add would leave."""
+    for level, expected in ((255, {251, 255}), (0, {0, 4}), (128, {126, 130})):
+        marked = np.asarray(watermark.embed(Image.new("RGB", (256, 256), (level,) * 3), 9))
+        assert set(np.unique(marked)) == expected
+        assert abs(int(np.count_nonzero(marked == max(expected))) - marked.size // 2) < marked.size // 10
+
+
+def test_the_marked_pixels_go_into_the_png_as_they_are(settings):
+    provenance = Provenance.from_settings(settings)
+    image = photo(320, 200)
+    pixels = provenance.mark_pixels(image)
+    assert isinstance(pixels, np.ndarray) and pixels.shape == (200, 320, 3) and pixels.dtype == np.uint8
+    assert np.array_equal(pixels, np.asarray(watermark.embed(image, provenance.payload)))
+    decoded = Image.open(io.BytesIO(encode_png(pixels, 1, provenance.chunks(facts()))))
+    assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), pixels)
+    rgba = np.dstack((pixels, np.full((200, 320), 77, np.uint8)))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(rgba, 0)))), rgba)
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(pixels.astype(np.float32))
+
+
 def test_watermark_keeps_alpha():
     rgba = photo(300, 300).convert("RGBA")
     rgba.putalpha(Image.new("L", (300, 300), 77))

@@ -92,8 +92,8 @@ def finish_image(image: Image.Image, req: GenerationRequest, level: int,
         image = add_watermark(image)
     if provenance is None or facts is None:
         return encode_png(image, level)
-    image = _within(provenance.mark_pixels(image), image, region)
-    return provenance.seal(encode_png(image, level, provenance.chunks(facts)), facts)
+    pixels = provenance.mark_pixels(image, region)
+    return provenance.seal(encode_png(pixels, level, provenance.chunks(facts)), facts)
 
 
 class Pipeline:

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from ... import __version__
@@ -79,8 +80,14 @@ class Provenance:
     def off(cls) -> Provenance:
         return cls(Options(c2pa=False, xmp=False, parameters=False, watermark=False))
 
-    def mark_pixels(self, image: Image.Image) -> Image.Image:
-        return watermark.embed(image, self.payload) if self.options.watermark else image
+    def mark_pixels(self, image: Image.Image, region: Image.Image | None = None) -> Image.Image | np.ndarray:
+        """The pixels to write: `image` with the invisible watermark, as the uint8 array that
+        encode_png takes without another copy; within a box edit's `region` only (an Image)."""
+        if not self.options.watermark:
+            return image
+        if region is not None:
+            return Image.composite(watermark.embed(image, self.payload), image, region)
+        return watermark.embed_pixels(image, self.payload)
 
     def chunks(self, facts: ImageFacts) -> list[tuple[bytes, bytes]]:
         """PNG text chunks (type, data) to write before the image data."""
