@@ -198,8 +198,9 @@ def test_start_up_refuses_what_the_device_cannot_run():
 # ---------------------------------------------------------------------------- context parallelism
 
 
-def test_context_parallel_needs_gpus_and_torchrun():
-    with pytest.raises(AccelerationError, match="needs 2 CUDA GPUs .*torchrun --nproc-per-node 2"):
+def test_context_parallel_on_a_cpu_needs_the_cpu_ranks_listed():
+    """The ranks themselves are tested in test_context_parallel.py."""
+    with pytest.raises(AccelerationError, match="runs on 2 CUDA GPUs.*WANIMAGE_DEVICES=cpu,cpu"):
         engine(ulysses_degree=2)
     with pytest.raises(EngineConfigError, match="ulysses_degree and ring_degree"):
         config(ring_degree=0)

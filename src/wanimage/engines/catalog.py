@@ -53,8 +53,8 @@ def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
     from .diffusers.config import EngineConfigError
 
     try:
-        factories = load_engines(settings.engine_config, device=settings.device)
-    except (EngineConfigError, FileNotFoundError) as exc:
+        factories = load_engines(settings.engine_config, device=settings.device, devices=settings.device_list())
+    except (EngineConfigError, FileNotFoundError) as exc:  # AccelerationError included
         raise SystemExit(str(exc)) from exc
     unknown = set(factories) - set(MODELS)
     if unknown:
@@ -80,7 +80,8 @@ def _preset(settings: Settings) -> dict[str, EngineFactory]:
     except (PresetNotReady, EngineConfigError, FileNotFoundError) as exc:
         raise SystemExit(str(exc)) from exc
     device = preset_device(preset, settings.device)
-    return engines_from_configs(on_device(configs, device), device, preset=settings.preset)
+    return engines_from_configs(on_device(configs, device), device, preset=settings.preset,
+                                devices=settings.device_list())
 
 
 def _remote(settings: Settings) -> dict[str, EngineFactory]:

@@ -48,13 +48,17 @@ class DeviceSpread:
 
 def on_devices(devices: list[str], build: Callable[[str], dict[str, EngineFactory]]) -> dict[str, EngineFactory]:
     """Model id -> factory, from `build(device)` (model id -> factory for that device) called once
-    per device. Ids sharing a factory on one device share one DeviceSpread."""
+    per device. Ids sharing a factory on one device share one DeviceSpread. A factory that spans the
+    devices itself (a context-parallel model, `spans_devices`) stays one engine."""
     if len(devices) < 2:
         return build(devices[0])
     per_device = [build(d) for d in devices]
     spreads: dict[int, EngineFactory] = {}
     out = {}
     for model, factory in per_device[0].items():
+        if getattr(factory, "spans_devices", False):
+            out[model] = factory
+            continue
         if id(factory) not in spreads:
             factories = [table[model] for table in per_device]
             spreads[id(factory)] = lambda fs=factories: DeviceSpread([f() for f in fs], devices)

@@ -19,31 +19,58 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), 
                                                      StableDiffusion())}
 
 
-def load_engines(config_path: Path, device: str = "cpu") -> dict:
+def load_engines(config_path: Path, device: str = "cpu", devices: list[str] | None = None) -> dict:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
     from .config import load_config
 
-    return engines_from_configs(load_config(config_path), device)
+    return engines_from_configs(load_config(config_path), device, devices=devices)
 
 
-def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None) -> dict:
+def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None,
+                         devices: list[str] | None = None) -> dict:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
-    or a preset's: presets.py); `preset` names the preset in `describe()`."""
+    or a preset's: presets.py); `preset` names the preset in `describe()`. `devices`
+    (WANIMAGE_DEVICES) is where a context-parallel model puts its ranks (parallel.py)."""
     from .acceleration import check_device, parallel_degree
+    from .config import EngineConfigError
     from .engine import DiffusersEngine
     from .loader import PipelinePool
 
     for model, cfg in configs.items():  # FP8 / flash attention on a CPU stops start-up, with the fix
-        check_device(cfg, cfg.device or device, f"models.{model}")
+        check_device(cfg, cfg.device or device, f"models.{model}", devices)
+    spread = [m for m, c in configs.items() if parallel_degree(c) > 1]
+    if len(spread) > 1:
+        raise EngineConfigError(f"models {', '.join(spread)}: context parallelism for one model per server process "
+                                "(its ranks form the process's one torch.distributed group); serve the others "
+                                "from a second server")
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
     def factory(model: str):
-        build = lambda: DiffusersEngine(model, configs[model], FAMILIES[configs[model].family], device,  # noqa: E731
+        cfg = configs[model]
+        if parallel_degree(cfg) > 1:
+            return _parallel_factory(model, cfg, device, devices, pool, preset)
+        build = lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device,  # noqa: E731
                                         pool, preset=preset)
-        build.gpus = parallel_degree(configs[model])  # Ray Serve reserves this many GPUs per replica
+        build.gpus = parallel_degree(cfg)  # Ray Serve reserves this many GPUs per replica
         return build
 
     return {model: factory(model) for model in configs}
+
+
+def _parallel_factory(model: str, cfg, device: str, devices: list[str] | None, pool, preset: str | None):
+    """A context-parallel model: one engine whose ranks take the devices (not one per device)."""
+    from .acceleration import parallel_degree
+    from .parallel import rank_devices
+
+    def build():
+        from .ranks import ParallelEngine
+
+        ranks = rank_devices(cfg, cfg.device or device, devices, f"models.{model}")
+        return ParallelEngine(model, cfg, FAMILIES[cfg.family], ranks, pool, preset)
+
+    build.gpus = parallel_degree(cfg)
+    build.spans_devices = True  # engines/devices.py: not spread, one engine over the devices
+    return build
 
 
 __all__ = ["FAMILIES", "Family", "engines_from_configs", "load_engines"]

@@ -11,7 +11,7 @@
                               component: quantize = { transformer = "fp8", text_encoder = "int8" }
     attention_backend = ...   diffusers' set_attention_backend ("flash", "sage", "_native_cudnn", ...)
     ulysses_degree / ring_degree  context parallelism of one image over several GPUs (diffusers'
-                              ContextParallelConfig; needs a torchrun launch, one rank per GPU)
+                              ContextParallelConfig; one process per rank: parallel.py, ranks.py)
 
 `validate` checks values where the config file is parsed; `check_device` refuses, with the fix,
 what the model's device cannot run (FP8 or flash attention on a CPU, a missing package); `apply`
@@ -85,6 +85,9 @@ def validate(cfg, where: str) -> None:
         raise EngineConfigError(f"{where}.max_batch: 1 (one image per pipeline call) or more")
     if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
         raise EngineConfigError(f"{where}: ulysses_degree and ring_degree are 1 (off) or more")
+    from . import parallel
+
+    parallel.validate(cfg, where)
     for size in cfg.warmup_sizes:
         if parse_size(size) is None:
             raise EngineConfigError(f"{where}.warmup_sizes: sizes as \"1024*1024\", got {size!r}")
@@ -108,8 +111,9 @@ def parallel_degree(cfg) -> int:
 # ------------------------------------------------------------------------------ device time
 
 
-def check_device(cfg, device: str, where: str) -> None:
-    """Refuse what `device` cannot run, before anything loads."""
+def check_device(cfg, device: str, where: str, devices: list[str] | None = None) -> None:
+    """Refuse what `device` cannot run, before anything loads (`devices`: WANIMAGE_DEVICES, where a
+    context-parallel model's ranks go: parallel.py)."""
     if cfg.cache == "cache_dit":
         try:
             import cache_dit  # noqa: F401
@@ -120,9 +124,10 @@ def check_device(cfg, device: str, where: str) -> None:
         _check_quantization(kind, device, f"{where}.quantize.{component}")
     if cfg.attention_backend:
         _check_attention(cfg.attention_backend, device, f"{where}.attention_backend")
-    degree = parallel_degree(cfg)
-    if degree > 1:
-        _check_parallel(degree, device, where)
+    if parallel_degree(cfg) > 1:
+        from .parallel import rank_devices
+
+        rank_devices(cfg, device, devices, where)
     if cfg.device_map:
         _check_device_map(cfg, device, where)
 
@@ -189,20 +194,6 @@ def _check_attention(backend: str, device: str, where: str) -> None:
         raise AccelerationError(f"{where} = \"{backend}\" cannot be used: " + "; and ".join(problems))
 
 
-def _check_parallel(degree: int, device: str, where: str) -> None:
-    import torch
-    import torch.distributed as dist
-
-    launched = dist.is_available() and dist.is_initialized()
-    if not device.startswith("cuda") or not launched or dist.get_world_size() != degree:
-        found = f"{torch.cuda.device_count()} CUDA GPU(s)" if torch.cuda.is_available() else "no CUDA GPU"
-        raise AccelerationError(
-            f"{where}: context parallelism over {degree} GPUs (ulysses_degree x ring_degree) needs {degree} CUDA "
-            f"GPUs and one process per GPU (`torchrun --nproc-per-node {degree}`); this model runs on {device} "
-            f"with {found}{' and no torchrun launch' if not launched else ''}. Set ulysses_degree = 1 and "
-            "ring_degree = 1, or use WANIMAGE_DEVICES for one pipeline per GPU")
-
-
 # ------------------------------------------------------------------------------ apply
 
 
@@ -231,10 +222,9 @@ def apply(pipe, cfg, device: str) -> None:
     elif cfg.cache != "none":
         _enable_cache(denoiser, cfg)
     if parallel_degree(cfg) > 1:
-        from diffusers import ContextParallelConfig
+        from . import parallel
 
-        denoiser.enable_parallelism(config=ContextParallelConfig(ulysses_degree=cfg.ulysses_degree,
-                                                                 ring_degree=cfg.ring_degree))
+        parallel.enable(denoiser, cfg, device)
     if cfg.compile:
         _compile(denoiser, cfg)
 

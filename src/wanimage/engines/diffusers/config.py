@@ -91,9 +91,10 @@ class ModelConfig:
     quantize: dict = field(default_factory=dict)  # component -> int8 | fp8 | fp8_dynamic (torchao)
     attention_backend: str | None = None  # diffusers' set_attention_backend: flash, sage, _native_cudnn, ...
     max_batch: int = 1  # text-to-image: images of one request per pipeline call
-    ulysses_degree: int = 1  # context parallelism (torchrun, one rank per GPU)
+    ulysses_degree: int = 1  # context parallelism: one process per rank (parallel.py, ranks.py)
     device_map: str | None = None  # "balanced": a model too big for one GPU, its components spread over all
     ring_degree: int = 1
+    parallel_timeout_seconds: float = 600.0  # context parallelism: a collective or a rank's answer, at most
 
     def role(self, name: str) -> Checkpoint | None:
         return self.roles.get(name)

@@ -68,12 +68,13 @@ class DiffusersEngine:
     name = "diffusers"
 
     def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",
-                 pool: PipelinePool | None = None, preset: str | None = None):
+                 pool: PipelinePool | None = None, preset: str | None = None, devices: list[str] | None = None):
         self.model, self.cfg, self.family, self.preset = model, cfg, family, preset
         self.pool = pool or PipelinePool()
         self.device = cfg.device or device
         self.dtype = resolve_dtype(cfg.dtype, self.device)
-        check_device(cfg, self.device, f"model {model}")  # FP8 / flash attention on a CPU: refused here
+        # FP8 / flash attention on a CPU refused here; `devices`: a context-parallel model's ranks (ranks.py)
+        check_device(cfg, self.device, f"model {model}", devices)
         self.loader = PipelineLoader(model, cfg, family.hub_hint, self.device, self.dtype)
         for role, ckpt in cfg.roles.items():
             if ckpt.is_local and not ckpt.is_tiny and not local_path(ckpt.source).exists():
@@ -238,7 +239,6 @@ class DiffusersEngine:
     def _call(self, role: str, kwargs: dict, prompt: str, seeds: list[int], width: int, height: int,
               progress: ProgressFn, start: float, end: float) -> list[Image.Image]:
         """One pipeline call for len(seeds) images (one generator each): their images."""
-        pipe = self.pipeline(role)
         steps_kw = self.family.sampling_kwargs(role, self._role_config(role))
         callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
                                 partial(self._preview, width=width, height=height))
@@ -247,7 +247,7 @@ class DiffusersEngine:
         args = {"prompt": prompt, "width": width, "height": height, **batch,
                 "callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"],
                 **steps_kw, **kwargs, **self.cfg.call_kwargs}
-        result = pipe(**args)
+        result = self._invoke(role, args)
         if callback.canceled:
             raise Canceled
         return self.family.images_of(result)[: len(seeds)]
@@ -264,10 +264,14 @@ class DiffusersEngine:
             width, height = generation_size(w, h, self.family.multiple,
                                             self.cfg.max_generate_pixels or self.family.native_pixels)
             began = time.monotonic()
-            self.pipeline("text_to_image")(prompt="warm-up", width=width, height=height, generator=generator(0),
-                                           **{**self.family.sampling_kwargs("text_to_image", self.cfg),
-                                              "num_inference_steps": 2}, **self.cfg.call_kwargs)
+            self._invoke("text_to_image", {"prompt": "warm-up", "width": width, "height": height,
+                                           "generator": generator(0), **self.family.sampling_kwargs("text_to_image", self.cfg),
+                                           "num_inference_steps": 2, **self.cfg.call_kwargs})
             log.info("%s: compiled for %dx%d in %.1fs", self.model, width, height, time.monotonic() - began)
+
+    def _invoke(self, role: str, args: dict):
+        """The pipeline call itself (ranks.py sends it to every rank of a context-parallel model)."""
+        return self.pipeline(role)(**args)
 
     def _role_config(self, role: str) -> ModelConfig:
         """The model's config with this role's own steps / guidance, where its checkpoint sets them."""
