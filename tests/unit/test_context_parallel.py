@@ -75,7 +75,7 @@ def test_ulysses_over_two_cpu_ranks_gives_the_unparallel_image(plain, parallel):
     # 64x64 -> 16x16 tiny latents -> 64 packed tokens, of which rank 0 runs half at every step
     assert seen and set(seen) == {32}
     described = parallel.describe()
-    assert described["devices"] == ["cpu", "cpu"]
+    assert described["devices"] == ["cpu", "cpu"] and described["device"] == "cpu,cpu"
     assert described["context_parallel"] == {"ulysses_degree": 2, "ring_degree": 1, "ranks": 2, "running": True}
 
 

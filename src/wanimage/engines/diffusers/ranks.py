@@ -306,6 +306,6 @@ class ParallelEngine(DiffusersEngine):
             self.ranks.stop()
 
     def describe(self) -> dict:
-        return {**super().describe(), "devices": list(self.devices),
+        return {**super().describe(), "device": ",".join(self.devices), "devices": list(self.devices),
                 "context_parallel": {"ulysses_degree": self.cfg.ulysses_degree, "ring_degree": self.cfg.ring_degree,
                                      "ranks": len(self.devices), "running": self.ranks.started}}
