@@ -1,7 +1,7 @@
 """C2PA signing of a PNG in one hashlib pass: c2pa-rs's data-hashed embeddable flow.
 
-`c2pa.Builder.sign` copies the whole PNG through Python stream callbacks, twice (about 600
-reads and 270 writes of 8 KB for a 1K image: half of its 3.5 ms). c2pa-rs has a lower-level
+`c2pa.Builder.sign` copies the whole PNG through Python stream callbacks (for a 1K image,
+about 280 reads and 250 writes of 8 KB) and hashes it: 3.2-3.5 ms. c2pa-rs has a lower-level
 flow for writers that place the manifest themselves, and the native library that c2pa-python
 ships and loads exports it as C functions, which c2pa-python 0.38 does not wrap. This module
 calls those functions of that same library with ctypes:
