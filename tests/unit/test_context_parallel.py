@@ -121,6 +121,31 @@ def test_close_stops_the_followers(parallel):
     assert not dist.is_initialized()
 
 
+@pytest.mark.slow
+def test_a_hung_follower_fails_the_call_within_the_timeout(speedups):
+    """A follower that stops answering (SIGSTOP) mid-call: the collective's timeout ends the call."""
+    import time
+
+    engine = engines_from_configs({"m": config(ulysses_degree=2, parallel_timeout_seconds=3, preload=True)}, "cpu",
+                                  devices=["cpu", "cpu"])["m"]()
+    follower = engine.ranks.processes[0]
+
+    def freeze_follower(fraction, preview=None):
+        if follower.is_alive() and follower.pid not in frozen:
+            os.kill(follower.pid, signal.SIGSTOP)
+            frozen.append(follower.pid)
+
+    frozen: list[int] = []
+    began = time.monotonic()
+    try:
+        with pytest.raises(ParallelRankFailed, match=r"Timed out.*not answering: 1 \(cpu\)"):
+            generate(engine, progress=freeze_follower)
+        assert time.monotonic() - began < 30
+        assert not follower.is_alive()  # killed, not left stopped
+    finally:
+        engine.close()
+
+
 # ---------------------------------------------------------------------------- refused, with the fix
 
 

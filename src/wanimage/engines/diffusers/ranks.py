@@ -171,7 +171,7 @@ class RankGroup:
             kwargs = {"device_id": torch.device(self.devices[0])} if self.devices[0].startswith("cuda") else {}
             dist.init_process_group(_backend(self.devices[0]), store=store, rank=0, world_size=world,
                                     timeout=timedelta(seconds=self.cfg.parallel_timeout_seconds), **kwargs)
-            self.collect(START_SECONDS, "ready")
+            self.collect("starting the ranks", max(START_SECONDS, self.cfg.parallel_timeout_seconds), "ready")
         except BaseException as exc:
             raise self.failed(exc, "starting the ranks") from exc
         log.info("%s: %d context-parallel ranks on %s (ulysses %d x ring %d)", self.model, world,
@@ -184,14 +184,14 @@ class RankGroup:
             except (OSError, EOFError) as exc:
                 raise self.failed(exc, f"sending {message[0]} to rank {rank}") from exc
 
-    def collect(self, timeout: float | None = None, expected: str = "ok") -> None:
+    def collect(self, doing: str, timeout: float | None = None, expected: str = "ok") -> None:
         """Each follower's answer to the last message; ParallelRankFailed for an error, an exit or
         no answer within `timeout` (the process group's timeout by default)."""
         limit = self.cfg.parallel_timeout_seconds if timeout is None else timeout
         for rank, conn in enumerate(self.conns, start=1):
             reason = self._answer(rank, conn, limit, expected)
             if reason:
-                raise self.failed(None, reason)
+                raise self.failed(None, doing, reason)
 
     def _answer(self, rank: int, conn, limit: float, expected: str) -> str | None:
         try:
@@ -205,11 +205,16 @@ class RankGroup:
             return f"rank {rank} ({self.devices[rank]}) failed: {detail}"
         return None if kind == expected else f"rank {rank} answered {kind}, not {expected}"
 
-    def failed(self, exc: BaseException | None, doing: str = "the pipeline call") -> ParallelRankFailed:
+    def failed(self, exc: BaseException | None, doing: str = "the pipeline call",
+               reason: str | None = None) -> ParallelRankFailed:
         """The error to raise after a failure, naming the follower that caused it when one did;
         the group is taken down (the next request starts it again)."""
-        reasons = [r for rank, conn in enumerate(self.conns, start=1) if (r := self._pending_error(rank, conn))]
+        reasons = [reason] if reason else [
+            r for rank, conn in enumerate(self.conns, start=1) if (r := self._pending_error(rank, conn))]
         own = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}" if exc else ""
+        silent = [f"{rank} ({self.devices[rank]})" for rank, p in enumerate(self.processes, start=1) if p.is_alive()]
+        if not reasons and own and silent:  # e.g. a collective timed out: a follower hung or was stopped
+            own += f" (ranks still running but not answering: {', '.join(silent)})"
         detail = "; ".join(reasons) or own or "unknown"
         self.stop(graceful=False)
         return ParallelRankFailed(f"{self.model}: context parallelism over {len(self.devices)} ranks failed during "
@@ -239,6 +244,9 @@ class RankGroup:
             process.join(timeout=10 if graceful else 0.5)
             if process.is_alive():
                 process.terminate()
+                process.join(timeout=2)
+            if process.is_alive():  # e.g. stopped (SIGSTOP): SIGTERM waits, SIGKILL does not
+                process.kill()
                 process.join(timeout=5)
         for conn in self.conns:
             conn.close()
@@ -276,7 +284,8 @@ class ParallelEngine(DiffusersEngine):
             pipe = super().pipeline(role)
         except Exception as exc:
             raise self.ranks.failed(exc, f"loading {role}") from exc
-        self.ranks.collect()
+        # a rank's load (weights from disk) may take longer than one collective: START_SECONDS at least
+        self.ranks.collect(f"loading {role}", max(START_SECONDS, self.cfg.parallel_timeout_seconds))
         return pipe
 
     def _invoke(self, role: str, args: dict):
@@ -287,7 +296,7 @@ class ParallelEngine(DiffusersEngine):
                                                                        self.devices[0])})
         except Exception as exc:
             raise self.ranks.failed(exc) from exc
-        self.ranks.collect()
+        self.ranks.collect("the pipeline call")
         return result
 
     def _ensure_started(self) -> None:
@@ -298,7 +307,7 @@ class ParallelEngine(DiffusersEngine):
     def unload(self) -> None:
         if self.ranks.started:
             self.ranks.send(("unload", None))
-            self.ranks.collect()
+            self.ranks.collect("unloading")
         super().unload()
 
     def close(self) -> None:
