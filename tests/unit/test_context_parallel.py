@@ -11,6 +11,7 @@ import signal
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from wanimage.engines.base import Canceled, GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
@@ -21,8 +22,8 @@ from wanimage.engines.diffusers.ranks import ParallelRankFailed
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.types import Mode
 
-BASE = {"family": "qwen_image", "text_to_image": "tiny:qwen_image", "steps": 4, "true_cfg": 1.0,
-        "max_generate_pixels": 64 * 64}
+BASE = {"family": "qwen_image", "text_to_image": "tiny:qwen_image", "edit": "tiny:qwen_image", "steps": 4,
+        "true_cfg": 1.0, "max_generate_pixels": 64 * 64}
 # Stated tolerance (pixels, 0-255): Ulysses reorders no sum inside attention, only where the heads
 # are computed; measured max 0 on these tiny models at 64x64, 4 steps (float32 max 1e-4 / 255)
 PARALLEL_MAX_DIFF = 1
@@ -32,9 +33,13 @@ def config(**overrides):
     return parse_config({"models": {"m": {**BASE, **overrides}}})["m"]
 
 
-def generate(eng, seed=7, n=1, progress=no_progress) -> list[np.ndarray]:
-    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple on a table", 64, 64, n, seed)
+def generate(eng, seed=7, n=1, progress=no_progress, images=()) -> list[np.ndarray]:
+    mode = Mode.EDIT if images else Mode.TEXT_TO_IMAGE
+    job = GenerationJob("wan2.7-image", mode, "a red apple on a table", 64, 64, n, seed, images=list(images))
     return [np.asarray(im.convert("RGB"), dtype=np.int16) for im in eng.generate(job, progress)]
+
+
+REFERENCE = Image.radial_gradient("L").resize((64, 64)).convert("RGB")
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +49,13 @@ def speedups():
 
 
 @pytest.fixture(scope="module")
-def plain(speedups):
-    return generate(DiffusersEngine("m", config(), FAMILIES["qwen_image"]), n=2)
+def plain_engine(speedups):
+    return DiffusersEngine("m", config(), FAMILIES["qwen_image"])
+
+
+@pytest.fixture(scope="module")
+def plain(plain_engine):
+    return generate(plain_engine, n=2)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +87,12 @@ def test_ulysses_over_two_cpu_ranks_gives_the_unparallel_image(plain, parallel):
     described = parallel.describe()
     assert described["devices"] == ["cpu", "cpu"] and described["device"] == "cpu,cpu"
     assert described["context_parallel"] == {"ulysses_degree": 2, "ring_degree": 1, "ranks": 2, "running": True}
+
+
+@pytest.mark.slow
+def test_an_edit_sends_its_reference_image_to_every_rank(plain_engine, parallel):
+    want = generate(plain_engine, images=[REFERENCE])[0]
+    assert np.abs(generate(parallel, images=[REFERENCE])[0] - want).max() <= PARALLEL_MAX_DIFF
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from . import tiny
 from .engine import DiffusersEngine
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,21 @@ def restored(args: dict) -> dict:
 
 
 def follower_main(rank: int, world: int, port: int, model: str, cfg, family: str, devices: list[str],
-                  conn, threads: int, preset: str | None) -> None:
+                  conn, threads: int, preset: str | None, tiny_speedups: bool = False) -> None:
     """A rank > 0: join the group, build the same engine, then do what rank 0 sends until "stop"
     (or until rank 0 is gone). On an error it reports and exits: the group is out of step."""
     from . import FAMILIES
 
+    conn.send(("joining", None))  # imports done: rank 0 opens the group, its timeout then counts
     device = devices[rank]
     torch.set_num_threads(threads)
     try:
         _join(rank, world, port, device, cfg.parallel_timeout_seconds)
+        if tiny_speedups:  # rank 0 runs under tiny_cpu_speedups (tests): the same patched sizes here
+            from .tiny import tiny_cpu_speedups
+
+            speedups = tiny_cpu_speedups()  # kept referenced: a collected context manager restores the sizes
+            speedups.__enter__()
         engine = DiffusersEngine(model, replace(cfg, preload=False, device=device), FAMILIES[family], device,
                                  preset=preset, devices=devices)
         conn.send(("ready", None))
@@ -161,13 +168,14 @@ class RankGroup:
             ours, theirs = ctx.Pipe()
             process = ctx.Process(target=follower_main, name=f"wanimage-rank{rank}", daemon=True,
                                   args=(rank, world, store.port, self.model, self.cfg, self.family, self.devices,
-                                        theirs, torch.get_num_threads(), self.preset))
+                                        theirs, torch.get_num_threads(), self.preset, bool(tiny.SPEEDUPS)))
             process.start()
             theirs.close()
             self.processes.append(process)
             self.conns.append(ours)
         self.store = store
         try:
+            self.collect("starting the ranks", START_SECONDS, "joining")
             kwargs = {"device_id": torch.device(self.devices[0])} if self.devices[0].startswith("cuda") else {}
             dist.init_process_group(_backend(self.devices[0]), store=store, rank=0, world_size=world,
                                     timeout=timedelta(seconds=self.cfg.parallel_timeout_seconds), **kwargs)

@@ -377,6 +377,9 @@ def tiny_pipeline(pipeline_cls, spec: str):
     return pipe
 
 
+SPEEDUPS: list[bool] = []  # non-empty while tiny_cpu_speedups is on
+
+
 @contextlib.contextmanager
 def tiny_cpu_speedups():
     """For tests and CPU benchmarks of tiny pipelines. The Qwen edit pipelines resize references
@@ -391,8 +394,10 @@ def tiny_cpu_speedups():
     plus.CONDITION_IMAGE_SIZE, plus.VAE_IMAGE_SIZE = 32 * 32, 48 * 48
     inpaint.calculate_dimensions = lambda area, ratio: original(64 * 48, ratio)
     torch.set_num_threads(1)
+    SPEEDUPS.append(True)  # context-parallel followers apply them too (ranks.py): same sizes on every rank
     try:
         yield
     finally:
+        SPEEDUPS.pop()
         plus.CONDITION_IMAGE_SIZE, plus.VAE_IMAGE_SIZE, inpaint.calculate_dimensions = saved[:3]
         torch.set_num_threads(saved[3])
