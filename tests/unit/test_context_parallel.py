@@ -205,3 +205,15 @@ def test_a_parallel_model_is_one_engine_over_the_devices_not_one_per_device():
     assert getattr(factories["wan2.7-image"], "spans_devices", False)
     assert factories["wan2.7-image"].gpus == 2
     assert not getattr(factories["wan2.7-image-pro"], "spans_devices", False)  # spread, one engine per device
+
+
+def test_one_kind_of_parallelism_takes_prompts_of_any_length():
+    """diffusers' "anything" modes: Qwen-Image's prompt embeddings are as long as the prompt."""
+    from wanimage.engines.diffusers.parallel import context_parallel_config
+
+    ulysses = context_parallel_config(config(ulysses_degree=2))
+    ring = context_parallel_config(config(ring_degree=4))
+    both = context_parallel_config(config(ulysses_degree=2, ring_degree=2))
+    assert (ulysses.ulysses_anything, ulysses.ring_anything) == (True, False)
+    assert (ring.ulysses_anything, ring.ring_anything) == (False, True)
+    assert (both.ulysses_anything, both.ring_anything, both.mesh_shape) == (False, False, (2, 2))

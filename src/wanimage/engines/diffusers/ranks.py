@@ -313,14 +313,20 @@ class ParallelEngine(DiffusersEngine):
             self.ranks.start()
 
     def unload(self) -> None:
-        if self.ranks.started:
-            self.ranks.send(("unload", None))
-            self.ranks.collect("unloading")
-        super().unload()
+        with self.pool.lock:  # the pipes carry one exchange at a time (a job holds the lock)
+            if self.ranks.started:
+                self.ranks.send(("unload", None))
+                self.ranks.collect("unloading")
+            super().unload()
 
     def close(self) -> None:
-        if self.ranks.started:
-            self.ranks.stop()
+        locked = self.pool.lock.acquire(timeout=30)  # a running job ends first, or its ranks are cut off
+        try:
+            if self.ranks.started:
+                self.ranks.stop(graceful=locked)
+        finally:
+            if locked:
+                self.pool.lock.release()
 
     def describe(self) -> dict:
         return {**super().describe(), "device": ",".join(self.devices), "devices": list(self.devices),
