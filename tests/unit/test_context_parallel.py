@@ -138,6 +138,21 @@ def test_close_stops_the_followers(parallel):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("family", ["flux", "flux2", "wan"])
+def test_every_family_with_a_context_parallel_plan_runs_over_two_cpu_ranks(speedups, family):
+    raw = {"family": family, "text_to_image": f"tiny:{family}", "steps": 3, "max_generate_pixels": 64 * 64,
+           **({"call_kwargs": {"text_encoder_out_layers": [1]}} if family == "flux2" else {})}
+    cfg = parse_config({"models": {"m": raw}})["m"]
+    want = generate(DiffusersEngine("m", cfg, FAMILIES[family]))[0]
+    parallel_cfg = parse_config({"models": {"m": {**raw, "ulysses_degree": 2}}})["m"]
+    engine = engines_from_configs({"m": parallel_cfg}, "cpu", devices=["cpu", "cpu"])["m"]()
+    try:
+        assert np.abs(generate(engine)[0] - want).max() <= PARALLEL_MAX_DIFF
+    finally:
+        engine.close()
+
+
+@pytest.mark.slow
 def test_a_hung_follower_fails_the_call_within_the_timeout(speedups):
     """A follower that stops answering (SIGSTOP) mid-call: the collective's timeout ends the call."""
     import time
@@ -217,3 +232,16 @@ def test_one_kind_of_parallelism_takes_prompts_of_any_length():
     assert (ulysses.ulysses_anything, ulysses.ring_anything) == (True, False)
     assert (ring.ulysses_anything, ring.ring_anything) == (False, True)
     assert (both.ulysses_anything, both.ring_anything, both.mesh_shape) == (False, False, (2, 2))
+
+
+def test_the_context_parallel_families_are_those_whose_denoiser_has_a_plan():
+    import diffusers
+
+    from wanimage.engines.diffusers.parallel import CP_FAMILIES
+
+    denoisers = {"qwen_image": "QwenImageTransformer2DModel", "flux": "FluxTransformer2DModel",
+                 "flux2": "Flux2Transformer2DModel", "wan": "WanTransformer3DModel",
+                 "zimage": "ZImageTransformer2DModel", "sdxl": "UNet2DConditionModel", "sd": "UNet2DConditionModel"}
+    assert set(denoisers) == set(FAMILIES)
+    with_plan = {f for f, cls in denoisers.items() if getattr(getattr(diffusers, cls), "_cp_plan", None)}
+    assert with_plan == set(CP_FAMILIES)
