@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -39,9 +40,12 @@ from gpu_step import PEAK_BF16  # noqa: E402
 
 from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
 from wanimage.engines.diffusers import FAMILIES  # noqa: E402
+from wanimage.engines.diffusers.acceleration import parallel_degree  # noqa: E402
 from wanimage.engines.diffusers.config import parse_config  # noqa: E402
 from wanimage.engines.diffusers.engine import DiffusersEngine  # noqa: E402
 from wanimage.engines.diffusers.loader import pipeline_class  # noqa: E402
+from wanimage.engines.diffusers.parallel import rank_devices  # noqa: E402
+from wanimage.engines.diffusers.ranks import ParallelEngine  # noqa: E402
 from wanimage.types import Mode  # noqa: E402
 
 PROMPT = ("A cozy reading corner by a rain-streaked window, warm lamp light, a cat asleep on a knitted "
@@ -79,6 +83,7 @@ def option_sets(tiny: bool, device: str) -> dict[str, dict]:
         "compile + first_block": {**compile_keys, "cache": "first_block", "cache_threshold": 0.08},
         f"{quant} transformer": {"quantize": quant},
         "max_batch 2 (n=2)": {"max_batch": 2},
+        "ulysses 2 (2 devices)": {"ulysses_degree": 2},  # --tiny: two CPU ranks (the path, not a speed)
     }
 
 
@@ -207,6 +212,10 @@ def engine_for(family: str, keys: dict, args, device: str, dtype: torch.dtype) -
         raw["true_cfg"] = 1.0  # tiny text encoders: no CFG, as in the tests
         raw.pop("negative_prompt", None)
     cfg = parse_config({"models": {"m": raw}})["m"]
+    if parallel_degree(cfg) > 1:  # every rank builds the same random weights (seed 0) on its device
+        devices = rank_devices(cfg, device, ["cpu"] * parallel_degree(cfg) if args.tiny else None, "models.m")
+        return ParallelEngine("wan2.7-image", cfg, FAMILIES[family], devices,
+                              build=partial(build_pipeline, family, args.tiny))
     engine = DiffusersEngine("wan2.7-image", cfg, FAMILIES[family], device)
     engine.loader.load = lambda cls, ckpt, role: build_pipeline(family, args.tiny, device, dtype)
     return engine
@@ -242,6 +251,8 @@ def measure_family(family: str, args, device: str, dtype: torch.dtype) -> list[t
         seconds = timed(lambda e=engine, j=job: e.generate(j, no_progress), device, args.repeats) / n
         rows.append((family, name, seconds, seconds / plain, flops))
         engine.unload()
+        if hasattr(engine, "close"):  # context parallelism: its follower processes
+            engine.close()
         free()
     if family == "zimage" and args.http:
         rows.append(measure_http(family, args, device, dtype, plain, flops))

@@ -318,13 +318,14 @@ def test_gpu_e2e_bench_runs_with_tiny_models_and_builds_the_full_configs():
                           capture_output=True, text=True, timeout=400, cwd=root)
     assert tiny.returncode == 0, tiny.stderr[-2000:]
     sets = ["plain diffusers", "engine", "first_block 0.08", "taylorseer 5", "cache_dit 0.08", "compile",
-            "compile + first_block", "int8 transformer", "max_batch 2 (n=2)"]
+            "compile + first_block", "int8 transformer", "max_batch 2 (n=2)", "ulysses 2 (2 devices)"]
     rows = [line.split(" | ") for line in tiny.stdout.splitlines() if line.startswith("| qwen_image |")]
     assert [r[1] for r in rows] == sets and all(float(r[2]) > 0 for r in rows)
     rows = {r[1]: r[2] for r in (line.split(" | ") for line in tiny.stdout.splitlines())
             if r[0] == "| zimage"}
     assert list(rows) == [*sets, "engine via HTTP (768x768, sync)"]  # Z-Image also through a real server
     assert rows["first_block 0.08"].startswith("refused: ") and float(rows["cache_dit 0.08"]) > 0
+    assert "no context-parallel plan for the zimage family" in rows["ulysses 2 (2 devices)"]
     assert float(rows["engine via HTTP (768x768, sync)"]) > 0
     full = subprocess.run([*bench, "--check-full", "--families", "zimage"], capture_output=True, text=True,
                           timeout=300, cwd=root)

@@ -92,7 +92,7 @@ def restored(args: dict) -> dict:
 
 
 def follower_main(rank: int, world: int, port: int, model: str, cfg, family: str, devices: list[str],
-                  conn, threads: int, preset: str | None, tiny_speedups: bool = False) -> None:
+                  conn, threads: int, preset: str | None, tiny_speedups: bool = False, build=None) -> None:
     """A rank > 0: join the group, build the same engine, then do what rank 0 sends until "stop"
     (or until rank 0 is gone). On an error it reports and exits: the group is out of step."""
     from . import FAMILIES
@@ -109,6 +109,8 @@ def follower_main(rank: int, world: int, port: int, model: str, cfg, family: str
             speedups.__enter__()
         engine = DiffusersEngine(model, replace(cfg, preload=False, device=device), FAMILIES[family], device,
                                  preset=preset, devices=devices)
+        if build is not None:
+            engine.loader.load = lambda cls, ckpt, role: build(device, engine.dtype)
         conn.send(("ready", None))
     except BaseException as exc:
         conn.send(("error", _error_text(exc)))
@@ -146,8 +148,9 @@ def _error_text(exc: BaseException) -> str:
 class RankGroup:
     """Rank 0's side: the follower processes, their pipes, and the process group."""
 
-    def __init__(self, model: str, cfg, family: str, devices: list[str], preset: str | None):
+    def __init__(self, model: str, cfg, family: str, devices: list[str], preset: str | None, build=None):
         self.model, self.cfg, self.family, self.devices, self.preset = model, cfg, family, devices, preset
+        self.build = build
         self.processes: list = []
         self.conns: list = []
         self.store = None
@@ -168,7 +171,8 @@ class RankGroup:
             ours, theirs = ctx.Pipe()
             process = ctx.Process(target=follower_main, name=f"wanimage-rank{rank}", daemon=True,
                                   args=(rank, world, store.port, self.model, self.cfg, self.family, self.devices,
-                                        theirs, torch.get_num_threads(), self.preset, bool(tiny.SPEEDUPS)))
+                                        theirs, torch.get_num_threads(), self.preset, bool(tiny.SPEEDUPS),
+                                        self.build))
             process.start()
             theirs.close()
             self.processes.append(process)
@@ -268,11 +272,14 @@ class RankGroup:
 
 
 class ParallelEngine(DiffusersEngine):
-    """A DiffusersEngine whose denoiser spreads each image over `devices` (rank 0 here)."""
+    """A DiffusersEngine whose denoiser spreads each image over `devices` (rank 0 here). `build`
+    (device, dtype) -> pipeline, picklable, replaces loading on every rank (bench/gpu_e2e.py's
+    random-weight pipelines; with preload off)."""
 
-    def __init__(self, model: str, cfg, family, devices: list[str], pool=None, preset: str | None = None):
+    def __init__(self, model: str, cfg, family, devices: list[str], pool=None, preset: str | None = None,
+                 build=None):
         self.devices = devices
-        self.ranks = RankGroup(model, cfg, family.name, devices, preset)
+        self.ranks = RankGroup(model, cfg, family.name, devices, preset, build)
         self.ranks.start()
         try:
             super().__init__(model, replace(cfg, device=devices[0]), family, devices[0], pool, preset,
@@ -280,6 +287,8 @@ class ParallelEngine(DiffusersEngine):
         except BaseException:
             self.ranks.stop(graceful=False)
             raise
+        if build is not None:
+            self.loader.load = lambda cls, ckpt, role: build(devices[0], self.dtype)
 
     def pipeline(self, role: str):
         """Loading is a collective (diffusers builds the device mesh): every rank loads together."""
