@@ -6,6 +6,7 @@ image tokens, a cancel stops every rank, a follower that dies fails the call wit
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 
@@ -175,6 +176,22 @@ def test_a_hung_follower_fails_the_call_within_the_timeout(speedups):
         assert not follower.is_alive()  # killed, not left stopped
     finally:
         engine.close()
+
+
+@pytest.mark.slow
+def test_ranks_that_cannot_start_leave_the_model_unavailable_with_the_reason(speedups, tmp_path):
+    from wanimage.engines.registry import EngineRegistry
+    from wanimage.errors import ModelUnavailable
+
+    missing = str(tmp_path / "no-such-checkpoint")
+    factory = engines_from_configs({"m": config(ulysses_degree=2, text_to_image=missing)}, "cpu",
+                                   devices=["cpu", "cpu"])["m"]
+    with pytest.raises(ModelUnavailable, match=r"rank 1 \(cpu\) failed: FileNotFoundError: .*no-such-checkpoint"):
+        EngineRegistry({"m": factory}).get("m")
+    import torch.distributed as dist
+
+    assert not dist.is_initialized()  # the group is gone, the follower stopped
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("wanimage-rank")]
 
 
 # ---------------------------------------------------------------------------- refused, with the fix

@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 START_SECONDS = 300.0  # followers import torch and diffusers and build their engine
 
 
-class ParallelRankFailed(RuntimeError):
-    """A rank of a context-parallel model failed or exited: the message names it and why."""
+class ParallelRankFailed(ConnectionError):
+    """A rank of a context-parallel model failed or exited: the message names it and why. An
+    OSError, so a model whose ranks cannot start is listed unavailable with it (registry.py)."""
 
 
 def _backend(device: str) -> str:
