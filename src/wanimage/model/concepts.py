@@ -2,15 +2,16 @@
 "a sedan", "a grizzly") -> the nearest concepts it does know ("hot beverage", "automobile",
 "bear"), by the MiniLM sentence embedding the model already ships (text.py).
 
-Every training icon is a concept: its label, and its emojibase tags ("bear": grizzly, honey,
-...). A phrase scores each concept as
+Every training icon is a concept: its label, and its tags: emojibase's ("bear": grizzly, honey,
+...) and emojilib's keywords, the words people type for that emoji ("hot beverage": latte,
+espresso, mug; "ox": bull, bullock, steer). A phrase scores each concept as
 
     score = cos(phrase, "a <label>") + TAG_WEIGHT * max over the concept's tags of cos(phrase, "a <tag>")
 
 so a word that is only a tag ("grizzly", "coffee", "pasta") still finds its icon, and the label
 decides between icons that share the tag. The vectors are precomputed (`build_concepts`, from
 the dataset's meta.json) and shipped beside the weights as int8 with one scale per vector
-(src/wanimage/weights/concepts.safetensors, about 2 MB).
+(src/wanimage/weights/concepts.safetensors, about 2.5 MB; `make concepts` rebuilds it).
 
     index.match(vectors)[0] -> Match(label="hot beverage", score=0.89, variants=("hot beverage",))"""
 
@@ -24,6 +25,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from wanimage.prompts.vocabulary import singular
 
 from .captions import article, is_blocked
 
@@ -49,7 +52,7 @@ class ConceptIndex:
         self.label_vec = label_vec  # (N, 384) unit vectors
         self.tag_vec = tag_vec  # (U, 384) unit vectors
         self.tag_icon = tag_icon  # (E, 2) long: (tag, icon) pairs
-        self.known = {label.lower() for label in labels}
+        self._index = {label.lower(): k for k, label in enumerate(labels)}
 
     def scores(self, queries: torch.Tensor) -> torch.Tensor:
         """(Q, 384) unit vectors -> (Q, N) concept scores."""
@@ -60,19 +63,43 @@ class ConceptIndex:
         best_tag = best_tag.scatter_reduce(1, index, by_tag.clamp(min=0), reduce="amax")  # (Q, N)
         return by_label + TAG_WEIGHT * best_tag
 
-    def match(self, queries: torch.Tensor) -> list[Match | None]:
-        """Per query vector the best concept and its near variants; None when nothing is near."""
+    def match(self, queries: torch.Tensor, names: list[list[str]] | None = None) -> list[Match | None]:
+        """Per query vector the best concept and its near variants; None when nothing is near.
+
+        names[i]: the words query i was made from ("red apple", "apple"). A concept called exactly
+        that is the best whatever the scores say: a tag shared with a longer label ("balloon" of
+        "thought balloon") must not outrank the label itself. Variants are near concepts of the
+        same kind: the best one's head noun, in its emoji group ("evergreen tree" for "deciduous
+        tree"; not "bus stop" for "bus", nor the symbol "thought balloon" for "balloon")."""
         out: list[Match | None] = []
-        for row in self.scores(queries):
-            values, idx = row.topk(MAX_VARIANTS)
-            best = values[0].item()
-            if best < MIN_SCORE:
+        for k, row in enumerate(self.scores(queries)):
+            named = [self._index[n.lower()] for n in (names[k] if names else []) if n and n.lower() in self._index]
+            first = named[0] if named else int(row.argmax())
+            best = row[first].item()
+            if best < MIN_SCORE and not named:
                 out.append(None)
                 continue
-            near = [self.labels[i] for v, i in zip(values.tolist(), idx.tolist(), strict=True)
-                    if v >= best - VARIANT_MARGIN]
-            out.append(Match(near[0], round(best, 4), tuple(near), self.groups[idx[0]] not in NO_MIRROR_GROUPS))
+            values, idx = row.topk(MAX_VARIANTS + 1)
+            near = [self.labels[first]] + [
+                self.labels[i] for v, i in zip(values.tolist(), idx.tolist(), strict=True)
+                if i != first and v >= best - VARIANT_MARGIN and self._same_kind(i, first)
+            ][: MAX_VARIANTS - 1]
+            out.append(Match(near[0], round(best, 4), tuple(near), self.groups[first] not in NO_MIRROR_GROUPS))
         return out
+
+    def _same_kind(self, i: int, j: int) -> bool:
+        return self.groups[i] == self.groups[j] and head_noun(self.labels[i]) == head_noun(self.labels[j])
+
+
+def names_in(phrase: str, subject: str | None) -> list[str]:
+    """What a phrase may call its object by: ('a red apple', 'apple') -> ['red apple', 'apple']."""
+    first, _, rest = phrase.partition(" ")
+    return [rest if first.lower() in ("a", "an") and rest else phrase] + ([subject] if subject else [])
+
+
+def head_noun(label: str) -> str:
+    """'evergreen tree' -> 'tree', 'houses' -> 'house': what kind of thing a label names."""
+    return singular(label.split()[-1].lower())
 
 
 # ------------------------------------------------------------------ the shipped file
@@ -87,13 +114,21 @@ def _dequantise(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(q.float() * scale.float()[:, None], dim=-1)
 
 
-def build_concepts(icons: list[dict], encoder, path: Path) -> dict:
-    """meta.json icons -> the concept file: label and tag vectors from `encoder.sentences`."""
+def usable_tag(tag: str) -> bool:
+    """Words, not codes ("1st", "t-rex", "cat2") nor fragments, and nothing the blocklist keeps out."""
+    return len(tag) > 2 and all(w.isalpha() for w in tag.split()) and not is_blocked(tag)
+
+
+def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, list[str]] | None = None) -> dict:
+    """meta.json icons -> the concept file: label and tag vectors from `encoder.sentences`.
+    An icon's tags are its emojibase tags and its emojilib `keywords` (label -> words)."""
     icons = [i for i in icons if not is_blocked(i["label"])]
     labels = [i["label"] for i in icons]
-    tags = sorted({t for i in icons for t in i["tags"] if t.isalpha() and len(t) > 2 and not is_blocked(t)})
+    tag_sets = [sorted({t for t in [*i["tags"], *(keywords or {}).get(i["label"], [])] if usable_tag(t)})
+                for i in icons]
+    tags = sorted({t for ts in tag_sets for t in ts})
     where = {t: k for k, t in enumerate(tags)}
-    pairs = [(where[t], k) for k, i in enumerate(icons) for t in i["tags"] if t in where]
+    pairs = [(where[t], k) for k, ts in enumerate(tag_sets) for t in ts]
     label_q, label_s = _quantise(encoder.sentences([article(x) for x in labels]))
     tag_q, tag_s = _quantise(encoder.sentences([article(t) for t in tags]))
     tensors = {"label_vec": label_q, "label_scale": label_s, "tag_vec": tag_q, "tag_scale": tag_s,

@@ -24,6 +24,8 @@ ICONS_PKG = "@iconify-json/fluent-emoji-flat"
 ICONS_VERSION = "1.2.6"
 EMOJIBASE_PKG = "emojibase-data"
 EMOJIBASE_VERSION = "17.0.0"
+EMOJILIB_PKG = "emojilib"  # keywords people type for each emoji ("latte", "bullock"): the concept lookup's synonyms
+EMOJILIB_VERSION = "4.0.3"
 HI_RES = 256
 LO_RES = 32
 CAPTIONS_PER_ICON = 16
@@ -72,6 +74,19 @@ def load_icons(npm_cache: Path) -> tuple[list[Icon], dict[str, str]]:
         icons.append(Icon(name, label, groups["groups"][str(g)], groups["subgroups"][str(sg)], tags))
     icons.sort(key=lambda i: i.name)  # deterministic order independent of emojibase order
     return icons, bodies
+
+
+def emojilib_keywords(npm_cache: Path) -> dict[str, list[str]]:
+    """emojibase label -> emojilib's keywords for that emoji, joined by the emoji character.
+    emojilib's first keyword is its own snake_case name of the emoji, left out as a repeat."""
+    base = json.loads((npm_dir(npm_cache, EMOJIBASE_PKG, EMOJIBASE_VERSION) / "en" / "data.json").read_text())
+    lib = json.loads((npm_dir(npm_cache, EMOJILIB_PKG, EMOJILIB_VERSION) / "dist" / "emoji-en-US.json").read_text())
+    out: dict[str, list[str]] = {}
+    for e in base:
+        words = lib.get(e["emoji"]) or lib.get(e["emoji"].replace("\ufe0f", ""))
+        if words:
+            out[e["label"]] = [w.replace("_", " ") for w in words[1:]]
+    return out
 
 
 def render(body: str, size: int) -> np.ndarray:

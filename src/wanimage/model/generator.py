@@ -26,7 +26,7 @@ from PIL import Image
 
 from . import compose
 from .captions import COLOURS, article, dominant_colour
-from .concepts import ConceptIndex, Match, load_concepts
+from .concepts import ConceptIndex, Match, load_concepts, names_in
 from .pipeline import (
     DEFAULT_CFG,
     DEFAULT_STEPS,
@@ -97,10 +97,11 @@ class BuiltinModel:
         near). The phrase keeps its colour word, so "a red apple" finds "red apple"."""
         if self.concepts is None or not hasattr(self.text, "sentences"):
             return {}
+        subjects = {o.phrase: o.subject for o in objects if o.subject}
         phrases = [o.phrase for o in objects if o.subject]
         missing = [p for p in dict.fromkeys(phrases) if p not in self._matches]
         for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
-            self._matches[p] = self.concepts.match(self.text.sentences([p]))[0]
+            self._matches[p] = self.concepts.match(self.text.sentences([p]), [names_in(p, subjects[p])])[0]
         if missing:
             if len(self._matches) > 4096:  # bound memory in a long-running server
                 for k in list(self._matches)[:1024]:
