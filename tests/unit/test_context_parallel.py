@@ -128,6 +128,17 @@ def test_a_follower_that_dies_fails_the_call_naming_it_then_the_ranks_restart(pl
 
 
 @pytest.mark.slow
+def test_an_error_on_a_follower_comes_back_with_its_text(plain, parallel):
+    """A call only the follower runs (rank 0 sends it, then waits): its exception is the message."""
+    parallel.pipeline("text_to_image")
+    parallel.ranks.send(("call", "text_to_image", {"prompt": "x", "num_inference_steps": "many"}))
+    with pytest.raises(ParallelRankFailed, match=r"rank 1 \(cpu\) failed: TypeError: "):
+        parallel.ranks.collect("the pipeline call")
+    assert not parallel.ranks.started
+    assert np.abs(generate(parallel)[0] - plain[0]).max() <= PARALLEL_MAX_DIFF
+
+
+@pytest.mark.slow
 def test_close_stops_the_followers(parallel):
     """Last of the module's parallel tests: EngineRegistry.close() at app shutdown does this."""
     followers = list(parallel.ranks.processes)
