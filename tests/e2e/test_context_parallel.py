@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 from http import HTTPStatus
 
-import dashscope
 import httpx
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
-from tests.support.server import start_server
+from tests.support.server import dashscope_pointed_at, start_server
 from wanimage.config import Settings
 from wanimage.engines.catalog import build_registry
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
@@ -42,9 +41,7 @@ def test_a_context_parallel_model_serves_requests_over_two_cpu_ranks(tmp_path, d
         registry = build_registry(Settings(**engine))
         running = start_server(tmp_path / "data", registry=registry, api_keys=KEY, database_url=database(),
                                **engine)
-        previous = dashscope.base_http_api_url
-        dashscope.base_http_api_url = running.api_base
-        try:
+        with dashscope_pointed_at(running):
             msg = Message(role="user", content=[{"text": "an apple on a table"}])
             response = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="768*768",
                                             seed=3, n=2)
@@ -55,9 +52,6 @@ def test_a_context_parallel_model_serves_requests_over_two_cpu_ranks(tmp_path, d
             models = httpx.get(f"{running.base_url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()
             follower = registry.get("wan2.7-image").ranks.processes[0]
             assert follower.is_alive()
-        finally:
-            dashscope.base_http_api_url = previous
-            running.stop()
     assert len(images) == 2 and all(im.size == (768, 768) for im in images)
     assert np.asarray(images[0]).std() > 0  # an image, not a blank
     row = next(m for m in models["data"] if m["id"] == "wan2.7-image")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import threading
 from http import HTTPStatus
 
-import dashscope
 import httpx
 from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 
-from tests.support.server import start_server
+from tests.support.server import dashscope_pointed_at, start_server
 from wanimage.config import Settings
 from wanimage.engines.catalog import build_registry
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
@@ -35,9 +34,7 @@ def test_two_devices_run_two_requests_at_once(tmp_path, database):
         registry = build_registry(Settings(**engine))
         running = start_server(tmp_path / "data", registry=registry, api_keys=KEY, database_url=database(),
                                **engine)
-        previous = dashscope.base_http_api_url
-        dashscope.base_http_api_url = running.api_base
-        try:
+        with dashscope_pointed_at(running):
             metrics = httpx.get(f"{running.base_url}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
             assert "wanimage_workers 2.0" in metrics
             msg = Message(role="user", content=[{"text": "an apple on a table"}])
@@ -51,9 +48,6 @@ def test_two_devices_run_two_requests_at_once(tmp_path, database):
                 t.start()
             for t in threads:
                 t.join(timeout=240)
-        finally:
-            dashscope.base_http_api_url = previous
-            running.stop()
     assert len(done) == 2 and all(r.output.task_status == "SUCCEEDED" for r in done.values()), done
     first, second = sorted(done.values(), key=lambda r: r.output.scheduled_time)
     assert second.output.scheduled_time < first.output.end_time  # both ran at the same time
