@@ -16,10 +16,7 @@ from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
-from tests.support.server import dashscope_pointed_at, start_server
-from wanimage.config import Settings
-from wanimage.engines.catalog import build_registry
-from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
+from tests.support.devices import diffusers_on_two_cpus
 
 KEY = "sk-test"
 CONFIG = """
@@ -35,23 +32,17 @@ ulysses_degree = 2
 
 @pytest.mark.slow
 def test_a_context_parallel_model_serves_requests_over_two_cpu_ranks(tmp_path, database):
-    (tmp_path / "engines.toml").write_text(CONFIG)
-    engine = {"engine": "diffusers", "engine_config": tmp_path / "engines.toml", "devices": "cpu,cpu"}
-    with tiny_cpu_speedups():
-        registry = build_registry(Settings(**engine))
-        running = start_server(tmp_path / "data", registry=registry, api_keys=KEY, database_url=database(),
-                               **engine)
-        with dashscope_pointed_at(running):
-            msg = Message(role="user", content=[{"text": "an apple on a table"}])
-            response = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="768*768",
-                                            seed=3, n=2)
-            assert response.status_code == HTTPStatus.OK, response.message
-            urls = [part["image"] for choice in response.output.choices for part in choice["message"]["content"]
-                    if part.get("type") == "image"]
-            images = [Image.open(io.BytesIO(httpx.get(url).content)).convert("RGB") for url in urls]
-            models = httpx.get(f"{running.base_url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()
-            follower = registry.get("wan2.7-image").ranks.processes[0]
-            assert follower.is_alive()
+    with diffusers_on_two_cpus(tmp_path, database(), CONFIG, KEY) as (registry, running):
+        msg = Message(role="user", content=[{"text": "an apple on a table"}])
+        response = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="768*768",
+                                        seed=3, n=2)
+        assert response.status_code == HTTPStatus.OK, response.message
+        urls = [part["image"] for choice in response.output.choices for part in choice["message"]["content"]
+                if part.get("type") == "image"]
+        images = [Image.open(io.BytesIO(httpx.get(url).content)).convert("RGB") for url in urls]
+        models = httpx.get(f"{running.base_url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()
+        follower = registry.get("wan2.7-image").ranks.processes[0]
+        assert follower.is_alive()
     assert len(images) == 2 and all(im.size == (768, 768) for im in images)
     assert np.asarray(images[0]).std() > 0  # an image, not a blank
     row = next(m for m in models["data"] if m["id"] == "wan2.7-image")
