@@ -102,7 +102,8 @@ def start_seaweed(timeout: float = 30.0) -> SeaweedS3:
 
 
 def tcp_peers(pid: int) -> set[str]:
-    """Remote IPv4/IPv6 addresses of the process's connected TCP sockets (Linux /proc)."""
+    """Remote IPv4/IPv6 addresses of the process's connected TCP sockets (Linux /proc); an
+    IPv4-mapped IPv6 peer is given as its IPv4 address."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -121,7 +122,9 @@ def tcp_peers(pid: int) -> set[str]:
             raw = bytes.fromhex(cols[2].split(":")[0])
             # /proc prints each 32-bit word in host (little-endian) order
             words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-            peers.add(socket.inet_ntop(family, words))
+            peer = socket.inet_ntop(family, words)
+            # a dual-stack socket names an IPv4 peer as ::ffff:a.b.c.d: the same address
+            peers.add(peer.removeprefix("::ffff:") if peer.startswith("::ffff:") and "." in peer else peer)
     return peers
 
 

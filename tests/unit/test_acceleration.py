@@ -189,6 +189,20 @@ def test_native_attention_backend_runs_on_cpu(plain):
     assert np.abs(generate(eng)[0] - plain[0]).max() <= BATCH_MAX_DIFF
 
 
+def test_one_models_attention_backend_is_not_every_models_default():
+    """diffusers' set_attention_backend also sets the process-wide default; another model without
+    a backend of its own (a context-parallel one refuses "_native_math") must not inherit it."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    before = _AttentionBackendRegistry._active_backend
+    eng = engine(attention_backend="_native_math")
+    generate(eng)
+    assert _AttentionBackendRegistry._active_backend == before
+    processors = [m.processor for m in eng.pipeline("text_to_image").transformer.modules() if hasattr(m, "processor")]
+    assert processors and {getattr(p._attention_backend, "value", p._attention_backend) for p in processors} == {
+        "_native_math"}  # while this model keeps its own
+
+
 def test_start_up_refuses_what_the_device_cannot_run():
     """What catalog.py turns into a start-up message (SystemExit) for `wanimage serve`."""
     with pytest.raises(EngineConfigError, match="models.m.attention_backend"):

@@ -215,8 +215,8 @@ def apply(pipe, cfg, device: str) -> None:
     denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
     if denoiser is None:
         return
-    if cfg.attention_backend:
-        denoiser.set_attention_backend(cfg.attention_backend)
+    if cfg.attention_backend or parallel_degree(cfg) > 1:  # context parallelism needs one that supports it
+        set_attention_backend(denoiser, cfg.attention_backend or "native")
     if cfg.cache == "cache_dit":
         _enable_cache_dit(pipe, cfg)
     elif cfg.cache != "none":
@@ -227,6 +227,20 @@ def apply(pipe, cfg, device: str) -> None:
         parallel.enable(denoiser, cfg, device)
     if cfg.compile:
         _compile(denoiser, cfg)
+
+
+def set_attention_backend(denoiser, backend: str) -> None:
+    """This model's attention processors on `backend`. diffusers' set_attention_backend also makes
+    it the process-wide default, which every other model without a backend of its own would then
+    use (one model's "sage", or a test's "_native_math" that context parallelism refuses): that
+    default is put back."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    default = _AttentionBackendRegistry._active_backend
+    try:
+        denoiser.set_attention_backend(backend)
+    finally:
+        _AttentionBackendRegistry.set_active_backend(default)
 
 
 def _quantize(module, kind: str) -> None:
