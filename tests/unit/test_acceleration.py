@@ -189,6 +189,23 @@ def test_native_attention_backend_runs_on_cpu(plain):
     assert np.abs(generate(eng)[0] - plain[0]).max() <= BATCH_MAX_DIFF
 
 
+def test_a_ray_driver_without_gpus_defers_the_device_checks_to_the_replicas(tmp_path):
+    """`serve --ray` builds the factories on the driver (and the API replicas), which may have
+    no GPU: FP8 for cuda:0 is not refused there, but still where the engine is built."""
+    from wanimage.config import Settings
+    from wanimage.engines.catalog import engine_factories
+
+    path = tmp_path / "engines.toml"
+    path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'
+                    'device = "cuda:0"\nquantize = "fp8"\n')
+    settings = Settings(engine="diffusers", engine_config=path)
+    with pytest.raises(SystemExit, match="FP8"):
+        engine_factories(settings)  # one machine: start-up stops with the fix
+    factory = engine_factories(settings, hardware_checks=False)["wan2.7-image"]
+    with pytest.raises(AccelerationError, match="FP8"):
+        factory()  # what a replica on this GPU-less machine would say
+
+
 def test_one_models_attention_backend_is_not_every_models_default():
     """diffusers' set_attention_backend also sets the process-wide default; another model without
     a backend of its own (a context-parallel one refuses "_native_math") must not inherit it."""

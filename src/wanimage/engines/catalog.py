@@ -43,7 +43,7 @@ def _builtin(settings: Settings) -> BuiltinFactory:
     return BuiltinFactory(settings.device)
 
 
-def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
+def _diffusers(settings: Settings, hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """Model id -> factory, from the engine config file (docs/diffusers.md). A malformed file
     stops start-up with its message; a missing checkpoint marks only its model unavailable."""
     if settings.engine_config is None:
@@ -53,7 +53,8 @@ def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
     from .diffusers.config import EngineConfigError
 
     try:
-        factories = load_engines(settings.engine_config, device=settings.device, devices=settings.device_list())
+        factories = load_engines(settings.engine_config, device=settings.device, devices=settings.device_list(),
+                                 hardware_checks=hardware_checks)
     except (EngineConfigError, FileNotFoundError) as exc:  # AccelerationError included
         raise SystemExit(str(exc)) from exc
     unknown = set(factories) - set(MODELS)
@@ -62,7 +63,7 @@ def _diffusers(settings: Settings) -> dict[str, EngineFactory]:
     return factories
 
 
-def _preset(settings: Settings) -> dict[str, EngineFactory]:
+def _preset(settings: Settings, hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """Both model ids from a preset (WANIMAGE_PRESET / serve --preset) over the folders `wanimage
     pull` wrote, the engine config file's keys on top; weights not on disk stop start-up with
     the missing files and the pull command (docs/diffusers.md)."""
@@ -81,7 +82,7 @@ def _preset(settings: Settings) -> dict[str, EngineFactory]:
         raise SystemExit(str(exc)) from exc
     device = preset_device(preset, settings.device)
     return engines_from_configs(on_device(configs, device), device, preset=settings.preset,
-                                devices=settings.device_list())
+                                devices=settings.device_list(), hardware_checks=hardware_checks)
 
 
 def _remote(settings: Settings) -> dict[str, EngineFactory]:
@@ -100,9 +101,11 @@ def _remote(settings: Settings) -> dict[str, EngineFactory]:
         raise SystemExit(str(exc)) from exc
 
 
-def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
+def engine_factories(settings: Settings, *, hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """Model id -> factory. Ids that share one factory object share one engine instance (and,
-    on Ray, one deployment). Remote model ids (docs/remote.md) take precedence per id."""
+    on Ray, one deployment). Remote model ids (docs/remote.md) take precedence per id.
+    `hardware_checks=False`: the engines will run elsewhere (Ray replicas), so what this
+    machine's devices can run is not checked here but by each engine where it is built."""
     remote = _remote(settings)
     if settings.engine == "remote" and not remote:
         raise SystemExit("engine remote needs WANIMAGE_REMOTE_URL, or tables with engine = \"remote\" in "
@@ -112,16 +115,17 @@ def engine_factories(settings: Settings) -> dict[str, EngineFactory]:
     if settings.engine not in ("builtin", "diffusers") and not settings.preset:
         raise SystemExit(f"unknown engine {settings.engine!r}; this version serves: builtin, diffusers, remote")
     # WANIMAGE_DEVICES: one engine (and its pipelines) per device behind each model id (devices.py)
-    local = on_devices(settings.device_list(), lambda d: _local(settings.model_copy(update={"device": d})))
+    local = on_devices(settings.device_list(),
+                       lambda d: _local(settings.model_copy(update={"device": d}), hardware_checks))
     return {**local, **remote}
 
 
-def _local(settings: Settings) -> dict[str, EngineFactory]:
+def _local(settings: Settings, hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """The engines of this process on settings.device: a preset's, the config file's, or built-in."""
     if settings.preset:
-        return _preset(settings)
+        return _preset(settings, hardware_checks)
     if settings.engine == "diffusers":
-        return _diffusers(settings)
+        return _diffusers(settings, hardware_checks)
     factory = _builtin(settings)  # one engine instance serves both model ids
     return {model: factory for model in MODELS}
 

@@ -227,7 +227,7 @@ def serve_on_ray(settings: Settings, address: str) -> None:
     if settings.database_url is None or settings.database_url.startswith("sqlite"):
         log.warning("the Ray runner should use PostgreSQL (WANIMAGE_DATABASE_URL): SQLite is per machine")
     ray.init(address=address, include_dashboard=False)
-    deploy(settings, engine_factories(settings))
+    deploy(settings, engine_factories(settings, hardware_checks=False))  # the driver may have no GPU
     log.info("wanimage on Ray Serve: http://%s:%d", settings.host, settings.port)
     while True:
         time.sleep(3600)
@@ -250,7 +250,7 @@ def engine_builder(args: dict[str, Any]):
     from ..engines.catalog import engine_factories
 
     settings, scaling = _from_env(args)
-    factories = engine_factories(settings)
+    factories = engine_factories(settings, hardware_checks=False)  # checked in the replica, where it runs
     apps = engine_apps(factories)
     wanted = f"{ENGINE_APP}-{int(args.get('index', 0))}"
     model = next(m for m, app in apps.items() if app == wanted)
@@ -262,4 +262,4 @@ def api_builder(args: dict[str, Any]):
     from ..engines.catalog import engine_factories
 
     settings, scaling = _from_env(args)
-    return api_application(settings, engine_apps(engine_factories(settings)), scaling)
+    return api_application(settings, engine_apps(engine_factories(settings, hardware_checks=False)), scaling)

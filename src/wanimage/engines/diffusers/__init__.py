@@ -19,25 +19,29 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), 
                                                      StableDiffusion())}
 
 
-def load_engines(config_path: Path, device: str = "cpu", devices: list[str] | None = None) -> dict:
+def load_engines(config_path: Path, device: str = "cpu", devices: list[str] | None = None,
+                 hardware_checks: bool = True) -> dict:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
     from .config import load_config
 
-    return engines_from_configs(load_config(config_path), device, devices=devices)
+    return engines_from_configs(load_config(config_path), device, devices=devices, hardware_checks=hardware_checks)
 
 
 def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None,
-                         devices: list[str] | None = None) -> dict:
+                         devices: list[str] | None = None, hardware_checks: bool = True) -> dict:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
     or a preset's: presets.py); `preset` names the preset in `describe()`. `devices`
-    (WANIMAGE_DEVICES) is where a context-parallel model puts its ranks (parallel.py)."""
+    (WANIMAGE_DEVICES) is where a context-parallel model puts its ranks (parallel.py).
+    `hardware_checks=False` where the engines run on other machines (a Ray driver or API
+    replica without GPUs): each engine still checks its device where it is built."""
     from .acceleration import check_device, parallel_degree
     from .config import EngineConfigError
     from .engine import DiffusersEngine
     from .loader import PipelinePool
 
     for model, cfg in configs.items():  # FP8 / flash attention on a CPU stops start-up, with the fix
-        check_device(cfg, cfg.device or device, f"models.{model}", devices)
+        if hardware_checks:
+            check_device(cfg, cfg.device or device, f"models.{model}", devices)
     spread = [m for m, c in configs.items() if parallel_degree(c) > 1]
     if len(spread) > 1:
         raise EngineConfigError(f"models {', '.join(spread)}: context parallelism for one model per server process "
