@@ -32,6 +32,7 @@ from .captions import article, is_blocked
 
 TAG_WEIGHT = 0.5  # how much a matching tag adds to the label's similarity
 MIN_SCORE = 0.75  # below this nothing is near enough: the phrase is drawn as written
+CONTEXT_WEIGHT = 0.5  # the phrase with the prompt's words after it ("a gator in the swamp"), against the phrase alone
 VARIANT_MARGIN = 0.05  # concepts this close to the best are drawn as its variants (item 2 of issue 16)
 MAX_VARIANTS = 4
 NO_MIRROR_GROUPS = ("symbols", "flags")  # signs and text read wrong mirrored
@@ -63,16 +64,24 @@ class ConceptIndex:
         best_tag = best_tag.scatter_reduce(1, index, by_tag.clamp(min=0), reduce="amax")  # (Q, N)
         return by_label + TAG_WEIGHT * best_tag
 
-    def match(self, queries: torch.Tensor, names: list[list[str]] | None = None) -> list[Match | None]:
+    def match(self, queries: torch.Tensor, names: list[list[str]] | None = None,
+              contexts: torch.Tensor | None = None) -> list[Match | None]:
         """Per query vector the best concept and its near variants; None when nothing is near.
+
+        contexts: the same phrases with the words around them ("a gator in the swamp"); their
+        scores are blended in, since the words around a word MiniLM reads by its pieces tell
+        what kind of thing it is.
 
         names[i]: the words query i was made from ("red apple", "apple"). A concept called exactly
         that is the best whatever the scores say: a tag shared with a longer label ("balloon" of
         "thought balloon") must not outrank the label itself. Variants are near concepts of the
         same kind: the best one's head noun, in its emoji group ("evergreen tree" for "deciduous
         tree"; not "bus stop" for "bus", nor the symbol "thought balloon" for "balloon")."""
+        scores = self.scores(queries)
+        if contexts is not None:
+            scores = (1 - CONTEXT_WEIGHT) * scores + CONTEXT_WEIGHT * self.scores(contexts)
         out: list[Match | None] = []
-        for k, row in enumerate(self.scores(queries)):
+        for k, row in enumerate(scores):
             named = [self._index[n.lower()] for n in (names[k] if names else []) if n and n.lower() in self._index]
             first = named[0] if named else int(row.argmax())
             best = row[first].item()

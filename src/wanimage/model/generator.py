@@ -97,17 +97,18 @@ class BuiltinModel:
         near). The phrase keeps its colour word, so "a red apple" finds "red apple"."""
         if self.concepts is None or not hasattr(self.text, "sentences"):
             return {}
-        subjects = {o.phrase: o.subject for o in objects if o.subject}
-        phrases = [o.phrase for o in objects if o.subject]
-        missing = [p for p in dict.fromkeys(phrases) if p not in self._matches]
+        asked = {o.phrase: (o.subject, o.context) for o in reversed(objects) if o.subject}  # first wins
+        missing = [p for p in asked if (p, asked[p][1]) not in self._matches]
         for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
-            self._matches[p] = self.concepts.match(self.text.sentences([p]), [names_in(p, subjects[p])])[0]
-        if missing:
-            if len(self._matches) > 4096:  # bound memory in a long-running server
-                for k in list(self._matches)[:1024]:
-                    if k not in missing:
-                        del self._matches[k]
-        return {p: self._matches[p] for p in phrases}
+            subject, context = asked[p]
+            around = self.text.sentences([f"{p} {context}"]) if context else None
+            self._matches[p, context] = self.concepts.match(self.text.sentences([p]), [names_in(p, subject)],
+                                                            around)[0]
+        if len(self._matches) > 4096:  # bound memory in a long-running server
+            for k in list(self._matches)[:1024]:
+                if k[0] not in missing:
+                    del self._matches[k]
+        return {p: self._matches[p, context] for p, (_, context) in asked.items()}
 
     def sprite_phrase(self, o: ObjectSpec, seed: int, found: dict[str, Match | None]) -> tuple[str, bool]:
         """What the sprite network is asked for, and whether it is mirrored: the subject swapped

@@ -26,6 +26,7 @@ class ObjectSpec:
     colour: str | None = None  # a captions.COLOURS name the sprite must show ("a blue apple")
     subject: str | None = None  # what the object is, in the prompt's words ("sedan"): looked up in
     #                             concepts.py when the model does not know it by that name
+    context: str = ""  # the prompt's words after the phrase ("in the swamp"): they help that lookup
 
 
 @dataclass

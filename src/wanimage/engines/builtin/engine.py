@@ -166,7 +166,7 @@ def scene_plan(prompt: str) -> ScenePlan:
 
 def object_spec(o: ParsedObject) -> ObjectSpec:
     return ObjectSpec(o.label, o.count, o.where, REGIONS.get(o.where or ""), colour=paint_colour(o.label),
-                      subject=o.noun)
+                      subject=o.noun, context=o.detail)
 
 
 def layout_subject(label: str) -> str | None:
