@@ -68,15 +68,15 @@ class ConceptIndex:
               contexts: torch.Tensor | None = None) -> list[Match | None]:
         """Per query vector the best concept and its near variants; None when nothing is near.
 
-        contexts: the same phrases with the words around them ("a gator in the swamp"); their
-        scores are blended in, since the words around a word MiniLM reads by its pieces tell
-        what kind of thing it is.
-
         names[i]: the words query i was made from ("red apple", "apple"). A concept called exactly
         that is the best whatever the scores say: a tag shared with a longer label ("balloon" of
         "thought balloon") must not outrank the label itself. Variants are near concepts of the
         same kind: the best one's head noun, in its emoji group ("evergreen tree" for "deciduous
-        tree"; not "bus stop" for "bus", nor the symbol "thought balloon" for "balloon")."""
+        tree"; not "bus stop" for "bus", nor the symbol "thought balloon" for "balloon").
+
+        contexts: the same phrases with the words around them ("a gator in the swamp"); their
+        scores are blended in, since the words around a word MiniLM reads by its pieces tell
+        what kind of thing it is."""
         scores = self.scores(queries)
         if contexts is not None:
             scores = (1 - CONTEXT_WEIGHT) * scores + CONTEXT_WEIGHT * self.scores(contexts)
