@@ -185,27 +185,28 @@ def test_everyday_words_find_the_concept_the_model_knows(lookup):
 
 
 def test_the_lookup_holds_its_share_on_the_tuning_phrases():
-    """206 harder phrases (rare words, "a X of Y") the lookup was tuned on: 77 % today (69 % with
-    emojibase tags alone), held to 75 %, as the engine asks: the parsed phrase with its names."""
+    """206 harder phrases (rare words, "a X of Y") the lookup was tuned on: 82 % today (69 % with
+    emojibase tags alone, 77 % before WordNet's nouns), held to 80 %, as the engine asks: the
+    parsed phrase with its names."""
     from wanimage.engines.builtin import DEFAULT_WEIGHTS
-    from wanimage.model.concepts import load_concepts, names_in
+    from wanimage.model.concepts import load_concepts
     from wanimage.model.text import TextEncoder
     from wanimage.prompts.parse import parse
 
     index, encoder = load_concepts(DEFAULT_WEIGHTS.with_name("concepts.safetensors")), TextEncoder()
     lines = [x.split(" | ") for x in TUNING_FILE.read_text().splitlines() if x.strip() and not x.startswith("#")]
     objects = [parse(phrase).objects[0] for phrase, _ in lines]
-    found = index.match(encoder.sentences([o.label for o in objects]), [names_in(o.label, o.noun) for o in objects])
+    found = index.match(encoder.sentences([o.label for o in objects]), [index.names_in(o.label, o.noun) for o in objects])
     right = sum(m is not None and m.label in {w.strip() for w in want.split(";")}
                 for m, (_, want) in zip(found, lines, strict=True))
-    assert len(lines) == 206 and right / len(lines) >= 0.75
+    assert len(lines) == 206 and right / len(lines) >= 0.80
 
 
 def test_the_words_after_a_phrase_help_the_lookup():
     """45 prompts whose object word MiniLM reads poorly, with the words after it ("a muffin at the
     bakery"): blending in the phrase-with-context scores gets 24 right against 22 without."""
     from wanimage.engines.builtin import DEFAULT_WEIGHTS
-    from wanimage.model.concepts import load_concepts, names_in
+    from wanimage.model.concepts import load_concepts
     from wanimage.model.text import TextEncoder
     from wanimage.prompts.parse import parse
 
@@ -215,7 +216,7 @@ def test_the_words_after_a_phrase_help_the_lookup():
     objects = [parse(prompt).objects[0] for prompt, _ in lines]
     phrases = encoder.sentences([o.label for o in objects])
     around = encoder.sentences([f"{o.label} {o.detail}".strip() for o in objects])
-    names = [names_in(o.label, o.noun) for o in objects]
+    names = [index.names_in(o.label, o.noun) for o in objects]
 
     def right(found):
         return sum(m is not None and m.label in {w.strip() for w in want.split(";")}
@@ -235,14 +236,14 @@ def test_a_phrase_near_nothing_is_drawn_as_written_and_variants_are_near(lookup)
 
 def test_a_concept_named_exactly_wins_over_a_longer_label_sharing_its_tag():
     from wanimage.engines.builtin import DEFAULT_WEIGHTS
-    from wanimage.model.concepts import load_concepts, names_in
+    from wanimage.model.concepts import load_concepts
     from wanimage.model.text import TextEncoder
 
     index, encoder = load_concepts(DEFAULT_WEIGHTS.with_name("concepts.safetensors")), TextEncoder()
     scored = index.match(encoder.sentences(["a balloon"]))[0]  # without the names, by score alone
     assert scored.label == "thought balloon"  # the tag "balloon" lifts the symbol over the toy
     balloon, bus = index.match(encoder.sentences(["a balloon", "a bus"]),
-                               [names_in("a balloon", "balloon"), names_in("a bus", "bus")])
+                               [index.names_in("a balloon", "balloon"), index.names_in("a bus", "bus")])
     assert balloon.label == "balloon" and "thought balloon" not in balloon.variants  # a symbol, not a toy
     assert bus.label == "bus" and "oncoming bus" in bus.variants and "bus stop" not in bus.variants
 
@@ -292,7 +293,8 @@ def test_the_concept_file_is_small_and_covers_every_icon():
 
     path = DEFAULT_WEIGHTS.with_name("concepts.safetensors")
     index = load_concepts(path)
-    assert path.stat().st_size < 3_000_000 and len(index.labels) == len(index.label_vec) == 1572
+    assert path.stat().st_size < 7_000_000 and len(index.labels) == len(index.label_vec) == 1572  # 6.3 MB with WordNet's table
+    assert int(index.lexicon.concept_ids.max()) < 1572 and len(index.lexicon.offsets) == len(index.lexicon.rows) + 1
     assert torch.allclose(index.label_vec.norm(dim=1), torch.ones(1572), atol=1e-3)
 
 

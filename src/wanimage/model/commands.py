@@ -64,7 +64,7 @@ def register(subparsers) -> None:
                                      help="embed every icon's label and tags for the open-vocabulary lookup")
     concepts.add_argument("--data", type=Path, default=DEFAULT_DATA)
     concepts.add_argument("--npm-cache", type=Path, default=DEFAULT_NPM_CACHE,
-                          help="folder where `make data-fetch` unpacked the npm tarballs (emojilib's keywords)")
+                          help="folder where `make data-fetch` unpacked the npm tarballs (emojilib's keywords, WordNet)")
     concepts.add_argument("--out", type=Path, default=DEFAULT_CONCEPTS)
     concepts.set_defaults(func=cmd_concepts)
 
@@ -120,7 +120,8 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 def cmd_concepts(args: argparse.Namespace) -> int:
     from .concepts import build_concepts
-    from .data import emojilib_keywords
+    from .data import emojilib_keywords, npm_dir
+    from .lexicon import WORDNET_PKG, WORDNET_VERSION, read_wordnet
     from .text import TextEncoder
 
     if not args.npm_cache.exists():
@@ -128,7 +129,8 @@ def cmd_concepts(args: argparse.Namespace) -> int:
         return 2
     icons = json.loads((args.data / "meta.json").read_text())["icons"]
     keywords = emojilib_keywords(args.npm_cache)
-    print(json.dumps(build_concepts(icons, TextEncoder(), args.out, keywords=keywords)))
+    wordnet = read_wordnet(npm_dir(args.npm_cache, WORDNET_PKG, WORDNET_VERSION) / "dict")
+    print(json.dumps(build_concepts(icons, TextEncoder(), args.out, keywords=keywords, wordnet=wordnet)))
     return 0
 
 

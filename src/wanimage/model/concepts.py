@@ -11,7 +11,11 @@ espresso, mug; "ox": bull, bullock, steer). A phrase scores each concept as
 so a word that is only a tag ("grizzly", "coffee", "pasta") still finds its icon, and the label
 decides between icons that share the tag. The vectors are precomputed (`build_concepts`, from
 the dataset's meta.json) and shipped beside the weights as int8 with one scale per vector
-(src/wanimage/weights/concepts.safetensors, about 2.5 MB; `make concepts` rebuilds it).
+(src/wanimage/weights/concepts.safetensors; `make concepts` rebuilds it).
+
+A phrase that names a concept outright skips the scores: a label ("a balloon", "balloons"), or a word WordNet files under concepts (lexicon.py: "a hoagie" -> sandwich,
+"a tabby" -> cat), and then the best-scoring of those concepts wins. "A cup of coffee" is
+looked up as "coffee" first, since "cup" is one of WordNet's containers.
 
     index.match(vectors)[0] -> Match(label="hot beverage", score=0.89, variants=("hot beverage",))"""
 
@@ -22,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -29,6 +34,7 @@ from safetensors.torch import save_file
 from wanimage.prompts.vocabulary import singular
 
 from .captions import article, is_blocked
+from .lexicon import WordNet, concepts_by_word, measure_words
 
 TAG_WEIGHT = 0.5  # how much a matching tag adds to the label's similarity
 MIN_SCORE = 0.75  # below this nothing is near enough: the phrase is drawn as written
@@ -36,6 +42,28 @@ CONTEXT_WEIGHT = 0.5  # the phrase with the prompt's words after it ("a gator in
 VARIANT_MARGIN = 0.05  # concepts this close to the best are drawn as its variants (item 2 of issue 16)
 MAX_VARIANTS = 4
 NO_MIRROR_GROUPS = ("symbols", "flags")  # signs and text read wrong mirrored
+LEXICON_STEP = 0.05  # score a WordNet step away costs, when a word is filed under several concepts
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """lexicon.py's table as shipped: word -> {concept: WordNet steps}, and the measure words."""
+    rows: dict[str, int]  # word -> its row
+    offsets: np.ndarray  # (W + 1,) where each row's pairs start
+    concept_ids: np.ndarray  # (P,)
+    steps: np.ndarray  # (P,)
+    measures: frozenset[str]
+
+    @classmethod
+    def empty(cls) -> Lexicon:
+        return cls({}, np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), frozenset())
+
+    def concepts(self, word: str) -> dict[int, int]:
+        row = self.rows.get(word)
+        if row is None:
+            return {}
+        a, b = self.offsets[row], self.offsets[row + 1]
+        return dict(zip(self.concept_ids[a:b].tolist(), self.steps[a:b].tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -48,11 +76,12 @@ class Match:
 
 class ConceptIndex:
     def __init__(self, labels: list[str], groups: list[str], label_vec: torch.Tensor, tag_vec: torch.Tensor,
-                 tag_icon: torch.Tensor):
+                 tag_icon: torch.Tensor, lexicon: Lexicon | None = None):
         self.labels, self.groups = labels, groups
         self.label_vec = label_vec  # (N, 384) unit vectors
         self.tag_vec = tag_vec  # (U, 384) unit vectors
         self.tag_icon = tag_icon  # (E, 2) long: (tag, icon) pairs
+        self.lexicon = lexicon or Lexicon.empty()
         self._index = {label.lower(): k for k, label in enumerate(labels)}
 
     def scores(self, queries: torch.Tensor) -> torch.Tensor:
@@ -82,10 +111,10 @@ class ConceptIndex:
             scores = (1 - CONTEXT_WEIGHT) * scores + CONTEXT_WEIGHT * self.scores(contexts)
         out: list[Match | None] = []
         for k, row in enumerate(scores):
-            named = [self._index[n.lower()] for n in (names[k] if names else []) if n and n.lower() in self._index]
-            first = named[0] if named else int(row.argmax())
+            named = self._named(row, [n.lower() for n in (names[k] if names else []) if n])
+            first = int(row.argmax()) if named is None else named
             best = row[first].item()
-            if best < MIN_SCORE and not named:
+            if best < MIN_SCORE and named is None:
                 out.append(None)
                 continue
             values, idx = row.topk(MAX_VARIANTS + 1)
@@ -95,6 +124,27 @@ class ConceptIndex:
             ][: MAX_VARIANTS - 1]
             out.append(Match(near[0], round(best, 4), tuple(near), self.groups[first] not in NO_MIRROR_GROUPS))
         return out
+
+    def _named(self, row: torch.Tensor, names: list[str]) -> int | None:
+        """The concept a phrase names: a label, or the best-scoring concept WordNet files the
+        name under (fewer steps away counting LEXICON_STEP each); None: the scores decide."""
+        for n in names:
+            for form in (n, singular(n)):
+                if form in self._index:
+                    return self._index[form]
+        for n in names:
+            near = self.lexicon.concepts(n) or self.lexicon.concepts(singular(n))
+            if near:
+                return max(near, key=lambda c: row[c].item() - LEXICON_STEP * near[c])
+        return None
+
+    def names_in(self, phrase: str, subject: str | None) -> list[str]:
+        """names_in, with "coffee" first for "a cup of coffee" (a container, group or part "of" Y)."""
+        names = names_in(phrase, subject)
+        before, of, after = names[0].partition(" of ")
+        if of and before and singular(before.split()[-1].lower()) in self.lexicon.measures:
+            names.insert(0, names_in(after, None)[0])
+        return names
 
     def _same_kind(self, i: int, j: int) -> bool:
         return self.groups[i] == self.groups[j] and head_noun(self.labels[i]) == head_noun(self.labels[j])
@@ -128,9 +178,11 @@ def usable_tag(tag: str) -> bool:
     return len(tag) > 2 and all(w.isalpha() for w in tag.split()) and not is_blocked(tag)
 
 
-def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, list[str]] | None = None) -> dict:
+def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, list[str]] | None = None,
+                   wordnet: WordNet | None = None) -> dict:
     """meta.json icons -> the concept file: label and tag vectors from `encoder.sentences`.
-    An icon's tags are its emojibase tags and its emojilib `keywords` (label -> words)."""
+    An icon's tags are its emojibase tags and its emojilib `keywords` (label -> words); with
+    `wordnet`, the file also carries which concepts each WordNet noun is a kind of."""
     icons = [i for i in icons if not is_blocked(i["label"])]
     labels = [i["label"] for i in icons]
     tag_sets = [sorted({t for t in [*i["tags"], *(keywords or {}).get(i["label"], [])] if usable_tag(t)})
@@ -144,18 +196,43 @@ def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, l
                "tag_icon": torch.tensor(pairs, dtype=torch.int16)}
     meta = {"labels": json.dumps(labels), "groups": json.dumps([i["group"] for i in icons]),
             "tags": json.dumps(tags)}
+    if wordnet is not None:
+        lexicon_tensors, lexicon_meta = _lexicon_table(wordnet, labels, tag_sets)
+        tensors |= lexicon_tensors
+        meta |= lexicon_meta
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-    return {"concepts": len(labels), "tags": len(tags), "pairs": len(pairs), "bytes": path.stat().st_size}
+    return {"concepts": len(labels), "tags": len(tags), "pairs": len(pairs),
+            "lexicon_words": len(json.loads(meta.get("lexicon_words", "[]"))), "bytes": path.stat().st_size}
+
+
+def _lexicon_table(wordnet: WordNet, labels: list[str], tag_sets: list[list[str]]) -> tuple[dict, dict]:
+    by_label = {label.lower(): {k} for k, label in enumerate(labels)}
+    by_tag: dict[str, set[int]] = {}
+    for k, ts in enumerate(tag_sets):
+        for t in ts:
+            by_tag.setdefault(t.lower(), set()).add(k)
+    table = concepts_by_word(wordnet, by_label, by_tag, usable=usable_tag)
+    words = sorted(table)
+    offsets = np.cumsum([0] + [len(table[w]) for w in words])
+    tensors = {"lexicon_offsets": torch.from_numpy(offsets.astype(np.int32)),
+               "lexicon_concepts": torch.tensor([c for w in words for c in table[w]], dtype=torch.int16),
+               "lexicon_steps": torch.tensor([s for w in words for s in table[w].values()], dtype=torch.uint8)}
+    return tensors, {"lexicon_words": json.dumps(words), "measure_words": json.dumps(measure_words(wordnet))}
 
 
 def load_concepts(path: Path) -> ConceptIndex:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
+    lexicon = None
+    if "lexicon_words" in meta:  # files from before the WordNet table have none
+        lexicon = Lexicon({w: k for k, w in enumerate(json.loads(meta["lexicon_words"]))},
+                          t["lexicon_offsets"].long().numpy(), t["lexicon_concepts"].long().numpy(),
+                          t["lexicon_steps"].long().numpy(), frozenset(json.loads(meta["measure_words"])))
     return ConceptIndex(json.loads(meta["labels"]), json.loads(meta["groups"]),
                         _dequantise(t["label_vec"], t["label_scale"]), _dequantise(t["tag_vec"], t["tag_scale"]),
-                        t["tag_icon"].long())
+                        t["tag_icon"].long(), lexicon)
