@@ -56,6 +56,8 @@ TABLE: list[tuple[str, str, dict]] = [
     ("12 cupcakes and 3 candles", "9 cupcake | 3 candle", {"says": ["Nine cupcakes (of twelve asked)"]}),  # 12 boxes in all
     ("two puppies", "2 puppy", {"says": ["Two puppies"]}),
     ("four boxes and two glasses", "4 box | 2 glass", {"says": ["Four boxes", "two glasses"]}),
+    ("a pair of glasses and two pairs of scissors", "1 glasses | 2 scissors",
+     {"says": ["One pair of glasses", "two pairs of scissors"]}),
     # colours and sizes
     ("a big red balloon next to a small house", "1 big red balloon | 1 small house",
      {"rel": [("balloon", "next to", "house")], "bigger": ("balloon", "house")}),

@@ -44,6 +44,9 @@ TABLE: list[tuple[str, str, dict]] = [
     ("12 cupcakes", "12 cupcake", {}),
     ("a dozen eggs", "12 egg", {}),
     ("a pair of shoes", "2 shoe", {}),
+    ("a pair of glasses", "1 glasses", {}),  # one thing named in the plural
+    ("a pair of scissors on the left", "1 scissors @left", {}),
+    ("scissors and jeans", "1 scissors | 1 jeans", {}),
     ("a couple of birds", "2 bird", {}),
     ("a few pears", "3 pear", {}),
     ("several ducks", "3 duck", {}),

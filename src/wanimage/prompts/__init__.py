@@ -13,6 +13,7 @@ from .vocabulary import (
     COLOURS,
     MAX_COUNT,
     NUMBERS,
+    PAIRED,
     REGIONS,
     Region,
     colour_words,
@@ -25,7 +26,7 @@ from .vocabulary import (
 )
 
 __all__ = [
-    "COLOURS", "MAX_COUNT", "NUMBERS", "REGIONS", "EditIntent", "ParsedObject", "ParsedPrompt", "Region", "Scene",
+    "COLOURS", "MAX_COUNT", "NUMBERS", "PAIRED", "REGIONS", "EditIntent", "ParsedObject", "ParsedPrompt", "Region", "Scene",
     "colour_words", "count_word", "image_refs", "parse", "parse_edit", "parse_object", "plural",
     "plural_phrase", "region_name", "scene_words", "set_prompts", "share_counts", "singular", "source_images",
     "split_set",

@@ -23,6 +23,7 @@ from .vocabulary import (
     MAX_COUNT,
     META_NOUNS,
     NUMBERS,
+    PAIRED,
     PLURAL_COUNT,
     POSITION_WORDS,
     QUALITY_TAGS,
@@ -38,6 +39,8 @@ from .vocabulary import (
     singular,
 )
 
+_PAIR_RE = re.compile(r"^(a\s+)?pair\s+of\b", re.IGNORECASE)
+_PAIRS_RE = re.compile(r"^pairs\s+of\s+", re.IGNORECASE)
 _NUMBER_RE = re.compile(
     r"^(?P<w>" + "|".join(sorted((re.escape(k) for k in NUMBERS), key=len, reverse=True)) + r"|\d{1,3})\b\s*",
     re.I,
@@ -278,7 +281,11 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
     if QUALITY_TAGS.match(chunk):
         return None
     chunk, where = extract_position(chunk)
+    paired = _PAIR_RE.match(chunk.strip(" ,.")) is not None
     count, counted, definite, chunk = _count(chunk.strip(" ,."))
+    pairs = _PAIRS_RE.match(chunk)  # "two pairs of scissors": two things named in the plural
+    if counted and pairs and set(re.findall(r"[\w'-]+", chunk[pairs.end():].lower())) & PAIRED:
+        chunk, paired = chunk[pairs.end():], True
     tokens = list(re.finditer(r"[\w'-]+", chunk))
     words = [t.group() for t in tokens]
     if not words or any(w.lower() in VERBS for w in words):
@@ -290,9 +297,12 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
         return None
     if not (counted or where or colour or size or lenient or looks_plural(head[-1])):
         return None
-    if not counted and looks_plural(head[-1]):
+    paired = paired and head[-1].lower() in PAIRED
+    if paired and not pairs:  # "a pair of glasses": one thing, named in the plural
+        count = 1
+    elif not counted and looks_plural(head[-1]):
         count = PLURAL_COUNT
-    if count > 1 or looks_plural(head[-1]):
+    if (count > 1 or looks_plural(head[-1])) and not paired:
         head[-1] = singular(head[-1])
     if head[0].istitle() and not counted and words[0].istitle():  # "Red apples": sentence case
         head[0] = head[0].lower()

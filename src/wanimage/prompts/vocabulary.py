@@ -105,10 +105,15 @@ IRREGULAR = {"mice": "mouse", "geese": "goose", "people": "person", "children": 
              "ties": "tie", "dice": "die", "buses": "bus", "lenses": "lens", "gases": "gas", "oxen": "ox",
              "cacti": "cactus", "fungi": "fungus"}
 PLURAL = {v: k for k, v in IRREGULAR.items()}
+# things of two parts named in the plural: "a pair of glasses" is one thing, not two glasses
+PAIRED = {"glasses", "sunglasses", "spectacles", "goggles", "binoculars", "scissors", "shears", "pliers",
+          "tongs", "tweezers", "trousers", "pants", "jeans", "shorts", "leggings", "pyjamas", "pajamas",
+          "headphones", "earphones"}
 INVARIANT = {"sheep", "fish", "deer", "moose", "glass", "grass", "bus", "dress", "cactus",
              "octopus", "canvas", "gas", "news", "series", "species", "chess", "moss", "cross",
              "compass", "class", "boss", "lens", "iris", "bass", "hummus", "asparagus", "lotus",
-             "walrus", "virus", "platypus", "hippopotamus", "circus", "bonus", "atlas"}
+             "walrus", "virus", "platypus", "hippopotamus", "circus", "bonus", "atlas",
+             *(PAIRED - {"glasses"})}  # "two glasses of milk" are glasses
 
 
 def singular(word: str) -> str:

@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 
 from ..prompts import (
+    PAIRED,
     REGIONS,
     ParsedPrompt,
     count_word,
@@ -46,6 +47,8 @@ def frozen(p: Placed) -> PlannedObject:
 def describe(p: Placed) -> str:
     obj = p.obj
     noun = plural_phrase(obj.noun) if obj.count > 1 else obj.noun
+    if obj.noun.split()[-1].lower() in PAIRED:  # "one pair of glasses", not "one glasses"
+        noun = ("pairs of " if obj.count > 1 else "pair of ") + obj.noun
     words = [count_word(obj.count), obj.size, obj.colour, noun]
     text = " ".join(w for w in words if w)
     if obj.asked is not None:  # capped: the plan says what is drawn and what was asked
