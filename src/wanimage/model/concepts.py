@@ -13,9 +13,10 @@ decides between icons that share the tag. The vectors are precomputed (`build_co
 the dataset's meta.json) and shipped beside the weights as int8 with one scale per vector
 (src/wanimage/weights/concepts.safetensors; `make concepts` rebuilds it).
 
-A phrase that names a concept outright skips the scores: a label ("a balloon", "balloons"), or a word WordNet files under concepts (lexicon.py: "a hoagie" -> sandwich,
-"a tabby" -> cat), and then the best-scoring of those concepts wins. "A cup of coffee" is
-looked up as "coffee" first, since "cup" is one of WordNet's containers.
+A phrase that names a concept outright skips the scores: a label ("a balloon", "balloons"), or
+a word WordNet files under concepts (lexicon.py: "a hoagie" -> sandwich, "a tabby" -> cat),
+and then the best-scoring of those concepts wins. "A cup of coffee" is looked up as "coffee"
+first, since "cup" is one of WordNet's containers.
 
     index.match(vectors)[0] -> Match(label="hot beverage", score=0.89, variants=("hot beverage",))"""
 
@@ -206,7 +207,7 @@ def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, l
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return {"concepts": len(labels), "tags": len(tags), "pairs": len(pairs),
-            "lexicon_words": len(json.loads(meta.get("lexicon_words", "[]"))), "bytes": path.stat().st_size}
+            "lexicon_words": len(tensors.get("lexicon_offsets", [0])) - 1, "bytes": path.stat().st_size}
 
 
 def _lexicon_table(wordnet: WordNet, labels: list[str], tag_sets: list[list[str]]) -> tuple[dict, dict]:

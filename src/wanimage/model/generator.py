@@ -102,8 +102,8 @@ class BuiltinModel:
         for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
             subject, context = asked[p]
             around = self.text.sentences([f"{p} {context}"]) if context else None
-            self._matches[p, context] = self.concepts.match(self.text.sentences([p]), [self.concepts.names_in(p, subject)],
-                                                            around)[0]
+            names = [self.concepts.names_in(p, subject)]
+            self._matches[p, context] = self.concepts.match(self.text.sentences([p]), names, around)[0]
         if len(self._matches) > 4096:  # bound memory in a long-running server
             for k in list(self._matches)[:1024]:
                 if k[0] not in missing:
