@@ -523,12 +523,15 @@ def test_the_server_gallery_survives_a_cleared_browser_and_runs_again(server, op
 @pytest.mark.slow
 def test_the_built_in_model_in_the_playground(tmp_path, open_page):
     """What a new user sees after `make serve`: the built-in model's own picture (the README's
-    hero screenshot is this page, written with WANIMAGE_SCREENSHOTS=1)."""
+    hero screenshot is this page, written with WANIMAGE_SCREENSHOTS=1). With WANIMAGE_HERO_PRESET
+    set (a preset already pulled, e.g. sd-turbo) the same page is served by that preset and
+    written as 00-<preset>-result.png: the README's second hero, on a machine with the Hub."""
     from tests.support.server import start_server
     from wanimage.config import Settings
     from wanimage.engines.catalog import build_registry
 
-    registry = build_registry(Settings(data_dir=tmp_path / "builtin"))
+    preset = os.environ.get("WANIMAGE_HERO_PRESET") or None
+    registry = build_registry(Settings(data_dir=tmp_path / "builtin", preset=preset))
     assert registry.preload() == {"wan2.7-image": None, "wan2.7-image-pro": None}  # loaded before the health wait
     running = start_server(tmp_path / "builtin", registry=registry)
     try:
@@ -544,6 +547,7 @@ def test_the_built_in_model_in_the_playground(tmp_path, open_page):
         if os.environ.get("WANIMAGE_SCREENSHOTS") == "1":
             page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
             png = page.screenshot(animations="disabled")
-            Image.open(io.BytesIO(png)).convert("RGB").save(SHOTS / "00-builtin-result.png", optimize=True)
+            name = f"00-{preset}-result.png" if preset else "00-builtin-result.png"
+            Image.open(io.BytesIO(png)).convert("RGB").save(SHOTS / name, optimize=True)
     finally:
         running.stop()
