@@ -58,6 +58,8 @@ TABLE: list[tuple[str, str, dict]] = [
     ("four boxes and two glasses", "4 box | 2 glass", {"says": ["Four boxes", "two glasses"]}),
     ("a pair of glasses and two pairs of scissors", "1 glasses | 2 scissors",
      {"says": ["One pair of glasses", "two pairs of scissors"]}),
+    ("three glasses of milk and a bowl of cherries", "3 glass of milk | 1 bowl of cherries",
+     {"says": ["Three glasses of milk", "one bowl of cherries"]}),  # was "Three glasseses of milk"
     # colours and sizes
     ("a big red balloon next to a small house", "1 big red balloon | 1 small house",
      {"rel": [("balloon", "next to", "house")], "bigger": ("balloon", "house")}),

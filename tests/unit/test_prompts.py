@@ -47,6 +47,8 @@ TABLE: list[tuple[str, str, dict]] = [
     ("a pair of glasses", "1 glasses", {}),  # one thing named in the plural
     ("a pair of scissors on the left", "1 scissors @left", {}),
     ("scissors and jeans", "1 scissors | 1 jeans", {}),
+    ("three bowls of cherries", "3 bowl of cherries", {}),  # the bowls are counted, the cherries stay
+    ("a bowl of cherries", "1 bowl of cherries", {}),
     ("a couple of birds", "2 bird", {}),
     ("a few pears", "3 pear", {}),
     ("several ducks", "3 duck", {}),

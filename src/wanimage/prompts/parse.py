@@ -295,15 +295,17 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
     detail = chunk[tokens[k].start():].strip() if k < len(tokens) else ""  # as written: quotes kept
     if not _is_noun(head):
         return None
-    if not (counted or where or colour or size or lenient or looks_plural(head[-1])):
+    # the counted word: "bowls" of "three bowls of cherries", whose "cherries" stay as written
+    n = next((i - 1 for i, w in enumerate(head) if i > 0 and w.lower() == "of"), len(head) - 1)
+    if not (counted or where or colour or size or lenient or looks_plural(head[n])):
         return None
-    paired = paired and head[-1].lower() in PAIRED
+    paired = paired and head[n].lower() in PAIRED
     if paired and not pairs:  # "a pair of glasses": one thing, named in the plural
         count = 1
-    elif not counted and looks_plural(head[-1]):
+    elif not counted and looks_plural(head[n]):
         count = PLURAL_COUNT
-    if (count > 1 or looks_plural(head[-1])) and not paired:
-        head[-1] = singular(head[-1])
+    if (count > 1 or looks_plural(head[n])) and not paired:
+        head[n] = singular(head[n])
     if head[0].istitle() and not counted and words[0].istitle():  # "Red apples": sentence case
         head[0] = head[0].lower()
     # Otherwise the words keep their case: names, brands and text to render ("EXIT sign").
