@@ -94,6 +94,19 @@ def test_box_edit_with_a_mask_backend_sends_a_transparent_hole(tiny):
     assert out[0].size == (640, 480)
 
 
+def test_a_box_on_a_source_image_sends_only_that_region_as_the_reference(tiny):
+    """"Put the cat of image 1 into the box of image 2": image 1's box marks the object to take,
+    so the backend gets that region of image 1 beside the canvas, as the diffusers engine does."""
+    engine = engine_for(tiny.base_url, mask=True, max_pixels=320 * 240, edit_max_images=2)
+    rng = np.random.default_rng(1)
+    cat, room = (Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)) for _ in range(2))
+    boxes = [[Box(40, 30, 140, 110)], [Box(100, 75, 200, 150)]]
+    engine.generate(job(Mode.EDIT, images=[cat, room], boxes=boxes), lambda f, p=None: None)
+    assert tiny.calls[-1].images == [(320, 240), (100, 80)]  # the canvas, then image 1's box
+    engine.generate(job(Mode.EDIT, images=[cat, room], boxes=[[], boxes[1]]), lambda f, p=None: None)
+    assert tiny.calls[-1].images == [(320, 240), (400, 300)]  # no box on image 1: all of it
+
+
 def test_progress_runs_while_the_backend_works_and_cancel_closes_the_request(tiny):
     tiny.delay = 5.0
     engine = engine_for(tiny.base_url)

@@ -85,6 +85,13 @@ def mask_image(boxes: list[Box], width: int, height: int) -> Image.Image:
     return Image.fromarray(mask, "L")
 
 
+def crop_sources(images: list[Image.Image], boxes: list[list[Box]]) -> list[Image.Image]:
+    """Every image before the last cropped to its boxes (the object to take from it: "put the cat
+    of image 1 into the box of image 2"); the last, the one edited, as it is."""
+    per_image = boxes if len(boxes) == len(images) else [[] for _ in images]
+    return [crop_to_boxes(im, b) for im, b in zip(images[:-1], per_image[:-1], strict=True)] + images[-1:]
+
+
 def crop_to_boxes(image: Image.Image, boxes: list[Box]) -> Image.Image:
     """A source image's boxes mark the object to take from it: the reference is the region they
     cover together (the whole image when it has none)."""

@@ -24,6 +24,7 @@ from ..imaging import (  # noqa: F401 - re-exported for the families and tests
     box_alpha,
     cap_pixels,
     composite,
+    crop_sources,
     crop_to_boxes,
     ensure_min_side,
     generation_size,

@@ -38,7 +38,7 @@ from .base import (
     box_alpha,
     cap_pixels,
     composite,
-    crop_to_boxes,
+    crop_sources,
     ensure_min_side,
     generation_size,
     generator,
@@ -136,11 +136,8 @@ class DiffusersEngine:
                     call = _Call("text_to_image", p, job.seed + i, [])
                 out.append(self._run(job, call, progress, i, len(prompts)))
             return out
-        refs = [im.convert("RGB") for im in job.images]
         boxes = job.boxes[len(job.images) - 1] if len(job.boxes) >= len(job.images) else []
-        # boxes on an image before the last mark the object to take from it: that region is the reference
-        per_image = job.boxes if len(job.boxes) == len(refs) else [[] for _ in refs]
-        refs[:-1] = [crop_to_boxes(im, b) for im, b in zip(refs[:-1], per_image[:-1], strict=True)]
+        refs = crop_sources([im.convert("RGB") for im in job.images], job.boxes)
         if job.mode is Mode.EDIT and boxes:
             canvas = resize_exact(refs[-1], job.width, job.height)
             scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))

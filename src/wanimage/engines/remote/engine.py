@@ -37,6 +37,7 @@ from ..imaging import (
     box_alpha,
     cap_pixels,
     composite,
+    crop_sources,
     generation_size,
     group_references,
     palette_prompt,
@@ -106,7 +107,7 @@ class RemoteEngine:
                 refs = (self._fit(out[0], size),) if i and self.cfg.edits else ()
                 out += self._images(job, Call(p, 1, size, job.seed + i, refs), track)[:1]
             return out
-        refs = [im.convert("RGB") for im in job.images]
+        refs = crop_sources([im.convert("RGB") for im in job.images], job.boxes)
         boxes = job.boxes[len(refs) - 1] if len(job.boxes) >= len(refs) else []
         if job.mode is Mode.EDIT and boxes:
             return self._box_edit(job, prompt, size, refs, boxes, progress)
@@ -143,8 +144,6 @@ class RemoteEngine:
         """Edits of the canvas; every pixel outside the boxes comes from the canvas, bit for bit."""
         canvas = resize_exact(refs[-1], job.width, job.height)
         scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))
-        if any(job.boxes[:-1]):
-            log.warning("%s: boxes on input images other than the last are not used by box edits", self.model)
         others = tuple(self._references(refs[:-1])) if self.cfg.edit_max_images > 1 and len(refs) > 1 else ()
         if len(refs) > 1 and not others:
             log.warning("%s: the backend %s takes one image per edit: box edits send the canvas only, "
