@@ -25,7 +25,6 @@ from ..imaging import (  # noqa: F401 - re-exported for the families and tests
     cap_pixels,
     composite,
     crop_sources,
-    crop_to_boxes,
     ensure_min_side,
     generation_size,
     group_references,
