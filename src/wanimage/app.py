@@ -74,7 +74,7 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.include_router(uploads.router)
     app.include_router(openai_router.router)
     app.include_router(system.router)
-    app.include_router(verify.router)  # POST /api/v1/verify, a wanimage extension (issue 15)
+    app.include_router(verify.router)  # POST /api/v1/verify, a wanimage extension
     if isinstance(service.images, LocalImageStore):  # an S3 store serves its own presigned URLs
         app.include_router(files_router(service.images))
     app.include_router(web_router())

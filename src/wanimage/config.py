@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # Output
     png_compress_level: int = 1
 
-    # Provenance (issue 15, docs/provenance.md): what every result PNG says about itself.
+    # Provenance (docs/provenance.md): what every result PNG says about itself.
     provenance_c2pa: bool = True  # a signed C2PA manifest
     provenance_c2pa_cert: Path | None = None  # PEM chain, leaf first; unset: self-made in data_dir/c2pa
     provenance_c2pa_key: Path | None = None  # PEM private key of that leaf
@@ -69,17 +69,17 @@ class Settings(BaseSettings):
     provenance_watermark: bool = True  # the invisible watermark
 
     # Engines
-    engine: str = "builtin"  # builtin | diffusers (issue 4)
+    engine: str = "builtin"  # builtin | diffusers
     engine_config: Path | None = None
     device: str = "cpu"
-    # Several devices (issue 14, docs/diffusers.md "Acceleration"): e.g. "cuda:0,cuda:1" gives one
+    # Several devices (docs/diffusers.md "Acceleration"): e.g. "cuda:0,cuda:1" gives one
     # worker and one set of pipelines per device; unset: `device` alone.
     devices: str = ""
 
     def device_list(self) -> list[str]:
         return [d.strip() for d in self.devices.split(",") if d.strip()] or [self.device]
 
-    # Presets and pulled weights (issue 13, docs/diffusers.md): a preset serves both model ids with
+    # Presets and pulled weights (docs/diffusers.md): a preset serves both model ids with
     # the diffusers engine from the folders `wanimage pull` wrote; a config file overrides its keys.
     preset: str | None = None  # e.g. sd-turbo (`wanimage presets` lists them)
     models_dir: Path | None = None  # where `wanimage pull` installs weights; default data_dir/models
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or self.data_dir / "models").expanduser()
 
-    # Remote engine (issue 17, docs/remote.md): an OpenAI-compatible images server (base URL ending
+    # Remote engine (docs/remote.md): an OpenAI-compatible images server (base URL ending
     # in /v1) serves both model ids when a URL is set; per model, `engine = "remote"` tables in the
     # engine config file do the same with every option.
     remote_url: str | None = None
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     remote_max_concurrency: int = 1
     remote_health_interval_seconds: float = 15.0
 
-    # Thinking mode (issue 5, docs/thinking.md): an OpenAI-compatible chat endpoint plans prompts
+    # Thinking mode (docs/thinking.md): an OpenAI-compatible chat endpoint plans prompts
     # when a URL is set (e.g. http://127.0.0.1:11434/v1); else, or when it fails, the built-in planner.
     thinking_llm_url: str | None = None
     thinking_llm_model: str = ""
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     ray_target_ongoing_requests: float = 1.0
     ray_api_replicas: int = 1
 
-    # Hostile load (issue 12; docs/deploy.md "Tenants, limits and a full disk")
+    # Hostile load (docs/deploy.md "Tenants, limits and a full disk")
     admin_api_keys: SecretStr = SecretStr("")  # comma-separated keys that see every key's tasks
     metrics_allow: str = ""  # comma-separated addresses / networks that may read /metrics without a key
     metrics_token: SecretStr = SecretStr("")  # a bearer token good for /metrics only (a scraper's)

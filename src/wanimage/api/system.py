@@ -59,7 +59,7 @@ async def list_models(request: Request) -> JSONResponse:
             "engine": row["engine"],
             "available": row["error"] is None,
             "modes": row["modes"],
-            # wanimage's extension (issue 13): engine, preset, checkpoints, on disk, resident, device, memory
+            # wanimage's extension: engine, preset, checkpoints, on disk, resident, device, memory
             "wanimage": row.get("summary"),
         }
         for row in rows

@@ -41,7 +41,7 @@ async def render_here(req: GenerationRequest, refs: list[Path | str], settings: 
     _quiet_library_bars()
     pipeline = Pipeline(build_registry(settings), planner=build_planner(settings),
                         png_level=settings.png_compress_level,
-                        provenance=Provenance.from_settings(settings))  # issue 15: marks on every PNG
+                        provenance=Provenance.from_settings(settings))  # marks on every PNG
     inputs = await _load_images(refs, settings)
     width, height = pipeline.check(req, [im.size for im in inputs])
     with progress_bar(f"{req.mode.value} {width}x{height}") as bar:

@@ -17,7 +17,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..engines.catalog import build_registry
 
     settings = settings_from(args)
-    if args.preset:  # issue 13: serve a preset's pulled weights (docs/diffusers.md)
+    if args.preset:  # serve a preset's pulled weights (docs/diffusers.md)
         settings = settings.model_copy(update={"preset": args.preset})
     if not settings.keys() and not is_loopback(settings.host) and not settings.allow_insecure_bind:
         print(

@@ -73,7 +73,7 @@ class ImageService:
         self.engines = engines
         # Thinking mode: one planner shared by the workers.
         self.pipeline = Pipeline(engines, planner=build_planner(settings), png_level=settings.png_compress_level,
-                                 provenance=Provenance.from_settings(settings))  # issue 15: marks on every PNG
+                                 provenance=Provenance.from_settings(settings))  # marks on every PNG
         self.events = TaskEvents()
         self.follower = TaskFollower(store, images, self.events)
         self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)

@@ -40,7 +40,7 @@ from .lexicon import WordNet, concepts_by_word, measure_words
 TAG_WEIGHT = 0.5  # how much a matching tag adds to the label's similarity
 MIN_SCORE = 0.75  # below this nothing is near enough: the phrase is drawn as written
 CONTEXT_WEIGHT = 0.5  # the phrase with the prompt's words after it ("a gator in the swamp"), against the phrase alone
-VARIANT_MARGIN = 0.05  # concepts this close to the best are drawn as its variants (item 2 of issue 16)
+VARIANT_MARGIN = 0.05  # concepts this close to the best are drawn as its variants
 MAX_VARIANTS = 4
 NO_MIRROR_GROUPS = ("symbols", "flags")  # signs and text read wrong mirrored
 LEXICON_STEP = 0.05  # score a WordNet step away costs, when a word is filed under several concepts

@@ -35,7 +35,7 @@ def web_router() -> APIRouter:
     def favicon() -> FileResponse:
         return FileResponse(STATIC / "favicon.png", media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
-    @router.get("/playground/presets")  # issue 13: the header's link, offline (web/presets.py)
+    @router.get("/playground/presets")  # the header's link, offline (web/presets.py)
     def presets() -> HTMLResponse:
         from .presets import presets_page
 

@@ -78,7 +78,7 @@ class ModelConfig:
     preload: bool = False  # load every role at start-up instead of on first use
     attention_slicing: bool = False
     compile: bool = False  # torch.compile the repeated transformer blocks (acceleration.py)
-    # acceleration (issue 14, acceleration.py, docs/diffusers.md "Acceleration"): each off unless set
+    # acceleration (acceleration.py, docs/diffusers.md "Acceleration"): each off unless set
     compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"
     compile_backend: str | None = None  # None: inductor
     compile_dynamic: bool = False  # False: one graph per shape (warm up the sizes you serve)

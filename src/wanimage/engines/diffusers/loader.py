@@ -82,7 +82,7 @@ class PipelineLoader:
             kw["revision"] = ckpt.revision
         if ckpt.variant:
             kw["variant"] = ckpt.variant
-        if self.cfg.device_map:  # components spread over the GPUs by accelerate (issue 14)
+        if self.cfg.device_map:  # components spread over the GPUs by accelerate
             kw["device_map"] = self.cfg.device_map
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
@@ -116,7 +116,7 @@ class PipelineLoader:
             pipe.enable_attention_slicing()
         from .acceleration import apply
 
-        apply(pipe, self.cfg, self.device)  # caching, compile, quantization, attention backend (issue 14)
+        apply(pipe, self.cfg, self.device)  # caching, compile, quantization, attention backend
 
 
 class PipelinePool:
