@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from wanimage.core.job import make_job
 from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.builtin import load_builtin_engine
 from wanimage.types import Box, Mode
@@ -24,15 +25,15 @@ def cases() -> dict[str, GenerationJob]:
     base = Image.new("RGB", (1024, 1024), (180, 210, 240))
     first = Image.new("RGB", (512, 512), (250, 250, 250))
     return {
-        "t2i 1024x1024, 1 object": GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE,
+        "t2i 1024x1024, 1 object": make_job("wan2.7-image", Mode.TEXT_TO_IMAGE,
                                                  "a red apple", 1024, 1024, 1, 1),
-        "t2i 1024x1024, 3 objects": GenerationJob(
+        "t2i 1024x1024, 3 objects": make_job(
             "wan2.7-image", Mode.TEXT_TO_IMAGE,
             "two red apples on the left and a cat on the right on a blue background",
             1024, 1024, 1, 1),
-        "set of 12 at 1024x1024": GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE_SET,
+        "set of 12 at 1024x1024": make_job("wan2.7-image", Mode.TEXT_TO_IMAGE_SET,
                                                 "a cat on a green background", 1024, 1024, 12, 1),
-        "2-image bbox edit 1024x1024": GenerationJob(
+        "2-image bbox edit 1024x1024": make_job(
             "wan2.7-image", Mode.EDIT, "add a dog in the box", 1024, 1024, 1, 1,
             images=[first, base], boxes=[[], [Box(100, 500, 500, 900)]]),
     }

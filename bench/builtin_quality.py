@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from wanimage.engines.base import GenerationJob, no_progress
+from wanimage.core.job import make_job
+from wanimage.engines.base import no_progress
 from wanimage.engines.builtin import load_builtin_engine
 from wanimage.model.captions import article
 from wanimage.model.pipeline import generate_sprites, upsample
@@ -136,7 +137,7 @@ def write_sheets(engine, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def gen(mode, prompt, seed, w=512, h=512, n=1, **kw):
-        return engine.generate(GenerationJob("wan2.7-image", mode, prompt, w, h, n, seed, **kw), no_progress)
+        return engine.generate(make_job("wan2.7-image", mode, prompt, w, h, n, seed, **kw), no_progress)
 
     t2i = ["a red apple", "a cat", "a yellow banana", "a rocket", "a pizza", "a smiling face",
            "a green frog", "a house"]
@@ -176,7 +177,7 @@ def read_everyday(path: Path = EVERYDAY) -> list[tuple[str, list[str]]]:
 def planned(engine, prompt: str, seed: int, n: int = 1, size: int = 512) -> list[list]:
     """The sprites the engine would draw for a text-to-image job: per image, its placed sprites
     (phrase, seed, box, mirrored or not)."""
-    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, size, size, n, seed)
+    job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, size, size, n, seed)
     return [engine.model.plan(req)[0] for req in engine.prepare_requests(job)]
 
 
@@ -333,7 +334,7 @@ def main() -> None:
     for k in range(10):
         base = Image.fromarray(np.random.default_rng(k).integers(0, 255, (512, 512, 3), dtype=np.uint8))
         box = Box(50 + 10 * k, 60, 300, 310 + 10 * k)
-        job = GenerationJob("wan2.7-image", Mode.EDIT, "add a cat", 512, 512, 1, k, images=[base],
+        job = make_job("wan2.7-image", Mode.EDIT, "add a cat", 512, 512, 1, k, images=[base],
                             boxes=[[box]])
         out = np.asarray(engine.generate(job, no_progress)[0]).astype(np.float64)
         ref = np.asarray(base).astype(np.float64)
@@ -350,7 +351,7 @@ def main() -> None:
     within, across = [], []
     singles = []
     for k in range(4):
-        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE_SET, "image 1: a cat. image 2: a dog. image 3: a tree",
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE_SET, "image 1: a cat. image 2: a dog. image 3: a tree",
                             256, 256, 3, 100 + k)
         cs = [corner(im) for im in engine.generate(job, no_progress)]
         within += [np.linalg.norm(cs[0] - c) for c in cs[1:]]
@@ -367,7 +368,7 @@ def main() -> None:
         return float(d.min(0).mean())  # how far the image's pixels sit from the palette
     dist = {}
     for label, p in (("without", None), ("with", pal)):
-        ds = [palette_distance(engine.generate(GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, pr, 256, 256, 1, s, palette=p), no_progress)[0])
+        ds = [palette_distance(engine.generate(make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, pr, 256, 256, 1, s, palette=p), no_progress)[0])
               for s, pr in enumerate(["a cat", "a house", "a tree", "a car"])]
         dist[label] = float(np.mean(ds))
     results["palette_mean_pixel_distance_without_with"] = (dist["without"], dist["with"])
@@ -397,7 +398,7 @@ def main() -> None:
         for prompt in colour_prompts:
             word = next(w for w in prompt.split() if w in generator.COLOURS)
             for seed in range(3):
-                job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, 256, 256, 1, seed)
+                job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, 256, 256, 1, seed)
                 a = np.asarray(engine.generate(job, no_progress)[0]).astype(int)
                 border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
                 fg = np.abs(a - np.median(border, axis=0)).sum(-1) > 90

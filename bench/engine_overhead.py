@@ -27,7 +27,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
+from wanimage.core.job import make_job  # noqa: E402
+from wanimage.engines.base import no_progress  # noqa: E402
 from wanimage.engines.diffusers import FAMILIES  # noqa: E402
 from wanimage.engines.diffusers.base import generator, mask_image, resize_exact  # noqa: E402
 from wanimage.engines.diffusers.config import parse_config  # noqa: E402
@@ -64,16 +65,16 @@ def cases(engine: DiffusersEngine, role: str, size: int):
     base = {"prompt": PROMPT, "width": size, "height": size, "generator": None,
             **fam.sampling_kwargs(role, cfg), **cfg.call_kwargs}
     if role == "text_to_image":
-        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, PROMPT, size, size, 1, 7)
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, PROMPT, size, size, 1, 7)
         extra = {}
     elif role == "edit":
         refs = [photo(size, size, 1)]
-        job = GenerationJob("wan2.7-image", Mode.EDIT, PROMPT, size, size, 1, 7, images=refs)
+        job = make_job("wan2.7-image", Mode.EDIT, PROMPT, size, size, 1, 7, images=refs)
         extra = fam.edit_kwargs(engine._references(refs), size, size)
     else:  # inpaint: one box on the canvas; the engine adds mask, feathered alpha and composite
         canvas = photo(size, size, 2)
         box = Box(size // 8, size // 8, size // 2, size // 2)
-        job = GenerationJob("wan2.7-image", Mode.EDIT, PROMPT, size, size, 1, 7, images=[canvas], boxes=[[box]])
+        job = make_job("wan2.7-image", Mode.EDIT, PROMPT, size, size, 1, 7, images=[canvas], boxes=[[box]])
         extra = fam.inpaint_kwargs(resize_exact(canvas, size, size), mask_image([box], size, size), [])
     pipe = engine.pipeline(role)
     pipe.set_progress_bar_config(disable=True)  # pipelines made with from_pipe print tqdm bars otherwise

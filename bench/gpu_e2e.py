@@ -38,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_step import PEAK_BF16  # noqa: E402
 
-from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
+from wanimage.core.job import make_job  # noqa: E402
+from wanimage.engines.base import no_progress  # noqa: E402
 from wanimage.engines.diffusers import FAMILIES  # noqa: E402
 from wanimage.engines.diffusers.acceleration import parallel_degree  # noqa: E402
 from wanimage.engines.diffusers.config import parse_config  # noqa: E402
@@ -247,7 +248,7 @@ def measure_family(family: str, args, device: str, dtype: torch.dtype) -> list[t
             rows.append((family, name, None, None, str(exc).replace("models.m.", "")))
             continue
         n = keys.get("max_batch", 1)
-        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, PROMPT, args.size, args.size, n, 0)
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, PROMPT, args.size, args.size, n, 0)
         seconds = timed(lambda e=engine, j=job: e.generate(j, no_progress), device, args.repeats) / n
         rows.append((family, name, seconds, seconds / plain, flops))
         engine.unload()

@@ -67,14 +67,14 @@ def make_engine(kind: str, seconds: float, noise: float):
 
 
 def engine_time(engine, repeats: int) -> float:
-    from wanimage.core.job import build_job
+    from wanimage.core.job import resolve_job
     from wanimage.core.request import build_request
 
     req = build_request(model="wan2.7-image", prompt="a red apple", size="1K", seed=1, thinking_mode=False)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        engine.generate(build_job(req, []), no_progress)
+        engine.generate(resolve_job(req, []), no_progress)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 

@@ -204,7 +204,8 @@ def image_eval(items: list[Case], size: int, threads: int) -> tuple[dict, dict, 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import builtin_quality as bq  # the built-in model's evaluation: its classifier
 
-    from wanimage.engines.base import GenerationJob, no_progress
+    from wanimage.core.job import make_job
+    from wanimage.engines.base import no_progress
     from wanimage.engines.builtin import load_builtin_engine
     from wanimage.model.captions import dominant_colour
     from wanimage.types import Mode
@@ -261,7 +262,7 @@ def image_eval(items: list[Case], size: int, threads: int) -> tuple[dict, dict, 
         prompt = case.prompt + ", on a white background"
         plan = plan_text(prompt, size, size)
         for mode in ("off", "on"):
-            job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, plan.revised_prompt if mode == "on" else prompt,
+            job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, plan.revised_prompt if mode == "on" else prompt,
                                 size, size, 1, 1000 + i, layout=plan.layout if mode == "on" else None,
                                 original_prompt=prompt)
             t = time.perf_counter()

@@ -80,7 +80,7 @@ def builtin_outputs(count: int, seed: int) -> Iterator[Image.Image]:
         size = ["1024*1024", "768*768", "1280*720"][made % 3]
         req = build_request(model="wan2.7-image", prompt=prompt, size=size, n=min(4, count - made),
                             seed=seed + made, thinking_mode=False)
-        for png in pipeline.render(req, [], lambda *a, **k: None).pngs:
+        for png in pipeline.render(pipeline.resolve(req, []), lambda *a, **k: None).pngs:
             yield Image.open(io.BytesIO(png)).convert("RGB")
             made += 1
 

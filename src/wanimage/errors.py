@@ -4,6 +4,7 @@ concerns and a message that says what to change. Each dialect renders it in its 
 from __future__ import annotations
 
 import errno
+import json
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit (RLIMIT_FSIZE)
 
@@ -34,6 +35,19 @@ class ApiError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code}, {self.field!r}, {self.message!r})"
+
+    def to_payload(self) -> str:
+        """The error as text, so that a failure crosses the task queue with its status and field."""
+        return json.dumps({"status": self.status, "code": self.code, "field": self.field, "message": self.message,
+                           "retry_after": self.retry_after, "should_retry": self.should_retry})
+
+    @classmethod
+    def from_payload(cls, payload: str) -> ApiError:
+        """The error `to_payload` wrote, as the class of its code where one has it (StorageFull...)."""
+        data = json.loads(payload)
+        status, code = data.pop("status"), data.pop("code")
+        kind = next((k for k in _subclasses(ApiError) if k.code == code and k.status == status), ApiError)
+        return kind(data.pop("message"), status=status, code=code, **data)
 
 
 class InvalidParameter(ApiError):
@@ -94,6 +108,10 @@ class StorageFull(ApiError):
     helps once an operator frees space."""
 
     status, code = 507, "StorageFull"
+
+
+def _subclasses(kind: type[ApiError]) -> list[type[ApiError]]:
+    return [sub for direct in kind.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

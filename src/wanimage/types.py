@@ -4,6 +4,7 @@ for (mode, boxes, palette colours), what thinking mode plans (layout items), wha
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,6 +32,21 @@ class Mode(StrEnum):
 ALL_MODES = frozenset(Mode)
 
 
+class TaskStatus(StrEnum):
+    """A task's state: identical strings in the enum, the task database and on the wire."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
+
+
 class Canceled(Exception):
     """Raised by the progress callback inside an engine when its task was canceled."""
 
@@ -47,6 +63,17 @@ class Box:
     y1: int
     x2: int
     y2: int
+
+
+def scale_boxes(boxes: tuple[Box, ...] | list[Box], src: tuple[int, int], dst: tuple[int, int]) -> list[Box]:
+    """Boxes from an image of size `src` to the same picture at size `dst`: the one rounding rule
+    (outward: floor the top-left, ceil the bottom-right, clamped to `dst`), so a scaled box still
+    covers every pixel the client marked and keeps at least one pixel per side."""
+    if tuple(src) == tuple(dst):
+        return list(boxes)
+    sx, sy = dst[0] / src[0], dst[1] / src[1]
+    return [Box(max(0, math.floor(b.x1 * sx)), max(0, math.floor(b.y1 * sy)),
+                min(dst[0], math.ceil(b.x2 * sx)), min(dst[1], math.ceil(b.y2 * sy))) for b in boxes]
 
 
 @dataclass(frozen=True)
@@ -70,6 +97,8 @@ class Capabilities:
     max_input_images: int = 9
     max_set_size: int = 12
     bbox: bool = True
+    unboxed_edits: bool = True  # edits without bbox_list (False: a model that only inpaints inside boxes)
+    family: str | None = None  # the model family behind the engine, named in its refusals
     palette: bool = True  # steers colour itself (a post-hoc transfer is applied on top anyway)
     layout: bool = False  # follows LayoutItem boxes from thinking mode
     previews: bool = False  # progress() receives partial images

@@ -17,6 +17,7 @@ from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
 from tests.conftest import png_bytes
+from wanimage.types import Box, scale_boxes
 
 KEY = "sk-test"
 
@@ -92,7 +93,7 @@ def test_bbox_edit(sdk):
     rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", bbox_list=[[[40, 30, 200, 150]]])
     assert rsp.status_code == HTTPStatus.OK, rsp
     job = sdk.engine.jobs[-1]
-    assert [(b.x1, b.y1, b.x2, b.y2) for b in job.boxes[0]] == [(40, 30, 200, 150)]
+    assert list(job.edit_boxes) == scale_boxes([Box(40, 30, 200, 150)], (400, 300), (job.width, job.height))
 
 
 def test_local_file_through_upload_flow(sdk, tmp_path):

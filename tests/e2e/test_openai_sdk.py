@@ -12,6 +12,7 @@ from openai import OpenAI
 from PIL import Image
 
 from tests.conftest import png_bytes
+from wanimage.types import Box, scale_boxes
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_edit_one_file(client, server):
     )
     assert len(rsp.data) == 1
     job = server.engine.jobs[-1]
-    assert job.seed == 11 and [(b.x1, b.y1, b.x2, b.y2) for b in job.boxes[0]] == [(10, 10, 100, 100)]
+    assert job.seed == 11 and list(job.edit_boxes) == scale_boxes([Box(10, 10, 100, 100)], (400, 300), (job.width, job.height))
     assert (job.width, job.height) == (1184, 880)  # 4:3 of the input at the 1K budget
 
 

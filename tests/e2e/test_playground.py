@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.support.test_engine import DeterministicEngine
+from wanimage.types import Box, scale_boxes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -169,7 +170,7 @@ def test_text_to_image(server, open_page, shot):
     results = page.locator("#results li")
     assert results.count() == 2
     job = server.engine.jobs[-1]
-    assert (job.model, (job.original_prompt or job.prompt).startswith("a red apple"), job.n, job.width, job.height) == (
+    assert (job.model, job.prompt.startswith("a red apple"), job.n, job.width, job.height) == (
         "wan2.7-image-pro", True, 2, 1024, 1024,
     )
     assert str(job.seed) == page.input_value("#seed")  # the seed shown is the seed used
@@ -241,8 +242,8 @@ def test_boxes_on_the_second_image_reach_the_server(server, open_page, shot, tmp
     shot(page, "03-boxes", scroll_to="#images-field")
     run_and_wait(page)
     job = server.engine.jobs[-1]
-    sent = [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in job.boxes]
-    assert sent == [[], box_coords(page, 2)]
+    drawn = [Box(*box_coords(page, 2))]  # image 2's box, in its pixels; the engine gets it in output pixels
+    assert job.source_boxes == ((),) and list(job.edit_boxes) == scale_boxes(drawn, (400, 300), (job.width, job.height))
     assert [(im.width, im.height) for im in job.images] == [(320, 240), (400, 300)]
     assert page.locator("#results li").count() == 1
     shot(page, "04-edit-result", scroll_to="#images-field")
@@ -354,7 +355,7 @@ def test_history_reloads_a_past_request_and_resumes_a_running_task(make_server, 
     page.wait_for_selector("body[data-ready=true]")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Done')")
     assert page.locator("#history .badge").all_inner_texts() == ["succeeded", "succeeded"]
-    assert srv.engine.jobs[-1].original_prompt == "a second request, left running"
+    assert srv.engine.jobs[-1].prompt == "a second request, left running"
 
     page.click("#reset")
     assert page.input_value("#prompt") == ""
@@ -365,7 +366,7 @@ def test_history_reloads_a_past_request_and_resumes_a_running_task(make_server, 
     assert "1024×768" in page.text_content("#results")
     shot(page, "08-history")
     run_and_wait(page)
-    assert (srv.engine.jobs[-1].original_prompt, srv.engine.jobs[-1].seed) == ("a paper boat on a puddle", 1234)
+    assert (srv.engine.jobs[-1].prompt, srv.engine.jobs[-1].seed) == ("a paper boat on a puddle", 1234)
 
 
 def test_phone_layout(server, open_page, shot, tmp_path):
@@ -396,7 +397,7 @@ def test_api_key_and_live_previews_through_the_openai_stream(make_server, open_p
     assert page.locator("#previews img").count() == 3  # partial_images=3 from the SSE stream
     assert page.locator("#results li").count() == 1
     assert page.text_content("#err-authorization") == ""
-    assert keyed.engine.jobs[-1].original_prompt == "a lantern in the fog"
+    assert keyed.engine.jobs[-1].prompt == "a lantern in the fog"
     shot(page, "10-previews")
 
 

@@ -149,7 +149,7 @@ def test_random_seed_is_drawn_once_and_kept(server):
     task_id = submit(server.api_base, "no seed given")
     wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED")
     record = server.service.get(task_id)
-    seed = record.request["seed"]
+    seed = record.asked["seed"]
     assert 0 <= seed <= 2_147_483_647 and record.result.seed == seed
 
 

@@ -40,7 +40,7 @@ def text_items(output) -> list[str]:
 
 
 def last_job(server, prompt: str):
-    return next(j for j in reversed(server.engine.jobs) if j.original_prompt == prompt)
+    return next(j for j in reversed(server.engine.jobs) if j.prompt == prompt)
 
 
 # ------------------------------------------------------------------ the three places
@@ -51,7 +51,7 @@ def test_openai_dialect_returns_the_revised_prompt_and_the_engine_gets_the_plan(
     rsp = client.images.generate(model="wan2.7-image", prompt=PROMPT, size="768x768", n=2, extra_body={"seed": 1})
     assert [d.revised_prompt for d in rsp.data] == [builtin_revision()] * 2
     job = last_job(server, PROMPT)
-    assert job.prompt == builtin_revision() and job.original_prompt == PROMPT
+    assert job.prompts[0] == builtin_revision() and job.prompt == PROMPT
     assert [it.label for it in job.layout] == ["a red apple"] * 3 + ["a cat", "a dog"]
     assert all(it.box.x2 <= SIZE // 2 for it in job.layout[:3])  # the apples on the left
 
@@ -121,7 +121,7 @@ def test_without_thinking_revised_equals_original_and_no_text_item(sdk, case):
     assert ds.status_code == 200, ds.text
     assert text_items(ds.json()["output"]) == []
     job = last_job(server, prompt)
-    assert job.prompt == prompt and job.layout is None
+    assert job.prompts[0] == prompt and job.layout is None
 
     oa = httpx.post(server.base_url + "/v1/images/generations", timeout=30, json={
         "model": "wan2.7-image", "prompt": prompt, "size": "768x768", **params, **({"images": images} if images else {})})
@@ -223,7 +223,7 @@ def test_llm_good_answer_is_used(llm_server, chat, caplog):
     assert sent["body"]["model"] == "planner-7b" and PROMPT in sent["body"]["messages"][-1]["content"]
     assert "768x768" in sent["body"]["messages"][-1]["content"]
     job = llm_server.engine.jobs[-1]
-    assert job.prompt == GOOD["revised_prompt"]
+    assert job.prompts[0] == GOOD["revised_prompt"]
     assert [(it.label, (it.box.x1, it.box.y1, it.box.x2, it.box.y2)) for it in job.layout] == [
         ("a red apple", (20, 40, 300, 260)), ("a cat", (420, 40, 700, 300)), ("a dog", (420, 420, 760, 768))]
     assert "planner=llm" in caplog.text and "planner=builtin" not in caplog.text
@@ -244,7 +244,7 @@ def test_llm_failures_fall_back_to_the_built_in_planner(llm_server, chat, caplog
     assert rsp.json()["data"][0]["revised_prompt"] == builtin_revision()
     assert len(chat.requests) == 1
     job = llm_server.engine.jobs[-1]
-    assert job.prompt == builtin_revision() and len(job.layout) == 5
+    assert job.prompts[0] == builtin_revision() and len(job.layout) == 5
     failure = [r for r in caplog.records if r.name == "wanimage.thinking.llm" and r.levelno == logging.WARNING]
     assert failure and reason in failure[0].getMessage() and "planner=builtin" in failure[0].getMessage()
     assert "planner=builtin in" in caplog.text and f"llm fallback: {reason}" in caplog.text

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from wanimage.tasks.records import Origin, QueueFull, TaskStatus
+from wanimage.tasks.records import QueueFull, TaskStatus
 from wanimage.tasks.store import TaskStore
 
 
@@ -26,7 +26,7 @@ def test_forty_concurrent_creates_with_a_limit_of_four_insert_exactly_four(url):
     def submit(i: int) -> None:
         barrier.wait()
         try:
-            stores[i % 4].create(f"t{i}", "m", Origin.GENERATION, {}, max_pending=4)
+            stores[i % 4].create(f"t{i}", "m", "{}", max_pending=4)
             outcomes.append("created")
         except QueueFull:
             outcomes.append("full")
@@ -44,11 +44,11 @@ def test_forty_concurrent_creates_with_a_limit_of_four_insert_exactly_four(url):
 
 def test_a_claimed_task_frees_its_place(url):
     s = TaskStore(url)
-    s.create("a", "m", Origin.GENERATION, {}, max_pending=1)
+    s.create("a", "m", "{}", max_pending=1)
     with pytest.raises(QueueFull):
-        s.create("b", "m", Origin.GENERATION, {}, max_pending=1)
+        s.create("b", "m", "{}", max_pending=1)
     assert s.get("b") is None
     s.claim("w")
-    s.create("b", "m", Origin.GENERATION, {}, max_pending=1)
+    s.create("b", "m", "{}", max_pending=1)
     assert s.get("b").status is TaskStatus.PENDING
     s.close()

@@ -31,7 +31,7 @@ class DeterministicEngine:
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         self.jobs.append(job)
-        if self.fail_on and self.fail_on in job.prompt:
+        if self.fail_on and self.fail_on in (job.revised_prompt or job.prompt):
             raise RuntimeError("engine exploded on purpose")
         count = min(job.n, 3) if job.sequential else job.n  # sets may return fewer than n
         images = [self._paint(job, i) for i in range(count)]
@@ -43,18 +43,16 @@ class DeterministicEngine:
             time.sleep(self.finish_seconds)
         if self.log_path:
             with open(self.log_path, "a") as fh:  # O_APPEND: whole short lines from many processes
-                fh.write(job.prompt + "\n")
+                fh.write((job.revised_prompt or job.prompt) + "\n")
         return images
 
     def _paint(self, job: GenerationJob, i: int) -> Image.Image:
-        digest = hashlib.sha256(f"{job.prompt}|{job.seed + i}".encode()).digest()
+        digest = hashlib.sha256(f"{job.revised_prompt or job.prompt}|{job.seed + i}".encode()).digest()
         if job.mode in (Mode.EDIT, Mode.IMAGE_TO_IMAGE_SET):
             base = job.images[-1].resize((job.width, job.height))
-            sx, sy = job.width / job.images[-1].width, job.height / job.images[-1].height
             draw = ImageDraw.Draw(base)
-            for boxes in job.boxes:
-                for b in boxes:
-                    draw.rectangle((b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy), fill=tuple(digest[:3]))
+            for b in job.edit_boxes:  # in output pixels
+                draw.rectangle((b.x1, b.y1, b.x2, b.y2), fill=tuple(digest[:3]))
             return base
         y = np.linspace(0, 1, job.height, dtype=np.float32)[:, None, None]
         x = np.linspace(0, 1, job.width, dtype=np.float32)[None, :, None]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from wanimage.engines.base import GenerationJob, no_progress
+from wanimage.core.job import make_job
+from wanimage.engines.base import no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
 from wanimage.engines.diffusers.acceleration import AccelerationError
 from wanimage.engines.diffusers.config import EngineConfigError, parse_config
@@ -42,7 +43,7 @@ def engine(**overrides) -> DiffusersEngine:
 
 
 def generate(eng: DiffusersEngine, n=1, seed=7) -> list[np.ndarray]:
-    job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple on a table", 64, 64, n, seed)
+    job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple on a table", 64, 64, n, seed)
     return [np.asarray(im.convert("RGB"), dtype=np.int16) for im in eng.generate(job, no_progress)]
 
 
@@ -301,7 +302,7 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
                 b_started.set()
             elif not wait_for.wait(timeout=20):
                 outcome["serialized"] = True
-        job = GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "an apple", 64, 64, 1, 1)
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, "an apple", 64, 64, 1, 1)
         outcome[name] = spread.generate(job, progress)
 
     a = threading.Thread(target=run, args=("a", b_started))

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wanimage.engines.base import Canceled, GenerationJob, no_progress
+from wanimage.core.job import make_job
+from wanimage.engines.base import Canceled, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
 from wanimage.engines.diffusers.acceleration import AccelerationError
 from wanimage.engines.diffusers.config import EngineConfigError, parse_config
@@ -36,7 +37,7 @@ def config(**overrides):
 
 def generate(eng, seed=7, n=1, progress=no_progress, images=()) -> list[np.ndarray]:
     mode = Mode.EDIT if images else Mode.TEXT_TO_IMAGE
-    job = GenerationJob("wan2.7-image", mode, "a red apple on a table", 64, 64, n, seed, images=list(images))
+    job = make_job("wan2.7-image", mode, "a red apple on a table", 64, 64, n, seed, images=list(images))
     return [np.asarray(im.convert("RGB"), dtype=np.int16) for im in eng.generate(job, progress)]
 
 

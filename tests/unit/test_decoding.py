@@ -15,7 +15,7 @@ from PIL import Image
 from wanimage.config import Settings
 from wanimage.core.decoding import DecodeBudget, decode_image, original_size
 from wanimage.core.inputs import ImageFetcher
-from wanimage.core.job import build_job
+from wanimage.core.job import resolve_job
 from wanimage.core.request import build_request
 from wanimage.errors import InvalidParameter, Throttling
 
@@ -63,11 +63,14 @@ def test_a_large_jpeg_is_scaled_by_its_decoder_and_its_exif_orientation_kept():
 def test_boxes_follow_the_image_as_sent_and_reach_the_engine_scaled():
     data = encoded(Image.new("RGB", (4000, 3000), (0, 0, 0)))
     image = decode_image(data, 1, max_pixels=1000 * 750).image
-    req = build_request(model="wan2.7-image", prompt="a box", images=["x"], size="1K",
-                        bbox_list=[[[2000, 1500, 3999, 2999]]])
-    job = build_job(req, [image])
-    box = job.boxes[0][0]
-    assert image.size == (1000, 750) and (box.x1, box.y1, box.x2, box.y2) == (500, 375, 1000, 750)
+    box = [2000, 1500, 3999, 2999]
+    req = build_request(model="wan2.7-image", prompt="put the cat of image 1 into the box of image 2",
+                        images=["x", "x"], size="1K", bbox_list=[[box], [box]])
+    job = resolve_job(req, [image, image])
+    source = job.source_boxes[0][0]  # the object to take: in the pixels of image 1 as decoded
+    assert image.size == (1000, 750) and (source.x1, source.y1, source.x2, source.y2) == (500, 375, 1000, 750)
+    edit = job.edit_boxes[0]  # the box edit: in output pixels
+    assert (edit.x1, edit.y1, edit.x2, edit.y2) == (job.width // 2, job.height // 2, job.width, job.height)
 
 
 def test_an_image_larger_than_the_whole_budget_is_400_naming_it():

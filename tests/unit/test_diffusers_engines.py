@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wanimage.core.job import check_capabilities
+from wanimage.core.job import check_capabilities, make_job
 from wanimage.engines.base import Canceled, GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import parse_config
@@ -60,7 +60,7 @@ def engine_for(family: str) -> DiffusersEngine:
 
 
 def job(mode: Mode, width=100, height=70, n=1, seed=7, prompt="a red apple on a table", **kw) -> GenerationJob:
-    return GenerationJob("wan2.7-image", mode, prompt, width, height, n, seed, **kw)
+    return make_job("wan2.7-image", mode, prompt, width, height, n, seed, **kw)
 
 
 def photo(w=120, h=90, seed=0) -> Image.Image:
@@ -151,8 +151,9 @@ def test_image_to_image_set(family):
 def test_reference_strategy_error_refuses_extra_images():
     engine = make_engine("flux", reference_strategy="error")
     assert engine.capabilities.max_input_images == 1
-    with pytest.raises(InvalidParameter, match="at most 1 input images"):
-        engine.generate(job(Mode.EDIT, images=[photo(), photo()]), no_progress)
+    req = SimpleNamespace(model="wan2.7-image", mode=Mode.EDIT, images=[object(), object()], bbox_list=None)
+    with pytest.raises(InvalidParameter, match="at most 1 input images"):  # at submit, before any work
+        check_capabilities(req, engine.capabilities, 1024, 1024)
 
 
 # ----------------------------------------------------------------- capability errors
@@ -164,8 +165,9 @@ def test_sdxl_refuses_reference_edits_clearly():
         req = SimpleNamespace(model="wan2.7-image", mode=mode, images=[object()], bbox_list=None)
         with pytest.raises(InvalidParameter, match=r"wan2.7-image .*does not support image sets from reference"):
             check_capabilities(req, engine.capabilities, 1024, 1024)
-    with pytest.raises(InvalidParameter, match=r"wan2.7-image .*sdxl.*only inside boxes"):
-        engine.generate(job(Mode.EDIT, images=[photo()]), no_progress)
+    req = SimpleNamespace(model="wan2.7-image", mode=Mode.EDIT, images=[object()], bbox_list=None)
+    with pytest.raises(InvalidParameter, match=r"wan2.7-image .*sdxl.*only inside boxes"):  # at submit
+        check_capabilities(req, engine.capabilities, 1024, 1024)
 
 
 def test_model_without_text_to_image_refuses_it():

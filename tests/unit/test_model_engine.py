@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from wanimage.engines.base import Canceled, Engine, GenerationJob, no_progress
+from wanimage.core.job import make_job
+from wanimage.engines.base import Canceled, Engine, no_progress
 from wanimage.engines.builtin import DEFAULT_WEIGHTS, BuiltinEngine, load_builtin_engine
 from wanimage.model.generator import BuiltinModel
 from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
@@ -32,7 +33,7 @@ def engine() -> BuiltinEngine:
 
 
 def job(mode=Mode.TEXT_TO_IMAGE, prompt="a red apple", w=96, h=64, n=1, seed=1, **kw):
-    return GenerationJob(model="wan2.7-image", mode=mode, prompt=prompt, width=w, height=h, n=n,
+    return make_job(model="wan2.7-image", mode=mode, prompt=prompt, width=w, height=h, n=n,
                          seed=seed, **kw)
 
 

@@ -217,7 +217,7 @@ def test_the_built_in_engine_hands_the_model_a_scene_and_caps_the_sprites():
     scene = scene_plan("a grizzly in the woods at dusk")
     assert scene.ground is not None and len(scene.background) == 2 and scene.gradient
     assert scene_plan("a grizzly in the woods on a blue background").ground is None
-    scene, edit = edit_scene("change the background to pink")
+    scene, edit = edit_scene("change the background to pink", parse_edit("change the background to pink"))
     assert edit.background_only and edit.background == (240, 120, 180) and not edit.remove
-    scene, edit = edit_scene("replace the cat with two red apples")
+    scene, edit = edit_scene("replace the cat with two red apples", parse_edit("replace the cat with two red apples"))
     assert [(o.phrase, o.count, o.colour) for o in scene.objects] == [("a red apple", 2, "red")]

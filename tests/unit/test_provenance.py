@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from wanimage import __version__
 from wanimage.cli import main as cli_main
 from wanimage.config import Settings
+from wanimage.core.job import resolve_job
 from wanimage.core.pipeline import finish_image
 from wanimage.core.postprocess import encode_png
 from wanimage.core.provenance import ImageFacts, Provenance, ingredient_of, watermark
@@ -60,8 +61,8 @@ def settings(tmp_path) -> Settings:
 
 
 def marked_png(provenance: Provenance, image: Image.Image | None = None, **changes) -> bytes:
-    req = build_request(model="wan2.7-image", prompt="a red fox, in snow", seed=42)
-    return finish_image(image or photo(), req, 1, provenance, facts(**changes))
+    job = resolve_job(build_request(model="wan2.7-image", prompt="a red fox, in snow", seed=42), [])
+    return finish_image(image or photo(), job, 1, provenance, facts(**changes))
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -336,21 +337,22 @@ def test_verify_never_raises_on_junk():
 def test_a_box_edit_keeps_every_pixel_outside_its_boxes(settings):
     """Palette transfer and the invisible watermark stay inside a box edit's region; the labels
     and the manifest still describe the whole file."""
+    from wanimage.core.job import make_job
     from wanimage.core.pipeline import edit_region
-    from wanimage.engines.base import GenerationJob
     from wanimage.types import Box, Mode
 
     source = photo(512, 384, seed=3)
-    job = GenerationJob(model="wan2.7-image", mode=Mode.EDIT, prompt="x", original_prompt="x", width=1024, height=768,
-                        n=1, seed=1, images=[source], boxes=[[Box(100, 50, 300, 250)]])
-    region = edit_region(job)
-    assert region.getbbox() == (200, 100, 600, 500)  # the box in output pixels
-    generated = source.resize((1024, 768))
     palette = [{"hex": "#C2185B", "ratio": "60.00%"}, {"hex": "#FFFFFF", "ratio": "30.00%"},
                {"hex": "#000000", "ratio": "10.00%"}]
     req = build_request(model="wan2.7-image", prompt="x", images=["https://example.com/a.png"],
                         bbox_list=[[[100, 50, 300, 250]]], color_palette=palette, seed=1)
-    png = finish_image(generated, req, 1, Provenance.from_settings(settings), facts(width=1024, height=768), region)
+    job = make_job(model="wan2.7-image", mode=Mode.EDIT, prompt="x", original_prompt="x", width=1024, height=768,
+                   n=1, seed=1, images=[source], boxes=[[Box(100, 50, 300, 250)]],
+                   palette=[e.to_color() for e in req.color_palette])
+    region = edit_region(job)
+    assert region.getbbox() == (200, 100, 600, 500)  # the box in output pixels
+    generated = source.resize((1024, 768))
+    png = finish_image(generated, job, 1, Provenance.from_settings(settings), facts(width=1024, height=768), region)
     out = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     before = np.asarray(generated).astype(int)
     inside = np.asarray(region) > 0

@@ -137,7 +137,8 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
     assert pull("sd-turbo", "--models-dir", str(models)) == 0  # nothing to fetch again
     assert "already on disk" in capsys.readouterr().out
 
-    from wanimage.engines.base import GenerationJob, no_progress
+    from wanimage.core.job import make_job
+    from wanimage.engines.base import no_progress
     from wanimage.engines.diffusers import FAMILIES
     from wanimage.engines.diffusers.engine import DiffusersEngine
     from wanimage.engines.diffusers.serving import preset_configs
@@ -145,7 +146,7 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
 
     cfg = preset_configs("sd-turbo", models, models)["wan2.7-image"]
     engine = DiffusersEngine("wan2.7-image", cfg, FAMILIES["sd"])
-    image = engine.generate(GenerationJob("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple", 64, 48, 1, 3), no_progress)[0]
+    image = engine.generate(make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple", 64, 48, 1, 3), no_progress)[0]
     assert image.size == (64, 48)
     assert engine.describe()["roles"][0]["on_disk"] is True and engine.describe()["disk_bytes"] > 0
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.support.openai_images import ImagesBackend, color_of
 from wanimage.config import Settings
+from wanimage.core.job import make_job
 from wanimage.engines.base import GenerationJob
 from wanimage.engines.catalog import engine_factories
 from wanimage.engines.remote import RemoteEngine
@@ -82,7 +83,7 @@ def tiny():
 
 
 def job(mode: Mode, **kw) -> GenerationJob:
-    return GenerationJob(model="wan2.7-image", mode=mode, prompt="p", width=640, height=480, n=1, seed=3, **kw)
+    return make_job(model="wan2.7-image", mode=mode, prompt="p", width=640, height=480, n=1, seed=3, **kw)
 
 
 def test_box_edit_with_a_mask_backend_sends_a_transparent_hole(tiny):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
+from wanimage.core.job import resolve_job
 from wanimage.core.request import (
     MAX_PROMPT_CHARS,
     GenerationRequest,
@@ -15,6 +17,7 @@ from wanimage.core.request import (
     output_size,
     parse_size,
 )
+from wanimage.engines.job import GenerationJob
 from wanimage.errors import EmptyModel, InvalidParameter
 from wanimage.types import Box, Mode
 
@@ -87,15 +90,19 @@ def test_thinking_mode_with_images_is_accepted_and_ignored():
     assert req.thinking_mode is True and not req.thinking_applies
 
 
-def test_json_round_trip_keeps_every_field():
+def test_the_queued_job_round_trips_every_field_and_the_echo_says_what_was_asked():
     req = build(
         model="wan2.7-image-pro", images=[IMG, IMG], size="1K", n=3, thinking_mode=False,
         bbox_list=[[], [[1, 2, 30, 40]]], color_palette=PALETTE, watermark=True, seed=7,
+        prompt="put the cat of image 1 into the box of image 2",
     )
-    again = GenerationRequest.from_json(req.to_json())
-    assert again == req
-    unseeded = build()
-    assert GenerationRequest.from_json(unseeded.to_json()).seed_given is False
+    images = [Image.new("RGB", (320, 240)), Image.new("RGB", (320, 240))]
+    job = resolve_job(req, images, inputs=("input://a.png", "input://b.png"))
+    again = GenerationJob.from_payload(job.to_payload())
+    assert again == job.with_images([]) and again.images == ()
+    assert again.edit_boxes and again.palette and again.edits[0].sources == (1,)
+    assert req.to_json()["seed_given"] is True and build().to_json()["seed_given"] is False
+    assert req.to_json()["bbox_list"] == [[], [[1, 2, 30, 40]]] and req.to_json()["size"] == "1K"
 
 
 # ------------------------------------------------------------------ model
@@ -406,12 +413,12 @@ def test_output_square_last_image_gives_full_tier():
 
 
 def test_mode_with_images_uses_last_image_not_first():
-    # Through check_geometry's contract: output_size receives sizes[-1].
-    from wanimage.core.job import check_geometry
-
+    # Through resolve_job's contract: output_size receives the last image's size.
     req = build(images=[IMG, IMG], size="1K")
-    assert check_geometry(req, [(320, 240), (2985, 1405)]) == (1488, 704)
-    assert check_geometry(req, [(2985, 1405), (320, 320)]) == (1024, 1024)
+    wide, small = Image.new("RGB", (2985, 1405)), Image.new("RGB", (320, 240))
+    assert resolve_job(req, [small, wide]).width == 1488 and resolve_job(req, [small, wide]).height == 704
+    square = resolve_job(req, [wide, Image.new("RGB", (320, 320))])
+    assert (square.width, square.height) == (1024, 1024)
 
 
 # ------------------------------------------------------------------ bbox_list

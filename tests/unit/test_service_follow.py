@@ -15,9 +15,10 @@ from tests.support.test_engine import DeterministicEngine
 from wanimage.config import Settings
 from wanimage.core.request import build_request
 from wanimage.core.service import ImageService
+from wanimage.core.task import Origin
 from wanimage.engines.registry import EngineRegistry
 from wanimage.tasks.events import TaskEvent
-from wanimage.tasks.records import Origin, TaskStatus
+from wanimage.tasks.records import TaskStatus
 
 
 def make_service(tmp_path) -> ImageService:
@@ -36,7 +37,7 @@ def test_events_published_before_the_stream_reads_are_all_delivered(tmp_path):
         assert claimed is not None and claimed.id == record.id
         for progress in (25, 50, 75):
             service.events.publish(record.id, TaskEvent("progress", progress, [preview]))
-        assert service.store.finish(record.id, "fast-worker", TaskStatus.FAILED, code="X", message="y")
+        assert service.store.finish(record.id, "fast-worker", TaskStatus.FAILED, "an error")
         service.events.publish(record.id, TaskEvent("done"))
         await asyncio.sleep(0)  # let the loop deliver what the "worker" published
         return [(e.progress, len(e.previews)) async for e in events]

@@ -7,8 +7,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from wanimage.errors import ApiError
 from wanimage.tasks.memory import InMemoryTaskStore
-from wanimage.tasks.records import Origin, TaskStatus
+from wanimage.tasks.records import TaskStatus
 from wanimage.tasks.store import TaskStore, metadata
 
 
@@ -50,7 +51,7 @@ def test_claim_takes_oldest_pending_once(make_store):
     clock = Clock()
     s = make_store(clock)
     for i in range(3):
-        s.create(f"t{i}", "m", Origin.GENERATION, {})
+        s.create(f"t{i}", "m", "{}")
         clock.t += 1
     claimed = [s.claim("w1"), s.claim("w2"), s.claim("w1"), s.claim("w2")]
     assert [c.id if c else None for c in claimed] == ["t0", "t1", "t2", None]
@@ -59,17 +60,17 @@ def test_claim_takes_oldest_pending_once(make_store):
 
 def test_finish_only_by_the_holder(make_store):
     s = make_store()
-    s.create("t", "m", Origin.GENERATION, {})
+    s.create("t", "m", "{}")
     s.claim("w1")
     assert not s.finish("t", "w2", TaskStatus.SUCCEEDED)
-    assert s.finish("t", "w1", TaskStatus.FAILED, code="X", message="y")
+    assert s.finish("t", "w1", TaskStatus.FAILED, "an error")
     assert s.get("t").status is TaskStatus.FAILED
 
 
 def test_recovery_requeues_once_then_fails(make_store):
     clock = Clock()
     s = make_store(clock)
-    s.create("t", "m", Origin.GENERATION, {})
+    s.create("t", "m", "{}")
     s.register_worker("w1")
     s.claim("w1")
     clock.t += 61  # w1 stopped beating
@@ -80,14 +81,14 @@ def test_recovery_requeues_once_then_fails(make_store):
     clock.t += 61
     assert s.recover_stale(60, 2) == (0, 1)
     record = s.get("t")
-    assert record.status is TaskStatus.FAILED and record.code == "InternalError.WorkerLost"
+    assert record.status is TaskStatus.FAILED and ApiError.from_payload(record.outcome).code == "InternalError.WorkerLost"
 
 
 def test_a_beating_worker_keeps_its_task_and_a_stale_row_loses_it(make_store):
     clock = Clock()
     s = make_store(clock)
     for name in ("alive", "dead"):
-        s.create(name, "m", Origin.GENERATION, {})
+        s.create(name, "m", "{}")
         clock.t += 1
         s.register_worker(name)
         s.claim(name)
@@ -103,7 +104,7 @@ def test_a_beating_worker_keeps_its_task_and_a_stale_row_loses_it(make_store):
 def test_a_task_whose_worker_has_no_row_is_judged_by_its_progress_writes(make_store):
     clock = Clock()
     s = make_store(clock)  # e.g. a worker from before migration 0003, still running
-    s.create("t", "m", Origin.GENERATION, {})
+    s.create("t", "m", "{}")
     s.claim("old-worker")
     clock.t += 50
     assert s.report_progress("t", "old-worker", 40)
@@ -116,7 +117,7 @@ def test_a_task_whose_worker_has_no_row_is_judged_by_its_progress_writes(make_st
 def test_a_cancel_asked_of_a_lost_task_is_honoured_by_recovery(make_store):
     clock = Clock()
     s = make_store(clock)
-    s.create("t", "m", Origin.GENERATION, {})
+    s.create("t", "m", "{}")
     s.register_worker("w")
     s.claim("w")
     assert s.cancel("t") is TaskStatus.RUNNING
@@ -127,24 +128,24 @@ def test_a_cancel_asked_of_a_lost_task_is_honoured_by_recovery(make_store):
 
 def test_engine_lost_requeues_then_fails_and_only_the_holder_may(make_store):
     s = make_store()
-    s.create("t", "m", Origin.GENERATION, {})
+    s.create("t", "m", "{}")
     s.claim("w1")
     assert s.requeue("t", "w2", 2) is None
     assert s.requeue("t", "w1", 2) is TaskStatus.PENDING
     s.claim("w1")
     assert s.requeue("t", "w1", 2) is TaskStatus.FAILED
-    assert s.get("t").code == "InternalError.EngineLost"
+    assert ApiError.from_payload(s.get("t").outcome).code == "InternalError.EngineLost"
 
 
 def test_list_count_and_purge(make_store):
     clock = Clock()
     s = make_store(clock)
     for i in range(5):
-        s.create(f"t{i}", "m" if i % 2 else "n", Origin.GENERATION, {})
+        s.create(f"t{i}", "m" if i % 2 else "n", "{}")
         clock.t += 10
     page, total = s.list(page_no=1, page_size=2)
     assert [t.id for t in page] == ["t4", "t3"] and total == 5
-    page, total = s.list(page_no=2, page_size=2, model="m")
+    page, total = s.list(page_no=2, page_size=2, tag="m")
     assert page == [] and total == 2
     assert s.count(TaskStatus.PENDING) == 5
     assert sorted(s.purge(clock.t - 25)) == ["t0", "t1", "t2"]
@@ -153,8 +154,8 @@ def test_list_count_and_purge(make_store):
 
 def test_cancel_pending_and_running(make_store):
     s = make_store()
-    s.create("a", "m", Origin.GENERATION, {})
-    s.create("b", "m", Origin.GENERATION, {})
+    s.create("a", "m", "{}")
+    s.create("b", "m", "{}")
     s.claim("w")  # a is RUNNING
     assert s.cancel("b") is TaskStatus.CANCELED
     assert s.cancel("a") is TaskStatus.RUNNING and s.cancel_requested("a")
@@ -182,7 +183,7 @@ def test_a_database_made_before_migration_0002_is_upgraded_with_its_tasks(tmp_pa
 
 def test_partial_images_are_recorded_only_by_the_holder(make_store):
     s = make_store()
-    s.create("t", "m", Origin.OPENAI, {}, wants_previews=True)
+    s.create("t", "m", "{}", wants_previews=True)
     assert s.claim("w1").wants_previews
     assert not s.put_preview("t", "w2", "previews/t/050.png", 50)
     assert s.put_preview("t", "w1", "previews/t/050.png", 50)
@@ -195,7 +196,7 @@ def test_create_with_a_limit_refuses_past_it_and_inserts_nothing(make_store):
 
     s = make_store()
     for name in ("a", "b"):
-        s.create(name, "m", Origin.GENERATION, {}, max_pending=2)
+        s.create(name, "m", "{}", max_pending=2)
     with pytest.raises(QueueFull):
-        s.create("c", "m", Origin.GENERATION, {}, max_pending=2)
+        s.create("c", "m", "{}", max_pending=2)
     assert s.get("c") is None and s.count(TaskStatus.PENDING) == 2

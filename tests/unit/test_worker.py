@@ -14,20 +14,23 @@ import pytest
 from PIL import Image
 
 from tests.support.test_engine import DeterministicEngine
+from wanimage.core.job import resolve_job
 from wanimage.core.pipeline import Pipeline, TaskPipeline
 from wanimage.core.progress import CancelCheck, ProgressWriter, TaskProgress
 from wanimage.core.request import build_request
+from wanimage.core.task import GenerationResult, Origin, Submission
 from wanimage.engines.registry import EngineRegistry
-from wanimage.errors import InvalidParameter
+from wanimage.errors import ApiError, InvalidParameter
 from wanimage.storage.local import LocalImageStore
 from wanimage.tasks.events import TaskEvents
 from wanimage.tasks.memory import InMemoryTaskStore
-from wanimage.tasks.records import Origin, TaskContext, TaskResult, TaskStatus
+from wanimage.tasks.records import TaskContext, TaskStatus
 from wanimage.tasks.worker import Worker
 from wanimage.thinking import BuiltinPlanner
 from wanimage.types import Canceled, EngineLost
 
-RESULT = TaskResult(images=["results/a.png"], size="8*8", prompt="p", revised_prompt="p", seed=1, sequential=False)
+RESULT = GenerationResult(images=["results/a.png"], size="8*8", prompt="p", revised_prompt="p", seed=1,
+                          sequential=False).to_payload()
 
 
 class Clock:
@@ -38,14 +41,21 @@ class Clock:
         return self.t
 
 
-def queued(store: InMemoryTaskStore, task_id: str = "t", request: dict | None = None, **kw):
-    return store.create(task_id, "wan2.7-image", Origin.GENERATION, request or {}, **kw)
+def queued(store: InMemoryTaskStore, task_id: str = "t", req=None, **kw):
+    """A task as submit queues it: the request's job, resolved (no input images here)."""
+    job = resolve_job(req, []) if req is not None else None
+    payload = Submission(origin=Origin.GENERATION, asked=req.to_json() if req else {}, job=job).to_payload()
+    return store.create(task_id, "wan2.7-image", payload, **kw)
+
+
+def error_of(record) -> ApiError:
+    return ApiError.from_payload(record.outcome)
 
 
 def run_with(handler, store=None, **kw) -> tuple[InMemoryTaskStore, list]:
     store = store or InMemoryTaskStore()
     finished: list = []
-    worker = Worker(store, handler, TaskEvents(), name="w1", on_finished=lambda t, s, n: finished.append((s, n)), **kw)
+    worker = Worker(store, handler, TaskEvents(), name="w1", on_finished=lambda t, s: finished.append(s), **kw)
     if store.get("t") is None:
         queued(store)
     assert worker.run_one()
@@ -58,8 +68,8 @@ def run_with(handler, store=None, **kw) -> tuple[InMemoryTaskStore, list]:
 def test_a_result_succeeds_the_task_and_is_counted():
     store, finished = run_with(lambda task, worker_id: RESULT)
     record = store.get("t")
-    assert record.status is TaskStatus.SUCCEEDED and record.result == RESULT and record.progress == 100
-    assert finished == [(TaskStatus.SUCCEEDED, 1)]
+    assert record.status is TaskStatus.SUCCEEDED and record.outcome == RESULT and record.progress == 100
+    assert finished == [TaskStatus.SUCCEEDED]
 
 
 @pytest.mark.parametrize(
@@ -76,9 +86,11 @@ def test_every_failure_ends_the_task(error, status, code):
 
     store, finished = run_with(handler)
     record = store.get("t")
-    assert (record.status, record.code) == (status, code) and finished == [(status, 0)]
+    assert (record.status, error_of(record).code) == (status, code) and finished == [status]
     if code == "InternalError.Algo":
-        assert "RuntimeError: boom" in record.message
+        assert "RuntimeError: boom" in error_of(record).message and error_of(record).status == 500
+    if code == "InvalidParameter":  # the error crosses the queue whole: status and field too
+        assert (error_of(record).status, error_of(record).field) == (400, "size")
 
 
 def test_a_lost_engine_requeues_once_then_fails():
@@ -86,10 +98,10 @@ def test_a_lost_engine_requeues_once_then_fails():
         raise EngineLost("replica died")
 
     store, finished = run_with(handler, max_attempts=2)
-    assert store.get("t").status is TaskStatus.PENDING and finished == [(TaskStatus.PENDING, 0)]
+    assert store.get("t").status is TaskStatus.PENDING and finished == [TaskStatus.PENDING]
     run_with(handler, store, max_attempts=2)
     record = store.get("t")
-    assert (record.status, record.code, record.attempts) == (TaskStatus.FAILED, "InternalError.EngineLost", 2)
+    assert (record.status, error_of(record).code, record.attempts) == (TaskStatus.FAILED, "InternalError.EngineLost", 2)
 
 
 def test_an_empty_queue_is_no_work():
@@ -185,16 +197,18 @@ def test_one_task_through_the_pipeline(parts):
     store, events = InMemoryTaskStore(), TaskEvents()
     phases: list[str] = []
     req = build_request(model="wan2.7-image", prompt="two red apples on the left", size="1024*1024", n=2, seed=7)
-    queued(store, request=req.to_json())
-    worker = Worker(store, TaskPipeline(pipeline, store, images, events, on_phase=lambda p, s: phases.append(p)),
-                    events, name="w1")
+    queued(store, req=req)
+    made: list[int] = []
+    worker = Worker(store, TaskPipeline(pipeline, store, images, events, on_phase=lambda p, s: phases.append(p),
+                                        on_images=made.append), events, name="w1")
     assert worker.run_one()
     record = store.get("t")
-    assert record.status is TaskStatus.SUCCEEDED, record.message
-    result = record.result
+    assert record.status is TaskStatus.SUCCEEDED, record.outcome
+    result = GenerationResult.from_payload(record.outcome)
+    assert made == [2]  # the images are counted
     assert (result.size, result.seed, result.planner) == ("1024*1024", 7, "builtin")
     assert result.revised_prompt.startswith("Two red apples on the left")
-    assert engine.jobs[0].prompt == result.revised_prompt and engine.jobs[0].layout  # the plan reached the engine
+    assert engine.jobs[0].prompts[0] == result.revised_prompt and engine.jobs[0].layout  # the plan reached the engine
     pngs = [Image.open(io.BytesIO(images.read(key))) for key in result.images]
     assert [im.size for im in pngs] == [(1024, 1024)] * 2
     assert phases == ["queued", "planning", "generating", "encoding", "storing"]
@@ -203,11 +217,11 @@ def test_one_task_through_the_pipeline(parts):
 def test_the_same_request_renders_the_same_pixels_twice(parts):
     _, _, pipeline = parts
     req = build_request(model="wan2.7-image", prompt="a cat", size="1024*1024", seed=3)
-    first = pipeline.render(req, [], lambda f, p=None: None)
-    again = pipeline.render(req, [], lambda f, p=None: None)
+    first = pipeline.render(pipeline.resolve(req, []), lambda f, p=None: None)
+    again = pipeline.render(pipeline.resolve(req, []), lambda f, p=None: None)
     assert first.pngs == again.pngs and first.planner == "builtin"
-    plain = pipeline.render(build_request(model="wan2.7-image", prompt="a cat", size="1024*1024", seed=3,
-                                          thinking_mode=False), [], lambda f, p=None: None)
+    plain = pipeline.render(pipeline.resolve(build_request(model="wan2.7-image", prompt="a cat", size="1024*1024",
+                                                           seed=3, thinking_mode=False), []), lambda f, p=None: None)
     assert plain.planner is None and plain.revised_prompt == "a cat"
 
 
@@ -215,7 +229,7 @@ def test_partial_images_reach_a_stream_in_this_process(parts):
     engine, images, pipeline = parts
     store, events = InMemoryTaskStore(), TaskEvents()
     req = build_request(model="wan2.7-image", prompt="x", size="1024*1024", thinking_mode=False)
-    queued(store, request=req.to_json())
+    queued(store, req=req)
 
     async def follow():
         sub = events.subscribe("t", previews=True)
@@ -237,7 +251,7 @@ def test_a_stream_elsewhere_gets_partial_images_through_the_image_store(parts):
     engine, images, pipeline = parts
     store, events = InMemoryTaskStore(), TaskEvents()
     req = build_request(model="wan2.7-image", prompt="x", size="1024*1024", thinking_mode=False)
-    queued(store, request=req.to_json(), wants_previews=True)
+    queued(store, req=req, wants_previews=True)
     Worker(store, TaskPipeline(pipeline, store, images, events), events, name="w1").run_one()
     record = store.get("t")
     assert record.status is TaskStatus.SUCCEEDED and record.preview_key.startswith("previews/t/")
@@ -252,7 +266,7 @@ def test_a_cancel_through_the_store_stops_the_engine(parts):
     engine.generate = lambda job, progress: run(job, lambda f, p=None: (steps.append(f), progress(f, p)))
     pipeline = Pipeline(EngineRegistry({"wan2.7-image": lambda: engine}))
     store, events = InMemoryTaskStore(), TaskEvents()
-    queued(store, request=build_request(model="wan2.7-image", prompt="x", size="1024*1024").to_json())
+    queued(store, req=build_request(model="wan2.7-image", prompt="x", size="1024*1024"))
 
     def cancel_when_running():  # as another process would: through the store only
         while store.get("t").status is not TaskStatus.RUNNING:
@@ -262,7 +276,7 @@ def test_a_cancel_through_the_store_stops_the_engine(parts):
     threading.Thread(target=cancel_when_running).start()
     Worker(store, TaskPipeline(pipeline, store, images, events), events, name="w1").run_one()
     record = store.get("t")
-    assert (record.status, record.code) == (TaskStatus.CANCELED, "Canceled")
+    assert (record.status, error_of(record).code) == (TaskStatus.CANCELED, "Canceled")
     assert len(steps) < 200  # stopped at a step, not at the end
 
 
@@ -301,9 +315,9 @@ def test_a_final_write_that_fails_tells_the_waiter_at_once_and_records_failed_wh
 
     asyncio.run(wait_for_events())
     event, seconds = seen
-    assert event.kind == "failed" and event.code == "StorageFull" and "storage is full" in event.message
+    assert event.kind == "failed" and event.error.code == "StorageFull" and "storage is full" in event.error.message
     record = store.get("t")
-    assert (record.status, record.code) == (TaskStatus.FAILED, "StorageFull")
+    assert (record.status, error_of(record).code) == (TaskStatus.FAILED, "StorageFull")
     assert seconds < 3  # two retries, half a second apart
 
 
@@ -313,4 +327,4 @@ def test_a_disk_full_error_inside_the_handler_is_storage_full_not_an_engine_bug(
 
     store, _ = run_with(handler)
     record = store.get("t")
-    assert record.code == "StorageFull" and "Errno" not in record.message
+    assert error_of(record).code == "StorageFull" and "Errno" not in error_of(record).message

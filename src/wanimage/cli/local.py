@@ -43,13 +43,13 @@ async def render_here(req: GenerationRequest, refs: list[Path | str], settings: 
                         png_level=settings.png_compress_level,
                         provenance=Provenance.from_settings(settings))  # marks on every PNG
     inputs = await _load_images(refs, settings)
-    width, height = pipeline.check(req, [im.size for im in inputs])
-    with progress_bar(f"{req.mode.value} {width}x{height}") as bar:
+    job = pipeline.resolve(req, inputs)
+    with progress_bar(f"{req.mode.value} {job.width}x{job.height}") as bar:
 
         def progress(fraction: float, preview: PreviewFn | None = None) -> None:
             bar.to(fraction * 0.99)  # the last percent is the PNG encoding below
 
-        rendered = await asyncio.to_thread(pipeline.render, req, inputs, progress)
+        rendered = await asyncio.to_thread(pipeline.render, job, progress)
         bar.to(1.0)
     return rendered.pngs
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from PIL import Image
 
-from ..errors import ApiError, StorageFull
+from ..errors import ApiError
 from ..storage import ImageStore
 from ..tasks.events import Subscription, TaskEvent, TaskEvents
 from ..tasks.store import TaskStore
@@ -25,15 +25,6 @@ STORE_POLL_SECONDS = 0.5  # how often a waiter re-reads the store (tasks run by 
 
 class WaitTimeout(ApiError):
     status, code = 504, "RequestTimeOut"
-
-
-def _failed_unrecorded(event: TaskEvent) -> ApiError:
-    """A task whose worker could not record its outcome (a full disk): its sync or streaming
-    client gets the failure at once instead of waiting out its timeout."""
-    if event.code == StorageFull.code:
-        return StorageFull(event.message or "storage is full", retry_after=30)
-    return ApiError(event.message or "the task failed", status=500, code=event.code or "InternalError",
-                    should_retry=False)
 
 
 class TaskFollower:
@@ -83,7 +74,7 @@ class TaskFollower:
             if event.kind == "done":
                 return
             if event.kind == "failed":  # its row could not be written: the waiter hears it here
-                raise _failed_unrecorded(event)
+                raise event.error or ApiError("the task failed", status=500, code="InternalError", should_retry=False)
             yield event
 
     async def progress(self, task_id: str, events: AsyncIterator[TaskEvent]) -> AsyncIterator[int]:

@@ -1,15 +1,20 @@
-"""From a validated request and its decoded input images to the GenerationJob an engine runs,
-checking the rules that need both: boxes inside their image, output size, engine capabilities."""
+"""From a checked request and its decoded input images to the one GenerationJob that is queued
+and run: the rules that need the images and the engine are checked here, once, before anything
+is queued (boxes inside their image, boxes on other images only as "the object to take", output
+size, what the serving engine can do), and the request is interpreted here, once: the prompt
+split per image and read for its edit intent by the one prompt parser, boxes moved to the pixels
+they are used in, the palette as colours."""
 
 from __future__ import annotations
 
 from PIL import Image
 
-from ..engines.base import GenerationJob
+from ..engines.job import GenerationJob
 from ..errors import InvalidParameter
-from ..types import Box, Capabilities, LayoutItem, Mode
+from ..prompts import EditIntent, parse_edit, set_prompts
+from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor, scale_boxes
 from .decoding import original_size
-from .request import GenerationRequest, check_boxes_inside, output_size
+from .request import GenerationRequest, check_box_images, check_boxes_inside, output_size
 
 _MODE_WORDS = {
     Mode.TEXT_TO_IMAGE: "text-to-image",
@@ -19,14 +24,52 @@ _MODE_WORDS = {
 }
 
 
-def check_geometry(req: GenerationRequest, sizes: list[tuple[int, int]]) -> tuple[int, int]:
-    """Boxes inside their images; returns the output (width, height)."""
-    check_boxes_inside(req.bbox_list, sizes)
-    return output_size(req.size, sizes[-1] if sizes else None)
+def resolve_job(req: GenerationRequest, images: list[Image.Image], caps: Capabilities = Capabilities(),
+                inputs: tuple[str, ...] = ()) -> GenerationJob:
+    """Check every rule that needs the decoded `images` (each carrying the size it was sent at)
+    and the serving engine's `caps`; return the finished job, carrying the images (which its
+    payload leaves out). `inputs`: where the images are stored, for a queued job (the CLI runs
+    its job in place and stores none)."""
+    sent = [original_size(im) for im in images]  # boxes and the output follow the images as sent
+    check_boxes_inside(req.bbox_list, sent)
+    width, height = output_size(req.size, sent[-1] if sent else None)
+    intent = parse_edit(req.prompt) if images else None
+    check_box_images(req, intent.sources if intent else ())
+    boxes = req.bbox_list or tuple(() for _ in images)
+    edit_boxes = tuple(scale_boxes(boxes[-1], sent[-1], (width, height))) if images else ()
+    check_capabilities(req, caps, width, height, boxed=bool(edit_boxes))
+    return assemble_job(
+        model=req.model, mode=req.mode, prompt=req.prompt, width=width, height=height, n=req.n, seed=req.seed,
+        edit_boxes=edit_boxes,
+        source_boxes=tuple(tuple(scale_boxes(b, s, im.size)) for b, s, im in zip(boxes[:-1], sent, images, strict=False)),
+        palette=tuple(e.to_color() for e in req.color_palette) if req.color_palette else None,
+        watermark=req.watermark, thinking=req.thinking_applies, inputs=inputs, images=images,
+    )
 
 
-def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, height: int) -> None:
-    """What this engine cannot do is a clear InvalidParameter naming the model and the mode."""
+def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int, n: int, seed: int,
+                 edit_boxes: tuple[Box, ...] = (), source_boxes: tuple[tuple[Box, ...], ...] = (),
+                 palette: tuple[PaletteColor, ...] | None = None, watermark: bool = False,
+                 thinking: bool = False, inputs: tuple[str, ...] = (),
+                 layout: list[LayoutItem] | None = None, images: list[Image.Image] | None = None) -> GenerationJob:
+    """The job's interpretation of its prompt, by the one prompt parser: one prompt per image
+    (an image set's parts; otherwise the prompt n times) and, for edits, what each asks."""
+    prompts = tuple(set_prompts(prompt, n)) if mode.sequential else (prompt,) * n
+    edits: tuple[EditIntent, ...] = ()
+    if mode in (Mode.EDIT, Mode.IMAGE_TO_IMAGE_SET):
+        edits = tuple(parse_edit(p) for p in prompts) if mode.sequential else (parse_edit(prompt),) * n
+    return GenerationJob(
+        model=model, mode=mode, prompt=prompt, width=width, height=height, n=n, seed=seed, prompts=prompts,
+        edits=edits, inputs=inputs, edit_boxes=edit_boxes, source_boxes=source_boxes, palette=palette,
+        watermark=watermark, thinking=thinking, layout=tuple(layout) if layout else None,
+        images=tuple(images or ()),
+    )
+
+
+def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, height: int, *,
+                       boxed: bool = False) -> None:
+    """What this engine cannot do is a clear InvalidParameter naming the model and the mode.
+    `boxed`: the edited image has boxes (a model that only inpaints takes only those edits)."""
     mode = req.mode
     if mode not in caps.modes:
         raise InvalidParameter(
@@ -44,45 +87,24 @@ def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, h
         )
     if req.bbox_list and any(req.bbox_list) and not caps.bbox:
         raise InvalidParameter(f"bbox_list: {req.model} on this server does not support box edits", field="bbox_list")
+    if mode is Mode.EDIT and not boxed and not caps.unboxed_edits:
+        raise InvalidParameter(
+            f"model: {req.model} on this server ({caps.family or 'this engine'}) edits only inside boxes: send "
+            "bbox_list, or configure an `edit` checkpoint", field="model")
 
 
-def build_job(
-    req: GenerationRequest,
-    images: list[Image.Image],
-    *,
-    prompt: str | None = None,
-    layout: list[LayoutItem] | None = None,
-) -> GenerationJob:
-    sizes = [original_size(im) for im in images]  # boxes and the output follow the images as sent
-    width, height = check_geometry(req, sizes)
-    return GenerationJob(
-        model=req.model,
-        mode=req.mode,
-        prompt=prompt if prompt is not None else req.prompt,
-        original_prompt=req.prompt,
-        width=width,
-        height=height,
-        n=req.n,
-        seed=req.seed,
-        images=images,
-        boxes=_boxes_for(req, sizes, images),
-        palette=[e.to_color() for e in req.color_palette] if req.color_palette else None,
-        layout=layout,
-    )
-
-
-def _boxes_for(req: GenerationRequest, sizes: list[tuple[int, int]], images: list[Image.Image]) -> list[list[Box]]:
-    if not req.bbox_list:
-        return [[] for _ in images]
-    groups = zip(req.bbox_list, sizes, images, strict=True)  # check_geometry made the counts agree
-    return [[_scaled(box, sent, im.size) for box in group] for group, sent, im in groups]
-
-
-def _scaled(box: Box, sent: tuple[int, int], decoded: tuple[int, int]) -> Box:
-    """A box in the pixels of the image as sent, moved to the image as decoded (downscaled on
-    decode, core/decoding.py); each side keeps at least one pixel."""
-    if sent == decoded:
-        return box
-    sx, sy = decoded[0] / sent[0], decoded[1] / sent[1]
-    x1, y1 = min(int(box.x1 * sx), decoded[0] - 1), min(int(box.y1 * sy), decoded[1] - 1)
-    return Box(x1, y1, max(x1 + 1, round(box.x2 * sx)), max(y1 + 1, round(box.y2 * sy)))
+def make_job(model: str, mode: Mode, prompt: str, width: int, height: int, n: int, seed: int, *,
+             images: list[Image.Image] | tuple = (), boxes: list[list[Box]] | None = None,
+             palette: list[PaletteColor] | None = None, layout: list[LayoutItem] | None = None,
+             original_prompt: str | None = None) -> GenerationJob:
+    """A job from parts, for benchmarks and engine tests that skip the request: `boxes` per input
+    image in that image's pixels (as a client draws them), `prompt` as drawn; with
+    `original_prompt`, `prompt` is taken as thinking mode's revision of it."""
+    images = list(images)
+    per_image = boxes if boxes and len(boxes) == len(images) else [[] for _ in images]
+    job = assemble_job(
+        model=model, mode=mode, prompt=original_prompt or prompt, width=width, height=height, n=n, seed=seed,
+        edit_boxes=tuple(scale_boxes(per_image[-1], images[-1].size, (width, height))) if images else (),
+        source_boxes=tuple(tuple(b) for b in per_image[:-1]), palette=tuple(palette) if palette else None,
+        layout=layout, images=images)
+    return job.planned(prompt, layout, "given") if original_prompt else job

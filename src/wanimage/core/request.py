@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import EmptyModel, InvalidParameter
-from ..prompts import source_images
 from ..types import MODELS, Box, Mode, PaletteColor
 from .sizes import SizeSpec, check_size_allowed, parse_size
 from .sizes import (
@@ -109,22 +108,8 @@ class GenerationRequest:
             "seed_given": self.seed_given,
         }
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GenerationRequest:
-        """Rebuild a stored request (already validated once; validated again, cheaply)."""
-        fields = dict(data)
-        seed_given = fields.pop("seed_given", True)
-        req = build_request(**fields)
-        return _replace(req, seed_given=seed_given)
-
     def with_images(self, images: list[str]) -> GenerationRequest:
-        return _replace(self, images=tuple(images))
-
-
-def _replace(req: GenerationRequest, **changes: Any) -> GenerationRequest:
-    from dataclasses import replace
-
-    return replace(req, **changes)
+        return replace(self, images=tuple(images))
 
 
 # ---------------------------------------------------------------- building and checking
@@ -305,14 +290,14 @@ def _check_box(box: Any, k: int) -> Box:
     return Box(x1, y1, x2, y2)
 
 
-def check_box_images(req: GenerationRequest) -> None:
+def check_box_images(req: GenerationRequest, sources: tuple[int, ...]) -> None:
     """Only the last input image is edited: a box on another image k means "the object to take
     from image k", so it is accepted only when the prompt puts or moves image k's content ("put
     the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
-    refused, naming the image."""
+    refused, naming the image. `sources`: the images the prompt takes content from (its edit
+    intent)."""
     boxes = req.bbox_list or ()
     last = len(req.images)
-    sources = set(source_images(req.prompt))
     for k, image_boxes in enumerate(boxes[:-1], start=1):
         if image_boxes and k not in sources:
             raise InvalidParameter(

@@ -1,4 +1,5 @@
-"""ImageService: the only thing route handlers call. Submit, wait, stream, get, cancel, list.
+"""ImageService: the only thing route handlers call. Submit, generate (the sync call), stream,
+get, cancel, list, files. Everything it returns is core's: `Task` views, never queue rows.
 
 It owns the task store, the image store, the engine registry, the pipeline and the in-process
 workers (each a queue `Worker` whose handler is the `TaskPipeline`), and is built once at start-up
@@ -11,7 +12,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -30,28 +31,32 @@ from ..errors import (
 from ..storage import ImageStore, open_image_store
 from ..storage.base import InvalidKey
 from ..tasks.events import TaskEvent, TaskEvents
-from ..tasks.records import Origin, QueueFull, TaskRecord, TaskStatus
+from ..tasks.records import QueueFull, TaskRecord
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
 from ..thinking import build_planner
-from .decoding import DECODED_SUFFIX, decoded_png
+from ..types import TaskStatus
+from .decoding import DECODED_SUFFIX, InputImage, decoded_png
 from .following import TaskFollower
 from .inputs import ImageFetcher
+from .job import resolve_job
 from .pipeline import Pipeline, TaskPipeline
 from .postprocess import encode_png
 from .provenance import Provenance
 from .request import GenerationRequest
 from .store_guard import check_filter, is_task_id, store_errors
+from .task import Origin, Submission, Task
 from .tenants import ANYONE, Tenant
 
 log = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "uploads/"
+DISCONNECT_POLL_SECONDS = 0.5  # how often a sync call asks whether its client is still there
 
 
 @dataclass
 class TaskPage:
-    tasks: list[TaskRecord]
+    tasks: list[Task]
     total: int
     page_no: int
     page_size: int
@@ -99,7 +104,8 @@ class ImageService:
         count = self.settings.workers if workers is None else workers
         if count:  # WANIMAGE_DEVICES: at least one worker per device (engines/devices.py)
             count = max(count, len(self.settings.device_list()))
-        handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase)
+        handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase,
+                               on_images=self._count_images)
         for i in range(count):
             worker = Worker(
                 self.store,
@@ -107,7 +113,6 @@ class ImageService:
                 self.events,
                 heartbeat_seconds=self.settings.heartbeat_seconds,
                 max_attempts=self.settings.max_attempts,
-                on_finished=self._count_images,
             )
             worker.start()
             self.workers.append(worker)
@@ -141,25 +146,28 @@ class ImageService:
 
     async def _maintain(self) -> None:
         """Recovery twice per `stale_after_seconds` (a dead worker's task waits at most 1.5 times
-        that); retention as before, every min(retention interval, stale_after_seconds)."""
-        every = self.settings.stale_after_seconds / 2
-        purge_every = min(self.settings.retention_interval_seconds, self.settings.stale_after_seconds)
-        last_purge = time.monotonic()
+        that); retention every min(retention interval, stale_after_seconds). The loop wakes for
+        whichever is due first, so a short retention interval is honoured too."""
+        every = {"recover": self.settings.stale_after_seconds / 2,
+                 "purge": min(self.settings.retention_interval_seconds, self.settings.stale_after_seconds)}
+        passes = {"recover": self.recover, "purge": self.purge_expired}
+        due = {name: time.monotonic() + seconds for name, seconds in every.items()}
         while True:
-            await asyncio.sleep(every)
-            try:
-                await asyncio.to_thread(self.recover)
-                if time.monotonic() - last_purge >= purge_every:
-                    last_purge = time.monotonic()
-                    await asyncio.to_thread(self.purge_expired)
-            except Exception:
-                log.exception("maintenance pass failed")
+            await asyncio.sleep(max(0.0, min(due.values()) - time.monotonic()))
+            for name in passes:
+                if time.monotonic() < due[name]:
+                    continue
+                due[name] = time.monotonic() + every[name]
+                try:
+                    await asyncio.to_thread(passes[name])
+                except Exception:
+                    log.exception("maintenance pass %s failed", name)
 
     def _observe_phase(self, phase: str, seconds: float) -> None:
         if self.on_phase:
             self.on_phase(phase, seconds)
 
-    def _count_images(self, task: TaskRecord, status: TaskStatus, count: int) -> None:
+    def _count_images(self, count: int) -> None:
         self.images_made += count
         if self.on_images:
             self.on_images(count)
@@ -174,15 +182,16 @@ class ImageService:
         task_id: str | None = None,
         previews: bool = False,
         tenant: Tenant = ANYONE,
-    ) -> TaskRecord:
-        """Validate against the engine, fetch and store the inputs, queue the task. The queue limit
-        is checked first (a full queue costs no fetch) and again, atomically, by the insert."""
+    ) -> Task:
+        """Fetch the inputs, check every remaining rule and resolve the job, store the inputs,
+        queue the task. The queue limit is checked first (a full queue costs no fetch) and again,
+        atomically, by the insert."""
         with store_errors():
             depth = await asyncio.to_thread(self.queue_depth)
         if depth >= self.settings.max_queue:
             raise self._queue_full()
-        self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
-        disk = self.disk_status()
+        engine = self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
+        disk = await asyncio.to_thread(self.disk_status)
         if disk["low"]:
             raise StorageFull(
                 f"storage is full: {disk['free_bytes'] // (1024 * 1024)} MiB free in the data directory, below "
@@ -190,27 +199,30 @@ class ImageService:
                 retry_after=30,
             )
         inputs = await self.fetcher.fetch_all(list(req.images))
-        self.pipeline.check(req, [(i.width, i.height) for i in inputs])
         task_id = task_id or str(uuid.uuid4())
-        refs = []
-        for item in inputs:
-            key = f"inputs/{task_id}/{item.position}.{item.format.lower()}"
-            await asyncio.to_thread(self.images.put_named, key, item.data)
-            # the pixels as decoded here, so the worker never decodes the client's file again
-            pixels = await asyncio.to_thread(decoded_png, item.image)
-            await asyncio.to_thread(self.images.put_named, key + DECODED_SUFFIX, pixels)
-            refs.append(f"input://{key}")
+        refs = tuple(f"input://inputs/{task_id}/{item.position}.{item.format.lower()}" for item in inputs)
+        job = resolve_job(req, [item.image for item in inputs], engine.capabilities, refs)
+        await asyncio.to_thread(self._store_inputs, inputs, refs)
+        submission = Submission(origin=origin, asked=req.with_images(list(refs)).to_json(), job=job)
         create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue,
                          owner=tenant.key_id)
         try:
             with store_errors():
-                record = await asyncio.to_thread(create, task_id, req.model, origin, req.with_images(refs).to_json())
+                record = await asyncio.to_thread(create, task_id, req.model, submission.to_payload())
         except QueueFull:
             if refs:
                 await asyncio.to_thread(self.images.delete_prefix, f"inputs/{task_id}")
             raise self._queue_full() from None
         self.events.work_available.set()
-        return record
+        return Task.of(record)
+
+    def _store_inputs(self, inputs: list[InputImage], refs: tuple[str, ...]) -> None:
+        """The client's bytes (provenance hashes them) and, beside them, the pixels as decoded
+        here, so the worker never decodes the client's file again."""
+        for item, ref in zip(inputs, refs, strict=True):
+            key = ref.removeprefix("input://")
+            self.images.put_named(key, item.data)
+            self.images.put_named(key + DECODED_SUFFIX, decoded_png(item.image))
 
     def _queue_full(self) -> Throttling:
         return Throttling(
@@ -219,28 +231,72 @@ class ImageService:
             retry_after=5,
         )
 
-    # ------------------------------------------------------------ wait and stream
+    # ------------------------------------------------------------ the sync call, wait and stream
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> TaskRecord:
+    async def generate(self, req: GenerationRequest, origin: Origin, *, tenant: Tenant = ANYONE,
+                       hung_up: Callable[[], Awaitable[bool]] | None = None) -> Task:
+        """A sync call: submit, follow the task to its end and return it SUCCEEDED, or raise the
+        error its caller receives. `hung_up` (asked every DISCONNECT_POLL_SECONDS) tells that the
+        client went away: the task is canceled, since nobody is left to receive its images."""
+        task = await self.submit(req, origin, tenant=tenant)
+        waiting = asyncio.ensure_future(self.wait(task.id))
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS)
+                if done:
+                    return self.succeeded(waiting.result())
+                if hung_up is not None and await hung_up():
+                    self.abandon(task.id)
+                    raise ApiError("the client closed the connection; the task was canceled",
+                                   status=499, code="Canceled")
+        finally:
+            waiting.cancel()
+
+    @staticmethod
+    def succeeded(task: Task | None) -> Task:
+        """The task, when it SUCCEEDED; otherwise the error a sync or streaming caller receives."""
+        if task is None:
+            raise ApiError("the task expired before it could be answered", status=500, code="InternalError")
+        if task.status is not TaskStatus.SUCCEEDED or task.result is None:
+            raise task.failure()
+        return task
+
+    async def finished(self, task_id: str) -> Task:
+        """A followed task once it ended (a stream's last frame): SUCCEEDED, or the error raised."""
+        return self.succeeded(await asyncio.to_thread(self.get, task_id))
+
+    def abandon(self, task_id: str) -> None:
+        """The client of a sync or streaming request hung up before its task ended: nobody is left
+        to receive the images (those requests never tell the task id), so stop spending the engine
+        on it. Synchronous on purpose: it runs while the request's coroutine is being cancelled."""
+        try:
+            task = self.cancel(task_id)
+        except ApiError:  # it ended meanwhile: nothing to stop
+            return
+        if task is not None:
+            log.info("task %s: the client went away before the end; task %s", task_id, task.status.value)
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> Task:
         async for _ in self.follow(task_id, timeout=timeout):
             pass
-        record = self.store.get(task_id)
+        with store_errors():
+            record = await asyncio.to_thread(self.store.get, task_id)
         assert record is not None
-        return record
+        return Task.of(record)
 
     async def submit_and_follow(
         self, req: GenerationRequest, origin: Origin, *, previews: bool = False, tenant: Tenant = ANYONE
-    ) -> tuple[TaskRecord, AsyncIterator[TaskEvent]]:
+    ) -> tuple[Task, AsyncIterator[TaskEvent]]:
         """Submit and stream the task's events from its very first step: the subscription exists
         before the task does, so a fast worker cannot run steps (or skip previews) unseen."""
         task_id = str(uuid.uuid4())
         sub = self.events.subscribe(task_id, previews=previews)
         try:
-            record = await self.submit(req, origin, task_id=task_id, previews=previews, tenant=tenant)
+            task = await self.submit(req, origin, task_id=task_id, previews=previews, tenant=tenant)
         except BaseException:
             self.events.unsubscribe(sub)
             raise
-        return record, self.follower.events(sub, self.settings.sync_timeout_seconds)
+        return task, self.follower.events(sub, self.settings.sync_timeout_seconds)
 
     def follow(
         self, task_id: str, *, timeout: float | None = None, previews: bool = False
@@ -256,20 +312,24 @@ class ImageService:
 
     # ------------------------------------------------------------ queries
 
-    def get(self, task_id: str, tenant: Tenant = ANYONE) -> TaskRecord | None:
+    def get(self, task_id: str, tenant: Tenant = ANYONE) -> Task | None:
         """The task, or None when it is unknown, expired or another key's (UNKNOWN on the wire:
         a key cannot even learn that another key's task exists)."""
+        record = self._record(task_id, tenant)
+        return None if record is None else Task.of(record)
+
+    def _record(self, task_id: str, tenant: Tenant) -> TaskRecord | None:
         if not is_task_id(task_id):
             return None
         with store_errors():
             record = self.store.get(task_id)
         if record is None or record.submit_time < time.time() - self.settings.result_ttl_seconds:
             return None
-        return record if tenant.owns(record) else None
+        return record if tenant.owns(record.owner) else None
 
-    def cancel(self, task_id: str, tenant: Tenant = ANYONE) -> TaskRecord | None:
+    def cancel(self, task_id: str, tenant: Tenant = ANYONE) -> Task | None:
         """PENDING: canceled at once. RUNNING: stops at the next step (a wanimage extension)."""
-        record = self.get(task_id, tenant)
+        record = self._record(task_id, tenant)
         if record is None:
             return None
         if record.status.terminal and record.status is not TaskStatus.CANCELED:
@@ -281,7 +341,8 @@ class ImageService:
             status = self.store.cancel(task_id)
             if status is TaskStatus.RUNNING:
                 self.events.request_cancel(task_id)
-            return self.store.get(task_id)
+            record = self.store.get(task_id)
+        return None if record is None else Task.of(record)
 
     def list(
         self,
@@ -296,11 +357,11 @@ class ImageService:
     ) -> TaskPage:
         check_filter("model_name", model)
         with store_errors():
-            tasks, total = self.store.list(
-                page_no=page_no, page_size=page_size, status=status, model=model, start_time=start_time,
+            records, total = self.store.list(
+                page_no=page_no, page_size=page_size, status=status, tag=model, start_time=start_time,
                 end_time=end_time, owner=tenant.list_owner,
             )
-        return TaskPage(tasks, total, page_no, page_size)
+        return TaskPage([Task.of(r) for r in records], total, page_no, page_size)
 
     def queue_depth(self) -> int:
         return self.store.count(TaskStatus.PENDING)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ..tasks.records import TaskRecord
-
 
 def key_id(key: str) -> str:
     """A stable, non-reversible id for an API key: what the task rows and the logs carry."""
@@ -25,8 +23,9 @@ class Tenant:
     def sees_all(self) -> bool:
         return self.admin or self.key_id is None
 
-    def owns(self, record: TaskRecord) -> bool:
-        return self.sees_all or record.owner == self.key_id
+    def owns(self, owner: str | None) -> bool:
+        """Whether this tenant may see a task whose creator's key id is `owner`."""
+        return self.sees_all or owner == self.key_id
 
     @property
     def list_owner(self) -> str | None:

@@ -1,13 +1,14 @@
 """The Engine protocol: what every image engine (built-in, diffusers, remote replica) implements.
 
-An engine receives a fully validated GenerationJob and returns PIL images of exactly
-job.width x job.height. It never parses HTTP. Progress and cancellation go through the
+An engine receives a finished GenerationJob (engines/job.py: every rule checked at submit, the
+prompt already split per image, boxes in output pixels) and returns PIL images of exactly
+job.width x job.height, one per `job.prompts` entry. It never parses HTTP, never re-reads the
+prompt's structure, and never refuses what submit accepted. Progress and cancellation go through the
 `progress` callback, which raises `Canceled` when the task was canceled."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from PIL import Image
@@ -15,27 +16,7 @@ from PIL import Image
 # Canceled and EngineLost belong to the engine contract; they live with the domain types so that
 # the task queue can tell them apart without importing engines.
 from ..types import Box, Canceled, Capabilities, EngineLost, LayoutItem, Mode, PaletteColor  # noqa: F401
-
-
-@dataclass
-class GenerationJob:
-    model: str
-    mode: Mode
-    prompt: str
-    width: int
-    height: int
-    n: int  # exact count, or the upper bound for image sets
-    seed: int
-    images: list[Image.Image] = field(default_factory=list)  # decoded RGB inputs, in order
-    boxes: list[list[Box]] = field(default_factory=list)  # per input image; [] when none
-    palette: list[PaletteColor] | None = None
-    layout: list[LayoutItem] | None = None
-    original_prompt: str = ""
-
-    @property
-    def sequential(self) -> bool:
-        return self.mode.sequential
-
+from .job import GenerationJob  # noqa: F401  (the job is part of the engine contract)
 
 PreviewFn = Callable[[], list[Image.Image]]
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from ..types import Box, PaletteColor
+from ..types import Box, PaletteColor, scale_boxes  # noqa: F401  (engines import the one box scaling here)
 
 # ------------------------------------------------------------------------------------- sizes
 
@@ -50,13 +50,6 @@ def cap_pixels(img: Image.Image, max_pixels: int) -> Image.Image:
 # ------------------------------------------------------------------------- boxes and masks
 
 
-def scale_boxes(boxes: list[Box], src: tuple[int, int], dst: tuple[int, int]) -> list[Box]:
-    """Boxes from input-image pixels to output pixels (x2, y2 exclusive after scaling)."""
-    sx, sy = dst[0] / src[0], dst[1] / src[1]
-    return [Box(max(0, math.floor(b.x1 * sx)), max(0, math.floor(b.y1 * sy)),
-                min(dst[0], math.ceil(b.x2 * sx)), min(dst[1], math.ceil(b.y2 * sy))) for b in boxes]
-
-
 def box_alpha(boxes: list[Box], width: int, height: int, feather: int | None = None) -> np.ndarray:
     """(H, W) float32 blend weights: 1 inside each box, ramping to 0 over `feather` pixels inside
     its edges, and exactly 0 outside every box. Default feather: 1/16 of the box's short side."""
@@ -85,11 +78,11 @@ def mask_image(boxes: list[Box], width: int, height: int) -> Image.Image:
     return Image.fromarray(mask, "L")
 
 
-def crop_sources(images: list[Image.Image], boxes: list[list[Box]]) -> list[Image.Image]:
+def crop_sources(images: list[Image.Image], source_boxes: tuple[tuple[Box, ...], ...]) -> list[Image.Image]:
     """Every image before the last cropped to its boxes (the object to take from it: "put the cat
     of image 1 into the box of image 2"); the last, the one edited, as it is."""
-    per_image = boxes if len(boxes) == len(images) else [[] for _ in images]
-    return [crop_to_boxes(im, b) for im, b in zip(images[:-1], per_image[:-1], strict=True)] + images[-1:]
+    per_image = source_boxes or tuple(() for _ in images[:-1])
+    return [crop_to_boxes(im, list(b)) for im, b in zip(images[:-1], per_image, strict=True)] + images[-1:]
 
 
 def crop_to_boxes(image: Image.Image, boxes: list[Box]) -> Image.Image:
@@ -158,7 +151,7 @@ def group_references(images: list[Image.Image], limit: int, max_pixels: int) -> 
 # ------------------------------------------------------------------------------------ prompts
 
 
-def palette_prompt(prompt: str, palette: list[PaletteColor] | None) -> str:
+def palette_prompt(prompt: str, palette: tuple[PaletteColor, ...] | list[PaletteColor] | None) -> str:
     """Prompt conditioning for color_palette; the worker applies a measured transfer on top."""
     if not palette:
         return prompt

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from ..errors import ApiError
+
 
 @dataclass(frozen=True)
 class TaskEvent:
     kind: str  # "progress" | "done" | "failed" (the task failed and its row could not say so yet)
     progress: int = 0
     previews: list[Image.Image] = field(default_factory=list)
-    code: str | None = None  # "failed": the error a waiter answers with
-    message: str | None = None
+    error: ApiError | None = None  # "failed": the error a waiter answers with
 
 
 @dataclass(eq=False)

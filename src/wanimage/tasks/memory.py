@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .records import Origin, QueueFull, TaskRecord, TaskResult, TaskStatus
+from .records import QueueFull, TaskRecord, TaskStatus, engine_lost, worker_lost
 
 
 class InMemoryTaskStore:
@@ -31,15 +31,14 @@ class InMemoryTaskStore:
     def create(
         self,
         task_id: str,
-        model: str,
-        origin: Origin,
-        request: dict[str, Any],
+        tag: str,
+        payload: str,
         *,
         wants_previews: bool = False,
         max_pending: int | None = None,
         owner: str | None = None,
     ) -> TaskRecord:
-        record = TaskRecord(task_id, TaskStatus.PENDING, model, origin, dict(request), self.clock(),
+        record = TaskRecord(task_id, TaskStatus.PENDING, tag, payload, self.clock(),
                             wants_previews=wants_previews, owner=owner)
         with self._lock:
             if task_id in self._tasks:
@@ -63,14 +62,14 @@ class InMemoryTaskStore:
         page_no: int,
         page_size: int,
         status: TaskStatus | None = None,
-        model: str | None = None,
+        tag: str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
         owner: str | None = None,
     ) -> tuple[list[TaskRecord], int]:
         with self._lock:
             rows = [t for t in self._tasks.values()
-                    if (status is None or t.status is status) and (not model or t.model == model)
+                    if (status is None or t.status is status) and (not tag or t.tag == tag)
                     and (owner is None or t.owner == owner)
                     and (start_time is None or t.submit_time >= start_time)
                     and (end_time is None or t.submit_time <= end_time)]
@@ -126,18 +125,14 @@ class InMemoryTaskStore:
         task_id: str,
         worker_id: str,
         status: TaskStatus,
-        *,
-        result: TaskResult | None = None,
-        code: str | None = None,
-        message: str | None = None,
+        outcome: str | None = None,
     ) -> bool:
         with self._lock:
             task = self._held(task_id, worker_id)
             if task is None:
                 return False
             progress = 100 if status is TaskStatus.SUCCEEDED else task.progress
-            self._set(task, status=status, end_time=self.clock(), progress=progress, result=result,
-                      code=code, message=message)
+            self._set(task, status=status, end_time=self.clock(), progress=progress, outcome=outcome)
             return True
 
     def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None:
@@ -148,8 +143,7 @@ class InMemoryTaskStore:
             if task.attempts < max_attempts:
                 self._set(task, status=TaskStatus.PENDING, worker_id=None, progress=0)
                 return TaskStatus.PENDING
-            self._set(task, status=TaskStatus.FAILED, end_time=self.clock(), code="InternalError.EngineLost",
-                      message=f"the engine running this task was lost {max_attempts} times; submit it anew")
+            self._set(task, status=TaskStatus.FAILED, end_time=self.clock(), outcome=engine_lost(max_attempts))
             return TaskStatus.FAILED
 
     # ------------------------------------------------------------ cancel
@@ -195,9 +189,7 @@ class InMemoryTaskStore:
                     self._set(task, status=TaskStatus.CANCELED, end_time=self.clock())
                 elif task.attempts >= max_attempts:
                     failed += 1
-                    self._set(task, status=TaskStatus.FAILED, end_time=self.clock(), code="InternalError.WorkerLost",
-                              message=f"the worker running this task stopped {max_attempts} times; "
-                              "the task was not retried again. Submit it anew.")
+                    self._set(task, status=TaskStatus.FAILED, end_time=self.clock(), outcome=worker_lost(max_attempts))
                 else:
                     requeued += 1
                     self._set(task, status=TaskStatus.PENDING, worker_id=None, progress=0)

@@ -1,34 +1,15 @@
-"""Task statuses and the task record, as the store returns them."""
+"""The task record, as the store returns it: a queue entry and nothing more. Its request and its
+outcome are opaque payloads (text) written and read by whoever queues tasks (wanimage.core); the
+queue knows their status, times, owner, progress and which worker holds them."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
 
+from ..errors import InternalError
+from ..types import TaskStatus
 
-class TaskStatus(StrEnum):
-    # Identical strings in the enum, the database and on the wire.
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-    UNKNOWN = "UNKNOWN"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN)
-
-
-class Origin(StrEnum):
-    """Which endpoint created the task: decides extra fields when the task is rendered."""
-
-    GENERATION = "generation"  # multimodal-generation (sync) and image-generation (async)
-    SYNTHESIS = "synthesis"  # legacy text2image/image-synthesis: output.results[] too
-    OPENAI = "openai"
+__all__ = ["QueueFull", "TaskContext", "TaskRecord", "TaskStatus", "engine_lost", "worker_lost"]
 
 
 class QueueFull(Exception):
@@ -40,37 +21,18 @@ class QueueFull(Exception):
 
 
 @dataclass(frozen=True)
-class TaskResult:
-    images: list[str]  # image-store keys, in order
-    size: str  # "W*H"
-    prompt: str  # the prompt as given (after truncation)
-    revised_prompt: str  # from thinking mode; the prompt itself when thinking did not run
-    seed: int
-    sequential: bool
-    planner: str | None = None  # thinking mode: which planner ran ("builtin" | "llm"); None: none ran
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__)
-
-    @classmethod
-    def from_json(cls, text: str) -> TaskResult:
-        return cls(**json.loads(text))
-
-
-@dataclass(frozen=True)
 class TaskRecord:
     id: str
     status: TaskStatus
-    model: str
-    origin: Origin
-    request: dict[str, Any]  # GenerationRequest.to_json()
+    tag: str  # a short label the queue's listing filters by (core puts the model id here)
+    payload: str  # the request, opaque to the queue
     submit_time: float
     scheduled_time: float | None = None
     end_time: float | None = None
     progress: int = 0
-    result: TaskResult | None = None
-    code: str | None = None
-    message: str | None = None
+    # The outcome, opaque to the queue: the handler's result (SUCCEEDED) or an ApiError's payload
+    # (FAILED, or CANCELED while running); None while the task has none.
+    outcome: str | None = None
     worker_id: str | None = None
     attempts: int = 0
     cancel_requested: bool = False
@@ -89,8 +51,12 @@ class TaskContext:
     database_url: str
 
 
-def format_time(ts: float | None) -> str | None:
-    """Task timestamps: 'YYYY-MM-DD HH:mm:ss.SSS' in UTC (the API does not state a zone)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+# The queue's own failures (its workers or engines lost), as outcomes like any other error.
+def engine_lost(max_attempts: int) -> str:
+    return InternalError(f"the engine running this task was lost {max_attempts} times; submit it anew",
+                         code="InternalError.EngineLost", should_retry=False).to_payload()
+
+
+def worker_lost(max_attempts: int) -> str:
+    return InternalError(f"the worker running this task stopped {max_attempts} times; the task was not retried "
+                         "again. Submit it anew.", code="InternalError.WorkerLost", should_retry=False).to_payload()

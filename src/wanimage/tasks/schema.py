@@ -11,16 +11,13 @@ tasks = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("status", String(16), nullable=False, index=True),
-    Column("model", String(64), nullable=False),
-    Column("origin", String(16), nullable=False),
-    Column("request", Text, nullable=False),
+    Column("model", String(64), nullable=False),  # the record's tag: core puts the model id here
+    Column("request", Text, nullable=False),  # the request payload, opaque to the queue
     Column("submit_time", Float, nullable=False, index=True),
     Column("scheduled_time", Float),
     Column("end_time", Float),
     Column("progress", Integer, nullable=False, default=0),
-    Column("result", Text),
-    Column("code", String(64)),
-    Column("message", Text),
+    Column("result", Text),  # the outcome payload, opaque to the queue (a result or an error)
     Column("worker_id", String(128)),
     Column("heartbeat_at", Float),
     Column("attempts", Integer, nullable=False, default=0),

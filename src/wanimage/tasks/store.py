@@ -5,7 +5,6 @@ SQLite serialises writers, so the guarded UPDATE alone is safe there). All SQL i
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from .records import Origin, QueueFull, TaskRecord, TaskResult, TaskStatus
+from .records import QueueFull, TaskRecord, TaskStatus, engine_lost, worker_lost
 from .schema import metadata, tasks, workers
 
 log = logging.getLogger(__name__)
@@ -52,16 +51,13 @@ def _record(row: RowMapping) -> TaskRecord:
     return TaskRecord(
         id=row["id"],
         status=TaskStatus(row["status"]),
-        model=row["model"],
-        origin=Origin(row["origin"]),
-        request=json.loads(row["request"]),
+        tag=row["model"],
+        payload=row["request"],
         submit_time=row["submit_time"],
         scheduled_time=row["scheduled_time"],
         end_time=row["end_time"],
         progress=row["progress"] or 0,
-        result=TaskResult.from_json(row["result"]) if row["result"] else None,
-        code=row["code"],
-        message=row["message"],
+        outcome=row["result"],
         worker_id=row["worker_id"],
         attempts=row["attempts"] or 0,
         cancel_requested=bool(row["cancel_requested"]),
@@ -115,9 +111,8 @@ class TaskStore:
     def create(
         self,
         task_id: str,
-        model: str,
-        origin: Origin,
-        request: dict[str, Any],
+        tag: str,
+        payload: str,
         *,
         wants_previews: bool = False,
         max_pending: int | None = None,
@@ -129,9 +124,8 @@ class TaskStore:
         values = {
             "id": task_id,
             "status": TaskStatus.PENDING.value,
-            "model": model,
-            "origin": origin.value,
-            "request": json.dumps(request),
+            "model": tag,
+            "request": payload,
             "submit_time": self.clock(),
             "progress": 0,
             "attempts": 0,
@@ -177,7 +171,7 @@ class TaskStore:
         page_no: int,
         page_size: int,
         status: TaskStatus | None = None,
-        model: str | None = None,
+        tag: str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
         owner: str | None = None,
@@ -188,8 +182,8 @@ class TaskStore:
             conds.append(tasks.c.owner == owner)
         if status is not None:
             conds.append(tasks.c.status == status.value)
-        if model:
-            conds.append(tasks.c.model == model)
+        if tag:
+            conds.append(tasks.c.model == tag)
         if start_time is not None:
             conds.append(tasks.c.submit_time >= start_time)
         if end_time is not None:
@@ -266,10 +260,7 @@ class TaskStore:
         task_id: str,
         worker_id: str,
         status: TaskStatus,
-        *,
-        result: TaskResult | None = None,
-        code: str | None = None,
-        message: str | None = None,
+        outcome: str | None = None,
     ) -> bool:
         with self.engine.begin() as conn:
             res = conn.execute(
@@ -279,9 +270,7 @@ class TaskStore:
                     status=status.value,
                     end_time=self.clock(),
                     progress=100 if status is TaskStatus.SUCCEEDED else tasks.c.progress,
-                    result=result.to_json() if result else None,
-                    code=code,
-                    message=message,
+                    result=outcome,
                 )
             )
         return res.rowcount == 1
@@ -302,8 +291,7 @@ class TaskStore:
                 .values(
                     status=TaskStatus.FAILED.value,
                     end_time=self.clock(),
-                    code="InternalError.EngineLost",
-                    message=f"the engine running this task was lost {max_attempts} times; submit it anew",
+                    result=engine_lost(max_attempts),
                 )
             ).rowcount:
                 return TaskStatus.FAILED
@@ -381,9 +369,7 @@ class TaskStore:
                 .values(
                     status=TaskStatus.FAILED.value,
                     end_time=self.clock(),
-                    code="InternalError.WorkerLost",
-                    message=f"the worker running this task stopped {max_attempts} times; "
-                    "the task was not retried again. Submit it anew.",
+                    result=worker_lost(max_attempts),
                 )
             ).rowcount
             requeued = conn.execute(

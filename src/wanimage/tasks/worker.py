@@ -2,7 +2,7 @@
 
 What a task *is* (the generation pipeline) is the handler's business (`core.pipeline`); the
 worker knows only the queue. Every outcome ends the task: SUCCEEDED with the handler's result,
-FAILED with a code and message, CANCELED, or back to PENDING when the engine under it was lost.
+FAILED with the ApiError it raised (as an opaque outcome payload), CANCELED, or back to PENDING when the engine under it was lost.
 Nothing is left RUNNING by an exception. Workers are threads in the server process by default
 (`Worker.start`); `wanimage worker` runs the same threads without the HTTP API."""
 
@@ -16,18 +16,19 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from ..errors import ApiError, is_disk_full, storage_full
+from ..errors import ApiError, InternalError, is_disk_full, storage_full
 from ..types import Canceled, EngineLost
 from .events import TaskEvent, TaskEvents
-from .records import TaskRecord, TaskResult, TaskStatus
+from .records import TaskRecord, TaskStatus
 
 log = logging.getLogger(__name__)
 FINISH_RETRY_INTERVAL = 0.5  # seconds between attempts to record an outcome whose first write failed
 
 
 class TaskHandler(Protocol):
-    def __call__(self, task: TaskRecord, worker_id: str) -> TaskResult:
-        """Do the task's work. Raise Canceled, EngineLost or an ApiError to end it otherwise."""
+    def __call__(self, task: TaskRecord, worker_id: str) -> str:
+        """Do the task's work and return its outcome payload. Raise Canceled, EngineLost or an
+        ApiError to end it otherwise."""
         ...
 
 
@@ -35,15 +36,15 @@ class WorkerQueue(Protocol):
     """What a worker needs of the task store (TaskStore, or InMemoryTaskStore in tests)."""
 
     def claim(self, worker_id: str) -> TaskRecord | None: ...
-    def finish(self, task_id: str, worker_id: str, status: TaskStatus, *, result: TaskResult | None = None,
-               code: str | None = None, message: str | None = None) -> bool: ...
+    def finish(self, task_id: str, worker_id: str, status: TaskStatus, outcome: str | None = None) -> bool: ...
     def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None: ...
     def register_worker(self, worker_id: str) -> None: ...
     def beat_worker(self, worker_id: str) -> None: ...
     def unregister_worker(self, worker_id: str) -> None: ...
 
 
-FinishedObserver = Callable[[TaskRecord, TaskStatus, int], None]  # task, status, images made
+FinishedObserver = Callable[[TaskRecord, TaskStatus], None]
+CANCELED_WHILE_RUNNING = ApiError("the task was canceled while it ran", status=409, code="Canceled")
 
 
 def new_worker_id() -> str:
@@ -125,58 +126,61 @@ class Worker:
 
     def _run(self, task: TaskRecord) -> None:
         started = time.monotonic()
-        status, result, code, message = TaskStatus.FAILED, None, None, None
+        status, outcome = TaskStatus.FAILED, None
         requeued = False
         try:
-            result = self.handler(task, self.worker_id)
+            outcome = self.handler(task, self.worker_id)
             status = TaskStatus.SUCCEEDED
         except EngineLost as exc:
             log.warning("task %s: engine lost (%s); giving the task back to the queue", task.id, exc)
             requeued = True
         except Canceled:
-            status, code, message = TaskStatus.CANCELED, "Canceled", "the task was canceled while it ran"
+            status, outcome = TaskStatus.CANCELED, CANCELED_WHILE_RUNNING.to_payload()
         except ApiError as exc:
-            code, message = exc.code, exc.message
+            outcome = exc.to_payload()
         except Exception as exc:  # an engine bug must end the task, not leave it RUNNING
-            if is_disk_full(exc):  # e.g. a progress write to a database on a full disk
-                full = storage_full("the task's progress")
-                log.error("task %s: %s (%s)", task.id, full.message, exc)
-                code, message = full.code, full.message
-            else:
-                log.exception("task %s failed", task.id)
-                code, message = "InternalError.Algo", f"generation failed: {type(exc).__name__}: {exc}"
+            outcome = self._unexpected(task, exc).to_payload()
         finally:
             if requeued:
                 status = self.store.requeue(task.id, self.worker_id, self.max_attempts) or status
                 self.events.work_available.set()
             else:
-                status = self._end(task, status, result, code, message)
+                status = self._end(task, status, outcome)
             if status is not TaskStatus.PENDING:
                 self.events.publish(task.id, TaskEvent("done", 100))
         log.info("task %s %s in %.2fs", task.id, status.value, time.monotonic() - started)
         if self.on_finished:
-            self.on_finished(task, status, len(result.images) if result else 0)
+            self.on_finished(task, status)
 
-    def _end(self, task: TaskRecord, status: TaskStatus, result: TaskResult | None, code: str | None,
-             message: str | None) -> TaskStatus:
+    @staticmethod
+    def _unexpected(task: TaskRecord, exc: Exception) -> ApiError:
+        if is_disk_full(exc):  # e.g. a progress write to a database on a full disk
+            full = storage_full("the task's progress")
+            log.error("task %s: %s (%s)", task.id, full.message, exc)
+            return full
+        log.exception("task %s failed", task.id)
+        return InternalError(f"generation failed: {type(exc).__name__}: {exc}", code="InternalError.Algo",
+                             should_retry=False)
+
+    def _end(self, task: TaskRecord, status: TaskStatus, outcome: str | None) -> TaskStatus:
         """Write the task's outcome. When that write fails (a full disk, a database gone), the
         in-process waiters are told at once that the task failed, and the worker keeps trying to
         record FAILED (a smaller write) every FINISH_RETRY_INTERVAL until it can or it is
         stopped, taking no other task meanwhile: the task ends FAILED as soon as the database
         takes writes again, and a stopped worker's row goes stale, so recovery takes the task."""
         try:
-            if not self.store.finish(task.id, self.worker_id, status, result=result, code=code, message=message):
+            if not self.store.finish(task.id, self.worker_id, status, outcome):
                 log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
             return status
         except Exception as exc:
-            full = storage_full("the task's outcome") if is_disk_full(exc) else None
-            code = full.code if full else "InternalError.Store"
-            message = full.message if full else f"the task's outcome could not be recorded: {type(exc).__name__}"
-            log.error("task %s: %s (%s)", task.id, message, exc)
-        self.events.publish(task.id, TaskEvent("failed", 100, code=code, message=message))
+            error = storage_full("the task's outcome") if is_disk_full(exc) else InternalError(
+                f"the task's outcome could not be recorded: {type(exc).__name__}", code="InternalError.Store",
+                should_retry=False)
+            log.error("task %s: %s (%s)", task.id, error.message, exc)
+        self.events.publish(task.id, TaskEvent("failed", 100, error=error))
         while not self._stop.wait(FINISH_RETRY_INTERVAL):
             try:
-                self.store.finish(task.id, self.worker_id, TaskStatus.FAILED, code=code, message=message)
+                self.store.finish(task.id, self.worker_id, TaskStatus.FAILED, error.to_payload())
                 log.info("task %s: FAILED recorded after the first write failed", task.id)
                 break
             except Exception as exc:

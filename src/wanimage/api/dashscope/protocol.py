@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -27,8 +28,9 @@ from pydantic import (
 )
 
 from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request
+from ...core.task import Origin, Task
 from ...errors import EmptyInput, InvalidParameter
-from ...tasks.records import Origin, TaskRecord, TaskStatus, format_time
+from ...types import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +265,7 @@ def _preview(value: Any) -> str:
 # ------------------------------------------------------------------ records -> response bodies
 
 
-def _choices(record: TaskRecord, url_for: UrlFor) -> list[dict[str, Any]]:
+def _choices(record: Task, url_for: UrlFor) -> list[dict[str, Any]]:
     result = record.result
     assert result is not None
     items = [{"image": url_for(key), "type": "image"} for key in result.images]
@@ -278,7 +280,7 @@ def _choices(record: TaskRecord, url_for: UrlFor) -> list[dict[str, Any]]:
     ]
 
 
-def usage(record: TaskRecord) -> dict[str, Any]:
+def usage(record: Task) -> dict[str, Any]:
     result = record.result
     assert result is not None
     # Tokens are informational upstream and not billed; this server does not count them.
@@ -291,7 +293,7 @@ def usage(record: TaskRecord) -> dict[str, Any]:
     }
 
 
-def sync_response(record: TaskRecord, request_id: str, url_for: UrlFor) -> dict[str, Any]:
+def sync_response(record: Task, request_id: str, url_for: UrlFor) -> dict[str, Any]:
     return {
         "output": {"choices": _choices(record, url_for), "finished": True},
         "usage": usage(record),
@@ -305,7 +307,7 @@ def progress_response(task_id: str, progress: int, request_id: str) -> dict[str,
     return {"output": output, "request_id": request_id}
 
 
-def submitted_response(record: TaskRecord, request_id: str) -> dict[str, Any]:
+def submitted_response(record: Task, request_id: str) -> dict[str, Any]:
     return {"output": {"task_id": record.id, "task_status": record.status.value}, "request_id": request_id}
 
 
@@ -313,7 +315,7 @@ def unknown_task_response(task_id: str, request_id: str) -> dict[str, Any]:
     return {"request_id": request_id, "output": {"task_id": task_id, "task_status": TaskStatus.UNKNOWN.value}}
 
 
-def task_output(record: TaskRecord, url_for: UrlFor) -> dict[str, Any]:
+def task_output(record: Task, url_for: UrlFor) -> dict[str, Any]:
     output: dict[str, Any] = {
         "task_id": record.id,
         "task_status": record.status.value,
@@ -338,13 +340,13 @@ def task_output(record: TaskRecord, url_for: UrlFor) -> dict[str, Any]:
             ]
             n = len(record.result.images)
             output["task_metrics"] = {"TOTAL": n, "SUCCEEDED": n, "FAILED": 0}
-    if record.status in (TaskStatus.FAILED, TaskStatus.CANCELED) and record.code:
-        output["code"] = record.code
-        output["message"] = record.message or ""
+    if record.status in (TaskStatus.FAILED, TaskStatus.CANCELED) and record.error:
+        output["code"] = record.error.code
+        output["message"] = record.error.message
     return output
 
 
-def task_response(record: TaskRecord, request_id: str, url_for: UrlFor) -> dict[str, Any]:
+def task_response(record: Task, request_id: str, url_for: UrlFor) -> dict[str, Any]:
     body: dict[str, Any] = {"request_id": request_id, "output": task_output(record, url_for)}
     if record.status is TaskStatus.SUCCEEDED and record.result:
         body["usage"] = usage(record)
@@ -352,7 +354,7 @@ def task_response(record: TaskRecord, request_id: str, url_for: UrlFor) -> dict[
 
 
 def task_list_response(
-    records: list[TaskRecord], total: int, page_no: int, page_size: int, request_id: str, url_for: UrlFor
+    records: list[Task], total: int, page_no: int, page_size: int, request_id: str, url_for: UrlFor
 ) -> dict[str, Any]:
     """Both list shapes in one body: `tasks[]` (the Python SDKs read it) and the Java SDK's
     `ImageGenerationListResult`: `data[]` of `AsyncTaskInfo` with epoch-millisecond times, and
@@ -369,10 +371,10 @@ def task_list_response(
     }
 
 
-def request_summary(record: TaskRecord, url_for: UrlFor) -> dict[str, Any]:
+def request_summary(record: Task, url_for: UrlFor) -> dict[str, Any]:
     """What the task was asked (a wanimage extension on `tasks[]` entries): enough to show it in
     a gallery and send it again. Stored input images come back as signed URLs."""
-    req = record.request
+    req = record.asked
     keys = ("prompt", "size", "n", "enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list",
             "color_palette")
     summary = {key: req.get(key) for key in keys}
@@ -382,7 +384,7 @@ def request_summary(record: TaskRecord, url_for: UrlFor) -> dict[str, Any]:
     return summary
 
 
-def async_task_info(record: TaskRecord) -> dict[str, Any]:
+def async_task_info(record: Task) -> dict[str, Any]:
     """One entry of `data[]`, as the Java SDK's `AsyncTaskInfo` maps it (times are Longs)."""
     info: dict[str, Any] = {
         "task_id": record.id,
@@ -394,6 +396,13 @@ def async_task_info(record: TaskRecord) -> dict[str, Any]:
         "api_key_id": record.owner,  # the creating key's id (a hash, never the key); none without keys
     }
     return {key: value for key, value in info.items() if value is not None}
+
+
+def format_time(ts: float | None) -> str | None:
+    """Task timestamps: 'YYYY-MM-DD HH:mm:ss.SSS' in UTC (the API does not state a zone)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _epoch_ms(ts: float | None) -> int | None:

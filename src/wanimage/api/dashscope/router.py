@@ -10,20 +10,13 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ...core.following import TaskEvent
 from ...core.request import GenerationRequest
 from ...core.service import ImageService
+from ...core.task import Origin
 from ...errors import AccessDenied, ApiError, InvalidParameter
-from ...tasks.events import TaskEvent
-from ...tasks.records import Origin, TaskStatus
-from ..common import (
-    cancel_abandoned,
-    failed_task_error,
-    require_api_key,
-    service_of,
-    tenant_of,
-    url_for,
-    wait_while_connected,
-)
+from ...types import TaskStatus
+from ..common import require_api_key, service_of, tenant_of, url_for
 from ..errors import dashscope_error_body, request_id_of
 from . import protocol as wire
 from . import sse
@@ -40,14 +33,11 @@ async def generate(body: wire.GenerationBody, request: Request) -> Response:
     req, tenant, service = body.to_request(), tenant_of(request), service_of(request)
     check_upload_owner(req.images, tenant)
     if sse.wants_sse(request.headers):
-        record, events = await service.submit_and_follow(req, Origin.GENERATION, tenant=tenant)
-        frames = _frames(service, record.id, events, request_id_of(request), url_for(request))
+        task, events = await service.submit_and_follow(req, Origin.GENERATION, tenant=tenant)
+        frames = _frames(service, task.id, events, request_id_of(request), url_for(request))
         return StreamingResponse(frames, media_type=sse.MEDIA_TYPE, headers=sse.STREAM_HEADERS)
-    record = await service.submit(req, Origin.GENERATION, tenant=tenant)
-    record = await wait_while_connected(request, record.id)
-    if record.status is not TaskStatus.SUCCEEDED:
-        raise failed_task_error(record)
-    return JSONResponse(wire.sync_response(record, request_id_of(request), url_for(request)))
+    task = await service.generate(req, Origin.GENERATION, tenant=tenant, hung_up=request.is_disconnected)
+    return JSONResponse(wire.sync_response(task, request_id_of(request), url_for(request)))
 
 
 async def _frames(
@@ -60,16 +50,12 @@ async def _frames(
             async for progress in progress_values:
                 number += 1
                 yield sse.frame(number, wire.progress_response(task_id, progress, request_id))
-        record = await asyncio.to_thread(service.get, task_id)
-        if record is None:
-            raise ApiError("the task expired before it could be answered", status=500, code="InternalError")
-        if record.status is not TaskStatus.SUCCEEDED:
-            raise failed_task_error(record)
-        yield sse.frame(number + 1, wire.sync_response(record, request_id, sign))
+        task = await service.finished(task_id)
+        yield sse.frame(number + 1, wire.sync_response(task, request_id, sign))
     except ApiError as exc:
         yield sse.error_frame(number + 1, dashscope_error_body(exc, request_id), exc.status)
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
-        cancel_abandoned(service, task_id)
+        service.abandon(task_id)
         raise
 
 

@@ -17,8 +17,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, SkipValidation, model_validator
 
 from ...core.request import GenerationRequest, build_request
+from ...core.task import Task
 from ...errors import InvalidParameter
-from ...tasks.records import TaskRecord
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def _as_list(value: Any) -> list[Any]:
 # ------------------------------------------------------------------ responses
 
 
-def images_response(record: TaskRecord, options: Options, created: int, image_data: list[dict[str, str]]) -> dict[str, Any]:
+def images_response(record: Task, options: Options, created: int, image_data: list[dict[str, str]]) -> dict[str, Any]:
     """`image_data`: per image {"url": ...} or {"b64_json": ...}, rendered by the router."""
     result = record.result
     assert result is not None

@@ -12,20 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
+from ...core.following import TaskEvent
 from ...core.request import GenerationRequest
 from ...core.service import ImageService
+from ...core.task import Origin, Task
 from ...errors import ApiError, InvalidParameter
-from ...tasks.events import TaskEvent
-from ...tasks.records import Origin, TaskRecord, TaskStatus
-from ..common import (
-    cancel_abandoned,
-    failed_task_error,
-    require_api_key,
-    service_of,
-    tenant_of,
-    url_for,
-    wait_while_connected,
-)
+from ..common import require_api_key, service_of, tenant_of, url_for
 from ..dashscope.uploads import check_upload_owner
 from ..errors import openai_error_body
 from . import protocol as wire
@@ -72,25 +64,22 @@ async def _run(request: Request, req: GenerationRequest, options: wire.Options, 
     service = service_of(request)
     check_upload_owner(req.images, tenant_of(request))  # an oss:// upload, as on the DashScope side
     if options.stream:
-        record, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0,
-                                                          tenant=tenant_of(request))
+        task, events = await service.submit_and_follow(req, Origin.OPENAI, previews=options.partial_images > 0,
+                                                        tenant=tenant_of(request))
         return StreamingResponse(
-            _events(service, record, events, options, kind),
+            _events(service, task, events, options, kind),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    record = await service.submit(req, Origin.OPENAI, tenant=tenant_of(request))
-    record = await wait_while_connected(request, record.id)
-    if record.status is not TaskStatus.SUCCEEDED:
-        raise failed_task_error(record)
-    return JSONResponse(wire.images_response(record, options, int(time.time()), _image_data(request, record, options)))
+    task = await service.generate(req, Origin.OPENAI, tenant=tenant_of(request), hung_up=request.is_disconnected)
+    return JSONResponse(wire.images_response(task, options, int(time.time()), await _image_data(request, task, options)))
 
 
-def _image_data(request: Request, record: TaskRecord, options: wire.Options) -> list[dict[str, str]]:
+async def _image_data(request: Request, record: Task, options: wire.Options) -> list[dict[str, str]]:
     assert record.result is not None
     if options.response_format == "b64_json":
         service = service_of(request)
-        return [{"b64_json": _b64(service.image_bytes(k))} for k in record.result.images]
+        return [{"b64_json": _b64(await asyncio.to_thread(service.image_bytes, k))} for k in record.result.images]
     sign = url_for(request)
     return [{"url": sign(k)} for k in record.result.images]
 
@@ -105,7 +94,7 @@ def _b64(data: bytes) -> str:
 
 
 async def _events(
-    service: ImageService, record: TaskRecord, events: AsyncIterator[TaskEvent], options: wire.Options, kind: str
+    service: ImageService, record: Task, events: AsyncIterator[TaskEvent], options: wire.Options, kind: str
 ) -> AsyncIterator[bytes]:
     """Partial images at evenly spaced steps (up to `partial_images`), then one `completed` per image."""
     created = int(time.time())
@@ -118,15 +107,14 @@ async def _events(
                 size = f"{preview.width}x{preview.height}"
                 yield _sse(wire.stream_event(kind, "partial_image", b64=_b64(service.preview_png(preview)), created=created, size=size, index=sent))
                 sent += 1
-        final = await asyncio.to_thread(service.get, record.id)
-        if final is None or final.status is not TaskStatus.SUCCEEDED or final.result is None:
-            raise failed_task_error(final) if final else ApiError("the task expired", status=500, code="InternalError")
+        final = await service.finished(record.id)
+        assert final.result is not None
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            yield _sse(wire.stream_event(kind, "completed", b64=_b64(service.image_bytes(key)), created=created, size=size,
+            yield _sse(wire.stream_event(kind, "completed", b64=_b64(await asyncio.to_thread(service.image_bytes, key)), created=created, size=size,
                                          revised_prompt=final.result.revised_prompt))
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
-        cancel_abandoned(service, record.id)
+        service.abandon(record.id)
         raise

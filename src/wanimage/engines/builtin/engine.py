@@ -11,9 +11,10 @@ Job rules live here, model rules in wanimage.model:
                      boxes from where it is to the named place ("to the right")
   image-to-image-set per-image prompts applied as edits of the last image
 
-The prompt is read here, with the one prompt parser (wanimage.prompts), into the model's own
-terms: a ScenePlan (objects with phrase, count, region and colour; background colours) and for
-edits an EditSpec. The model reads no English."""
+The job arrives interpreted (its per-image prompts and edit intents, boxes in output pixels);
+each image's prompt is read here as the model's text input, with the one prompt parser
+(wanimage.prompts), into the model's own terms: a ScenePlan (objects with phrase, count, region
+and colour; background colours) and for edits an EditSpec. The model reads no English."""
 
 from __future__ import annotations
 
@@ -30,12 +31,11 @@ from wanimage.model.generator import BuiltinModel, ImageRequest
 from wanimage.model.scenes import MAX_OBJECTS, EditSpec, ObjectSpec, ScenePlan
 from wanimage.prompts import (
     REGIONS,
+    EditIntent,
     ParsedObject,
     colour_words,
     parse,
-    parse_edit,
     parse_object,
-    set_prompts,
     share_counts,
 )
 from wanimage.types import Capabilities, LayoutItem, Mode
@@ -71,45 +71,37 @@ class BuiltinEngine:
     def prepare_requests(self, job: GenerationJob) -> list[ImageRequest]:
         palette = [(c.rgb, c.weight) for c in job.palette] if job.palette else None
         common = dict(width=job.width, height=job.height, palette=palette)
+        layout = list(job.layout) if job.layout else None
         if job.mode is Mode.TEXT_TO_IMAGE:
-            scene = text_scene(job.prompt, job.layout, job.width, job.height)
-            return [ImageRequest(job.prompt, seed=job.seed + i, scene=scene, **common) for i in range(job.n)]
+            scene = text_scene(job.prompts[0], layout, job.width, job.height)
+            return [ImageRequest(p, seed=job.seed + i, scene=scene, **common) for i, p in enumerate(job.prompts)]
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
-            prompts = set_prompts(job.prompt, job.n)
-            return [ImageRequest(p, seed=job.seed + i, scene=text_scene(p, job.layout, job.width, job.height),
+            return [ImageRequest(p, seed=job.seed + i, scene=text_scene(p, layout, job.width, job.height),
                                  background_seed=job.seed, shared_subject_seed=job.seed, **common)
-                    for i, p in enumerate(prompts)]
-        base, boxes = self.edit_canvas(job)
-        common |= dict(base=base, edit_boxes=boxes)
-        if job.mode is Mode.EDIT:
-            scene, edit = edit_scene(job.prompt)
-            return [ImageRequest(job.prompt, seed=job.seed + i, scene=scene, edit=edit, **common)
-                    for i in range(job.n)]
+                    for i, p in enumerate(job.prompts)]
+        common |= dict(base=self.edit_canvas(job), edit_boxes=[(b.x1, b.y1, b.x2, b.y2) for b in job.edit_boxes])
+        shared = dict(shared_subject_seed=job.seed) if job.mode is Mode.IMAGE_TO_IMAGE_SET else {}
         reqs = []
-        for i, p in enumerate(set_prompts(job.prompt, job.n)):  # IMAGE_TO_IMAGE_SET
-            scene, edit = edit_scene(p)
-            reqs.append(ImageRequest(p, seed=job.seed + i, scene=scene, edit=edit,
-                                     shared_subject_seed=job.seed, **common))
+        for i, (p, intent) in enumerate(zip(job.prompts, job.edits, strict=True)):
+            scene, edit = edit_scene(p, intent)
+            reqs.append(ImageRequest(p, seed=job.seed + i, scene=scene, edit=edit, **shared, **common))
         return reqs
 
-    def edit_canvas(self, job: GenerationJob) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-        """The last input image at output size, and its boxes scaled to output pixels."""
+    def edit_canvas(self, job: GenerationJob) -> np.ndarray:
+        """The last input image at output size (its boxes are in output pixels already)."""
         last = job.images[-1].convert("RGB")
-        sx, sy = job.width / last.width, job.height / last.height
         if last.size != (job.width, job.height):
-            if job.boxes and any(job.boxes):
+            if job.edit_boxes:
                 log.warning("bbox edit resized %s -> %sx%s: outside-box pixels are resampled",
                             last.size, job.width, job.height)
             last = last.resize((job.width, job.height), Image.LANCZOS)
-        own = job.boxes[len(job.images) - 1] if len(job.boxes) >= len(job.images) else []
-        boxes = [(round(b.x1 * sx), round(b.y1 * sy), round(b.x2 * sx), round(b.y2 * sy)) for b in own]
-        return np.asarray(last, dtype=np.uint8).copy(), boxes
+        return np.asarray(last, dtype=np.uint8).copy()
 
     def transplant_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
         """'put the cat of image 1 into the box of image 2': best effort, input pixels only.
         Needs a box on the last image and a prompt that puts or moves another input image's
-        content (prompts.source_images); a box on that image marks the object to take."""
-        sources = [k for k in parse_edit(job.prompt).sources if 1 <= k < len(job.images)]
+        content (its edit intent's sources); a box on that image marks the object to take."""
+        sources = [k for k in job.edits[0].sources if 1 <= k < len(job.images)]
         if len(job.images) < 2 or not sources or not reqs[0].edit_boxes:
             return None
         out = reqs[0].base.copy()
@@ -121,7 +113,7 @@ class BuiltinEngine:
     def move_if_asked(self, job: GenerationJob, reqs: list[ImageRequest]) -> list[Image.Image] | None:
         """'move the cat from the first box to the second' (two boxes on the last image) or, with
         no box, 'move the cat to the top left': input pixels only, nothing generated."""
-        intent = parse_edit(job.prompt)
+        intent = job.edits[0]
         if not intent.move:
             return None
         base, boxes = reqs[0].base, reqs[0].edit_boxes
@@ -140,7 +132,7 @@ def source_pixels(job: GenerationJob, k: int) -> np.ndarray:
     """Input image k (1-based) as RGB pixels; cropped to its first box when it has one (the box
     marks the object to take, with a pixel of margin so its background still shows)."""
     img = np.asarray(job.images[k - 1].convert("RGB"), dtype=np.uint8)
-    boxes = job.boxes[k - 1] if len(job.boxes) >= k else []
+    boxes = job.source_boxes[k - 1] if len(job.source_boxes) >= k else ()
     if not boxes:
         return img
     b = boxes[0]
@@ -196,10 +188,9 @@ def text_scene(prompt: str, layout: list[LayoutItem] | None, width: int, height:
     return scene
 
 
-def edit_scene(prompt: str) -> tuple[ScenePlan, EditSpec]:
-    """Edits: what to draw comes after the verb ("replace the cat with <a dog>"), else the whole
-    prompt; remove / background-recolour requests draw nothing new."""
-    intent = parse_edit(prompt)
+def edit_scene(prompt: str, intent: EditIntent) -> tuple[ScenePlan, EditSpec]:
+    """Edits: what to draw comes after the verb ("replace the cat with <a dog>": the intent's
+    target), else the whole prompt; remove / background-recolour requests draw nothing new."""
     text = prompt.lower()
     scene = scene_plan(intent.target if intent.target is not None else text)
     if not scene.objects:

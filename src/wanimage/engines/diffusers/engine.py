@@ -28,7 +28,6 @@ import torch
 from PIL import Image
 
 from ...errors import InvalidParameter
-from ...prompts import set_prompts
 from ...types import Box, Capabilities, Mode
 from ..base import Canceled, GenerationJob, ProgressFn
 from .acceleration import check_device
@@ -102,6 +101,7 @@ class DiffusersEngine:
         # stitching takes any count (the server caps it at 9); "error" refuses beyond the limit
         limit = 9 if self.cfg.reference_strategy == "stitch" else max(1, self.max_references)
         return Capabilities(modes=frozenset(modes), max_input_images=limit, bbox="inpaint" in roles,
+                            unboxed_edits="edit" in roles, family=self.family.name,
                             palette=self.cfg.palette_prompt, previews=True)
 
     @property
@@ -119,14 +119,13 @@ class DiffusersEngine:
                 self.pool.touch(began)
 
     def _generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
-        prompt = palette_prompt(job.prompt, job.palette) if self.cfg.palette_prompt else job.prompt
+        prompts = [palette_prompt(p, job.palette) if self.cfg.palette_prompt else p for p in job.prompts]
         if job.mode is Mode.TEXT_TO_IMAGE:
             if self.cfg.max_batch > 1 and job.n > 1:
-                return self._run_batched(job, prompt, progress)
-            calls = [_Call("text_to_image", prompt, job.seed + i, []) for i in range(job.n)]
+                return self._run_batched(job, prompts[0], progress)
+            calls = [_Call("text_to_image", p, job.seed + i, []) for i, p in enumerate(prompts)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
-            prompts = set_prompts(prompt, job.n)
             chain = self.cfg.chain_sets and "edit" in self.cfg.roles
             out: list[Image.Image] = []
             for i, p in enumerate(prompts):
@@ -136,23 +135,17 @@ class DiffusersEngine:
                     call = _Call("text_to_image", p, job.seed + i, [])
                 out.append(self._run(job, call, progress, i, len(prompts)))
             return out
-        boxes = job.boxes[len(job.images) - 1] if len(job.boxes) >= len(job.images) else []
-        refs = crop_sources([im.convert("RGB") for im in job.images], job.boxes)
-        if job.mode is Mode.EDIT and boxes:
+        refs = crop_sources([im.convert("RGB") for im in job.images], job.source_boxes)
+        if job.mode is Mode.EDIT and job.edit_boxes:
             canvas = resize_exact(refs[-1], job.width, job.height)
-            scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))
-            calls = [_Call("inpaint", prompt, job.seed + i, refs[:-1], canvas, scaled) for i in range(job.n)]
+            calls = [_Call("inpaint", p, job.seed + i, refs[:-1], canvas, list(job.edit_boxes))
+                     for i, p in enumerate(prompts)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
-        if "edit" not in self.cfg.roles:
-            raise InvalidParameter(
-                f"model: {job.model} on this server ({self.family.name}) edits only inside boxes: send "
-                "bbox_list, or configure an `edit` checkpoint", field="model")
-        refs = self._references(refs)
+        refs = self._references(refs)  # no `edit` role: submit refused edits without boxes (capabilities)
         if job.mode is Mode.EDIT:
-            calls = [_Call("edit", prompt, job.seed + i, refs) for i in range(job.n)]
+            calls = [_Call("edit", p, job.seed + i, refs) for i, p in enumerate(prompts)]
             return [self._run(job, c, progress, i, len(calls)) for i, c in enumerate(calls)]
-        prompts = set_prompts(prompt, job.n)  # IMAGE_TO_IMAGE_SET
-        out = []
+        out = []  # IMAGE_TO_IMAGE_SET
         for i, p in enumerate(prompts):
             chain = self.cfg.chain_sets and i and len(refs) < self.max_references
             chained = refs + self._references([out[0]]) if chain else refs
@@ -161,11 +154,7 @@ class DiffusersEngine:
 
     def _references(self, refs: list[Image.Image]) -> list[Image.Image]:
         refs = [cap_pixels(r, self.cfg.reference_pixels) for r in refs]
-        if len(refs) > self.max_references:
-            if self.cfg.reference_strategy == "error":
-                raise InvalidParameter(
-                    f"image: {self.model} on this server ({self.family.name}) takes at most "
-                    f"{self.max_references} input images", field="image")
+        if len(refs) > self.max_references:  # "stitch"; with "error", submit refused them (capabilities)
             refs = group_references(refs, self.max_references, self.cfg.reference_pixels)
         return [ensure_min_side(r, self.family.min_reference_side) for r in refs]
 

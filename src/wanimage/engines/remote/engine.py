@@ -30,7 +30,6 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image
 
-from ...prompts import set_prompts
 from ...types import Capabilities, Mode
 from ..base import Canceled, GenerationJob, ProgressFn
 from ..imaging import (
@@ -95,28 +94,25 @@ class RemoteEngine:
     # ------------------------------------------------------------------ generate
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
-        prompt = palette_prompt(job.prompt, job.palette) if self.cfg.palette_prompt else job.prompt
+        prompts = [palette_prompt(p, job.palette) if self.cfg.palette_prompt else p for p in job.prompts]
         size = self.backend_size(job.width, job.height)
         if job.mode is Mode.TEXT_TO_IMAGE:
             track = _Progress(progress, 1 if not self.ignores_n else job.n)
-            return self._n_images(job, Call(prompt, job.n, size, job.seed), track)
+            return self._n_images(job, Call(prompts[0], job.n, size, job.seed), track)
         if job.mode is Mode.TEXT_TO_IMAGE_SET:
-            prompts = set_prompts(prompt, job.n)
             track, out = _Progress(progress, len(prompts)), []
             for i, p in enumerate(prompts):
                 refs = (self._fit(out[0], size),) if i and self.cfg.edits else ()
                 out += self._images(job, Call(p, 1, size, job.seed + i, refs), track)[:1]
             return out
-        refs = crop_sources([im.convert("RGB") for im in job.images], job.boxes)
-        boxes = job.boxes[len(refs) - 1] if len(job.boxes) >= len(refs) else []
-        if job.mode is Mode.EDIT and boxes:
-            return self._box_edit(job, prompt, size, refs, boxes, progress)
+        refs = crop_sources([im.convert("RGB") for im in job.images], job.source_boxes)
+        if job.mode is Mode.EDIT and job.edit_boxes:
+            return self._box_edit(job, prompts[0], size, refs, progress)
         grouped = tuple(self._references(refs))
         if job.mode is Mode.EDIT:
             track = _Progress(progress, 1 if not self.ignores_n else job.n)
-            return self._n_images(job, Call(prompt, job.n, size, job.seed, grouped), track)
-        prompts = set_prompts(prompt, job.n)  # IMAGE_TO_IMAGE_SET
-        track, out = _Progress(progress, len(prompts)), []
+            return self._n_images(job, Call(prompts[0], job.n, size, job.seed, grouped), track)
+        track, out = _Progress(progress, len(prompts)), []  # IMAGE_TO_IMAGE_SET
         for i, p in enumerate(prompts):
             chained = grouped + (self._fit(out[0], size),) if i and len(grouped) < self.cfg.edit_max_images else grouped
             out += self._images(job, Call(p, 1, size, job.seed + i, chained), track)[:1]
@@ -140,10 +136,10 @@ class RemoteEngine:
         return out
 
     def _box_edit(self, job: GenerationJob, prompt: str, size: tuple[int, int], refs: list[Image.Image],
-                  boxes, progress: ProgressFn) -> list[Image.Image]:
+                  progress: ProgressFn) -> list[Image.Image]:
         """Edits of the canvas; every pixel outside the boxes comes from the canvas, bit for bit."""
         canvas = resize_exact(refs[-1], job.width, job.height)
-        scaled = scale_boxes(boxes, refs[-1].size, (job.width, job.height))
+        scaled = list(job.edit_boxes)
         others = tuple(self._references(refs[:-1])) if self.cfg.edit_max_images > 1 and len(refs) > 1 else ()
         if len(refs) > 1 and not others:
             log.warning("%s: the backend %s takes one image per edit: box edits send the canvas only, "
