@@ -19,7 +19,8 @@ Path = tuple[str | int, ...]
 FieldOf = Callable[[Path], str]  # a value's path -> the field name a client knows
 
 _UNCARRIABLE = re.compile("[\x00\ud800-\udfff]")
-MAX_PREVIEW = 40
+MAX_PREVIEW = 40  # characters of a client's key shown in a message
+MAX_PATH = 120
 
 
 def flaw(text: str) -> str | None:
@@ -47,44 +48,60 @@ def check_text(body: Any, field_of: FieldOf = first_field) -> None:
     """Refuse (400 InvalidParameter) the first string anywhere in `body` (parsed JSON or a form's
     values), key or value, that the server cannot carry. `field_of` names the field a value
     belongs to in the words of the dialect; a bad key is named by the object holding it."""
-    for path, text, is_key in _strings(body):
+    for where, text, is_key in _strings(body):
         problem = flaw(text)
         if problem is None:
             continue
+        path = _path(where)
         if is_key:
             field = next((str(p) for p in reversed(path) if isinstance(p, str)), "body")
             message = f"{field}: the field name '{printable(text)}' contains {problem}"
         else:
             field = field_of(path)
-            where = "the text" if path == (field,) else f"the text at {render(path)}"
-            message = f"{field}: {where} contains {problem}"
+            place = "the text" if path == (field,) else f"the text at {render(path)}"
+            message = f"{field}: {place} contains {problem}"
         raise InvalidParameter(message, field=field)
 
 
-def _strings(body: Any) -> Iterator[tuple[Path, str, bool]]:
-    """Every string in `body` with its path, in document order (a key: with the path of the
+# A path as a linked list, (parent, key) or None at the root: O(1) a step, made a tuple only for
+# the one string that is refused.
+_Link = tuple[Any, str | int] | None
+
+
+def _strings(body: Any) -> Iterator[tuple[_Link, str, bool]]:
+    """Every string in `body` with where it sits, in document order (a key: with the place of the
     object holding it, before its value). Iterative: deep nesting must not exhaust the stack."""
-    stack: list[tuple[Path, Any]] = [((), body)]
+    stack: list[tuple[_Link, Any]] = [(None, body)]
     while stack:
-        path, value = stack.pop()
+        where, value = stack.pop()
         if isinstance(value, str):
-            yield path, value, False
+            yield where, value, False
         elif isinstance(value, dict):
             children = []
             for key, item in value.items():
                 if isinstance(key, str):
-                    yield path, key, True
-                children.append(((*path, key), item))
+                    yield where, key, True
+                children.append(((where, key), item))
             stack.extend(reversed(children))
         elif isinstance(value, list | tuple):
-            stack.extend(reversed([((*path, i), item) for i, item in enumerate(value)]))
+            stack.extend(reversed([((where, i), item) for i, item in enumerate(value)]))
+
+
+def _path(where: _Link) -> Path:
+    parts: list[str | int] = []
+    while where is not None:
+        where, part = where
+        parts.append(part)
+    return tuple(reversed(parts))
 
 
 def render(path: Path) -> str:
-    """("input", "messages", 0, "content") -> "input.messages[0].content"."""
+    """("input", "messages", 0, "content") -> "input.messages[0].content"; a deep one cut short."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{printable(part)}" if out else printable(part))
+        if len(out) > MAX_PATH:
+            return out[:MAX_PATH] + "..."
     return out
 
 
