@@ -310,6 +310,31 @@ def test_prompt_not_a_string(server, dialect):
     invalid(resp, dialect, "prompt")
 
 
+def test_prompt_the_server_cannot_carry_refused_before_a_task(server):
+    # A lone surrogate is valid JSON ("\\ud800") but no UTF-8 (the PNG's text chunk, the task
+    # store) can hold it; NUL neither (PostgreSQL text). json.dumps escapes them (ensure_ascii);
+    # httpx's json= would refuse to encode the surrogate on the client side.
+    def post_json(path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(server.base_url + path, content=json.dumps(body), timeout=TIMEOUT,
+                          headers={"content-type": "application/json"})
+
+    def tasks() -> int:
+        return server.service.store.list(page_no=1, page_size=1)[1]
+
+    before = tasks()
+    ds = ds_body([{"text": "a cat \ud800"}])
+    for path in (SYNC, ASYNC):
+        message = invalid(post_json(path, ds), DS, "prompt")
+        assert message.startswith("prompt:") and "lone UTF-16 surrogate (\\ud800) at character 6" in message
+    message = invalid(post_json(GENERATIONS, {"prompt": "a cat \ud800", "size": "768x768"}), OA, "prompt")
+    assert message.startswith("prompt:") and "lone UTF-16 surrogate (\\ud800) at character 6" in message
+    # a form cannot carry a surrogate (its bytes are decoded as UTF-8 or Latin-1), but NUL it can
+    resp = httpx.post(server.base_url + EDITS, data={"prompt": "a cat \x00"}, files=[("image", ("a.png", PNG))],
+                      timeout=TIMEOUT)
+    assert "NUL character (\\u0000) at character 6" in invalid(resp, OE, "prompt")
+    assert tasks() == before
+
+
 @pytest.mark.parametrize("dialect", ALL)
 def test_prompt_over_5000_characters_truncated_not_refused(server, dialect):
     assert_ok(send(server, dialect, prompt="狐" * 6000, images=1 if dialect == OE else 0), dialect)

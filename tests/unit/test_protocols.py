@@ -232,3 +232,89 @@ def test_openai_edits_bad_values_at_to_request(name, value):
     with pytest.raises(InvalidParameter) as info:
         body.to_request()
     assert info.value.field == name
+
+
+# ------------------------------------------------------------------ text the server cannot carry
+
+SURROGATE, NUL = "a cat \ud800", "a cat \x00"
+BAD_TEXT = pytest.mark.parametrize(("text", "words"), [
+    (SURROGATE, "contains a lone UTF-16 surrogate (\\ud800) at character 6; send valid Unicode text"),
+    (NUL, "contains a NUL character (\\u0000) at character 6; remove it"),
+], ids=["surrogate", "nul"])
+
+
+def refusal(build) -> InvalidParameter:
+    """The error `build()` raises, whose message must survive UTF-8, a log line and a PNG chunk."""
+    with pytest.raises(InvalidParameter) as info:
+        build()
+    message = info.value.message
+    message.encode("utf-8")
+    assert message.isprintable(), message
+    return info.value
+
+
+@BAD_TEXT
+def test_dashscope_prompt_text_refused(text, words):
+    for content in ([{"text": text}], text):  # a text item, or the plain-string content
+        error = refusal(lambda c=content: ds.GenerationBody.model_validate(ds_body(c)))
+        assert error.field == "prompt" and error.message.startswith("prompt: the text at input.messages[0].content")
+        assert error.message.endswith(words)
+    error = refusal(lambda: ds.SynthesisBody.model_validate({"model": "wan2.7-image", "input": {"prompt": text}}))
+    assert (error.field, error.message) == ("prompt", f"prompt: the text at input.prompt {words}")
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    (lambda b, t: b.update(model=t), "model"),
+    (lambda b, t: b["parameters"].update(size=t), "size"),
+    (lambda b, t: b["parameters"].update(negative_prompt=t), "negative_prompt"),
+    (lambda b, t: b["parameters"].update(color_palette=[{"hex": t, "ratio": "100.00%"}]), "color_palette"),
+    (lambda b, t: b["parameters"].update(style=t), "style"),  # unknown: logged, so checked too
+    (lambda b, t: b.update(stream=[t]), "stream"),
+    (lambda b, t: b["input"]["messages"][0]["content"].append({"image": t}), "image"),
+    (lambda b, t: b["parameters"].update({t: 1}), "parameters"),  # a key: named by its object
+], ids=["model", "size", "negative_prompt", "palette", "unknown", "top-level-unknown", "image", "key"])
+def test_dashscope_every_string_checked_first(where, field, caplog):
+    caplog.set_level(logging.INFO, logger="wanimage.api")
+    for text in (SURROGATE, NUL):
+        body = ds_body(size="not a size")  # the text is refused before any other rule
+        where(body, text)
+        assert refusal(lambda b=body: ds.GenerationBody.model_validate(b)).field == field
+    assert not unknown_field_logs(caplog, "dashscope")  # refused before anything was logged
+
+
+@BAD_TEXT
+def test_openai_prompt_text_refused(text, words):
+    error = refusal(lambda: oa.GenerationsBody.model_validate({"prompt": text}))
+    assert (error.field, error.message) == ("prompt", f"prompt: the text {words}")
+    error = refusal(lambda: oa.EditsBody.from_form({"prompt": [text]}, files=[URI]))
+    assert (error.field, error.message) == ("prompt", f"prompt: the text {words}")
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"model": "wan2.7\x00"}, "model"), ({"image": ["https://e.com/\ud800.png"]}, "image"),
+    ({"color_palette": [{"hex": "#\ud800"}]}, "color_palette"), ({"negative_prompt": "x\x00"}, "negative_prompt"),
+    ({"user": "\udfff"}, "user"), ({"x\ud800": 1}, "body"), ({"n": "two\x00"}, "n"),
+])
+def test_openai_every_string_checked_first(fields, field):
+    # response_format "gif" is refused first otherwise: the text comes before every other rule
+    error = refusal(lambda: oa.GenerationsBody.model_validate({"prompt": "a fox", "response_format": "gif", **fields}))
+    assert error.field == field
+    form = {k: v if isinstance(v, list) else [v] for k, v in fields.items() if isinstance(v, str | list)}
+    if form and all(isinstance(v, str) for vs in form.values() for v in vs):  # what a form can carry
+        assert refusal(lambda: oa.EditsBody.from_form({"prompt": ["a"], **form}, files=[URI])).field == field
+
+
+def test_valid_unicode_is_carried():
+    text = "a cat \U0001f408 under \u00e9toiles, \u732b, \u200d\ufeff\ufffd"  # astral, accents, CJK, odd but valid
+    assert ds.GenerationBody.model_validate(ds_body([{"text": text}])).to_request().prompt == text
+    assert oa.GenerationsBody.model_validate({"prompt": text}).to_request().prompt == text
+
+
+def test_text_check_walks_any_depth_and_previews_keys_short():
+    deep: list = ["\x00"]
+    for _ in range(100_000):  # far past the recursion limit: the walk is iterative
+        deep = [deep]
+    error = refusal(lambda: oa.GenerationsBody.model_validate({"prompt": "a", "extra": deep}))
+    assert error.field == "extra" and len(error.message) < 300
+    error = refusal(lambda: oa.GenerationsBody.model_validate({"prompt": "a", "k" * 10_000 + "\x00": 1}))
+    assert error.message.startswith("body: the field name 'kkkk") and len(error.message) < 200

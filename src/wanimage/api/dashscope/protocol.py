@@ -3,6 +3,8 @@ task records -> response bodies. Pure: no FastAPI, no service.
 
 The request models type every field as api-spec.md §1.3 does, in its order. Who checks what, in
 this order (the order of the messages a client has always received):
+0. every string, key or value, is text the server can carry (no lone surrogate, no NUL):
+   `check_text` (core/text.py), naming the field as `field_of` does;
 1. the JSON type of each top-level field (`model` a string, `input` and `parameters` objects):
    pydantic, with its own messages (`_TopLevel`);
 2. the shape of `input` (exactly one user message, its content items): `_check_input`, here;
@@ -29,6 +31,7 @@ from pydantic import (
 
 from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request
 from ...core.task import Origin, Task
+from ...core.text import Path, check_text
 from ...errors import EmptyInput, InvalidParameter
 from ...types import TaskStatus
 
@@ -155,6 +158,7 @@ class GenerationBody(DashScopeBaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _check_in_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        check_text(data, field_of)  # 0.
         if isinstance(data, dict):
             _TopLevel.model_validate(data)  # 1.
             _check_input(data.get("input"))  # 2.
@@ -201,6 +205,7 @@ class SynthesisBody(DashScopeBaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _check_in_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        check_text(data, field_of)
         if isinstance(data, dict):
             _TopLevel.model_validate(data)
             if not data.get("input"):
@@ -220,6 +225,17 @@ class SynthesisBody(DashScopeBaseModel):
         return build_request(
             model=self.model, prompt=self.input.prompt, images=self.input.reference_images(), **params
         )
+
+
+def field_of(path: Path) -> str:
+    """The field a value of the body belongs to, as build_request names it: the message's text is
+    the `prompt`, its images `image`, a parameter (known or not) its own name."""
+    keys = [p for p in path if isinstance(p, str)]
+    if keys[:3] == ["input", "messages", "content"]:
+        return "prompt" if keys[3:] in ([], ["text"]) else keys[3]
+    if keys[:1] in (["input"], ["parameters"]) and len(keys) > 1:
+        return keys[1]
+    return keys[0] if keys else "body"
 
 
 def _check_input(input_: dict[str, Any] | None) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SkipValidation, model_validator
 
 from ...core.request import GenerationRequest, build_request
 from ...core.task import Task
+from ...core.text import check_text
 from ...errors import InvalidParameter
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,12 @@ class OpenAIBaseModel(BaseModel):
     their own, e.g. `negative_prompt`) and their names logged, once per object."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_text(cls, data: Any) -> Any:
+        check_text(data)  # before anything: no lone surrogate or NUL reaches a message, log or task
+        return data
 
     @model_validator(mode="after")
     def _log_unknown_fields(self) -> Self:
