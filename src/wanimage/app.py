@@ -11,18 +11,17 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from . import __version__
-from .api import system, verify
+from .api import files, system, verify
 from .api.dashscope import router as dashscope_router
 from .api.dashscope import uploads
 from .api.errors import document_errors, install_error_handlers
-from .api.files import files_router
 from .api.middleware import KeyGate, RequestContextMiddleware
 from .api.openai import router as openai_router
 from .config import Settings
 from .core.service import ImageService
 from .engines.registry import EngineRegistry
 from .metrics import Metrics
-from .storage.local import LocalImageStore, load_or_create_secret
+from .storage.local import load_or_create_secret
 from .web.router import web_router
 
 log = logging.getLogger(__name__)
@@ -75,8 +74,8 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     app.include_router(openai_router.router)
     app.include_router(system.router)
     app.include_router(verify.router)  # POST /api/v1/verify, a wanimage extension
-    if isinstance(service.images, LocalImageStore):  # an S3 store serves its own presigned URLs
-        app.include_router(files_router(service.images))
+    if service.files.serves_files:  # an S3 store serves its own presigned URLs
+        app.include_router(files.router)
     app.include_router(web_router())
     return app
 

@@ -546,3 +546,10 @@ def test_palette_entry_shape(entry):
 @pytest.mark.parametrize("value", ["#C2D1E6", {"hex": "#C2D1E6", "ratio": "100.00%"}, 3])
 def test_palette_must_be_a_list(value):
     refused("color_palette", color_palette=value)
+
+
+def test_a_prompt_no_png_can_carry_is_refused_by_the_request_itself():
+    # the edges refuse it first; build_request is also what `wanimage generate` calls
+    with pytest.raises(InvalidParameter, match=r"prompt: .*lone UTF-16 surrogate \(\\ud800\)") as info:
+        build(prompt="a cat \ud800")
+    assert info.value.field == "prompt"

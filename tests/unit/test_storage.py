@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from wanimage.api.files import files_router
+from wanimage.api import files
+from wanimage.core.files import Files
 from wanimage.errors import AccessDenied, ApiError, NotFound
 from wanimage.storage import InvalidKey, LocalImageStore
 
@@ -28,7 +30,8 @@ def store(tmp_path) -> LocalImageStore:
 @pytest.fixture
 def client(store) -> TestClient:
     app = FastAPI()
-    app.include_router(files_router(store))
+    app.state.service = SimpleNamespace(files=Files(store))  # the one thing the files route asks for
+    app.include_router(files.router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

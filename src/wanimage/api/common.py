@@ -24,7 +24,7 @@ def base_url_of(request: Request) -> str:
 
 def url_for(request: Request):
     service, base = service_of(request), base_url_of(request)
-    return lambda key: service.image_url(key, base)
+    return lambda key: service.files.image_url(key, base)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -5,41 +5,27 @@ The signature is checked before the file system is touched, so a key that was ne
 
 from __future__ import annotations
 
-import time
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from wanimage.errors import NotFound
-from wanimage.storage import InvalidKey, LocalImageStore
-from wanimage.storage.base import content_type
+from .common import service_of
+
+router = APIRouter(tags=["files"])
 
 
-def files_router(store: LocalImageStore) -> APIRouter:
-    router = APIRouter(tags=["files"])
-
-    @router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
-    def get_file(
-        key: str,
-        expires: str | None = Query(None, alias="Expires"),
-        signature: str | None = Query(None, alias="Signature"),
-    ) -> FileResponse:
-        expiry = store.verify(key, expires, signature)
-        try:
-            path = store.path(key)
-        except InvalidKey:
-            raise NotFound("no such file") from None
-        if not path.is_file():
-            raise NotFound("no such file (it may have been purged)")
-        max_age = max(0, min(store.ttl_seconds, expiry - int(time.time())))
-        media_type = content_type(key)
-        return FileResponse(
-            path,
-            media_type=media_type,
-            headers={
-                "Cache-Control": f"private, max-age={max_age}",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-
-    return router
+@router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def get_file(
+    request: Request,
+    key: str,
+    expires: str | None = Query(None, alias="Expires"),
+    signature: str | None = Query(None, alias="Signature"),
+) -> FileResponse:
+    found = service_of(request).files.signed_file(key, expires, signature)
+    return FileResponse(
+        found.path,
+        media_type=found.media_type,
+        headers={
+            "Cache-Control": f"private, max-age={found.max_age}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -19,6 +19,7 @@ from .sizes import SizeSpec, check_size_allowed, parse_size
 from .sizes import (
     output_size as output_size,  # re-exported: core/job.py and the tests import it here
 )
+from .text import flaw
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,8 @@ def _check_prompt(prompt: Any) -> str:
         )
     if not isinstance(prompt, str):
         raise InvalidParameter("prompt: the text must be a string", field="prompt")
+    if problem := flaw(prompt):  # the edges refuse it first; this covers `wanimage generate` too
+        raise InvalidParameter(f"prompt: the text contains {problem}", field="prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         log.info("prompt of %d characters truncated to %d", len(prompt), MAX_PROMPT_CHARS)
         prompt = prompt[:MAX_PROMPT_CHARS]

@@ -22,14 +22,11 @@ from ..config import Settings
 from ..engines.registry import EngineRegistry
 from ..errors import (
     ApiError,
-    NotFound,
     StorageFull,
     Throttling,
-    TooLarge,
     UnsupportedOperation,
 )
 from ..storage import ImageStore, open_image_store
-from ..storage.base import InvalidKey
 from ..tasks.events import TaskEvent, TaskEvents
 from ..tasks.records import QueueFull, TaskRecord
 from ..tasks.store import TaskStore
@@ -37,6 +34,7 @@ from ..tasks.worker import Worker
 from ..thinking import build_planner
 from ..types import TaskStatus
 from .decoding import DECODED_SUFFIX, InputImage, decoded_png
+from .files import UPLOAD_PREFIX, Files
 from .following import TaskFollower
 from .inputs import ImageFetcher
 from .job import resolve_job
@@ -50,7 +48,6 @@ from .tenants import ANYONE, Tenant
 
 log = logging.getLogger(__name__)
 
-UPLOAD_PREFIX = "uploads/"
 DISCONNECT_POLL_SECONDS = 0.5  # how often a sync call asks whether its client is still there
 
 
@@ -81,7 +78,9 @@ class ImageService:
                                  provenance=Provenance.from_settings(settings))  # marks on every PNG
         self.events = TaskEvents()
         self.follower = TaskFollower(store, images, self.events)
-        self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.read_upload)
+        self.files = Files(images, public_base_url=settings.public_base_url,
+                           upload_ttl_seconds=settings.upload_ttl_seconds)
+        self.fetcher = fetcher or ImageFetcher(settings, resolve_upload=self.files.read_upload)
         self.workers: list[Worker] = []
         self.images_made = 0  # read by metrics
         self.on_phase: Callable[[str, float], None] | None = None  # set by the app: phase timings
@@ -366,33 +365,8 @@ class ImageService:
     def queue_depth(self) -> int:
         return self.store.count(TaskStatus.PENDING)
 
-    # ------------------------------------------------------------ files
-
-    def image_url(self, key: str, base_url: str) -> str:
-        return self.images.signed_url(key, self.settings.public_base_url or base_url)
-
-    def image_bytes(self, key: str) -> bytes:
-        return self.images.read(key)
-
-    # What the routers need besides tasks: each is a method here, so no handler reaches a store.
-
-    def store_upload(self, key: str, data: bytes, *, upload_dir: str | None = None,
-                     capacity_bytes: int | None = None) -> None:
-        """A file of the dashscope SDK's upload flow; `oss://KEY` then finds it (`read_upload`).
-        As the policy says (`x_oss_forbid_overwrite: true`), an existing file is never replaced
-        (409), and the files of one policy's `upload_dir` hold at most `capacity_bytes` together."""
-        store_key = UPLOAD_PREFIX + key
-        if self.images.exists(store_key):
-            raise ApiError(f"upload: a file already exists at {key}; the policy forbids overwriting "
-                           "(x_oss_forbid_overwrite): upload under a new file name", status=409,
-                           code="FileAlreadyExists", field="key")
-        if upload_dir is not None and capacity_bytes is not None:
-            _, used = self.images.usage(UPLOAD_PREFIX + upload_dir)
-            if used + len(data) > capacity_bytes:
-                raise TooLarge(f"upload: this policy's files would hold {used + len(data):,} bytes, over its capacity "
-                               f"of {capacity_bytes // (1024 * 1024)} MB (capacity_limit_mb); ask for a new policy",
-                               field="file")
-        self.images.put_named(store_key, data)
+    # ------------------------------------------------------------ what else the routers need
+    # Each is a method here, so no handler reaches a store (files and uploads: `self.files`).
 
     def preview_png(self, image: Image.Image) -> bytes:
         """A partial image of a stream as PNG, at the fastest compression: it is shown once."""
@@ -415,17 +389,6 @@ class ImageService:
     def models(self) -> list[dict]:
         """One row per model id: its engine, whether it loaded, the load error, its modes."""
         return self.engines.describe()
-
-    def read_upload(self, key: str) -> bytes | None:
-        """`oss://KEY` references from the dashscope SDK's upload flow; None once older than
-        `upload_ttl_seconds` (48 h), even before the retention pass deletes it."""
-        store_key = UPLOAD_PREFIX + key
-        try:
-            if self.images.modified_at(store_key) < time.time() - self.settings.upload_ttl_seconds:
-                return None
-            return self.images.read(store_key)
-        except (InvalidKey, NotFound):  # a malformed or vanished key; store outages propagate (503)
-            return None
 
 
 async def run_worker_process(settings: Settings, engines: EngineRegistry) -> None:

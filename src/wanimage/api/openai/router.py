@@ -79,7 +79,7 @@ async def _image_data(request: Request, record: Task, options: wire.Options) -> 
     assert record.result is not None
     if options.response_format == "b64_json":
         service = service_of(request)
-        return [{"b64_json": _b64(await asyncio.to_thread(service.image_bytes, k))} for k in record.result.images]
+        return [{"b64_json": _b64(await asyncio.to_thread(service.files.image_bytes, k))} for k in record.result.images]
     sign = url_for(request)
     return [{"url": sign(k)} for k in record.result.images]
 
@@ -111,7 +111,7 @@ async def _events(
         assert final.result is not None
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            yield _sse(wire.stream_event(kind, "completed", b64=_b64(await asyncio.to_thread(service.image_bytes, key)), created=created, size=size,
+            yield _sse(wire.stream_event(kind, "completed", b64=_b64(await asyncio.to_thread(service.files.image_bytes, key)), created=created, size=size,
                                          revised_prompt=final.result.revised_prompt))
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
