@@ -181,6 +181,43 @@ def test_a_database_made_before_migration_0002_is_upgraded_with_its_tasks(tmp_pa
     assert old.status is TaskStatus.PENDING and not old.wants_previews and old.preview_key is None
 
 
+def test_rows_from_before_the_opaque_payloads_are_converted_once(tmp_path):
+    """Migration 0005: a row's origin moves into its request payload and its code and message into
+    its outcome, as the error it was; such a task is still listed and rendered, never run again."""
+    import json
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from wanimage.core.task import Origin, Task
+    from wanimage.tasks.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    result = {"images": ["results/a.png"], "size": "1024*1024", "prompt": "a fox", "revised_prompt": "A fox.",
+              "seed": 3, "sequential": False, "planner": "builtin"}
+    rows = [("done", "SUCCEEDED", "synthesis", json.dumps(result), None, None),
+            ("full", "FAILED", "openai", None, "StorageFull", "storage is full"),
+            ("bug", "FAILED", "generation", None, "InternalError.Algo", "generation failed: boom")]
+    with create_engine(url).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+        for task_id, status, origin, outcome, code, message in rows:
+            conn.execute(text("INSERT INTO wanimage_tasks (id, status, model, origin, request, submit_time, progress, "
+                              "attempts, cancel_requested, result, code, message) VALUES (:id, :status, 'wan2.7-image', "
+                              ":origin, :request, 1.0, 100, 1, 0, :result, :code, :message)"),
+                         {"id": task_id, "status": status, "origin": origin, "request": json.dumps({"prompt": "a fox"}),
+                          "result": outcome, "code": code, "message": message})
+    s = TaskStore(url)
+    done, full, bug = (Task.of(s.get(task_id)) for task_id, *_ in rows)
+    assert done.origin is Origin.SYNTHESIS and done.asked == {"prompt": "a fox"} and done.result.revised_prompt == "A fox."
+    assert (full.error.status, full.error.code, full.error.retry_after, full.origin) == (507, "StorageFull", 30,
+                                                                                        Origin.OPENAI)
+    assert (bug.error.status, bug.error.message) == (500, "generation failed: boom")
+
+
 def test_partial_images_are_recorded_only_by_the_holder(make_store):
     s = make_store()
     s.create("t", "m", "{}", wants_previews=True)

@@ -328,3 +328,13 @@ def test_a_disk_full_error_inside_the_handler_is_storage_full_not_an_engine_bug(
     store, _ = run_with(handler)
     record = store.get("t")
     assert error_of(record).code == "StorageFull" and "Errno" not in error_of(record).message
+
+
+def test_a_task_queued_by_an_older_server_fails_clearly_instead_of_running(parts):
+    engine, images, pipeline = parts
+    store, events = InMemoryTaskStore(), TaskEvents()
+    queued(store)  # a submission without a job, as migration 0005 leaves older rows
+    Worker(store, TaskPipeline(pipeline, store, images, events), events, name="w1").run_one()
+    record = store.get("t")
+    assert record.status is TaskStatus.FAILED and error_of(record).code == "InternalError.Stale"
+    assert "submit it again" in error_of(record).message and not engine.jobs
