@@ -164,7 +164,7 @@ def test_box_edit_keeps_every_pixel_outside_the_boxes(stack, model):
         assert c.endpoint == "edits" and len(c.images) == 1 and c.mask is None
         assert tuple(out[(y1 + y2) // 2, (x1 + x2) // 2]) == color_of(c.prompt, c.seed)
     else:
-        assert backend.engine.jobs[-1].mode.value == "edit" and not any(backend.engine.jobs[-1].boxes)
+        assert backend.engine.jobs[-1].mode.value == "edit" and not backend.engine.jobs[-1].edit_boxes
 
 
 def test_five_references_are_stitched_to_what_the_backend_takes(stack):
