@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import png_bytes
 from tests.support.test_engine import DeterministicEngine
+from wanimage.errors import ApiError
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNC = "/api/v1/services/aigc/image-generation/generation"
@@ -136,8 +137,9 @@ def test_a_task_whose_results_hit_a_full_disk_fails_and_its_sync_client_hears_at
             if tasks and tasks[0].status.value == "FAILED":
                 break
             time.sleep(0.1)
-        assert tasks[0].status.value == "FAILED" and tasks[0].code == "StorageFull"
-        assert "storage is full" in tasks[0].message
+        error = ApiError.from_payload(tasks[0].outcome)
+        assert tasks[0].status.value == "FAILED" and error.code == "StorageFull"
+        assert "storage is full" in error.message
     finally:
         disk.free()
         server.stop()
