@@ -314,16 +314,17 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
 
 
 def test_ray_replicas_reserve_the_models_parallel_degree():
+    from wanimage.engines.base import EngineFactory
     from wanimage.runners.ray_serve import ScalingConfig, replica_gpus
 
     plain_factory = engines_from_configs({"m": config()}, "cpu")["m"]
     assert plain_factory.gpus == 1
     assert replica_gpus(plain_factory, ScalingConfig(num_gpus=1)) == 1
 
-    def parallel_factory():
+    def not_built():
         raise AssertionError("not built")
 
-    parallel_factory.gpus = 4  # what a model with ulysses_degree = 2, ring_degree = 2 declares
+    parallel_factory = EngineFactory(not_built, gpus=4)  # what a model with ulysses_degree = 2, ring_degree = 2 declares
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=1)) == 4
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=0)) == 0  # a CPU deployment
 

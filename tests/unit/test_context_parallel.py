@@ -245,9 +245,9 @@ def test_a_parallel_model_is_one_engine_over_the_devices_not_one_per_device():
 
     factories = on_devices(["cpu", "cpu"], lambda d: engines_from_configs(
         {"wan2.7-image": config(ulysses_degree=2), "wan2.7-image-pro": config()}, d, devices=["cpu", "cpu"]))
-    assert getattr(factories["wan2.7-image"], "spans_devices", False)
+    assert factories["wan2.7-image"].spans_devices
     assert factories["wan2.7-image"].gpus == 2
-    assert not getattr(factories["wan2.7-image-pro"], "spans_devices", False)  # spread, one engine per device
+    assert not factories["wan2.7-image-pro"].spans_devices  # spread, one engine per device
 
 
 def test_one_kind_of_parallelism_takes_prompts_of_any_length():

@@ -136,7 +136,7 @@ class Pipeline:
             if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
                 image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
             facts = ImageFacts(task_id, index, req.prompt, job.prompt, job.seed, job.width, job.height,
-                               req.model, engine.name, getattr(engine, "steps", None), ingredients)
+                               req.model, engine.name, engine.steps, ingredients)
             pngs.append(finish_image(image, req, self.png_level, self.provenance, facts, region))
         clock.lap("encoding")
         return Rendered(pngs, job.width, job.height, job.prompt, plan.planner if plan else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..base import EngineFactory
 from .base import Family
 from .flux import Flux
 from .flux2 import Flux2
@@ -53,10 +54,7 @@ def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None 
         cfg = configs[model]
         if parallel_degree(cfg) > 1:
             return _parallel_factory(model, cfg, device, devices, pool, preset)
-        build = lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device,  # noqa: E731
-                                        pool, preset=preset)
-        build.gpus = parallel_degree(cfg)  # Ray Serve reserves this many GPUs per replica
-        return build
+        return EngineFactory(lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device, pool, preset=preset))
 
     return {model: factory(model) for model in configs}
 
@@ -72,9 +70,8 @@ def _parallel_factory(model: str, cfg, device: str, devices: list[str] | None, p
         ranks = rank_devices(cfg, cfg.device or device, devices, f"models.{model}")
         return ParallelEngine(model, cfg, FAMILIES[cfg.family], ranks, pool, preset)
 
-    build.gpus = parallel_degree(cfg)
-    build.spans_devices = True  # engines/devices.py: not spread, one engine over the devices
-    return build
+    # Ray Serve reserves `gpus` per replica; engines/devices.py does not spread it, its ranks take the devices
+    return EngineFactory(build, gpus=parallel_degree(cfg), spans_devices=True)
 
 
 __all__ = ["FAMILIES", "Family", "engines_from_configs", "load_engines"]

@@ -30,7 +30,7 @@ from PIL import Image
 from ...errors import InvalidParameter
 from ...prompts import set_prompts
 from ...types import Box, Capabilities, Mode
-from ..base import Canceled, GenerationJob, ProgressFn
+from ..base import Canceled, Engine, GenerationJob, ProgressFn
 from .acceleration import check_device
 from .base import (
     Family,
@@ -64,7 +64,7 @@ class _Call:
     boxes: list[Box] | None = None  # inpaint: boxes in output pixels
 
 
-class DiffusersEngine:
+class DiffusersEngine(Engine):
     name = "diffusers"
 
     def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",

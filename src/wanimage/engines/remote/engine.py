@@ -32,7 +32,7 @@ from PIL import Image
 
 from ...prompts import set_prompts
 from ...types import Capabilities, Mode
-from ..base import Canceled, GenerationJob, ProgressFn
+from ..base import Canceled, Engine, GenerationJob, ProgressFn
 from ..imaging import (
     box_alpha,
     cap_pixels,
@@ -72,7 +72,7 @@ class _Progress:
         self.report(self.done / self.calls)
 
 
-class RemoteEngine:
+class RemoteEngine(Engine):
     name = "remote"
 
     def __init__(self, model: str, cfg: RemoteConfig, backend: Backend | None = None,
