@@ -13,8 +13,7 @@ import torch
 
 from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
-from wanimage.engines.diffusers.acceleration import AccelerationError
-from wanimage.engines.diffusers.config import EngineConfigError, parse_config
+from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.types import Mode

@@ -16,8 +16,7 @@ from PIL import Image
 
 from wanimage.engines.base import Canceled, GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
-from wanimage.engines.diffusers.acceleration import AccelerationError
-from wanimage.engines.diffusers.config import EngineConfigError, parse_config
+from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.engines.diffusers.ranks import ParallelRankFailed
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
@@ -265,7 +264,7 @@ def test_one_kind_of_parallelism_takes_prompts_of_any_length():
 def test_the_context_parallel_families_are_those_whose_denoiser_has_a_plan():
     import diffusers
 
-    from wanimage.engines.diffusers.parallel import CP_FAMILIES
+    from wanimage.engines.diffusers.config import CP_FAMILIES
 
     denoisers = {"qwen_image": "QwenImageTransformer2DModel", "flux": "FluxTransformer2DModel",
                  "flux2": "Flux2Transformer2DModel", "wan": "WanTransformer3DModel",

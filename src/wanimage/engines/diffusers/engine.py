@@ -48,8 +48,9 @@ from .base import (
     resize_exact,
     scale_boxes,
 )
-from .config import Checkpoint, ModelConfig
+from .config import Checkpoint, ModelConfig, parse_size
 from .loader import PipelineLoader, PipelinePool, local_path, module_bytes, resolve_dtype
+from .store import check_complete, folder_bytes, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +255,6 @@ class DiffusersEngine(Engine):
         first requests at those sizes do not pay for compilation (compile is once per shape)."""
         if not (self.cfg.compile and self.cfg.warmup_sizes and "text_to_image" in self.cfg.roles):
             return
-        from .acceleration import parse_size
-
         for size in self.cfg.warmup_sizes:
             w, h = parse_size(size)
             width, height = generation_size(w, h, self.family.multiple,
@@ -328,8 +327,6 @@ def disk_state(ckpt: Checkpoint) -> dict:
     None for a Hub id (from_pretrained's cache decides) and tiny components (built in memory)."""
     if ckpt.is_tiny or not ckpt.is_local:
         return {"on_disk": None, "disk_bytes": None}
-    from .store import check_complete, folder_bytes, read_manifest
-
     path = local_path(ckpt.source)
     manifest = read_manifest(path)
     on_disk = path.is_dir() and (path / "model_index.json").is_file()

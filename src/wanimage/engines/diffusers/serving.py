@@ -13,6 +13,8 @@ from pathlib import Path
 
 from . import presets
 from .config import ModelConfig, parse_config, read_config_file
+from .families import FAMILIES
+from .loader import pipeline_class
 from .store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -26,9 +28,6 @@ class PresetNotReady(FileNotFoundError):
 def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     """What a pipeline of `repo` needs at least: model_index.json and one folder per required
     component of the classes its roles use (read from the classes' signatures, offline)."""
-    from . import FAMILIES
-    from .loader import pipeline_class
-
     names: dict[str, None] = {"model_index.json": None}
     for role, r in preset.roles.items():
         if r.repo != repo:
