@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.server import start_server  # noqa: E402
 from wanimage.config import Settings  # noqa: E402
 from wanimage.engines.base import Engine, GenerationJob, no_progress  # noqa: E402
-from wanimage.engines.catalog import build_registry  # noqa: E402
+from wanimage.engines.factories import build_registry  # noqa: E402
 from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 

@@ -192,7 +192,7 @@ def test_a_ray_driver_without_gpus_defers_the_device_checks_to_the_replicas(tmp_
     """`serve --ray` builds the factories on the driver (and the API replicas), which may have
     no GPU: FP8 for cuda:0 is not refused there, but still where the engine is built."""
     from wanimage.config import Settings
-    from wanimage.engines.catalog import engine_factories
+    from wanimage.engines.factories import engine_factories
 
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'
@@ -220,7 +220,7 @@ def test_one_models_attention_backend_is_not_every_models_default():
 
 
 def test_start_up_refuses_what_the_device_cannot_run():
-    """What catalog.py turns into a start-up message (SystemExit) for `wanimage serve`."""
+    """What engines/factories.py turns into a start-up message (SystemExit) for `wanimage serve`."""
     with pytest.raises(EngineConfigError, match="models.m.attention_backend"):
         engines_from_configs({"m": config(attention_backend="flash")}, "cpu")
 
@@ -279,8 +279,8 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
     import threading
 
     from wanimage.config import Settings
-    from wanimage.engines.catalog import engine_factories
     from wanimage.engines.devices import DeviceSpread
+    from wanimage.engines.factories import engine_factories
 
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'

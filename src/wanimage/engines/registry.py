@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..errors import ModelUnavailable
 from ..types import Capabilities
 from .base import Engine, EngineFactory, as_factories
-from .inventory import summarize
+from .summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class EngineRegistry:
                     "modes": sorted(m.value for m in engine.capabilities.modes) if engine else None,
                     # engines that hold large weights say what is resident (diffusers: per role)
                     "details": (engine.describe() or None) if engine is not None else None,
-                    # engine, preset, checkpoints, on disk, resident, device, memory (inventory.py)
+                    # engine, preset, checkpoints, on disk, resident, device, memory (summary.py)
                     "summary": summarize(engine, entry.error),
                 }
             )

@@ -234,7 +234,7 @@ def serve_on_ray(settings: Settings, address: str) -> None:
     ray_environment()
     import ray
 
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     if settings.database_url is None or settings.database_url.startswith("sqlite"):
         log.warning("the Ray runner should use PostgreSQL (WANIMAGE_DATABASE_URL): SQLite is per machine")
@@ -259,7 +259,7 @@ def _from_env(args: dict[str, Any]) -> tuple[Settings, ScalingConfig]:
 
 def engine_builder(args: dict[str, Any]):
     """Application builder for engine number `args["index"]` (0 for the built-in engine)."""
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     settings, scaling = _from_env(args)
     factories = engine_factories(settings, hardware_checks=False)  # checked in the replica, where it runs
@@ -271,7 +271,7 @@ def engine_builder(args: dict[str, Any]):
 
 def api_builder(args: dict[str, Any]):
     """Application builder for the API ingress (route prefix "/")."""
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     settings, scaling = _from_env(args)
     return api_application(settings, engine_apps(engine_factories(settings, hardware_checks=False)), scaling)

@@ -50,7 +50,7 @@ from .base import (
 )
 from .config import Checkpoint, ModelConfig, parse_size
 from .loader import PipelineLoader, PipelinePool, local_path, module_bytes, resolve_dtype
-from .store import check_complete, folder_bytes, read_manifest
+from .models_dir import check_complete, folder_bytes, read_manifest
 
 log = logging.getLogger(__name__)
 

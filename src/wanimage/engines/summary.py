@@ -1,4 +1,4 @@
-"""What serves each API model id, in one shape for `wanimage models`, `GET /v1/models` (its
+"""A one-row summary of what serves each API model id, in one shape for `wanimage models`, `GET /v1/models` (its
 `wanimage` extension object) and the playground header: engine, preset, checkpoints, whether
 they are on disk and their size there, whether the weights are resident, device and memory."""
 

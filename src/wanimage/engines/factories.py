@@ -1,5 +1,6 @@
-"""Which engine serves the two model ids, from the settings. Adding an engine touches this file
-and the engine's own package only."""
+"""Model id -> EngineFactory, from the settings: which engine serves each of the two model ids
+(the registry builds them on first use). Adding an engine touches this file and the engine's own
+package only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..types import MODELS
 from .base import Engine, EngineFactory
 from .devices import on_devices
 from .registry import EngineRegistry
+from .summary import builtin_summary
 
 NOT_INSTALLED = (
     "no model is installed: the built-in model's weights (src/wanimage/weights/builtin.safetensors) "
@@ -35,7 +37,6 @@ def _load_builtin(device: str) -> Engine:
 
 def _builtin_row(device: str) -> dict:
     from .builtin import BuiltinEngine
-    from .inventory import builtin_summary
 
     return {"engine": BuiltinEngine.name, "modes": sorted(m.value for m in BuiltinEngine.capabilities.modes),
             "summary": builtin_summary(None, device)}
@@ -71,8 +72,8 @@ def _preset(settings: Settings, hardware_checks: bool = True) -> dict[str, Engin
     the missing files and the pull command (docs/diffusers.md)."""
     from .diffusers import engines_from_configs
     from .diffusers.config import EngineConfigError
+    from .diffusers.preset_config import PresetNotReady, on_device, preset_configs, preset_device
     from .diffusers.presets import find
-    from .diffusers.serving import PresetNotReady, on_device, preset_configs, preset_device
 
     default_dir = Settings.model_fields["data_dir"].default / "models"  # where a bare `wanimage pull` writes
     try:
