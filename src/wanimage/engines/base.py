@@ -6,7 +6,7 @@ job.width x job.height. It never parses HTTP. Progress and cancellation go throu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -89,7 +89,7 @@ class EngineFactory:
         return self.build()
 
 
-def as_factories(factories: Mapping[str, EngineFactory | Callable[[], Engine]]) -> dict[str, EngineFactory]:
+def as_factories(factories: dict[str, EngineFactory | Callable[[], Engine]]) -> dict[str, EngineFactory]:
     """Model id -> EngineFactory. A bare callable (tests, benchmarks, Ray's connectors) becomes one
     with the defaults; ids that shared a callable share its EngineFactory, and so one engine."""
     typed: dict[int, EngineFactory] = {}
