@@ -41,8 +41,10 @@ from gpu_step import PEAK_BF16  # noqa: E402
 from wanimage.core.job import make_job  # noqa: E402
 from wanimage.engines.base import no_progress  # noqa: E402
 from wanimage.engines.diffusers import FAMILIES  # noqa: E402
-from wanimage.engines.diffusers.acceleration import parallel_degree  # noqa: E402
-from wanimage.engines.diffusers.config import parse_config  # noqa: E402
+from wanimage.engines.diffusers.config import (
+    parallel_degree,  # noqa: E402
+    parse_config,  # noqa: E402
+)
 from wanimage.engines.diffusers.engine import DiffusersEngine  # noqa: E402
 from wanimage.engines.diffusers.loader import pipeline_class  # noqa: E402
 from wanimage.engines.diffusers.parallel import rank_devices  # noqa: E402

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.server import start_server  # noqa: E402
 from wanimage.config import Settings  # noqa: E402
-from wanimage.engines.base import GenerationJob, no_progress  # noqa: E402
-from wanimage.engines.catalog import build_registry  # noqa: E402
+from wanimage.engines.base import Engine, GenerationJob, no_progress  # noqa: E402
+from wanimage.engines.factories import build_registry  # noqa: E402
 from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def painted(width: int, height: int, noise: float, seed: int = 0) -> Image.Image
     return Image.fromarray(np.clip(base + grain, 0, 255).astype(np.uint8))
 
 
-class SleepEngine:
+class SleepEngine(Engine):
     """Stands for a real engine with a fixed compute time; its images are painted once per size
     and reused, so the engine's own time does not wobble and the ratio isolates the server."""
 

@@ -71,7 +71,7 @@ def builtin_outputs(count: int, seed: int) -> Iterator[Image.Image]:
     from wanimage.config import Settings
     from wanimage.core.pipeline import Pipeline
     from wanimage.core.request import build_request
-    from wanimage.engines.catalog import build_registry
+    from wanimage.engines.factories import build_registry
 
     pipeline = Pipeline(build_registry(Settings()), png_level=0)
     made = 0

@@ -21,7 +21,7 @@ from PIL import Image
 from tests.support.server import dashscope_pointed_at, start_server
 from wanimage.config import Settings
 from wanimage.core.postprocess import palette_distance
-from wanimage.engines.catalog import build_registry
+from wanimage.engines.factories import build_registry
 from wanimage.types import PaletteColor
 
 pytestmark = pytest.mark.slow

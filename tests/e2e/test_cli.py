@@ -60,7 +60,7 @@ def test_models_lists_both_ids(tmp_path):
 def builtin_server(tmp_path_factory):
     from tests.support.server import start_server
     from wanimage.config import Settings
-    from wanimage.engines.catalog import build_registry
+    from wanimage.engines.factories import build_registry
 
     data = tmp_path_factory.mktemp("cli-vs-server")
     running = start_server(data, registry=build_registry(Settings(data_dir=data)))

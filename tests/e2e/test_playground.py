@@ -529,7 +529,7 @@ def test_the_built_in_model_in_the_playground(tmp_path, open_page):
     written as 00-<preset>-result.png: the README's second hero, on a machine with the Hub."""
     from tests.support.server import start_server
     from wanimage.config import Settings
-    from wanimage.engines.catalog import build_registry
+    from wanimage.engines.factories import build_registry
 
     preset = os.environ.get("WANIMAGE_HERO_PRESET") or None
     pulled = Settings().resolved_models_dir().resolve() if preset else None  # where `wanimage pull` put it

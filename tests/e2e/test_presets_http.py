@@ -22,7 +22,7 @@ from tests.support.fake_hub import FakeHub
 from tests.support.server import dashscope_pointed_at, free_port, start_server
 from wanimage.cli import main
 from wanimage.config import Settings
-from wanimage.engines.catalog import build_registry
+from wanimage.engines.factories import build_registry
 
 KEY = "sk-test"
 

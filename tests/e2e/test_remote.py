@@ -28,7 +28,7 @@ from tests.support.openai_images import ImagesBackend, color_of
 from tests.support.server import free_port, start_server, wait_healthy
 from tests.support.test_engine import DeterministicEngine
 from wanimage.config import Settings
-from wanimage.engines.catalog import build_registry
+from wanimage.engines.factories import build_registry
 from wanimage.engines.imaging import resize_exact
 
 KEY = "sk-test"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.support.server import start_server
-from wanimage.engines.catalog import NOT_INSTALLED
+from wanimage.engines.factories import NOT_INSTALLED
 from wanimage.engines.registry import EngineRegistry
 from wanimage.types import MODELS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tests.support.server import RunningServer, dashscope_pointed_at, start_server
 from wanimage.config import Settings
-from wanimage.engines.catalog import build_registry
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
+from wanimage.engines.factories import build_registry
 from wanimage.engines.registry import EngineRegistry
 
 

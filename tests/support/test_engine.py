@@ -10,11 +10,11 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wanimage.engines.base import GenerationJob, ProgressFn
+from wanimage.engines.base import Engine, GenerationJob, ProgressFn
 from wanimage.types import ALL_MODES, Capabilities, Mode
 
 
-class DeterministicEngine:
+class DeterministicEngine(Engine):
     name = "test-deterministic"
 
     def __init__(

@@ -14,8 +14,7 @@ import torch
 from wanimage.core.job import make_job
 from wanimage.engines.base import no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
-from wanimage.engines.diffusers.acceleration import AccelerationError
-from wanimage.engines.diffusers.config import EngineConfigError, parse_config
+from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
 from wanimage.types import Mode
@@ -194,7 +193,7 @@ def test_a_ray_driver_without_gpus_defers_the_device_checks_to_the_replicas(tmp_
     """`serve --ray` builds the factories on the driver (and the API replicas), which may have
     no GPU: FP8 for cuda:0 is not refused there, but still where the engine is built."""
     from wanimage.config import Settings
-    from wanimage.engines.catalog import engine_factories
+    from wanimage.engines.factories import engine_factories
 
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'
@@ -222,7 +221,7 @@ def test_one_models_attention_backend_is_not_every_models_default():
 
 
 def test_start_up_refuses_what_the_device_cannot_run():
-    """What catalog.py turns into a start-up message (SystemExit) for `wanimage serve`."""
+    """What engines/factories.py turns into a start-up message (SystemExit) for `wanimage serve`."""
     with pytest.raises(EngineConfigError, match="models.m.attention_backend"):
         engines_from_configs({"m": config(attention_backend="flash")}, "cpu")
 
@@ -281,8 +280,8 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
     import threading
 
     from wanimage.config import Settings
-    from wanimage.engines.catalog import engine_factories
     from wanimage.engines.devices import DeviceSpread
+    from wanimage.engines.factories import engine_factories
 
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image"]\nfamily = "qwen_image"\ntext_to_image = "tiny:qwen_image"\n'
@@ -315,16 +314,17 @@ def test_devices_give_one_engine_per_device_running_in_parallel(tmp_path):
 
 
 def test_ray_replicas_reserve_the_models_parallel_degree():
+    from wanimage.engines.base import EngineFactory
     from wanimage.runners.ray_serve import ScalingConfig, replica_gpus
 
     plain_factory = engines_from_configs({"m": config()}, "cpu")["m"]
     assert plain_factory.gpus == 1
     assert replica_gpus(plain_factory, ScalingConfig(num_gpus=1)) == 1
 
-    def parallel_factory():
+    def not_built():
         raise AssertionError("not built")
 
-    parallel_factory.gpus = 4  # what a model with ulysses_degree = 2, ring_degree = 2 declares
+    parallel_factory = EngineFactory(not_built, gpus=4)  # what a model with ulysses_degree = 2, ring_degree = 2 declares
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=1)) == 4
     assert replica_gpus(parallel_factory, ScalingConfig(num_gpus=0)) == 0  # a CPU deployment
 

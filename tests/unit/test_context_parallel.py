@@ -17,8 +17,7 @@ from PIL import Image
 from wanimage.core.job import make_job
 from wanimage.engines.base import Canceled, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
-from wanimage.engines.diffusers.acceleration import AccelerationError
-from wanimage.engines.diffusers.config import EngineConfigError, parse_config
+from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.engines.diffusers.ranks import ParallelRankFailed
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
@@ -246,9 +245,9 @@ def test_a_parallel_model_is_one_engine_over_the_devices_not_one_per_device():
 
     factories = on_devices(["cpu", "cpu"], lambda d: engines_from_configs(
         {"wan2.7-image": config(ulysses_degree=2), "wan2.7-image-pro": config()}, d, devices=["cpu", "cpu"]))
-    assert getattr(factories["wan2.7-image"], "spans_devices", False)
+    assert factories["wan2.7-image"].spans_devices
     assert factories["wan2.7-image"].gpus == 2
-    assert not getattr(factories["wan2.7-image-pro"], "spans_devices", False)  # spread, one engine per device
+    assert not factories["wan2.7-image-pro"].spans_devices  # spread, one engine per device
 
 
 def test_one_kind_of_parallelism_takes_prompts_of_any_length():
@@ -266,7 +265,7 @@ def test_one_kind_of_parallelism_takes_prompts_of_any_length():
 def test_the_context_parallel_families_are_those_whose_denoiser_has_a_plan():
     import diffusers
 
-    from wanimage.engines.diffusers.parallel import CP_FAMILIES
+    from wanimage.engines.diffusers.config import CP_FAMILIES
 
     denoisers = {"qwen_image": "QwenImageTransformer2DModel", "flux": "FluxTransformer2DModel",
                  "flux2": "Flux2Transformer2DModel", "wan": "WanTransformer3DModel",

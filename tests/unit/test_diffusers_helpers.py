@@ -149,7 +149,7 @@ def test_example_config_builds_engines_without_loading_anything():
 
 def test_catalog_builds_a_diffusers_registry(tmp_path):
     from wanimage.config import Settings
-    from wanimage.engines.catalog import build_registry
+    from wanimage.engines.factories import build_registry
 
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image"]\nfamily = "wan"\ntext_to_image = "tiny:wan"\n')

@@ -69,4 +69,4 @@ def test_only_the_app_imports_the_api():
 
 def test_the_checker_sees_relative_and_local_imports(tmp_path):
     found = imported(PACKAGE / "runners" / "ray_serve.py")
-    assert {"wanimage.core.progress", "wanimage.engines.catalog", "wanimage.tasks.store"} <= found
+    assert {"wanimage.core.progress", "wanimage.engines.factories", "wanimage.tasks.store"} <= found

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from wanimage.config import Settings
-from wanimage.engines.catalog import engine_factories
 from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import ROLES, parse_config
 from wanimage.engines.diffusers.loader import pipeline_class
+from wanimage.engines.diffusers.models_dir import write_manifest
+from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
 from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits
-from wanimage.engines.diffusers.selection import select_files
-from wanimage.engines.diffusers.serving import PresetNotReady, preset_configs
-from wanimage.engines.diffusers.store import write_manifest
+from wanimage.engines.diffusers.repo_files import select_files
+from wanimage.engines.factories import engine_factories
 from wanimage.types import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_wanimage_preset_env_selects_the_preset(tmp_path, monkeypatch):
 
 
 def test_a_gpu_preset_on_a_cpu_machine_runs_in_place_without_offload(tmp_path):
-    from wanimage.engines.diffusers.serving import on_device
+    from wanimage.engines.diffusers.preset_config import on_device
 
     pulled(tmp_path, "Qwen/Qwen-Image", {"model_index.json": b"{}"})
     pulled(tmp_path, "Qwen/Qwen-Image-Edit-2511", {"model_index.json": b"{}"})

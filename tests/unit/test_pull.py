@@ -14,9 +14,9 @@ import pytest
 
 from tests.support.fake_hub import FakeHub
 from wanimage.cli import main
+from wanimage.engines.diffusers.models_dir import MANIFEST, ModelsDir
 from wanimage.engines.diffusers.presets import REPOS
-from wanimage.engines.diffusers.selection import NotAPipeline, components, select_files
-from wanimage.engines.diffusers.store import MANIFEST, ModelStore
+from wanimage.engines.diffusers.repo_files import NotAPipeline, components, select_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
 TREES = sorted(FIXTURES.glob("*.json"))
@@ -133,7 +133,7 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
 
     assert pull("sd-turbo", "--from", str(carry), "--models-dir", str(models)) == 0
     assert "installed" in capsys.readouterr().out
-    assert ModelStore(models).status("stabilityai/sd-turbo").on_disk
+    assert ModelsDir(models).status("stabilityai/sd-turbo").on_disk
     assert pull("sd-turbo", "--models-dir", str(models)) == 0  # nothing to fetch again
     assert "already on disk" in capsys.readouterr().out
 
@@ -141,7 +141,7 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
     from wanimage.engines.base import no_progress
     from wanimage.engines.diffusers import FAMILIES
     from wanimage.engines.diffusers.engine import DiffusersEngine
-    from wanimage.engines.diffusers.serving import preset_configs
+    from wanimage.engines.diffusers.preset_config import preset_configs
     from wanimage.types import Mode
 
     cfg = preset_configs("sd-turbo", models, models)["wan2.7-image"]
@@ -155,7 +155,7 @@ def test_a_cut_mid_file_resumes_with_a_range_request(hub, tmp_path):
     hub.byte_budget, hub.outage = 200_000, False
     assert pull("sd-turbo", "--to", str(tmp_path)) == 0
     assert [r for r in hub.requests if " bytes=" in r and r.startswith("GET")], "no Range request: not resumed"
-    assert ModelStore(tmp_path).status("stabilityai/sd-turbo").on_disk
+    assert ModelsDir(tmp_path).status("stabilityai/sd-turbo").on_disk
 
 
 def test_an_outage_leaves_no_manifest_and_the_same_command_finishes(hub, tmp_path, capsys, monkeypatch):
@@ -166,11 +166,11 @@ def test_an_outage_leaves_no_manifest_and_the_same_command_finishes(hub, tmp_pat
     assert pull("sd-turbo", "--to", str(tmp_path)) == 1
     err = capsys.readouterr().err
     assert "could not be reached" in err and "--from DIR" in err
-    status = ModelStore(tmp_path).status("stabilityai/sd-turbo")
+    status = ModelsDir(tmp_path).status("stabilityai/sd-turbo")
     assert not status.on_disk and status.missing == ["(not pulled)"]
     hub.byte_budget = None
     assert pull("sd-turbo", "--to", str(tmp_path)) == 0
-    assert ModelStore(tmp_path).status("stabilityai/sd-turbo").on_disk
+    assert ModelsDir(tmp_path).status("stabilityai/sd-turbo").on_disk
 
 
 def test_not_enough_disk_is_refused_before_anything_downloads(hub, tmp_path, capsys):
@@ -250,5 +250,5 @@ def test_modelscope_pull_applies_the_same_selection(tiny_repo, tmp_path, capsys,
     assert downloads[-1][1] == "stabilityai/sd-turbo-copy"
     assert "unet/diffusion_pytorch_model.fp16.safetensors" in downloads[-1][2]
     assert not [f for f in downloads[-1][2] if f.endswith(".bin") or f == "sd_turbo.safetensors"]
-    status = ModelStore(tmp_path).status("stabilityai/sd-turbo-copy")
+    status = ModelsDir(tmp_path).status("stabilityai/sd-turbo-copy")
     assert status.on_disk and json.loads((status.path / MANIFEST).read_text())["source"] == "modelscope"

@@ -1,4 +1,4 @@
-"""The remote engine's parts: its config table, which ids the catalog makes remote, the sizes it
+"""The remote engine's parts: its config table, which ids engines/factories.py makes remote, the sizes it
 asks for, and the engine against a real (tiny) OpenAI images server on loopback: the mask it
 sends, progress while a call runs, and a cancel that closes the request."""
 
@@ -16,7 +16,7 @@ from tests.support.openai_images import ImagesBackend, color_of
 from wanimage.config import Settings
 from wanimage.core.job import make_job
 from wanimage.engines.base import GenerationJob
-from wanimage.engines.catalog import engine_factories
+from wanimage.engines.factories import engine_factories
 from wanimage.engines.remote import RemoteEngine
 from wanimage.engines.remote.config import RemoteConfig, RemoteConfigError, parse_remote
 from wanimage.errors import ApiError

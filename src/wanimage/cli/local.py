@@ -12,7 +12,7 @@ from ..core.pipeline import Pipeline
 from ..core.provenance import Provenance
 from ..core.request import GenerationRequest
 from ..engines.base import PreviewFn
-from ..engines.catalog import build_registry
+from ..engines.factories import build_registry
 from ..thinking import build_planner
 from .progress import progress_bar
 

@@ -8,7 +8,7 @@ from .common import settings_from
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ..engines.catalog import build_registry
+    from ..engines.factories import build_registry
 
     settings = settings_from(args)
     if getattr(args, "preset", None):
@@ -36,7 +36,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def human(n: int | None) -> str:
-    from ..engines.diffusers.store import human as fmt
+    from ..engines.diffusers.models_dir import human as fmt
 
     return fmt(n or 0)
 

@@ -10,10 +10,10 @@ from .common import settings_from
 
 
 def rows(models_dir, gpu_bytes: int | None, ram_bytes: int) -> list[dict]:
+    from ..engines.diffusers.models_dir import ModelsDir
     from ..engines.diffusers.presets import PRESETS, fits
-    from ..engines.diffusers.store import ModelStore
 
-    store = ModelStore(models_dir)
+    store = ModelsDir(models_dir)
     out = []
     for p in PRESETS.values():
         out.append({

@@ -36,9 +36,9 @@ def _with_variant(repo, variant: str):
 
 def _pull_one(repo, root: Path, args: argparse.Namespace) -> None:
     from ..engines.diffusers import hub
-    from ..engines.diffusers.store import ModelStore, human
+    from ..engines.diffusers.models_dir import ModelsDir, human
 
-    store = ModelStore(root)
+    store = ModelsDir(root)
     status = store.status(repo.id)
     if status.on_disk:
         print(f"{repo.id}: already on disk in {status.path} ({human(status.bytes)})")
@@ -75,7 +75,7 @@ def _known() -> set[str]:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from ..engines.diffusers.hub import PullError
-    from ..engines.diffusers.store import ModelStore
+    from ..engines.diffusers.models_dir import ModelsDir
 
     settings = settings_from(args)
     models_dir = Path(args.models_dir).expanduser() if args.models_dir else settings.resolved_models_dir()
@@ -84,9 +84,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if args.from_dir:
             installed = []
             for repo in repos or [None]:
-                installed += ModelStore(models_dir).install(Path(args.from_dir), repo.id if repo else None)
+                installed += ModelsDir(models_dir).install(Path(args.from_dir), repo.id if repo else None)
             for repo_id in installed:
-                print(f"{repo_id}: installed in {ModelStore(models_dir).path(repo_id)}")
+                print(f"{repo_id}: installed in {ModelsDir(models_dir).path(repo_id)}")
         else:
             if not repos:
                 raise ValueError("name a preset or a repository id to pull (or --from DIR to install a copy)")

@@ -14,7 +14,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..app import create_app
-    from ..engines.catalog import build_registry
+    from ..engines.factories import build_registry
 
     settings = settings_from(args)
     if args.preset:  # serve a preset's pulled weights (docs/diffusers.md)
@@ -75,7 +75,7 @@ def data_dir_problem(data_dir: Path) -> str | None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from ..core.service import run_worker_process
-    from ..engines.catalog import build_registry
+    from ..engines.factories import build_registry
 
     settings = settings_from(args)
     problem = data_dir_problem(settings.data_dir)

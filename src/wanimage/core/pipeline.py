@@ -131,7 +131,7 @@ class Pipeline:
             if image.size != (job.width, job.height):  # engines must honour the size; be exact anyway
                 image = image.resize((job.width, job.height), Image.Resampling.LANCZOS)
             facts = ImageFacts(task_id, index, job.prompt, drawn, job.seed, job.width, job.height,
-                               job.model, engine.name, getattr(engine, "steps", None), ingredients)
+                               job.model, engine.name, engine.steps, ingredients)
             pngs.append(finish_image(image, job, self.png_level, self.provenance, facts, region))
         clock.lap("encoding")
         return Rendered(pngs, job.width, job.height, drawn, job.planner)

@@ -9,6 +9,7 @@ prompt's structure, and never refuses what submit accepted. Progress and cancell
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from PIL import Image
@@ -29,11 +30,52 @@ class ProgressFn(Protocol):
 
 @runtime_checkable
 class Engine(Protocol):
+    """Everything the server calls on an engine. Engines subclass it to take the defaults of the
+    optional members below; `generate` each one writes itself."""
+
     name: str
     capabilities: Capabilities
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]: ...
 
+    # optional members: the defaults suit an engine that holds nothing but memory and says nothing more
+    steps: int | None = None  # denoising steps, written into provenance; None when the engine has no fixed count
+
+    def describe(self) -> dict:
+        """What `wanimage models`, GET /v1/models and /health show beyond the name and the modes
+        (resident weights, the backend and whether it answers); {} when there is nothing more."""
+        return {}
+
+    def close(self) -> None:
+        """Release what the engine holds beyond memory (threads, event loops, processes); called
+        once when the app shuts down."""
+
 
 def no_progress(fraction: float, preview: PreviewFn | None = None) -> None:
     """A ProgressFn for callers that do not track progress (CLI without a bar, benchmarks)."""
+
+
+@dataclass(frozen=True, eq=False)
+class EngineFactory:
+    """Builds one engine, and says before building it what the server plans around. Model ids
+    given the same factory object share one engine (and, on Ray Serve, one deployment)."""
+
+    build: Callable[[], Engine]
+    gpus: int = 1  # GPUs one replica needs (Ray Serve reserves them): a context-parallel model's degree
+    # the engine spreads itself over WANIMAGE_DEVICES (context parallelism): one engine, not one per device
+    spans_devices: bool = False
+    heavy: bool = False  # loading takes seconds: `wanimage models` describes it unloaded instead
+    describe_unloaded: Callable[[], dict] | None = None  # the listing's row without loading the engine
+
+    def __call__(self) -> Engine:
+        return self.build()
+
+
+def as_factories(factories: dict[str, EngineFactory | Callable[[], Engine]]) -> dict[str, EngineFactory]:
+    """Model id -> EngineFactory. A bare callable (tests, benchmarks, Ray's connectors) becomes one
+    with the defaults; ids that shared a callable share its EngineFactory, and so one engine."""
+    typed: dict[int, EngineFactory] = {}
+    for factory in factories.values():
+        if id(factory) not in typed:
+            typed[id(factory)] = factory if isinstance(factory, EngineFactory) else EngineFactory(factory)
+    return {model: typed[id(factory)] for model, factory in factories.items()}

@@ -10,18 +10,17 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from .base import Engine, GenerationJob, ProgressFn
-
-EngineFactory = Callable[[], Engine]
+from .base import Engine, EngineFactory, GenerationJob, ProgressFn
 
 
-class DeviceSpread:
+class DeviceSpread(Engine):
     """Engines of one model, one per device; `generate` runs on whichever is free."""
 
     def __init__(self, engines: list[Engine], devices: list[str]) -> None:
         self.engines, self.devices = engines, devices
         self.name = engines[0].name
         self.capabilities = engines[0].capabilities
+        self.steps = engines[0].steps
         self._free: queue.SimpleQueue[Engine] = queue.SimpleQueue()
         for engine in engines:
             self._free.put(engine)
@@ -35,12 +34,15 @@ class DeviceSpread:
 
     def describe(self) -> dict:
         """The first engine's description, with every device and the memory of all of them."""
-        first = self.engines[0]
-        details = first.describe() if hasattr(first, "describe") else {}
-        rows = [e.describe() for e in self.engines if hasattr(e, "describe")]
+        details = self.engines[0].describe()
+        rows = [e.describe() for e in self.engines]
         if "bytes" in details:
             details["bytes"] = sum(r.get("bytes", 0) for r in rows)
         return {**details, "device": ",".join(self.devices), "devices": list(self.devices)}
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.close()
 
     def __getattr__(self, name: str):  # anything else (preset, family, ...) as the first engine says
         return getattr(self.engines[0], name)
@@ -56,11 +58,12 @@ def on_devices(devices: list[str], build: Callable[[str], dict[str, EngineFactor
     spreads: dict[int, EngineFactory] = {}
     out = {}
     for model, factory in per_device[0].items():
-        if getattr(factory, "spans_devices", False):
+        if factory.spans_devices:
             out[model] = factory
             continue
         if id(factory) not in spreads:
             factories = [table[model] for table in per_device]
-            spreads[id(factory)] = lambda fs=factories: DeviceSpread([f() for f in fs], devices)
+            spreads[id(factory)] = EngineFactory(lambda fs=factories: DeviceSpread([f() for f in fs], devices),
+                                                 gpus=factory.gpus)
         out[model] = spreads[id(factory)]
     return out

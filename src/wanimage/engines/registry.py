@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 from ..errors import ModelUnavailable
 from ..types import Capabilities
-from .base import Engine
-from .inventory import summarize
+from .base import Engine, EngineFactory, as_factories
+from .summary import summarize
 
 log = logging.getLogger(__name__)
-
-EngineFactory = Callable[[], Engine]
 
 
 @dataclass
@@ -28,8 +26,8 @@ class _Entry:
 
 
 class EngineRegistry:
-    def __init__(self, factories: dict[str, EngineFactory]) -> None:
-        self._entries = {model: _Entry(factory) for model, factory in factories.items()}
+    def __init__(self, factories: dict[str, EngineFactory | Callable[[], Engine]]) -> None:
+        self._entries = {model: _Entry(factory) for model, factory in as_factories(factories).items()}
         self._lock = threading.Lock()
         self._shared: dict[int, Engine] = {}  # one instance per factory object
 
@@ -64,7 +62,7 @@ class EngineRegistry:
         out factories that say loading is slow and can describe their engine without it."""
         out = {}
         for model, entry in self._entries.items():
-            if not heavy and getattr(entry.factory, "heavy", False) and hasattr(entry.factory, "describe_unloaded"):
+            if not heavy and entry.factory.heavy and entry.factory.describe_unloaded is not None:
                 continue
             try:
                 self.get(model)
@@ -75,11 +73,11 @@ class EngineRegistry:
 
     def close(self) -> None:
         """Release what loaded engines hold beyond memory (a remote engine's probe thread and
-        event loop); called when the app shuts down. Engines without `close` are left as they are."""
+        event loop, a context-parallel model's ranks); called when the app shuts down."""
         closed: set[int] = set()
         for entry in self._entries.values():
             engine = entry.engine
-            if engine is not None and id(engine) not in closed and hasattr(engine, "close"):
+            if engine is not None and id(engine) not in closed:
                 closed.add(id(engine))
                 engine.close()
 
@@ -90,20 +88,20 @@ class EngineRegistry:
         rows = []
         for model, entry in self._entries.items():
             engine = entry.engine
-            if engine is None and entry.error is None and hasattr(entry.factory, "describe_unloaded"):
+            if engine is None and entry.error is None and entry.factory.describe_unloaded is not None:
                 rows.append({"model": model, "loaded": False, "error": None, "details": None,
                              **entry.factory.describe_unloaded()})
                 continue
             rows.append(
                 {
                     "model": model,
-                    "engine": getattr(engine, "name", None),
+                    "engine": engine.name if engine is not None else None,
                     "loaded": engine is not None,
                     "error": entry.error,
                     "modes": sorted(m.value for m in engine.capabilities.modes) if engine else None,
                     # engines that hold large weights say what is resident (diffusers: per role)
-                    "details": engine.describe() if engine is not None and hasattr(engine, "describe") else None,
-                    # engine, preset, checkpoints, on disk, resident, device, memory (inventory.py)
+                    "details": (engine.describe() or None) if engine is not None else None,
+                    # engine, preset, checkpoints, on disk, resident, device, memory (summary.py)
                     "summary": summarize(engine, entry.error),
                 }
             )

@@ -24,7 +24,16 @@ from PIL import Image
 
 from ..config import Settings
 from ..core.progress import TaskProgress
-from ..engines.base import Canceled, Engine, EngineLost, GenerationJob, ProgressFn, no_progress
+from ..engines.base import (
+    Canceled,
+    Engine,
+    EngineFactory,
+    EngineLost,
+    GenerationJob,
+    ProgressFn,
+    as_factories,
+    no_progress,
+)
 from ..tasks.records import TaskContext
 from ..types import Capabilities
 
@@ -100,8 +109,9 @@ class EngineReplica:
 # ------------------------------------------------------------------ worker side
 
 
-class RemoteEngine:
-    """An Engine whose work happens on a Serve deployment (any replica, any node)."""
+class RayEngineProxy(Engine):
+    """An Engine whose work happens on a Serve deployment (any replica, any node): the worker's
+    side of an EngineReplica."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
@@ -125,15 +135,15 @@ class RemoteEngine:
 # ------------------------------------------------------------------ deployments
 
 
-def replica_gpus(factory: Callable[[], Engine], scaling: ScalingConfig) -> float:
+def replica_gpus(factory: EngineFactory, scaling: ScalingConfig) -> float:
     """GPUs per replica: WANIMAGE_RAY_NUM_GPUS (one by default), or the model's context-parallel
-    degree when it spreads one image over more (diffusers engines set `factory.gpus`)."""
+    degree when it spreads one image over more (`factory.gpus`)."""
     if scaling.num_gpus <= 0:  # a CPU deployment stays one
         return scaling.num_gpus
-    return max(scaling.num_gpus, float(getattr(factory, "gpus", 1)))
+    return max(scaling.num_gpus, float(factory.gpus))
 
 
-def engine_application(factory: Callable[[], Engine], scaling: ScalingConfig):
+def engine_application(factory: EngineFactory, scaling: ScalingConfig):
     from ray import serve
 
     deployment = serve.deployment(
@@ -154,7 +164,7 @@ def engine_application(factory: Callable[[], Engine], scaling: ScalingConfig):
     return deployment.bind(factory)
 
 
-def engine_apps(factories: dict[str, Callable[[], Engine]]) -> dict[str, str]:
+def engine_apps(factories: dict[str, EngineFactory]) -> dict[str, str]:
     """Model id -> the name of the Serve application of its engine: one per distinct factory."""
     names: dict[int, str] = {}
     for factory in factories.values():
@@ -162,14 +172,14 @@ def engine_apps(factories: dict[str, Callable[[], Engine]]) -> dict[str, str]:
     return {model: names[id(factory)] for model, factory in factories.items()}
 
 
-def _remote_registry(apps: dict[str, str]):
+def _proxy_registry(apps: dict[str, str]):
     from ray import serve
 
     from ..engines.registry import EngineRegistry
 
     connectors: dict[str, Callable[[], Engine]] = {}
     for app in set(apps.values()):
-        connectors[app] = lambda app=app: RemoteEngine(serve.get_deployment_handle("engine", app_name=app))
+        connectors[app] = lambda app=app: RayEngineProxy(serve.get_deployment_handle("engine", app_name=app))
     return EngineRegistry({model: connectors[app] for model, app in apps.items()})
 
 
@@ -185,7 +195,7 @@ def api_application(settings: Settings, apps: dict[str, str], scaling: ScalingCo
             self.settings, self.apps = Settings(**data), apps
 
         def __serve_build_asgi_app__(self):
-            return create_app(self.settings, _remote_registry(self.apps))
+            return create_app(self.settings, _proxy_registry(self.apps))
 
     deployment = serve.deployment(Api, name="api", num_replicas=scaling.api_replicas,
                                   ray_actor_options={"num_cpus": 0.5})
@@ -200,12 +210,14 @@ def _settings_data(settings: Settings) -> dict[str, Any]:
 
 
 def deploy(
-    settings: Settings, factories: dict[str, Callable[[], Engine]], *, scaling: ScalingConfig | None = None
+    settings: Settings, factories: dict[str, EngineFactory | Callable[[], Engine]], *,
+    scaling: ScalingConfig | None = None
 ) -> None:
     """Deploy one engine application per distinct engine, then the API ingress on
     `settings.host:settings.port`."""
     from ray import serve
 
+    factories = as_factories(factories)
     scaling = scaling or ScalingConfig.from_settings(settings)
     apps = engine_apps(factories)
     serve.start(http_options={"host": settings.host, "port": settings.port})
@@ -222,7 +234,7 @@ def serve_on_ray(settings: Settings, address: str) -> None:
     ray_environment()
     import ray
 
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     if settings.database_url is None or settings.database_url.startswith("sqlite"):
         log.warning("the Ray runner should use PostgreSQL (WANIMAGE_DATABASE_URL): SQLite is per machine")
@@ -247,7 +259,7 @@ def _from_env(args: dict[str, Any]) -> tuple[Settings, ScalingConfig]:
 
 def engine_builder(args: dict[str, Any]):
     """Application builder for engine number `args["index"]` (0 for the built-in engine)."""
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     settings, scaling = _from_env(args)
     factories = engine_factories(settings, hardware_checks=False)  # checked in the replica, where it runs
@@ -259,7 +271,7 @@ def engine_builder(args: dict[str, Any]):
 
 def api_builder(args: dict[str, Any]):
     """Application builder for the API ingress (route prefix "/")."""
-    from ..engines.catalog import engine_factories
+    from ..engines.factories import engine_factories
 
     settings, scaling = _from_env(args)
     return api_application(settings, engine_apps(engine_factories(settings, hardware_checks=False)), scaling)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wanimage.engines.base import GenerationJob, ProgressFn
+from wanimage.engines.base import Engine, GenerationJob, ProgressFn
 from wanimage.model.captions import COLOURS, is_blocked
 from wanimage.model.generator import BuiltinModel, ImageRequest
 from wanimage.model.scenes import MAX_OBJECTS, EditSpec, ObjectSpec, ScenePlan
@@ -48,7 +48,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "builtin.saf
 FALLBACK_PHRASE = "a smiling face"  # drawn when all the prompt names is a blocked object
 
 
-class BuiltinEngine:
+class BuiltinEngine(Engine):
     name = "builtin"
     capabilities = Capabilities(layout=True, previews=True)
 

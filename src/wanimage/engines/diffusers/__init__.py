@@ -1,44 +1,37 @@
 """diffusers engines: open checkpoints on GPUs, one module per family (docs/diffusers.md).
 
-Importing this package is cheap: diffusers itself is imported when a pipeline first loads."""
+Importing this package is cheap: diffusers itself is imported when a pipeline first loads.
+The modules import downward only: families -> config -> parallel -> acceleration -> loader ->
+engine -> ranks -> this package's factories."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..base import EngineFactory
+from .acceleration import check_device
 from .base import Family
-from .flux import Flux
-from .flux2 import Flux2
-from .qwen_image import QwenImage
-from .sd import StableDiffusion
-from .sdxl import SDXL
-from .wan import Wan
-from .zimage import ZImage
-
-FAMILIES: dict[str, Family] = {f.name: f for f in (QwenImage(), Flux(), SDXL(), ZImage(), Flux2(), Wan(),
-                                                     StableDiffusion())}
+from .config import EngineConfigError, ModelConfig, load_config, parallel_degree
+from .engine import DiffusersEngine
+from .families import FAMILIES
+from .loader import PipelinePool
+from .parallel import rank_devices
+from .ranks import ParallelEngine
 
 
 def load_engines(config_path: Path, device: str = "cpu", devices: list[str] | None = None,
-                 hardware_checks: bool = True) -> dict:
+                 hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
-    from .config import load_config
-
     return engines_from_configs(load_config(config_path), device, devices=devices, hardware_checks=hardware_checks)
 
 
-def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None = None,
-                         devices: list[str] | None = None, hardware_checks: bool = True) -> dict:
+def engines_from_configs(configs: dict[str, ModelConfig], device: str = "cpu", preset: str | None = None,
+                         devices: list[str] | None = None, hardware_checks: bool = True) -> dict[str, EngineFactory]:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
     or a preset's: presets.py); `preset` names the preset in `describe()`. `devices`
     (WANIMAGE_DEVICES) is where a context-parallel model puts its ranks (parallel.py).
     `hardware_checks=False` where the engines run on other machines (a Ray driver or API
     replica without GPUs): each engine still checks its device where it is built."""
-    from .acceleration import check_device, parallel_degree
-    from .config import EngineConfigError
-    from .engine import DiffusersEngine
-    from .loader import PipelinePool
-
     for model, cfg in configs.items():  # FP8 / flash attention on a CPU stops start-up, with the fix
         if hardware_checks:
             check_device(cfg, cfg.device or device, f"models.{model}", devices)
@@ -49,32 +42,25 @@ def engines_from_configs(configs: dict, device: str = "cpu", preset: str | None 
                                 "from a second server")
     pool = PipelinePool()  # models on the same checkpoint share one loaded copy
 
-    def factory(model: str):
+    def factory(model: str) -> EngineFactory:
         cfg = configs[model]
         if parallel_degree(cfg) > 1:
             return _parallel_factory(model, cfg, device, devices, pool, preset)
-        build = lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device,  # noqa: E731
-                                        pool, preset=preset)
-        build.gpus = parallel_degree(cfg)  # Ray Serve reserves this many GPUs per replica
-        return build
+        return EngineFactory(lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device, pool, preset=preset))
 
     return {model: factory(model) for model in configs}
 
 
-def _parallel_factory(model: str, cfg, device: str, devices: list[str] | None, pool, preset: str | None):
+def _parallel_factory(model: str, cfg: ModelConfig, device: str, devices: list[str] | None, pool: PipelinePool,
+                      preset: str | None) -> EngineFactory:
     """A context-parallel model: one engine whose ranks take the devices (not one per device)."""
-    from .acceleration import parallel_degree
-    from .parallel import rank_devices
 
-    def build():
-        from .ranks import ParallelEngine
-
+    def build() -> ParallelEngine:
         ranks = rank_devices(cfg, cfg.device or device, devices, f"models.{model}")
         return ParallelEngine(model, cfg, FAMILIES[cfg.family], ranks, pool, preset)
 
-    build.gpus = parallel_degree(cfg)
-    build.spans_devices = True  # engines/devices.py: not spread, one engine over the devices
-    return build
+    # Ray Serve reserves `gpus` per replica; engines/devices.py does not spread it, its ranks take the devices
+    return EngineFactory(build, gpus=parallel_degree(cfg), spans_devices=True)
 
 
 __all__ = ["FAMILIES", "Family", "engines_from_configs", "load_engines"]

@@ -13,8 +13,8 @@
     ulysses_degree / ring_degree  context parallelism of one image over several GPUs (diffusers'
                               ContextParallelConfig; one process per rank: parallel.py, ranks.py)
 
-`validate` checks values where the config file is parsed; `check_device` refuses, with the fix,
-what the model's device cannot run (FP8 or flash attention on a CPU, a missing package); `apply`
+The values themselves are checked where the config file is parsed (config.py); `check_device`
+refuses, with the fix, what the model's device cannot run (FP8 or flash attention on a CPU, a missing package); `apply`
 sets the options on a freshly loaded pipeline (pipelines built from it with from_pipe share the
 modules, so each module is accelerated once)."""
 
@@ -23,89 +23,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .config import EngineConfigError
+from . import parallel
+from .config import QUANTIZATIONS, AccelerationError, parallel_degree
 
 log = logging.getLogger(__name__)
 
-CACHES = ("none", "first_block", "taylorseer", "cache_dit")
-# families whose diffusers 0.42.1 denoiser has the cache hooks (CacheMixin.enable_cache); Z-Image's
-# and the UNets' have none (first_block fails on Z-Image's block signature, TaylorSeer finds no layers)
-CACHE_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
-QUANTIZATIONS = {  # name -> torchao config class
-    "int8": "Int8WeightOnlyConfig",
-    "fp8": "Float8WeightOnlyConfig",
-    "fp8_dynamic": "Float8DynamicActivationFloat8WeightConfig",  # FP8 matmuls: fastest on Hopper
-}
-QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_encoder_3")
 CPU_ATTENTION = ("native", "_native_math", "flex")  # backends that run without CUDA
 ATTENTION_PACKAGES = {"flash": "flash-attn", "sage": "sageattention", "xformers": "xformers",
                       "_flash_3": "flash-attn 3 (built from source)", "aiter": "aiter"}
 FP8_CAPABILITY = (8, 9)  # Ada, Hopper, Blackwell
-
-
-class AccelerationError(EngineConfigError):
-    """An acceleration option this device or installation cannot run: the message says which
-    option, why, and what to set or install instead."""
-
-
-# ------------------------------------------------------------------------------ parse time
-
-
-def quantize_table(value: Any, where: str) -> dict[str, str]:
-    """`quantize = "int8"` (the denoiser) or `{ component = kind }` -> {component: kind}."""
-    if value is None or value == "none":
-        return {}
-    table = {"transformer": value} if isinstance(value, str) else value
-    if not isinstance(table, dict):
-        raise EngineConfigError(f"{where}.quantize: a kind ({', '.join(QUANTIZATIONS)}) or a table "
-                                "{ transformer = \"fp8\", text_encoder = \"int8\" }")
-    out = {}
-    for component, kind in table.items():
-        if component not in QUANTIZABLE:
-            raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)}")
-        if kind != "none":
-            if kind not in QUANTIZATIONS:
-                raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)}")
-            out[component] = kind
-    return out
-
-
-def validate(cfg, where: str) -> None:
-    """Values a config file can get wrong whatever the device."""
-    if cfg.cache not in CACHES:
-        raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
-    if cfg.cache in ("first_block", "taylorseer") and cfg.family not in CACHE_FAMILIES:
-        raise EngineConfigError(f"{where}.cache: diffusers has no step-cache hooks for the {cfg.family} family's "
-                                f"denoiser (it has them for {', '.join(CACHE_FAMILIES)}); use cache = \"cache_dit\" or remove `cache`")
-    if not 0 < cfg.cache_threshold < 10:
-        raise EngineConfigError(f"{where}.cache_threshold: a relative change above 0 (0.05-0.2 is usual)")
-    if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0 or cfg.cache_front_blocks < 1:
-        raise EngineConfigError(f"{where}: cache_interval >= 1, cache_warmup_steps >= 0, cache_front_blocks >= 1")
-    if cfg.max_batch < 1:
-        raise EngineConfigError(f"{where}.max_batch: 1 (one image per pipeline call) or more")
-    if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
-        raise EngineConfigError(f"{where}: ulysses_degree and ring_degree are 1 (off) or more")
-    from . import parallel
-
-    parallel.validate(cfg, where)
-    for size in cfg.warmup_sizes:
-        if parse_size(size) is None:
-            raise EngineConfigError(f"{where}.warmup_sizes: sizes as \"1024*1024\", got {size!r}")
-    if cfg.warmup_sizes and not (cfg.compile and cfg.preload):
-        raise EngineConfigError(f"{where}.warmup_sizes: warm-up compiles at start-up; set compile = true "
-                                "and preload = true with it")
-
-
-def parse_size(text: str) -> tuple[int, int] | None:
-    parts = str(text).replace("x", "*").split("*")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        return None
-    return int(parts[0]), int(parts[1])
-
-
-def parallel_degree(cfg) -> int:
-    """GPUs one image of this model spreads over (context parallelism); 1 when off."""
-    return cfg.ulysses_degree * cfg.ring_degree
 
 
 # ------------------------------------------------------------------------------ device time
@@ -125,9 +51,7 @@ def check_device(cfg, device: str, where: str, devices: list[str] | None = None)
     if cfg.attention_backend:
         _check_attention(cfg.attention_backend, device, f"{where}.attention_backend")
     if parallel_degree(cfg) > 1:
-        from .parallel import rank_devices
-
-        rank_devices(cfg, device, devices, where)
+        parallel.rank_devices(cfg, device, devices, where)
     if cfg.device_map:
         _check_device_map(cfg, device, where)
 
@@ -222,8 +146,6 @@ def apply(pipe, cfg, device: str) -> None:
     elif cfg.cache != "none":
         _enable_cache(denoiser, cfg)
     if parallel_degree(cfg) > 1:
-        from . import parallel
-
         parallel.enable(denoiser, cfg, device)
     if cfg.compile:
         _compile(denoiser, cfg)

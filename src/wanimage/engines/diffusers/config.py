@@ -13,7 +13,9 @@ examples/engines.toml.
     inpaint = { checkpoint = "Qwen/Qwen-Image-Edit-2509", pipeline = "QwenImageEditInpaintPipeline" }
 
 A role left out means the model does not offer the modes that need it; the API then answers a
-clear InvalidParameter naming the model and the mode."""
+clear InvalidParameter naming the model and the mode. Every value is checked here, as the file is
+parsed, whatever the device; what a device can run is checked where the engine is built
+(acceleration.py, parallel.py)."""
 
 from __future__ import annotations
 
@@ -22,13 +24,33 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .families import FAMILIES
+
 ROLES = ("text_to_image", "edit", "inpaint", "refine")
 OFFLOAD = ("none", "model", "sequential")
 STRATEGIES = ("stitch", "error")
+CACHES = ("none", "first_block", "taylorseer", "cache_dit")
+# families whose diffusers 0.42.1 denoiser has the cache hooks (CacheMixin.enable_cache); Z-Image's
+# and the UNets' have none (first_block fails on Z-Image's block signature, TaylorSeer finds no layers)
+CACHE_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
+QUANTIZATIONS = {  # name -> torchao config class
+    "int8": "Int8WeightOnlyConfig",
+    "fp8": "Float8WeightOnlyConfig",
+    "fp8_dynamic": "Float8DynamicActivationFloat8WeightConfig",  # FP8 matmuls: fastest on Hopper
+}
+QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_encoder_3")
+# families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
+# the UNets' have none
+CP_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
 
 
 class EngineConfigError(ValueError):
     """The engine config file is malformed: the message names the file, the key and the fix."""
+
+
+class AccelerationError(EngineConfigError):
+    """An acceleration option this device or installation cannot run: the message says which
+    option, why, and what to set or install instead."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,18 @@ class ModelConfig:
         return self.roles.get(name)
 
 
+def parse_size(text: str) -> tuple[int, int] | None:
+    parts = str(text).replace("x", "*").split("*")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def parallel_degree(cfg: ModelConfig) -> int:
+    """GPUs one image of this model spreads over (context parallelism); 1 when off."""
+    return cfg.ulysses_degree * cfg.ring_degree
+
+
 _SCALARS = {f.name for f in fields(ModelConfig)} - {"family", "roles"}
 
 
@@ -116,8 +150,6 @@ def _checkpoint(value: Any, where: str) -> Checkpoint:
 
 
 def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfig:
-    from . import FAMILIES
-
     merged = {**defaults, **raw}
     family = merged.pop("family", None)
     if family not in FAMILIES:
@@ -132,8 +164,6 @@ def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfi
         if role not in FAMILIES[family].pipelines and not ckpt.pipeline:
             raise EngineConfigError(f"{where}.{role}: family {family} has no {role} pipeline; name one with "
                                     "`pipeline = \"<diffusers class>\"` or remove the key")
-    from .acceleration import quantize_table, validate
-
     if "quantize" in merged:
         merged["quantize"] = quantize_table(merged["quantize"], where)
     cfg = ModelConfig(family=family, roles=roles, **merged)
@@ -143,6 +173,74 @@ def parse_model(model: str, raw: dict, defaults: dict, where: str) -> ModelConfi
     if cfg.reference_strategy not in STRATEGIES:
         raise EngineConfigError(f"{where}.reference_strategy: one of {', '.join(STRATEGIES)}")
     return cfg
+
+
+# ------------------------------------------------------------------------------ values
+
+
+def quantize_table(value: Any, where: str) -> dict[str, str]:
+    """`quantize = "int8"` (the denoiser) or `{ component = kind }` -> {component: kind}."""
+    if value is None or value == "none":
+        return {}
+    table = {"transformer": value} if isinstance(value, str) else value
+    if not isinstance(table, dict):
+        raise EngineConfigError(f"{where}.quantize: a kind ({', '.join(QUANTIZATIONS)}) or a table "
+                                "{ transformer = \"fp8\", text_encoder = \"int8\" }")
+    out = {}
+    for component, kind in table.items():
+        if component not in QUANTIZABLE:
+            raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)}")
+        if kind != "none":
+            if kind not in QUANTIZATIONS:
+                raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)}")
+            out[component] = kind
+    return out
+
+
+def validate(cfg, where: str) -> None:
+    """Acceleration values a config file can get wrong whatever the device (acceleration.py
+    checks what the device can run, where the engine is built)."""
+    if cfg.cache not in CACHES:
+        raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
+    if cfg.cache in ("first_block", "taylorseer") and cfg.family not in CACHE_FAMILIES:
+        raise EngineConfigError(f"{where}.cache: diffusers has no step-cache hooks for the {cfg.family} family's "
+                                f"denoiser (it has them for {', '.join(CACHE_FAMILIES)}); use cache = \"cache_dit\" or remove `cache`")
+    if not 0 < cfg.cache_threshold < 10:
+        raise EngineConfigError(f"{where}.cache_threshold: a relative change above 0 (0.05-0.2 is usual)")
+    if cfg.cache_interval < 1 or cfg.cache_warmup_steps < 0 or cfg.cache_front_blocks < 1:
+        raise EngineConfigError(f"{where}: cache_interval >= 1, cache_warmup_steps >= 0, cache_front_blocks >= 1")
+    if cfg.max_batch < 1:
+        raise EngineConfigError(f"{where}.max_batch: 1 (one image per pipeline call) or more")
+    if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
+        raise EngineConfigError(f"{where}: ulysses_degree and ring_degree are 1 (off) or more")
+    _validate_parallel(cfg, where)
+    for size in cfg.warmup_sizes:
+        if parse_size(size) is None:
+            raise EngineConfigError(f"{where}.warmup_sizes: sizes as \"1024*1024\", got {size!r}")
+    if cfg.warmup_sizes and not (cfg.compile and cfg.preload):
+        raise EngineConfigError(f"{where}.warmup_sizes: warm-up compiles at start-up; set compile = true "
+                                "and preload = true with it")
+
+
+def _validate_parallel(cfg, where: str) -> None:
+    """Context parallelism (parallel.py) a config file can get wrong whatever the devices."""
+    if parallel_degree(cfg) == 1:
+        return
+    if cfg.family not in CP_FAMILIES:
+        raise EngineConfigError(f"{where}: diffusers has no context-parallel plan for the {cfg.family} family's "
+                                f"denoiser (it has one for {', '.join(CP_FAMILIES)}); set ulysses_degree = 1 and "
+                                "ring_degree = 1, or use WANIMAGE_DEVICES for one pipeline per device")
+    if cfg.idle_unload_seconds > 0:
+        raise EngineConfigError(f"{where}: idle_unload_seconds with context parallelism: every rank must hold the "
+                                "same pipelines, so they stay resident; remove idle_unload_seconds")
+    if cfg.offload != "none" or cfg.device_map:
+        raise EngineConfigError(f"{where}: context parallelism puts the whole pipeline on each rank's device; "
+                                "remove offload / device_map for this model")
+    if cfg.parallel_timeout_seconds <= 0:
+        raise EngineConfigError(f"{where}.parallel_timeout_seconds: seconds above 0 (a pipeline call's limit)")
+
+
+# ------------------------------------------------------------------------------ files
 
 
 def load_config(path: Path) -> dict[str, ModelConfig]:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from ...errors import InvalidParameter
 from ...types import Box, Capabilities, Mode
-from ..base import Canceled, GenerationJob, ProgressFn
+from ..base import Canceled, Engine, GenerationJob, ProgressFn
 from .acceleration import check_device
 from .base import (
     Family,
@@ -47,8 +47,9 @@ from .base import (
     resize_exact,
     scale_boxes,
 )
-from .config import Checkpoint, ModelConfig
+from .config import Checkpoint, ModelConfig, parse_size
 from .loader import PipelineLoader, PipelinePool, local_path, module_bytes, resolve_dtype
+from .models_dir import check_complete, folder_bytes, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class _Call:
     boxes: list[Box] | None = None  # inpaint: boxes in output pixels
 
 
-class DiffusersEngine:
+class DiffusersEngine(Engine):
     name = "diffusers"
 
     def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",
@@ -243,8 +244,6 @@ class DiffusersEngine:
         first requests at those sizes do not pay for compilation (compile is once per shape)."""
         if not (self.cfg.compile and self.cfg.warmup_sizes and "text_to_image" in self.cfg.roles):
             return
-        from .acceleration import parse_size
-
         for size in self.cfg.warmup_sizes:
             w, h = parse_size(size)
             width, height = generation_size(w, h, self.family.multiple,
@@ -317,8 +316,6 @@ def disk_state(ckpt: Checkpoint) -> dict:
     None for a Hub id (from_pretrained's cache decides) and tiny components (built in memory)."""
     if ckpt.is_tiny or not ckpt.is_local:
         return {"on_disk": None, "disk_bytes": None}
-    from .store import check_complete, folder_bytes, read_manifest
-
     path = local_path(ckpt.source)
     manifest = read_manifest(path)
     on_disk = path.is_dir() and (path / "model_index.json").is_file()

@@ -1,7 +1,7 @@
 """Downloads for `wanimage pull`, through the hubs' own clients: `huggingface_hub` (progress bars,
 resume of interrupted files, HF_TOKEN, HF_ENDPOINT mirrors all come from it) and, for users in
-mainland China, the optional `modelscope` package. Only the files `selection.select_files` keeps
-are fetched, into a plain folder of the models directory (store.py); the manifest is written
+mainland China, the optional `modelscope` package. Only the files `repo_files.select_files` keeps
+are fetched, into a plain folder of the models directory (models_dir.py); the manifest is written
 once every file is there."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .selection import NotAPipeline, select_files
-from .store import folder_bytes, write_manifest
+from .models_dir import folder_bytes, write_manifest
+from .repo_files import NotAPipeline, select_files
 
 DISK_MARGIN = 1 * 10**9  # keep a gigabyte free beyond the download
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 
 from ...errors import ModelUnavailable
+from .acceleration import accelerated, apply
 from .config import Checkpoint, ModelConfig
+from .tiny import tiny_pipeline
 
 log = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -67,9 +69,6 @@ class PipelineLoader:
 
     def load(self, cls, ckpt: Checkpoint, role: str):
         if ckpt.is_tiny:
-            from .acceleration import accelerated
-            from .tiny import tiny_pipeline
-
             # Tiny components are shared by the process: each pipeline gets its own scheduler (it
             # keeps the step index, and two devices' pipelines run at once), and its own modules
             # when acceleration options change them in place.
@@ -114,8 +113,6 @@ class PipelineLoader:
             vae.enable_slicing()
         if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
             pipe.enable_attention_slicing()
-        from .acceleration import apply
-
         apply(pipe, self.cfg, self.device)  # caching, compile, quantization, attention backend
 
 

@@ -13,34 +13,12 @@ wiring: only when asked for explicitly with WANIMAGE_DEVICES=cpu,cpu."""
 
 from __future__ import annotations
 
-from .acceleration import AccelerationError, parallel_degree
-from .config import EngineConfigError
+from .config import AccelerationError, parallel_degree
 
-# families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
-# the UNets' have none
-CP_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
 # attention backends with context parallelism that also return the log-sum-exp ring attention needs
 # (diffusers' native backend raises "Native attention does not support return_lse=True")
 RING_BACKENDS = ("flash", "flash_hub", "flash_varlen_hub", "_flash_3_hub", "_flash_3_varlen_hub", "_native_cudnn",
                  "_native_flash", "sage", "sage_hub")
-
-
-def validate(cfg, where: str) -> None:
-    """What a config file can get wrong whatever the devices (config.py calls this)."""
-    if parallel_degree(cfg) == 1:
-        return
-    if cfg.family not in CP_FAMILIES:
-        raise EngineConfigError(f"{where}: diffusers has no context-parallel plan for the {cfg.family} family's "
-                                f"denoiser (it has one for {', '.join(CP_FAMILIES)}); set ulysses_degree = 1 and "
-                                "ring_degree = 1, or use WANIMAGE_DEVICES for one pipeline per device")
-    if cfg.idle_unload_seconds > 0:
-        raise EngineConfigError(f"{where}: idle_unload_seconds with context parallelism: every rank must hold the "
-                                "same pipelines, so they stay resident; remove idle_unload_seconds")
-    if cfg.offload != "none" or cfg.device_map:
-        raise EngineConfigError(f"{where}: context parallelism puts the whole pipeline on each rank's device; "
-                                "remove offload / device_map for this model")
-    if cfg.parallel_timeout_seconds <= 0:
-        raise EngineConfigError(f"{where}.parallel_timeout_seconds: seconds above 0 (a pipeline call's limit)")
 
 
 def rank_devices(cfg, device: str, devices: list[str] | None, where: str) -> list[str]:

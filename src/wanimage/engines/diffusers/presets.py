@@ -9,7 +9,7 @@ only where one is published (with its source) or measured (with its command); ev
 is "unmeasured".
 
 `wanimage serve --preset NAME` turns a preset into an engine config whose checkpoints are the
-directories `wanimage pull` wrote (engines/diffusers/store.py); nothing here downloads."""
+directories `wanimage pull` wrote (engines/diffusers/models_dir.py); nothing here downloads."""
 
 from __future__ import annotations
 

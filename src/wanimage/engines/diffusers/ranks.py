@@ -30,6 +30,7 @@ import torch.multiprocessing as mp
 
 from . import tiny
 from .engine import DiffusersEngine
+from .families import FAMILIES
 
 log = logging.getLogger(__name__)
 START_SECONDS = 300.0  # followers import torch and diffusers and build their engine
@@ -96,17 +97,13 @@ def follower_main(rank: int, world: int, port: int, model: str, cfg, family: str
                   conn, threads: int, preset: str | None, tiny_speedups: bool = False, build=None) -> None:
     """A rank > 0: join the group, build the same engine, then do what rank 0 sends until "stop"
     (or until rank 0 is gone). On an error it reports and exits: the group is out of step."""
-    from . import FAMILIES
-
     conn.send(("joining", None))  # imports done: rank 0 opens the group, its timeout then counts
     device = devices[rank]
     torch.set_num_threads(threads)
     try:
         _join(rank, world, port, device, cfg.parallel_timeout_seconds)
         if tiny_speedups:  # rank 0 runs under tiny_cpu_speedups (tests): the same patched sizes here
-            from .tiny import tiny_cpu_speedups
-
-            speedups = tiny_cpu_speedups()  # kept referenced: a collected context manager restores the sizes
+            speedups = tiny.tiny_cpu_speedups()  # kept referenced: a collected context manager restores the sizes
             speedups.__enter__()
         engine = DiffusersEngine(model, replace(cfg, preload=False, device=device), FAMILIES[family], device,
                                  preset=preset, devices=devices)

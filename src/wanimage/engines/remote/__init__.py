@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...types import MODELS
+from ..base import EngineFactory
 from .client import Backend
 from .config import RemoteConfig, RemoteConfigError, is_remote, parse_remote, read_tables
 from .engine import RemoteEngine
@@ -65,16 +66,16 @@ class RemoteFactory:
         return RemoteEngine(self.model, self.cfg, backend, slots)
 
 
-def factories_for(configs: dict[str, RemoteConfig]) -> dict[str, RemoteFactory]:
+def factories_for(configs: dict[str, RemoteConfig]) -> dict[str, EngineFactory]:
     """model id -> factory. One Backend and one concurrency bound per base URL."""
     unknown = set(configs) - set(MODELS)
     if unknown:
         raise RemoteConfigError(f"remote engine: unknown model ids {sorted(unknown)}; use {', '.join(MODELS)}")
     backends = _Backends()
-    return {model: RemoteFactory(model, cfg, backends) for model, cfg in configs.items()}
+    return {model: EngineFactory(RemoteFactory(model, cfg, backends)) for model, cfg in configs.items()}
 
 
-def load_remote(config_path: Path) -> dict[str, RemoteFactory]:
+def load_remote(config_path: Path) -> dict[str, EngineFactory]:
     tables = remote_tables(config_path)
     configs = {m: parse_remote(raw, f"{config_path}: models.{m}") for m, raw in tables.items()}
     return factories_for(configs)

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ...types import Capabilities, Mode
-from ..base import Canceled, GenerationJob, ProgressFn
+from ..base import Canceled, Engine, GenerationJob, ProgressFn
 from ..imaging import (
     box_alpha,
     cap_pixels,
@@ -71,7 +71,7 @@ class _Progress:
         self.report(self.done / self.calls)
 
 
-class RemoteEngine:
+class RemoteEngine(Engine):
     name = "remote"
 
     def __init__(self, model: str, cfg: RemoteConfig, backend: Backend | None = None,

@@ -45,7 +45,7 @@ class Status:
         return "on disk" if self.on_disk else "missing"
 
 
-class ModelStore:
+class ModelsDir:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
 
@@ -67,7 +67,7 @@ class ModelStore:
 
     def install(self, source: Path, repo: str | None = None) -> list[str]:
         """Copy pulled folders from `source` (a `pull --to` directory, or one pulled folder)
-        into this store; returns the repos installed. Each copy is checked against its manifest."""
+        into this models directory; returns the repos installed. Each copy is checked against its manifest."""
         source = Path(source).expanduser()
         folders = [source] if read_manifest(source) else sorted(p for p in source.iterdir() if read_manifest(p))
         if repo is not None:

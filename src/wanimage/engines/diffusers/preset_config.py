@@ -13,7 +13,9 @@ from pathlib import Path
 
 from . import presets
 from .config import ModelConfig, parse_config, read_config_file
-from .store import ModelStore
+from .families import FAMILIES
+from .loader import pipeline_class
+from .models_dir import ModelsDir
 
 log = logging.getLogger(__name__)
 OPTIONAL = {"safety_checker", "feature_extractor", "image_encoder"}
@@ -26,9 +28,6 @@ class PresetNotReady(FileNotFoundError):
 def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     """What a pipeline of `repo` needs at least: model_index.json and one folder per required
     component of the classes its roles use (read from the classes' signatures, offline)."""
-    from . import FAMILIES
-    from .loader import pipeline_class
-
     names: dict[str, None] = {"model_index.json": None}
     for role, r in preset.roles.items():
         if r.repo != repo:
@@ -45,10 +44,10 @@ def pull_command(name: str, models_dir: Path, default_dir: Path) -> str:
     return f"wanimage pull {name}{where}"
 
 
-def check_pulled(preset: presets.Preset, store: ModelStore, command: str) -> None:
+def check_pulled(preset: presets.Preset, pulled: ModelsDir, command: str) -> None:
     lines = []
     for repo in preset.repos:
-        status = store.status(repo)
+        status = pulled.status(repo)
         if status.on_disk:
             continue
         if status.missing == ["(not pulled)"]:
@@ -59,9 +58,9 @@ def check_pulled(preset: presets.Preset, store: ModelStore, command: str) -> Non
             shown = ", ".join(status.missing[:5]) + (" ..." if len(status.missing) > 5 else "")
             lines.append(f"  {repo}: {len(status.missing)} file(s) missing or short in {status.path}: {shown}")
     if lines:
-        size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not store.status(r).on_disk)
+        size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not pulled.status(r).on_disk)
         raise PresetNotReady(
-            f"preset {preset.name}: weights not on disk in {store.root}\n" + "\n".join(lines)
+            f"preset {preset.name}: weights not on disk in {pulled.root}\n" + "\n".join(lines)
             + f"\nDownload them ({size / 1e9:.1f} GB) with:\n  {command}")
 
 
@@ -82,9 +81,9 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
     """model id -> ModelConfig for `name` (KeyError for an unknown preset, PresetNotReady when its
     weights are not on disk, EngineConfigError for a bad config file on top)."""
     preset = presets.find(name)
-    store = ModelStore(models_dir)
-    check_pulled(preset, store, pull_command(name, models_dir, default_dir))
-    data = presets.engine_config(preset, lambda repo: str(store.path(repo)))
+    pulled = ModelsDir(models_dir)
+    check_pulled(preset, pulled, pull_command(name, models_dir, default_dir))
+    data = presets.engine_config(preset, lambda repo: str(pulled.path(repo)))
     if config_file is not None:
         data = overlay(data, read_config_file(config_file))
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))

@@ -1,4 +1,4 @@
-"""What serves each API model id, in one shape for `wanimage models`, `GET /v1/models` (its
+"""A one-row summary of what serves each API model id, in one shape for `wanimage models`, `GET /v1/models` (its
 `wanimage` extension object) and the playground header: engine, preset, checkpoints, whether
 they are on disk and their size there, whether the weights are resident, device and memory."""
 
@@ -6,21 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .base import Engine
+
 BUILTIN_LABEL = "built-in: a small offline model (flat emoji-style sprites), no download"
 PRESETS_DOC = "docs/diffusers.md#real-images-in-three-commands"  # in the sources; served: /playground/presets
 
 
-def summarize(engine, error: str | None) -> dict:
-    name = getattr(engine, "name", None)
+def summarize(engine: Engine | None, error: str | None) -> dict:
     if engine is None:
         return {"engine": None, "label": f"unavailable: {error}" if error else "not loaded yet", "preset": None,
                 "checkpoints": [], "on_disk": None, "disk_bytes": None, "resident": False, "device": None,
                 "memory_bytes": 0}
+    name = engine.name
     if name == "diffusers":
         return _diffusers(engine.describe())
     if name == "builtin":
         return builtin_summary(engine)
-    details = engine.describe() if hasattr(engine, "describe") else {}
+    details = engine.describe()
     return {"engine": name, "label": name, "preset": None, "checkpoints": [], "on_disk": None,
             "disk_bytes": None, "resident": True, "device": details.get("backend"), "memory_bytes": None}
 
@@ -45,7 +47,7 @@ def builtin_summary(engine, device: str = "cpu") -> dict:
     from .builtin import DEFAULT_WEIGHTS
 
     files = [p for p in (DEFAULT_WEIGHTS, DEFAULT_WEIGHTS.with_name("concepts.safetensors")) if p.is_file()]
-    modules = _modules(getattr(engine, "model", None))
+    modules = _modules(engine.model if engine is not None else None)
     memory = sum(t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers()))
     device = next((str(p.device) for m in modules for p in m.parameters()), device)
     return {"engine": "builtin", "label": BUILTIN_LABEL, "preset": None, "docs": PRESETS_DOC,

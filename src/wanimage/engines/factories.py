@@ -1,13 +1,17 @@
-"""Which engine serves the two model ids, from the settings. Adding an engine touches this file
-and the engine's own package only."""
+"""Model id -> EngineFactory, from the settings: which engine serves each of the two model ids
+(the registry builds them on first use). Adding an engine touches this file and the engine's own
+package only."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..config import Settings
 from ..types import MODELS
-from .base import Engine
+from .base import Engine, EngineFactory
 from .devices import on_devices
-from .registry import EngineFactory, EngineRegistry
+from .registry import EngineRegistry
+from .summary import builtin_summary
 
 NOT_INSTALLED = (
     "no model is installed: the built-in model's weights (src/wanimage/weights/builtin.safetensors) "
@@ -15,28 +19,27 @@ NOT_INSTALLED = (
 )
 
 
-class BuiltinFactory:
+class BuiltinFactory(EngineFactory):
     """Loads the built-in model (seconds: torch, transformers, the text encoder). `wanimage
     models` describes it without loading (`heavy`, `describe_unloaded`)."""
 
-    heavy = True
-
     def __init__(self, device: str) -> None:
-        self.device = device
+        super().__init__(partial(_load_builtin, device), heavy=True, describe_unloaded=partial(_builtin_row, device))
 
-    def __call__(self) -> Engine:
-        try:
-            from .builtin import load_builtin_engine
-        except ImportError as exc:
-            raise ImportError(f"{NOT_INSTALLED} ({exc})") from exc
-        return load_builtin_engine(device=self.device)
 
-    def describe_unloaded(self) -> dict:
-        from .builtin import BuiltinEngine
-        from .inventory import builtin_summary
+def _load_builtin(device: str) -> Engine:
+    try:  # imported here: torch and the model load with the engine, not with the server's settings
+        from .builtin import load_builtin_engine
+    except ImportError as exc:
+        raise ImportError(f"{NOT_INSTALLED} ({exc})") from exc
+    return load_builtin_engine(device=device)
 
-        return {"engine": BuiltinEngine.name, "modes": sorted(m.value for m in BuiltinEngine.capabilities.modes),
-                "summary": builtin_summary(None, self.device)}
+
+def _builtin_row(device: str) -> dict:
+    from .builtin import BuiltinEngine
+
+    return {"engine": BuiltinEngine.name, "modes": sorted(m.value for m in BuiltinEngine.capabilities.modes),
+            "summary": builtin_summary(None, device)}
 
 
 def _builtin(settings: Settings) -> BuiltinFactory:
@@ -69,8 +72,8 @@ def _preset(settings: Settings, hardware_checks: bool = True) -> dict[str, Engin
     the missing files and the pull command (docs/diffusers.md)."""
     from .diffusers import engines_from_configs
     from .diffusers.config import EngineConfigError
+    from .diffusers.preset_config import PresetNotReady, on_device, preset_configs, preset_device
     from .diffusers.presets import find
-    from .diffusers.serving import PresetNotReady, on_device, preset_configs, preset_device
 
     default_dir = Settings.model_fields["data_dir"].default / "models"  # where a bare `wanimage pull` writes
     try:
