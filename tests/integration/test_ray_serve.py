@@ -28,7 +28,7 @@ def ray_cluster(tmp_path_factory, postgres):
 
     metrics_port = free_port()
     ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": f"{ROOT}/src:{ROOT}"}},
              _metrics_export_port=metrics_port)
     port = free_port()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ray"), database_url=postgres.create_database(),

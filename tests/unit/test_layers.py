@@ -1,5 +1,6 @@
 """The import direction of shared/DESIGN.md, read from the source: api -> core -> {tasks, engines,
-thinking, storage} -> types; engines -> model; nothing imports api but the app. Every import
+thinking, storage} -> types; engines -> model; nothing imports api but the app; api and web reach
+everything through the service (core). Every import
 counts, also those inside functions, so a layer cannot be crossed quietly."""
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ FORBIDDEN = {
     "storage": {"api", "core", "tasks", "engines", "thinking", "model", "runners", "app"},
     "model": {"api", "core", "tasks", "engines", "thinking", "storage", "runners", "app", "config"},
     "core": {"api", "runners", "app"},
+    # route handlers call the service, never a store, an engine or the queue
+    "api": {"tasks", "storage", "engines", "thinking", "model", "runners", "app"},
+    "web": {"api", "tasks", "storage", "engines", "thinking", "model", "runners", "app"},
 }
 
 

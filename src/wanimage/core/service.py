@@ -386,6 +386,12 @@ class ImageService:
     def worker_count(self) -> int:
         return len(self.workers)
 
+    def presets(self) -> tuple[list, dict]:
+        """The model presets `wanimage pull` knows, and their checkpoints by repository id."""
+        from ..engines.diffusers.presets import PRESETS, REPOS  # tables only: no diffusers import
+
+        return list(PRESETS.values()), REPOS
+
     def models(self) -> list[dict]:
         """One row per model id: its engine, whether it loaded, the load error, its modes."""
         return self.engines.describe()

@@ -6,13 +6,13 @@ from __future__ import annotations
 from html import escape
 
 
-def presets_page() -> str:
-    from ..engines.diffusers.presets import PRESETS, REPOS
-
+def presets_page(presets: list, repos: dict) -> str:
+    """`presets`: the presets `wanimage pull` knows; `repos`: their checkpoints by repository id
+    (both from the service, ImageService.presets)."""
     rows = []
-    for p in PRESETS.values():
+    for p in presets:
         checkpoints = "<br>".join(
-            f'<a href="{escape(REPOS[r].page)}">{escape(r)}</a>{" (gated)" if REPOS[r].gated else ""}' for r in p.repos)
+            f'<a href="{escape(repos[r].page)}">{escape(r)}</a>{" (gated)" if repos[r].gated else ""}' for r in p.repos)
         speed = escape(p.speed) + (f' (<a href="{escape(p.speed_source)}">source</a>)'
                                    if p.speed_source.startswith("http") else "")
         rows.append(f"<tr><td><code>{escape(p.name)}</code></td><td>{escape(p.title)}</td><td>{escape(p.device)}</td>"

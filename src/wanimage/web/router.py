@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from ..errors import NotFound
@@ -36,10 +36,11 @@ def web_router() -> APIRouter:
         return FileResponse(STATIC / "favicon.png", media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
     @router.get("/playground/presets")  # the header's link, offline (web/presets.py)
-    def presets() -> HTMLResponse:
+    def presets(request: Request) -> HTMLResponse:
         from .presets import presets_page
 
-        return HTMLResponse(presets_page(), headers=NO_CACHE)
+        presets, repos = request.app.state.service.presets()
+        return HTMLResponse(presets_page(presets, repos), headers=NO_CACHE)
 
     @router.get("/playground/")
     def slash() -> RedirectResponse:
