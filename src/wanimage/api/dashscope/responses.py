@@ -217,9 +217,10 @@ class RequestSummary(DashScopeResponse):
     color_palette: SkipValidation[list[dict[str, Any]] | None] = None  # ratios as sent: "NN.NN%" or numbers
     images: SkipValidation[list[str | None]] = []  # signed URLs; None for an inline data URI
 
+    # No return annotation: the OpenAPI document then describes the fields, not a bare object.
     @model_serializer(mode="wrap")
-    def _keep_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        dumped = handler(self)
+    def _keep_nulls(self, handler: SerializerFunctionWrapHandler):
+        dumped = handler(self)  # without the Nones, when rendered
         return {name: dumped.get(name) for name in type(self).model_fields}
 
     @classmethod

@@ -26,7 +26,7 @@ from .uploads import check_upload_owner
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], tags=["dashscope"])
 
 
-@router.post("/services/aigc/multimodal-generation/generation")
+@router.post("/services/aigc/multimodal-generation/generation", response_model=GenerationResponse)
 async def generate(body: wire.GenerationBody, request: Request) -> Response:
     """Synchronous generation or edit: answers when the images are ready. With `X-DashScope-SSE:
     enable` or `Accept: text/event-stream`, Server-Sent Events: progress frames, then the same
@@ -74,7 +74,7 @@ async def _submit_async(
     return JSONResponse(GenerationResponse.submitted(record, request_id_of(request)).render())
 
 
-@router.post("/services/aigc/image-generation/generation")
+@router.post("/services/aigc/image-generation/generation", response_model=GenerationResponse)
 async def generate_async(
     body: wire.GenerationBody,
     request: Request,
@@ -84,7 +84,7 @@ async def generate_async(
     return await _submit_async(request, x_dashscope_async, body.to_request, Origin.GENERATION)
 
 
-@router.post("/services/aigc/text2image/image-synthesis")
+@router.post("/services/aigc/text2image/image-synthesis", response_model=GenerationResponse)
 async def image_synthesis(
     body: wire.SynthesisBody,
     request: Request,
@@ -95,7 +95,7 @@ async def image_synthesis(
     return await _submit_async(request, x_dashscope_async, body.to_request, Origin.SYNTHESIS)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=TaskResponse)
 @router.get("/tasks/{task_id}/", include_in_schema=False)
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     """Task status and results. Unknown or expired ids answer 200 with UNKNOWN."""
@@ -105,7 +105,7 @@ async def get_task(task_id: str, request: Request) -> JSONResponse:
     return JSONResponse(TaskResponse.of(record, request_id_of(request), url_for(request)).render())
 
 
-@router.post("/tasks/{task_id}/cancel")
+@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
 @router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
     """Cancel: PENDING tasks end CANCELED at once; RUNNING tasks stop at the next step (extension).
@@ -137,7 +137,7 @@ def _status_param(status: str | None) -> TaskStatus | None:
         ) from None
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TaskListResponse)
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(
     request: Request,

@@ -26,14 +26,14 @@ from .responses import ImagesResponse, StreamEvent
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["openai"])
 
 
-@router.post("/images/generations")
+@router.post("/images/generations", response_model=ImagesResponse)
 async def generations(body: wire.GenerationsBody, request: Request):
     """Text-to-image (and reference images via `image` / `images`). Wan parameters are top-level
     fields (the SDK's `extra_body`). `stream: true` answers Server-Sent Events."""
     return await _run(request, body.to_request(), body.options(), kind="image_generation")
 
 
-@router.post("/images/edits")
+@router.post("/images/edits", response_model=ImagesResponse)
 async def edits(request: Request):
     """Multipart edit: `image` (one file) or `image[]` (several), prompt, and Wan fields as form
     values (`bbox_list` / `color_palette` as JSON strings)."""
