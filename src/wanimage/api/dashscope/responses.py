@@ -204,7 +204,8 @@ class TaskResponse(DashScopeResponse):
 
 class RequestSummary(DashScopeResponse):
     """What a listed task was asked (a wanimage extension): enough to show it in a gallery and
-    send it again. Values are as stored, and every key is present: null is "not asked"."""
+    send it again. Every key is present: null is "not asked". Values are shown as stored, not
+    checked again (`model_construct`): a row an older server wrote must not fail the whole list."""
 
     prompt: SkipValidation[str | None] = None
     size: SkipValidation[str | None] = None  # "1K" | "2K" | "4K" or "W*H"
