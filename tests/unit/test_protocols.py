@@ -1,18 +1,24 @@
 """The dialects' request models (api/dashscope/protocol.py, api/openai/protocol.py): unknown fields
 accepted and logged once per object, fields in the order of the spec they mirror, `to_request()`,
-and every refusal with the message and field the HTTP tests pin (tests/e2e/test_validation.py)."""
+and every refusal with the message and field the HTTP tests pin (tests/e2e/test_validation.py).
+Then their response models (responses.py): a few bodies pinned byte for byte."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 from pydantic import ValidationError
 
 from wanimage.api.dashscope import protocol as ds
+from wanimage.api.dashscope import responses as ds_out
 from wanimage.api.openai import protocol as oa
+from wanimage.api.openai import responses as oa_out
 from wanimage.core.request import SizeSpec
+from wanimage.core.task import GenerationResult, Origin, Task
 from wanimage.errors import ApiError, EmptyInput, InvalidParameter
+from wanimage.types import TaskStatus
 
 URI = "data:image/png;base64,iVBORw0KGgo="
 
@@ -318,3 +324,89 @@ def test_text_check_walks_any_depth_and_previews_keys_short():
     assert error.field == "extra" and len(error.message) < 300
     error = refusal(lambda: oa.GenerationsBody.model_validate({"prompt": "a", "k" * 10_000 + "\x00": 1}))
     assert error.message.startswith("body: the field name 'kkkk") and len(error.message) < 200
+
+
+# ------------------------------------------------------------------ response bodies
+
+
+def task(status=TaskStatus.SUCCEEDED, **fields) -> Task:
+    base = dict(id="t1", status=status, model="wan2.7-image", origin=Origin.GENERATION,
+                asked={"model": "wan2.7-image", "prompt": "a fox", "images": ["input://u/a.png", URI], "seed": None},
+                submit_time=1775558400.123, scheduled_time=1775558401.5, end_time=1775558410.9996, progress=100,
+                cancel_requested=False, owner=None, result=None, error=None)
+    return Task(**{**base, **fields})
+
+
+def sign(key: str) -> str:
+    return f"http://h/{key}"
+
+
+def wire(body) -> str:
+    """The bytes a JSONResponse sends: key order and absent keys both count."""
+    return json.dumps(body.render(), ensure_ascii=False, separators=(",", ":"))
+
+
+TWO = GenerationResult(images=["a.png", "b.png"], size="64*32", prompt="p", revised_prompt="rp", seed=3,
+                       sequential=False)
+SET = GenerationResult(images=["a.png", "b.png"], size="64*32", prompt="p", revised_prompt="rp", seed=3,
+                       sequential=True, planner="builtin")
+
+
+def test_dashscope_legacy_synthesis_task_body_pinned():
+    body = ds_out.TaskResponse.of(task(origin=Origin.SYNTHESIS, result=TWO), "r", sign)
+    times = '"submit_time":"2026-04-07 10:40:00.123","scheduled_time":"2026-04-07 10:40:01.500","end_time":"2026-04-07 10:40:10.999"'
+    choice = '{"finish_reason":"stop","message":{"role":"assistant","content":[{"image":"http://h/%s.png","type":"image"}]}}'
+    results = '{"url":"http://h/%s.png","orig_prompt":"p","actual_prompt":"rp"}'
+    assert wire(body) == (
+        '{"request_id":"r","output":{"task_id":"t1","task_status":"SUCCEEDED",' + times + ',"finished":true,'
+        '"choices":[' + choice % "a" + "," + choice % "b" + '],"results":[' + results % "a" + "," + results % "b"
+        + '],"task_metrics":{"TOTAL":2,"SUCCEEDED":2,"FAILED":0}},'
+        '"usage":{"image_count":2,"size":"64*32","input_tokens":0,"output_tokens":0,"total_tokens":0}}'
+    )
+
+
+def test_dashscope_sync_set_with_thinking_and_running_task_pinned():
+    body = ds_out.GenerationResponse.answer(task(result=SET), "r", sign)
+    assert wire(body) == (
+        '{"output":{"choices":[{"finish_reason":"stop","message":{"role":"assistant","content":['
+        '{"image":"http://h/a.png","type":"image"},{"image":"http://h/b.png","type":"image"},'
+        '{"type":"text","text":"rp"}]}}],"finished":true},'
+        '"usage":{"image_count":2,"size":"64*32","input_tokens":0,"output_tokens":0,"total_tokens":0},"request_id":"r"}'
+    )
+    running = ds_out.TaskResponse.of(task(TaskStatus.RUNNING, end_time=None, progress=42, cancel_requested=True), "r", sign)
+    assert wire(running) == (
+        '{"request_id":"r","output":{"task_id":"t1","task_status":"RUNNING","submit_time":"2026-04-07 10:40:00.123",'
+        '"scheduled_time":"2026-04-07 10:40:01.500","progress":42,"cancel_requested":true}}'
+    )
+    canceled = ds_out.TaskResponse.of(task(TaskStatus.CANCELED, scheduled_time=None, error=ApiError("stop", code="Canceled")), "r", sign)
+    assert wire(canceled).endswith('"end_time":"2026-04-07 10:40:10.999","finished":true,"code":"Canceled","message":"stop"}}')
+    assert wire(ds_out.GenerationResponse.progress("t1", 7, "r")) == (
+        '{"output":{"task_id":"t1","task_status":"RUNNING","progress":7,"finished":false},"request_id":"r"}'
+    )
+
+
+def test_dashscope_list_keeps_request_nulls_and_java_epoch_ms():
+    body = ds_out.TaskListResponse.of([task(TaskStatus.PENDING, scheduled_time=None, end_time=None)], 11, 2, 5, "r", sign)
+    assert wire(body) == (
+        '{"request_id":"r","page_no":2,"page_size":5,"total":11,"total_page":3,"tasks":[{"task_id":"t1",'
+        '"task_status":"PENDING","submit_time":"2026-04-07 10:40:00.123","model":"wan2.7-image","request":{'
+        '"prompt":"a fox","size":null,"n":null,"enable_sequential":null,"thinking_mode":null,"watermark":null,'
+        '"seed":null,"bbox_list":null,"color_palette":null,"images":["http://h/u/a.png",null]}}],'
+        '"data":[{"task_id":"t1","status":"PENDING","model_name":"wan2.7-image","gmt_create":1775558400123}]}'
+    )
+
+
+def test_openai_bodies_pinned():
+    body = oa_out.ImagesResponse.of(task(origin=Origin.OPENAI, result=TWO), 17, "b64_json", ["QQ==", "Qg=="])
+    assert wire(body) == (
+        '{"created":17,"data":[{"b64_json":"QQ==","revised_prompt":"rp"},{"b64_json":"Qg==","revised_prompt":"rp"}],'
+        '"size":"64x32","output_format":"png","usage":{"image_count":2,"input_tokens":0,"output_tokens":0,"total_tokens":0}}'
+    )
+    common = '"b64_json":"QQ==","created_at":17,"size":"64x32","quality":"auto","background":"opaque","output_format":"png"'
+    partial = oa_out.StreamEvent.partial("image_edit", "QQ==", created=17, size="64x32", index=0)
+    assert wire(partial) == '{"type":"image_edit.partial_image",' + common + ',"partial_image_index":0}'
+    done = oa_out.StreamEvent.completed("image_generation", "QQ==", created=17, size="64x32", revised_prompt="rp")
+    assert wire(done) == (
+        '{"type":"image_generation.completed",' + common + ',"revised_prompt":"rp","usage":{"input_tokens":0,'
+        '"output_tokens":0,"total_tokens":0,"input_tokens_details":{"image_tokens":0,"text_tokens":0}}}'
+    )

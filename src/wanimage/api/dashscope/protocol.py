@@ -1,5 +1,5 @@
-"""The DashScope wire format (api-spec.md §1-§2, §8): request bodies -> GenerationRequest, and
-task records -> response bodies. Pure: no FastAPI, no service.
+"""The DashScope wire format (api-spec.md §1, §8): request bodies -> GenerationRequest (the
+response bodies are in responses.py). Pure: no FastAPI, no service.
 
 The request models type every field as api-spec.md §1.3 does, in its order. Who checks what, in
 this order (the order of the messages a client has always received):
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -30,10 +28,8 @@ from pydantic import (
 )
 
 from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request
-from ...core.task import Origin, Task
 from ...core.text import Path, check_text
 from ...errors import EmptyInput, InvalidParameter
-from ...types import TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +45,6 @@ PARAMETERS = (
     "seed",
 )
 CONTENT_KEYS = {"text", "image", "type"}
-
-UrlFor = Callable[[str], str]  # image-store key -> signed URL
 
 
 # ------------------------------------------------------------------ request models
@@ -276,150 +270,3 @@ def _check_input(input_: dict[str, Any] | None) -> None:
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
-
-
-# ------------------------------------------------------------------ records -> response bodies
-
-
-def _choices(record: Task, url_for: UrlFor) -> list[dict[str, Any]]:
-    result = record.result
-    assert result is not None
-    items = [{"image": url_for(key), "type": "image"} for key in result.images]
-    if result.sequential:  # an image set is one choice with every image, in story order
-        groups = [items]
-    else:  # n independent images: one choice each
-        groups = [[item] for item in items]
-    if result.planner and groups:  # thinking ran: its revised prompt as a text item (api-spec §4.2)
-        groups[0] = [*groups[0], {"type": "text", "text": result.revised_prompt}]
-    return [
-        {"finish_reason": "stop", "message": {"role": "assistant", "content": content}} for content in groups
-    ]
-
-
-def usage(record: Task) -> dict[str, Any]:
-    result = record.result
-    assert result is not None
-    # Tokens are informational upstream and not billed; this server does not count them.
-    return {
-        "image_count": len(result.images),
-        "size": result.size,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "total_tokens": 0,
-    }
-
-
-def sync_response(record: Task, request_id: str, url_for: UrlFor) -> dict[str, Any]:
-    return {
-        "output": {"choices": _choices(record, url_for), "finished": True},
-        "usage": usage(record),
-        "request_id": request_id,
-    }
-
-
-def progress_response(task_id: str, progress: int, request_id: str) -> dict[str, Any]:
-    """A progress frame of a streamed sync call: the task's status and progress, no images."""
-    output = {"task_id": task_id, "task_status": TaskStatus.RUNNING.value, "progress": progress, "finished": False}
-    return {"output": output, "request_id": request_id}
-
-
-def submitted_response(record: Task, request_id: str) -> dict[str, Any]:
-    return {"output": {"task_id": record.id, "task_status": record.status.value}, "request_id": request_id}
-
-
-def unknown_task_response(task_id: str, request_id: str) -> dict[str, Any]:
-    return {"request_id": request_id, "output": {"task_id": task_id, "task_status": TaskStatus.UNKNOWN.value}}
-
-
-def task_output(record: Task, url_for: UrlFor) -> dict[str, Any]:
-    output: dict[str, Any] = {
-        "task_id": record.id,
-        "task_status": record.status.value,
-        "submit_time": format_time(record.submit_time),
-    }
-    if record.scheduled_time is not None:
-        output["scheduled_time"] = format_time(record.scheduled_time)
-    if record.end_time is not None:
-        output["end_time"] = format_time(record.end_time)
-    if record.status is TaskStatus.RUNNING:
-        output["progress"] = record.progress  # wanimage extension: 0-100
-        if record.cancel_requested:
-            output["cancel_requested"] = True
-    if record.status.terminal:
-        output["finished"] = True
-    if record.status is TaskStatus.SUCCEEDED and record.result:
-        output["choices"] = _choices(record, url_for)
-        if record.origin is Origin.SYNTHESIS:  # what ImageSynthesis (1.x) reads
-            output["results"] = [
-                {"url": url_for(key), "orig_prompt": record.result.prompt, "actual_prompt": record.result.revised_prompt}
-                for key in record.result.images
-            ]
-            n = len(record.result.images)
-            output["task_metrics"] = {"TOTAL": n, "SUCCEEDED": n, "FAILED": 0}
-    if record.status in (TaskStatus.FAILED, TaskStatus.CANCELED) and record.error:
-        output["code"] = record.error.code
-        output["message"] = record.error.message
-    return output
-
-
-def task_response(record: Task, request_id: str, url_for: UrlFor) -> dict[str, Any]:
-    body: dict[str, Any] = {"request_id": request_id, "output": task_output(record, url_for)}
-    if record.status is TaskStatus.SUCCEEDED and record.result:
-        body["usage"] = usage(record)
-    return body
-
-
-def task_list_response(
-    records: list[Task], total: int, page_no: int, page_size: int, request_id: str, url_for: UrlFor
-) -> dict[str, Any]:
-    """Both list shapes in one body: `tasks[]` (the Python SDKs read it) and the Java SDK's
-    `ImageGenerationListResult`: `data[]` of `AsyncTaskInfo` with epoch-millisecond times, and
-    `total_page`. No `output` key: the Java SDK reads the whole body only when there is none."""
-    return {
-        "request_id": request_id,
-        "page_no": page_no,
-        "page_size": page_size,
-        "total": total,
-        "total_page": -(-total // page_size),
-        "tasks": [{**task_output(r, url_for), "model": r.model, "request": request_summary(r, url_for)}
-                  for r in records],
-        "data": [async_task_info(r) for r in records],
-    }
-
-
-def request_summary(record: Task, url_for: UrlFor) -> dict[str, Any]:
-    """What the task was asked (a wanimage extension on `tasks[]` entries): enough to show it in
-    a gallery and send it again. Stored input images come back as signed URLs."""
-    req = record.asked
-    keys = ("prompt", "size", "n", "enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list",
-            "color_palette")
-    summary = {key: req.get(key) for key in keys}
-    summary["images"] = [url_for(ref.removeprefix("input://")) if ref.startswith("input://")
-                         else None if ref.startswith("data:") else ref  # never a megabyte inline
-                         for ref in req.get("images", [])]
-    return summary
-
-
-def async_task_info(record: Task) -> dict[str, Any]:
-    """One entry of `data[]`, as the Java SDK's `AsyncTaskInfo` maps it (times are Longs)."""
-    info: dict[str, Any] = {
-        "task_id": record.id,
-        "status": record.status.value,
-        "model_name": record.model,
-        "gmt_create": _epoch_ms(record.submit_time),
-        "start_time": _epoch_ms(record.scheduled_time),
-        "end_time": _epoch_ms(record.end_time),
-        "api_key_id": record.owner,  # the creating key's id (a hash, never the key); none without keys
-    }
-    return {key: value for key, value in info.items() if value is not None}
-
-
-def format_time(ts: float | None) -> str | None:
-    """Task timestamps: 'YYYY-MM-DD HH:mm:ss.SSS' in UTC (the API does not state a zone)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-def _epoch_ms(ts: float | None) -> int | None:
-    return None if ts is None else int(round(ts * 1000))

@@ -20,12 +20,13 @@ from ..common import require_api_key, service_of, tenant_of, url_for
 from ..errors import dashscope_error_body, request_id_of
 from . import protocol as wire
 from . import sse
+from .responses import GenerationResponse, TaskListResponse, TaskResponse, UrlFor
 from .uploads import check_upload_owner
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], tags=["dashscope"])
 
 
-@router.post("/services/aigc/multimodal-generation/generation")
+@router.post("/services/aigc/multimodal-generation/generation", response_model=GenerationResponse)
 async def generate(body: wire.GenerationBody, request: Request) -> Response:
     """Synchronous generation or edit: answers when the images are ready. With `X-DashScope-SSE:
     enable` or `Accept: text/event-stream`, Server-Sent Events: progress frames, then the same
@@ -37,11 +38,11 @@ async def generate(body: wire.GenerationBody, request: Request) -> Response:
         frames = _frames(service, task.id, events, request_id_of(request), url_for(request))
         return StreamingResponse(frames, media_type=sse.MEDIA_TYPE, headers=sse.STREAM_HEADERS)
     task = await service.generate(req, Origin.GENERATION, tenant=tenant, hung_up=request.is_disconnected)
-    return JSONResponse(wire.sync_response(task, request_id_of(request), url_for(request)))
+    return JSONResponse(GenerationResponse.answer(task, request_id_of(request), url_for(request)).render())
 
 
 async def _frames(
-    service: ImageService, task_id: str, events: AsyncIterator[TaskEvent], request_id: str, sign: wire.UrlFor
+    service: ImageService, task_id: str, events: AsyncIterator[TaskEvent], request_id: str, sign: UrlFor
 ) -> AsyncIterator[bytes]:
     """One frame per new progress value, then the final answer or an error frame."""
     number = 0
@@ -49,9 +50,9 @@ async def _frames(
         async with aclosing(service.follow_progress(task_id, events)) as progress_values:
             async for progress in progress_values:
                 number += 1
-                yield sse.frame(number, wire.progress_response(task_id, progress, request_id))
+                yield sse.frame(number, GenerationResponse.progress(task_id, progress, request_id).render())
         task = await service.finished(task_id)
-        yield sse.frame(number + 1, wire.sync_response(task, request_id, sign))
+        yield sse.frame(number + 1, GenerationResponse.answer(task, request_id, sign).render())
     except ApiError as exc:
         yield sse.error_frame(number + 1, dashscope_error_body(exc, request_id), exc.status)
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
@@ -70,10 +71,10 @@ async def _submit_async(
     req = build()
     check_upload_owner(req.images, tenant_of(request))
     record = await service_of(request).submit(req, origin, tenant=tenant_of(request))
-    return JSONResponse(wire.submitted_response(record, request_id_of(request)))
+    return JSONResponse(GenerationResponse.submitted(record, request_id_of(request)).render())
 
 
-@router.post("/services/aigc/image-generation/generation")
+@router.post("/services/aigc/image-generation/generation", response_model=GenerationResponse)
 async def generate_async(
     body: wire.GenerationBody,
     request: Request,
@@ -83,7 +84,7 @@ async def generate_async(
     return await _submit_async(request, x_dashscope_async, body.to_request, Origin.GENERATION)
 
 
-@router.post("/services/aigc/text2image/image-synthesis")
+@router.post("/services/aigc/text2image/image-synthesis", response_model=GenerationResponse)
 async def image_synthesis(
     body: wire.SynthesisBody,
     request: Request,
@@ -94,25 +95,25 @@ async def image_synthesis(
     return await _submit_async(request, x_dashscope_async, body.to_request, Origin.SYNTHESIS)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=TaskResponse)
 @router.get("/tasks/{task_id}/", include_in_schema=False)
 async def get_task(task_id: str, request: Request) -> JSONResponse:
     """Task status and results. Unknown or expired ids answer 200 with UNKNOWN."""
     record = await asyncio.to_thread(service_of(request).get, task_id, tenant_of(request))
     if record is None:
-        return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
-    return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
+        return JSONResponse(TaskResponse.unknown(task_id, request_id_of(request)).render())
+    return JSONResponse(TaskResponse.of(record, request_id_of(request), url_for(request)).render())
 
 
-@router.post("/tasks/{task_id}/cancel")
+@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
 @router.post("/tasks/{task_id}/cancel/", include_in_schema=False)
 async def cancel_task(task_id: str, request: Request) -> JSONResponse:
     """Cancel: PENDING tasks end CANCELED at once; RUNNING tasks stop at the next step (extension).
     Any body (the async client sends JSON, the sync one nothing) is ignored."""
     record = await asyncio.to_thread(service_of(request).cancel, task_id, tenant_of(request))
     if record is None:
-        return JSONResponse(wire.unknown_task_response(task_id, request_id_of(request)))
-    return JSONResponse(wire.task_response(record, request_id_of(request), url_for(request)))
+        return JSONResponse(TaskResponse.unknown(task_id, request_id_of(request)).render())
+    return JSONResponse(TaskResponse.of(record, request_id_of(request), url_for(request)).render())
 
 
 def _time_param(name: str, value: str | None) -> float | None:
@@ -136,7 +137,7 @@ def _status_param(status: str | None) -> TaskStatus | None:
         ) from None
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TaskListResponse)
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(
     request: Request,
@@ -159,6 +160,5 @@ async def list_tasks(
         end_time=_time_param("end_time", end_time),
         tenant=tenant_of(request),
     )
-    return JSONResponse(
-        wire.task_list_response(page.tasks, page.total, page_no, page_size, request_id_of(request), url_for(request))
-    )
+    body = TaskListResponse.of(page.tasks, page.total, page_no, page_size, request_id_of(request), url_for(request))
+    return JSONResponse(body.render())

@@ -1,5 +1,5 @@
-"""The OpenAI Images dialect (api-spec.md §3, §8): JSON and multipart bodies -> GenerationRequest,
-task records -> `{created, data[], usage}` and stream events. Pure: no FastAPI, no service.
+"""The OpenAI Images dialect (api-spec.md §3, §8): JSON and multipart bodies -> GenerationRequest
+(the response bodies are in responses.py). Pure: no FastAPI, no service.
 
 The request models type every field as the OpenAI Images API does, in its order, then the Wan 2.7
 fields the gateways add (api-spec.md §3.1). The values are kept as sent (`SkipValidation`): the
@@ -17,7 +17,6 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, SkipValidation, model_validator
 
 from ...core.request import GenerationRequest, build_request
-from ...core.task import Task
 from ...core.text import check_text
 from ...errors import InvalidParameter
 
@@ -244,43 +243,3 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-# ------------------------------------------------------------------ responses
-
-
-def images_response(record: Task, options: Options, created: int, image_data: list[dict[str, str]]) -> dict[str, Any]:
-    """`image_data`: per image {"url": ...} or {"b64_json": ...}, rendered by the router."""
-    result = record.result
-    assert result is not None
-    width, height = result.size.split("*")
-    return {
-        "created": created,
-        "data": [{**item, "revised_prompt": result.revised_prompt} for item in image_data],
-        "size": f"{width}x{height}",
-        "output_format": "png",
-        "usage": {"image_count": len(result.images), "input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-    }
-
-
-def stream_event(kind: str, event: str, *, b64: str, created: int, size: str, index: int | None = None,
-                 revised_prompt: str | None = None) -> dict[str, Any]:
-    """`kind` is image_generation or image_edit; `event` partial_image or completed. A completed
-    event also carries `revised_prompt` (as the non-streaming `data[]` items do; an extension)."""
-    body: dict[str, Any] = {
-        "type": f"{kind}.{event}",
-        "b64_json": b64,
-        "created_at": created,
-        "size": size,
-        "quality": "auto",
-        "background": "opaque",
-        "output_format": "png",
-    }
-    if index is not None:
-        body["partial_image_index"] = index
-    if event == "completed":
-        if revised_prompt is not None:
-            body["revised_prompt"] = revised_prompt
-        body["usage"] = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
-                         "input_tokens_details": {"image_tokens": 0, "text_tokens": 0}}
-    return body

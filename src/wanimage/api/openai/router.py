@@ -21,18 +21,19 @@ from ..common import require_api_key, service_of, tenant_of, url_for
 from ..dashscope.uploads import check_upload_owner
 from ..errors import openai_error_body
 from . import protocol as wire
+from .responses import ImagesResponse, StreamEvent
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["openai"])
 
 
-@router.post("/images/generations")
+@router.post("/images/generations", response_model=ImagesResponse)
 async def generations(body: wire.GenerationsBody, request: Request):
     """Text-to-image (and reference images via `image` / `images`). Wan parameters are top-level
     fields (the SDK's `extra_body`). `stream: true` answers Server-Sent Events."""
     return await _run(request, body.to_request(), body.options(), kind="image_generation")
 
 
-@router.post("/images/edits")
+@router.post("/images/edits", response_model=ImagesResponse)
 async def edits(request: Request):
     """Multipart edit: `image` (one file) or `image[]` (several), prompt, and Wan fields as form
     values (`bbox_list` / `color_palette` as JSON strings)."""
@@ -72,16 +73,18 @@ async def _run(request: Request, req: GenerationRequest, options: wire.Options, 
             headers={"Cache-Control": "no-cache"},
         )
     task = await service.generate(req, Origin.OPENAI, tenant=tenant_of(request), hung_up=request.is_disconnected)
-    return JSONResponse(wire.images_response(task, options, int(time.time()), await _image_data(request, task, options)))
+    body = ImagesResponse.of(task, int(time.time()), options.response_format, await _images(request, task, options))
+    return JSONResponse(body.render())
 
 
-async def _image_data(request: Request, record: Task, options: wire.Options) -> list[dict[str, str]]:
+async def _images(request: Request, record: Task, options: wire.Options) -> list[str]:
+    """Per image its signed URL, or its base64 for `b64_json`."""
     assert record.result is not None
     if options.response_format == "b64_json":
         service = service_of(request)
-        return [{"b64_json": _b64(await asyncio.to_thread(service.files.image_bytes, k))} for k in record.result.images]
+        return [_b64(await asyncio.to_thread(service.files.image_bytes, k)) for k in record.result.images]
     sign = url_for(request)
-    return [{"url": sign(k)} for k in record.result.images]
+    return [sign(k) for k in record.result.images]
 
 
 def _sse(data: dict, event: str | None = None) -> bytes:
@@ -105,14 +108,15 @@ async def _events(
             if sent < options.partial_images and event.previews and event.progress >= due:
                 preview = event.previews[0]
                 size = f"{preview.width}x{preview.height}"
-                yield _sse(wire.stream_event(kind, "partial_image", b64=_b64(service.preview_png(preview)), created=created, size=size, index=sent))
+                yield _sse(StreamEvent.partial(kind, _b64(service.preview_png(preview)), created=created, size=size, index=sent).render())
                 sent += 1
         final = await service.finished(record.id)
         assert final.result is not None
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            yield _sse(wire.stream_event(kind, "completed", b64=_b64(await asyncio.to_thread(service.files.image_bytes, key)), created=created, size=size,
-                                         revised_prompt=final.result.revised_prompt))
+            b64 = _b64(await asyncio.to_thread(service.files.image_bytes, key))
+            event = StreamEvent.completed(kind, b64, created=created, size=size, revised_prompt=final.result.revised_prompt)
+            yield _sse(event.render())
     except ApiError as exc:
         yield _sse(openai_error_body(exc), event="error")
     except (asyncio.CancelledError, GeneratorExit):  # the client hung up mid-stream
