@@ -13,8 +13,10 @@ router = APIRouter(tags=["system"])
 _STARTED = int(time.time())
 
 
+# Plain `def` handlers: FastAPI runs them in its thread pool, so their store reads (queue depth,
+# disk, models) never block the event loop.
 @router.get("/health")
-async def health(request: Request) -> JSONResponse:
+def health(request: Request) -> JSONResponse:
     service = service_of(request)
     models = service.models()
     disk = service.disk_status()
@@ -42,13 +44,13 @@ def _backends(models: list[dict]) -> list[dict]:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response:
     body = request.app.state.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/v1/models", dependencies=[Depends(require_api_key)])
-async def list_models(request: Request) -> JSONResponse:
+def list_models(request: Request) -> JSONResponse:
     rows = service_of(request).models()
     data = [
         {

@@ -189,7 +189,8 @@ class ImageService:
             depth = await asyncio.to_thread(self.queue_depth)
         if depth >= self.settings.max_queue:
             raise self._queue_full()
-        engine = self.engines.get(req.model)  # an unknown or unavailable model fails before any fetch
+        # an unknown or unavailable model fails before any fetch (a first use loads it: off the loop)
+        engine = await asyncio.to_thread(self.engines.get, req.model)
         disk = await asyncio.to_thread(self.disk_status)
         if disk["low"]:
             raise StorageFull(
@@ -267,7 +268,11 @@ class ImageService:
     def abandon(self, task_id: str) -> None:
         """The client of a sync or streaming request hung up before its task ended: nobody is left
         to receive the images (those requests never tell the task id), so stop spending the engine
-        on it. Synchronous on purpose: it runs while the request's coroutine is being cancelled."""
+        on it. It runs while the request's coroutine is being cancelled, where nothing can be
+        awaited: the cancel (a store write) is handed to a thread, off the event loop."""
+        asyncio.get_running_loop().run_in_executor(None, self._cancel_abandoned, task_id)
+
+    def _cancel_abandoned(self, task_id: str) -> None:
         try:
             task = self.cancel(task_id)
         except ApiError:  # it ended meanwhile: nothing to stop

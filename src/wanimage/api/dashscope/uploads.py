@@ -13,6 +13,7 @@ with API keys configured, only by the key that asked for its policy: the upload 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -106,8 +107,8 @@ async def receive_upload(request: Request) -> JSONResponse:
     data = await upload.read(terms["max_mb"] * 1024 * 1024 + 1)
     if len(data) > terms["max_mb"] * 1024 * 1024:
         raise TooLarge(f"upload: files are limited to {terms['max_mb']} MB", field="file")
-    service_of(request).files.store_upload(terms["key"], data, upload_dir=terms["upload_dir"],
-                                     capacity_bytes=terms["max_mb"] * 1024 * 1024)
+    await asyncio.to_thread(service_of(request).files.store_upload, terms["key"], data,
+                            upload_dir=terms["upload_dir"], capacity_bytes=terms["max_mb"] * 1024 * 1024)
     return JSONResponse({"request_id": request_id_of(request)}, status_code=200)
 
 
