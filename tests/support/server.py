@@ -116,7 +116,7 @@ def main() -> None:
     if args.worker_only:
         import asyncio
 
-        from wanimage.core.service import run_worker_process
+        from wanimage.runners.worker_process import run_worker_process
 
         asyncio.run(run_worker_process(settings, registry_for(engine)))
         return

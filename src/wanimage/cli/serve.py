@@ -74,8 +74,8 @@ def data_dir_problem(data_dir: Path) -> str | None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ..core.service import run_worker_process
     from ..engines.factories import build_registry
+    from ..runners.worker_process import run_worker_process
 
     settings = settings_from(args)
     problem = data_dir_problem(settings.data_dir)

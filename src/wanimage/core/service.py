@@ -400,20 +400,3 @@ class ImageService:
     def models(self) -> list[dict]:
         """One row per model id: its engine, whether it loaded, the load error, its modes."""
         return self.engines.describe()
-
-
-async def run_worker_process(settings: Settings, engines: EngineRegistry) -> None:
-    """`wanimage worker`: the same workers without the HTTP API, sharing the task store and data
-    directory with the API processes. Runs until SIGTERM or SIGINT."""
-    import signal
-
-    engines.preload()
-    service = ImageService.from_settings(settings, engines)
-    await service.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker process ready: %d workers on %s", len(service.workers), settings.resolved_database_url())
-    await stop.wait()
-    await service.stop()
