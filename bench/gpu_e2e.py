@@ -15,7 +15,7 @@ whole plain pipeline call; the floor is FLOPs / the GPU's dense bf16 peak (bench
 table, --gpu). `floor` is floor seconds / measured seconds: 100 % would be the hardware's limit.
 
     GPU:  .venv/bin/python bench/gpu_e2e.py [--gpu h100-sxm] [--families qwen_image,zimage,flux]
-          [--size 1024] [--repeats 3]
+          [--size 1024] [--repeats 3] [--options engine,first_block,max_batch]
     CPU:  .venv/bin/python bench/gpu_e2e.py --tiny      (64x64 tiny models; no floor on CPU)
     Any:  .venv/bin/python bench/gpu_e2e.py --check-full  (full-size pipelines on the meta device:
           parameter counts, proves the configs build; no memory, no compute)"""
@@ -244,6 +244,8 @@ def measure_family(family: str, args, device: str, dtype: torch.dtype) -> list[t
     del pipe, call
     free()
     for name, keys in option_sets(args.tiny, device).items():
+        if args.options and name.split()[0] not in args.options:
+            continue
         try:
             engine = engine_for(family, keys, args, device, dtype)
         except ValueError as exc:  # an option this device cannot run: say so in the table
@@ -347,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=None, help="square side (default 1024; --tiny 64)")
     parser.add_argument("--steps", type=int, default=None, help="default: the model's (--tiny: 4)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--options", type=lambda v: {o.strip() for o in v.split(",") if o.strip()}, default=None,
+                        help="only these option sets, by first word (engine,first_block,taylorseer,cache_dit,"
+                             "compile,fp8_dynamic,int8,max_batch,ulysses); default: all")
     parser.add_argument("--no-http", dest="http", action="store_false",
                         help="skip the Z-Image request through a real server")
     args = parser.parse_args(argv)
