@@ -33,18 +33,18 @@ def resolve_job(req: GenerationRequest, images: list[Image.Image], caps: Capabil
     sent = [original_size(im) for im in images]  # boxes and the output follow the images as sent
     check_boxes_inside(req.bbox_list, sent)
     width, height = output_size(req.size, sent[-1] if sent else None)
-    intent = parse_edit(req.prompt) if images else None
-    check_box_images(req, intent.sources if intent else ())
     boxes = req.bbox_list or tuple(() for _ in images)
-    edit_boxes = tuple(scale_boxes(boxes[-1], sent[-1], (width, height))) if images else ()
-    check_capabilities(req, caps, width, height, boxed=bool(edit_boxes))
-    return assemble_job(
+    job = assemble_job(
         model=req.model, mode=req.mode, prompt=req.prompt, width=width, height=height, n=req.n, seed=req.seed,
-        edit_boxes=edit_boxes,
+        edit_boxes=tuple(scale_boxes(boxes[-1], sent[-1], (width, height))) if images else (),
         source_boxes=tuple(tuple(scale_boxes(b, s, im.size)) for b, s, im in zip(boxes[:-1], sent, images, strict=False)),
         palette=tuple(e.to_color() for e in req.color_palette) if req.color_palette else None,
         watermark=req.watermark, thinking=req.thinking_applies, inputs=inputs, images=images,
     )
+    # boxes and image sets exclude each other, so the first image's edit intent is the prompt's
+    check_box_images(req, job.edits[0].sources if job.edits else ())
+    check_capabilities(req, caps, width, height, boxed=bool(job.edit_boxes))
+    return job
 
 
 def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int, n: int, seed: int,

@@ -7,7 +7,7 @@ and layout; engines read it and never split, parse or refuse what it says."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,7 +47,7 @@ class GenerationJob(BaseModel):
     revised_prompt: str | None = None  # thinking mode's rewrite; None until (unless) it ran
     planner: str | None = None  # which planner wrote it ("builtin" | "llm")
     # The decoded RGB input images, in order: added by whoever runs the job, never serialised.
-    images: tuple[Any, ...] = Field(default=(), exclude=True)
+    images: tuple[Image.Image, ...] = Field(default=(), exclude=True)
 
     @property
     def sequential(self) -> bool:
