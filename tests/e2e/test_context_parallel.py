@@ -1,4 +1,4 @@
-"""Context parallelism behind a real server (issue 14, item 3): WANIMAGE_DEVICES=cpu,cpu and a
+"""Context parallelism behind a real server: WANIMAGE_DEVICES=cpu,cpu and a
 model with ulysses_degree = 2 give one engine whose two ranks (this process and a follower it
 spawned) run each request together; a request through the dashscope SDK succeeds, the models
 listing shows both devices, and stopping the server stops the follower."""

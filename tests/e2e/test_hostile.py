@@ -1,4 +1,4 @@
-"""What held wanimage back under an attack campaign (issue 12), each on SQLite and PostgreSQL: the
+"""What must hold under an attack campaign, each on SQLite and PostgreSQL: the
 queue limit under concurrency, hostile ids and filters, tenants kept apart."""
 
 from __future__ import annotations

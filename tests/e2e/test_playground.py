@@ -400,7 +400,7 @@ def test_api_key_and_live_previews_through_the_openai_stream(make_server, open_p
     shot(page, "10-previews")
 
 
-# ---------------------------------------------------------------- the first five minutes (issue 16)
+# ---------------------------------------------------------------- the first five minutes of a new user
 
 def test_favicon_and_api_docs_work_offline(server, browser):
     icon = httpx.get(server.base_url + "/favicon.ico")

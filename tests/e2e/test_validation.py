@@ -529,7 +529,7 @@ def test_seed_range(server, dialect):
 @pytest.mark.parametrize("dialect", ALL)
 @pytest.mark.parametrize("name", ["enable_sequential", "thinking_mode", "watermark"])
 def test_booleans_must_be_booleans(server, dialect, name):
-    # DashScope (issue 11) and multipart take "true"/"false" as the booleans; OpenAI JSON does not
+    # DashScope (the Java SDK sends strings) and multipart take "true"/"false" as the booleans; OpenAI JSON does not
     value = "true" if dialect == OA else "maybe"
     invalid(send(server, dialect, images=1 if dialect == OE else 0, **{name: value}), dialect, name)
 

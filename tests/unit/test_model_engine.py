@@ -170,7 +170,7 @@ def test_a_colour_word_wins_over_the_objects_own_colours():
         assert dominant_colour(rgba) == word, prompt
 
 
-# ------------------------------------------------------------------ issue 16 on the committed weights
+# ------------------------------------------------------------------ everyday prompts on the committed weights
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_everyday_words_are_drawn_as_known_concepts(real):
 
 
 def test_n_images_differ_in_subject_and_layout_and_stay_reproducible(real):
-    """Issue 16: n=4 gave four near-copies differing only in background tint."""
+    """n=4 must not give four near-copies differing only in background tint."""
     reqs = real.prepare_requests(job(prompt="a tree", w=256, h=256, n=4, seed=11))
     placed = [real.model.plan(r)[0][0] for r in reqs]
     assert len({(p.phrase, p.mirror) for p in placed}) >= 3  # variants and mirror images
@@ -225,7 +225,7 @@ def test_a_box_on_the_source_image_marks_the_object_to_take(engine):
 
 
 def test_of_image_k_as_a_place_does_not_move_pixels(engine):
-    """Issue 16: 'in the box of image 1' pasted image 1 into image 2's boxes."""
+    """'in the box of image 1' names a place, not a source: image 1 must not be pasted into image 2's boxes."""
     src = Image.new("RGB", (50, 50), (200, 0, 0))
     dst = Image.new("RGB", (80, 80), (0, 0, 200))
     out = px(engine.generate(job(Mode.EDIT, "put a red balloon in the box of image 1 and a dog in the box of image 2",
