@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import png_bytes
 from tests.support.server import free_port
 
+pytestmark = pytest.mark.store_independent  # API keys are checked at the edge; file URLs are signed, not stored
+
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"

@@ -8,6 +8,8 @@ import pytest
 
 from tests.e2e.test_validation import ALL, assert_ok, invalid, send
 
+pytestmark = pytest.mark.store_independent  # box rules are refused or accepted before submit
+
 BOX = [10, 10, 100, 100]
 
 

@@ -18,6 +18,8 @@ from PIL import Image
 
 from tests.support.devices import diffusers_on_two_cpus
 
+pytestmark = pytest.mark.store_independent  # the engine's ranks, not the store, are under test
+
 KEY = "sk-test"
 CONFIG = """
 [models."wan2.7-image"]

@@ -13,6 +13,8 @@ from PIL import Image
 
 from tests.conftest import png_bytes
 
+pytestmark = pytest.mark.store_independent  # the openai SDK's request and answer shapes
+
 
 @pytest.fixture
 def client(server):
