@@ -193,17 +193,17 @@ def test_missing_weights_raise_a_clear_error(tmp_path):
 
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="weights not exported yet")
-def test_committed_weights_load_and_generate_deterministically():
-    eng = load_builtin_engine()
+def test_committed_weights_load_and_generate_deterministically(real):
+    eng = real  # loaded once for the module (the fixture below)
     j = job(prompt="a red apple", w=256, h=256, seed=7)
     a, b = eng.generate(j, no_progress), eng.generate(j, no_progress)
     assert a[0].size == (256, 256) and (px(a[0]) == px(b[0])).all()
 
 
-def test_a_colour_word_wins_over_the_objects_own_colours():
+def test_a_colour_word_wins_over_the_objects_own_colours(real):
     from wanimage.model.captions import dominant_colour
 
-    eng = load_builtin_engine()
+    eng = real
     for prompt, word in (("a pink frog", "pink"), ("a green sun", "green"), ("a purple car", "purple")):
         im = eng.generate(job(prompt=prompt, w=256, h=256, seed=3), no_progress)[0]
         a = px(im).astype(int)
