@@ -1,3 +1,32 @@
+"""Fixtures shared by the whole suite: real servers on loopback, on one task store or both.
+
+Which task stores a server test runs on
+---------------------------------------
+A test that asks for `server`, `sdk`, `make_server` or `database` (directly or through a fixture)
+runs once per task store in BACKENDS: SQLite and PostgreSQL. That is the default, and it is kept
+by every test that reaches the store in a way that differs by backend: the queue (claiming,
+the queue limit under concurrency), store reads and writes of task rows (status, timestamps,
+results and errors), recovery of stalled tasks, listing and paging, cancel, tenants (the API key
+that owns a task), and workers, in this process or another.
+
+A test or module marked `store_independent` runs on SQLite only. It checks a rule that is decided
+before or apart from the task store: request validation and wire forms, the shapes the SDKs send
+and read, API keys at the edge, signed file URLs, uploads (kept in the image store, owned by their
+path), thinking mode and its planners, box images, the engines behind the API, the playground page,
+the OpenAPI document, health and metrics. Running those on PostgreSQL as well would test the same
+SQL twice (submit and fetch one task), which the tests that keep both stores already cover.
+
+    pytestmark = pytest.mark.store_independent        # a whole module
+
+    @pytest.mark.store_independent                    # one test
+    def test_...(server): ...
+
+    @pytest.mark.every_store                          # one test of a store_independent module that
+    def test_...(server): ...                         # reaches the store after all: both again
+
+The closest marker wins (the test's own over its module's).
+"""
+
 import io
 import sys
 from pathlib import Path
@@ -10,8 +39,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.suppor
 from tests.support.postgres import start_cluster  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
-# Every server test runs on both task stores.
 BACKENDS = ("sqlite", "postgresql")
+STORE_MARKERS = ("store_independent", "every_store")
+
+
+def stores_of(item) -> tuple[str, ...]:
+    """The task stores a test runs on: its closest store marker decides, and none means both."""
+    closest = next((m.name for m in item.iter_markers() if m.name in STORE_MARKERS), "every_store")
+    return BACKENDS[:1] if closest == "store_independent" else BACKENDS
+
+
+def pytest_generate_tests(metafunc):
+    """`backend` (and every server built on it) is parametrized here rather than on the fixture, so
+    that a `store_independent` test gets SQLite alone. Session scope: one shared server per store."""
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", stores_of(metafunc.definition), indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +64,9 @@ def postgres():
     cluster.stop()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
 def backend(request):
+    """The task store of this test: "sqlite" or "postgresql" (parametrized in pytest_generate_tests)."""
     return request.param
 
 

@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from tests.conftest import png_bytes
-from tests.support.server import free_port
+from tests.support.server import free_port, start_server
+
+pytestmark = pytest.mark.store_independent  # API keys are checked at the edge; file URLs are signed, not stored
 
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
 GENERATIONS = "/v1/images/generations"
@@ -36,9 +38,12 @@ def ds_body(prompt: str = "a red fox") -> dict:
 # ------------------------------------------------------------------ API keys
 
 
-@pytest.fixture
-def keyed(make_server):
-    return make_server(api_keys="k1,k2")
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory, database):
+    """One server with keys for the module: the tests below only read how it answers."""
+    running = start_server(tmp_path_factory.mktemp("keyed"), api_keys="k1,k2", database_url=database())
+    yield running
+    running.stop()
 
 
 def _requests(server, headers: dict[str, str]):

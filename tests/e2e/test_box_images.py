@@ -1,4 +1,4 @@
-"""Boxes on input images other than the last (issue 16): accepted where they mark the object to
+"""Boxes on input images other than the last: accepted where they mark the object to
 take from that image ("put the cat of image 1 into the box of image 2"), refused with a 400 naming
 `bbox_list` and the image everywhere else, in every dialect, before any work."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_validation import ALL, assert_ok, invalid, send
+
+pytestmark = pytest.mark.store_independent  # box rules are refused or accepted before submit
 
 BOX = [10, 10, 100, 100]
 

@@ -1,4 +1,4 @@
-"""Context parallelism behind a real server (issue 14, item 3): WANIMAGE_DEVICES=cpu,cpu and a
+"""Context parallelism behind a real server: WANIMAGE_DEVICES=cpu,cpu and a
 model with ulysses_degree = 2 give one engine whose two ranks (this process and a follower it
 spawned) run each request together; a request through the dashscope SDK succeeds, the models
 listing shows both devices, and stopping the server stops the follower."""
@@ -17,6 +17,8 @@ from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
 from tests.support.devices import diffusers_on_two_cpus
+
+pytestmark = pytest.mark.store_independent  # the engine's ranks, not the store, are under test
 
 KEY = "sk-test"
 CONFIG = """

@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 import dashscope
 import httpx
+import pytest
 from dashscope.aigc.image_generation import AioImageGeneration, ImageGeneration
 from dashscope.aigc.image_synthesis import ImageSynthesis
 from dashscope.api_entities.dashscope_response import Message
@@ -18,6 +19,8 @@ from PIL import Image
 
 from tests.conftest import png_bytes
 from wanimage.types import Box, scale_boxes
+
+pytestmark = pytest.mark.store_independent  # the SDK's request and answer shapes; async, cancel and list tests run on both
 
 KEY = "sk-test"
 
@@ -106,6 +109,7 @@ def test_local_file_through_upload_flow(sdk, tmp_path):
     assert job.images[0].size == (320, 240) and job.images[0].getpixel((5, 5)) == (250, 200, 0)
 
 
+@pytest.mark.every_store
 def test_async_call_and_wait(sdk):
     msg = Message(role="user", content=[{"text": "a lighthouse"}])
     task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
@@ -117,6 +121,7 @@ def test_async_call_and_wait(sdk):
     assert fetched.output.task_status == "SUCCEEDED" and fetched.output.end_time
 
 
+@pytest.mark.every_store
 def test_cancel_pending_task(make_server):
     server = make_server(workers=0)  # nothing drains the queue: the task stays PENDING
     dashscope.base_http_api_url = server.api_base
@@ -127,12 +132,14 @@ def test_cancel_pending_task(make_server):
     assert ImageGeneration.wait(task=task, api_key=KEY).output.task_status == "CANCELED"
 
 
+@pytest.mark.every_store
 def test_fetch_unknown_id_is_unknown(sdk):
     rsp = ImageGeneration.fetch(task="no-such-task", api_key=KEY)
     assert rsp.status_code == HTTPStatus.OK and rsp.output.task_status == "UNKNOWN"
     assert ImageGeneration.wait(task="no-such-task", api_key=KEY).output.task_status == "UNKNOWN"
 
 
+@pytest.mark.every_store
 def test_list_tasks(sdk):
     msg = Message(role="user", content=[{"text": "listed"}])
     task = ImageGeneration.async_call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K")
@@ -146,6 +153,7 @@ def test_list_tasks(sdk):
     assert raw["page_no"] == 1 and raw["page_size"] == 50 and raw["total"] >= 1
 
 
+@pytest.mark.every_store
 def test_aio_call_and_wait(sdk):
     async def run():
         msg = Message(role="user", content=[{"text": "an owl"}])
@@ -240,6 +248,7 @@ def test_aio_stream_call(sdk):
     assert final.status_code == HTTPStatus.OK and len(image_urls(final)) == 1
 
 
+@pytest.mark.every_store
 def test_v2_jobs_list_reads_tasks_from_the_combined_body(sdk):
     """The list body also carries Java's data[]: the v2 client still reads its flat tasks[]."""
     msg = Message(role="user", content=[{"text": "listed by v2"}])

@@ -1,4 +1,4 @@
-"""WANIMAGE_DEVICES=cpu,cpu behind a real server (issue 14): one worker and one set of tiny
+"""WANIMAGE_DEVICES=cpu,cpu behind a real server: one worker and one set of tiny
 pipelines per device; two requests sent at once through the dashscope SDK both succeed, and
 each ran while the other was running (their RUNNING periods overlap)."""
 

@@ -1,11 +1,13 @@
-"""What held wanimage back under an attack campaign (issue 12), each on SQLite and PostgreSQL: the
-queue limit under concurrency, hostile ids and filters, tenants kept apart."""
+"""What must hold under an attack campaign: the queue limit under concurrency, hostile ids and
+filters, tenants kept apart (each on SQLite and PostgreSQL), and the smaller points decided before
+the store (SQLite only)."""
 
 from __future__ import annotations
 
 import threading
 
 import httpx
+import pytest
 
 ASYNC = "/api/v1/services/aigc/image-generation/generation"
 BODY = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": "x"}]},
@@ -108,6 +110,7 @@ def test_a_key_sees_cancels_and_lists_only_its_own_tasks(make_server):
     assert record.owner and record.owner.startswith("key-") and "key-a" not in record.owner
 
 
+@pytest.mark.store_independent
 def test_a_signed_image_url_stays_shareable_across_keys(make_server):
     server = make_server(api_keys="key-a,key-b")
     r = httpx.post(server.base_url + SYNC, json=SMALL, headers=bearer("key-a"), timeout=60)
@@ -127,6 +130,7 @@ def test_openai_images_are_the_callers_own(make_server):
     assert listed_b["total"] == 0 and listed_a["total"] == 1
 
 
+@pytest.mark.store_independent
 def test_docs_openapi_and_metrics_need_a_key_when_keys_are_set(make_server):
     server = make_server(api_keys="key-a", metrics_token="scrape-me")
     for path in ("/openapi.json", "/docs", "/metrics"):
@@ -140,6 +144,7 @@ def test_docs_openapi_and_metrics_need_a_key_when_keys_are_set(make_server):
     assert httpx.get(server.base_url + "/health").status_code == 200
 
 
+@pytest.mark.store_independent
 def test_metrics_open_to_a_scraper_address(make_server):
     server = make_server(api_keys="key-a", metrics_allow="127.0.0.0/8")
     assert httpx.get(server.base_url + "/metrics").status_code == 200
@@ -207,12 +212,14 @@ def test_nine_8000px_inputs_stay_within_the_budget_and_memory_returns_to_idle():
 # ------------------------------------------------------------------ 6. the smaller points
 
 
+@pytest.mark.store_independent
 def test_405_names_the_allowed_methods(server):
     r = httpx.delete(server.api_base + "/tasks")
     assert r.status_code == 405 and r.json()["code"] == "InvalidURL"
     assert "GET" in r.headers["allow"] and "GET" in r.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_box_without_its_list_level_is_named_as_such(server):
     import base64
 
@@ -226,6 +233,7 @@ def test_a_box_without_its_list_level_is_named_as_such(server):
     assert "[[[0, 0, 10, 10]]]" in r.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_an_empty_multipart_file_is_named_empty(server):
     r = httpx.post(server.base_url + "/v1/images/edits", data={"prompt": "a fox"},
                    files=[("image", ("blank.png", b"", "image/png"))], timeout=30)
@@ -233,6 +241,7 @@ def test_an_empty_multipart_file_is_named_empty(server):
     assert "empty" in r.json()["error"]["message"] and "base64" not in r.json()["error"]["message"]
 
 
+@pytest.mark.store_independent
 def test_openai_json_stream_must_be_a_boolean(server):
     r = httpx.post(server.base_url + "/v1/images/generations", json={"prompt": "a fox", "stream": "yes"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["param"] == "stream"
@@ -245,6 +254,7 @@ def _upload(info: dict, key: str, data: bytes) -> httpx.Response:
     return httpx.post(info["upload_host"], data=form, files={"file": ("x.png", data, "image/png")}, timeout=30)
 
 
+@pytest.mark.store_independent
 def test_an_upload_policy_forbids_overwrite_and_caps_its_total(server):
     r = httpx.get(server.api_base + "/uploads", params={"action": "getPolicy", "model": "wan2.7-image"})
     body = r.json()
@@ -259,6 +269,7 @@ def test_an_upload_policy_forbids_overwrite_and_caps_its_total(server):
     assert big.status_code == 413 and "capacity" in big.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_openapi_lists_the_real_statuses_with_the_dialects_error_schema(server):
     schema = httpx.get(server.base_url + "/openapi.json").json()
     text = str(schema)

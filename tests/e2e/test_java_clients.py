@@ -20,6 +20,8 @@ from PIL import Image
 from tests.conftest import png_bytes
 from tests.support.test_engine import DeterministicEngine
 
+pytestmark = pytest.mark.store_independent  # the Java SDK's shapes and uploads; async, worker, cancel and list tests run on both
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "java"
 JSON_TYPES = {"String": str, "Boolean": bool, "Integer": int, "Long": int, "Double": (int, float),
               "Object": (dict, str, int, float, bool, list)}
@@ -129,6 +131,7 @@ def test_call_with_string_thinking_mode_and_numeric_palette(server):
         ((255, 87, 51), 0.6), ((51, 193, 255), 0.25), ((46, 46, 46), 0.15)]
 
 
+@pytest.mark.every_store
 def test_async_call_with_string_numbers_and_booleans_then_wait(server):
     rsp = send(server, "image_generation_async_call.json")
     assert rsp.status_code == 200, rsp.text
@@ -203,6 +206,7 @@ def test_accept_event_stream_alone_asks_for_sse(server):
     assert read_sse(rsp.text)[-1]["event"] == "result"
 
 
+@pytest.mark.every_store
 def test_stream_progress_from_a_worker_in_another_process(make_server):
     """`wanimage worker` runs the task: its progress reaches the stream through the task store."""
     import signal
@@ -222,6 +226,7 @@ def test_stream_progress_from_a_worker_in_another_process(make_server):
         assert worker.wait(20) == 0
 
 
+@pytest.mark.every_store
 def test_a_dropped_stream_cancels_the_task(make_server):
     server = make_server(engine=DeterministicEngine(steps=60, step_seconds=0.1))
     case = fixture("image_generation_stream_call.json")
@@ -239,6 +244,7 @@ def test_a_dropped_stream_cancels_the_task(make_server):
 # ------------------------------------------------------------------ task list
 
 
+@pytest.mark.every_store
 def test_list_answers_javas_data_and_the_python_tasks_in_one_body(server):
     rsp = send(server, "image_generation_async_call.json")
     task_id = rsp.json()["output"]["task_id"]
@@ -296,6 +302,7 @@ def edit_with(server, ref: str, headers: dict | None = None) -> httpx.Response:
                       headers={"X-DashScope-OssResourceResolve": "enable", **(headers or {})}, timeout=30)
 
 
+@pytest.mark.every_store
 def test_list_entries_name_the_creating_key_by_its_id(make_server):
     server = make_server(api_keys="sk-java")
     headers = {"Authorization": "Bearer sk-java"}

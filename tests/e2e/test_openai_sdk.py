@@ -14,6 +14,8 @@ from PIL import Image
 from tests.conftest import png_bytes
 from wanimage.types import Box, scale_boxes
 
+pytestmark = pytest.mark.store_independent  # the openai SDK's request and answer shapes
+
 
 @pytest.fixture
 def client(server):

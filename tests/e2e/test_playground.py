@@ -1,8 +1,8 @@
 """The playground page (`/`), driven in Debian's headless Chromium through Playwright.
 
 Nothing downloads a browser: `make test-services` installs /usr/bin/chromium and the tests
-launch it by path. Screenshots of each state are written to docs/playground/ once per run
-(on the sqlite backend only; the page is the same on both)."""
+launch it by path. Screenshots of each state are written to docs/playground/ on request. The
+page is the same on both task stores, so these run on SQLite only."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from PIL import Image, ImageDraw
 
 from tests.support.test_engine import DeterministicEngine
 from wanimage.types import Box, scale_boxes
+
+pytestmark = pytest.mark.store_independent  # the page; the store paths it uses (cancel, list) run on both in test_tasks, test_hostile
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -69,12 +71,12 @@ def open_page(browser):
 
 
 @pytest.fixture
-def shot(backend):
-    """shot(page, name): a screenshot for docs/playground/, written once (sqlite run) and only when
-    WANIMAGE_SCREENSHOTS=1, so that an ordinary test run leaves the committed pictures alone."""
+def shot():
+    """shot(page, name): a screenshot for docs/playground/, written only when WANIMAGE_SCREENSHOTS=1,
+    so that an ordinary test run leaves the committed pictures alone."""
 
     def take(page, name: str, scroll_to: str | None = None) -> None:
-        if backend != "sqlite" or os.environ.get("WANIMAGE_SCREENSHOTS") != "1":
+        if os.environ.get("WANIMAGE_SCREENSHOTS") != "1":
             return
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -401,7 +403,7 @@ def test_api_key_and_live_previews_through_the_openai_stream(make_server, open_p
     shot(page, "10-previews")
 
 
-# ---------------------------------------------------------------- the first five minutes (issue 16)
+# ---------------------------------------------------------------- the first five minutes of a new user
 
 def test_favicon_and_api_docs_work_offline(server, browser):
     icon = httpx.get(server.base_url + "/favicon.ico")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.store_independent  # the README's examples
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTIONS = ("### curl", "### dashscope SDK", "### openai SDK")
 

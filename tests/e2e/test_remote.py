@@ -31,6 +31,8 @@ from wanimage.config import Settings
 from wanimage.engines.factories import build_registry
 from wanimage.engines.imaging import resize_exact
 
+pytestmark = pytest.mark.store_independent  # the remote engine; its cancel test runs on both
+
 KEY = "sk-test"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -274,6 +276,7 @@ def _front_task(front, task_id: str):
     return front.service.get(task_id)
 
 
+@pytest.mark.every_store
 def test_cancel_closes_the_backend_request(tmp_path, database):
     port = free_port()
     proc = _backend_process(port, tmp_path / "b", step_seconds=0.3)

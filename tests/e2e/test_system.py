@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support.server import start_server
 from wanimage.engines.factories import NOT_INSTALLED
@@ -10,6 +11,7 @@ from wanimage.engines.registry import EngineRegistry
 from wanimage.types import MODELS
 
 
+@pytest.mark.store_independent
 def test_health_lists_models(server):
     body = httpx.get(server.base_url + "/health").json()
     assert body["status"] == "ok" and body["workers"] == 2
@@ -31,6 +33,7 @@ def test_metrics_count_requests_queue_and_images(server):
     assert images >= 2
 
 
+@pytest.mark.store_independent
 def test_openapi_docs_served(server):
     assert httpx.get(server.base_url + "/docs").status_code == 200
     spec = httpx.get(server.base_url + "/openapi.json").json()
@@ -38,6 +41,7 @@ def test_openapi_docs_served(server):
     assert "/v1/images/generations" in spec["paths"]
 
 
+@pytest.mark.store_independent
 def test_every_response_has_request_id_header(server):
     for r in (httpx.get(server.base_url + "/health"), httpx.get(server.base_url + "/nope"),
               httpx.post(server.base_url + "/v1/images/generations", json={"prompt": "x", "size": "9K"})):

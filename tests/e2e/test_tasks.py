@@ -138,6 +138,7 @@ def test_timestamps_are_utc_with_milliseconds(server):
     assert abs((submitted - before).total_seconds()) < 5  # UTC, not local time
 
 
+@pytest.mark.store_independent
 def test_usage_reports_count_and_size_and_zero_tokens(server):
     task_id = submit(server.api_base, "usage", n=2)
     wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED")
@@ -163,6 +164,7 @@ def test_sync_request_past_its_timeout_answers_504_and_task_goes_on(make_server)
     wait_for(lambda: status(server.api_base, task_id)["task_status"] == "SUCCEEDED", timeout=10)
 
 
+@pytest.mark.store_independent
 def test_openai_images_field_wins_over_image(server):
     import base64
 
@@ -177,6 +179,7 @@ def test_openai_images_field_wins_over_image(server):
     assert [im.size for im in server.engine.jobs[-1].images] == [(480, 240)]
 
 
+@pytest.mark.store_independent
 def test_database_trouble_on_poll_is_503_with_retry_after(make_server):
     from sqlalchemy.exc import OperationalError
 

@@ -26,6 +26,8 @@ from tests.conftest import png_bytes
 from tests.support.test_engine import DeterministicEngine
 from wanimage.thinking.builtin import plan_text
 
+pytestmark = pytest.mark.store_independent  # planners and where the revised prompt is written
+
 KEY = "sk-test"
 PROMPT = "three red apples on the left and a cat above a dog"
 SIZE = 768  # every request here is 768*768

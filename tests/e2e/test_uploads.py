@@ -6,8 +6,11 @@ import base64
 import json
 
 import httpx
+import pytest
 
 from tests.conftest import png_bytes
+
+pytestmark = pytest.mark.store_independent  # uploads live in the image store, owned by their path
 
 
 def policy(server) -> dict:

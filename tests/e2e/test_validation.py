@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import png_bytes
 
+pytestmark = pytest.mark.store_independent  # every rule here is checked before submit; failed tasks and the queue limit run on both
+
 SYNC = "/api/v1/services/aigc/multimodal-generation/generation"
 ASYNC = "/api/v1/services/aigc/image-generation/generation"
 GENERATIONS = "/v1/images/generations"
@@ -554,7 +556,7 @@ def test_seed_range(server, dialect):
 @pytest.mark.parametrize("dialect", ALL)
 @pytest.mark.parametrize("name", ["enable_sequential", "thinking_mode", "watermark"])
 def test_booleans_must_be_booleans(server, dialect, name):
-    # DashScope (issue 11) and multipart take "true"/"false" as the booleans; OpenAI JSON does not
+    # DashScope (the Java SDK sends strings) and multipart take "true"/"false" as the booleans; OpenAI JSON does not
     value = "true" if dialect == OA else "maybe"
     invalid(send(server, dialect, images=1 if dialect == OE else 0, **{name: value}), dialect, name)
 
@@ -730,6 +732,7 @@ def test_body_over_the_limit(small_body_server, chunked):
 # ------------------------------------------------------------------ failed generation
 
 
+@pytest.mark.every_store
 @pytest.mark.parametrize("dialect", ALL)
 def test_failed_generation(server, dialect):
     resp = send(server, dialect, prompt="please EXPLODE now", images=1 if dialect == OE else 0)
@@ -750,6 +753,7 @@ def test_failed_generation(server, dialect):
 # ------------------------------------------------------------------ queue full
 
 
+@pytest.mark.every_store
 def test_queue_full_throttles(make_server):
     idle = make_server(max_queue=1, workers=0)
     health = httpx.get(idle.base_url + "/health").json()

@@ -10,11 +10,14 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from dashscope.aigc.image_generation import ImageGeneration
 from dashscope.api_entities.dashscope_response import Message
 from PIL import Image
 
 from tests.conftest import png_bytes
+
+pytestmark = pytest.mark.store_independent  # provenance marks on the PNG
 
 KEY = "sk-test"
 

@@ -1,5 +1,5 @@
 """A real server whose diffusers engine spans WANIMAGE_DEVICES=cpu,cpu (tiny random-weight
-pipelines), with the dashscope SDK pointed at it: the several-device tests of issue 14."""
+pipelines), with the dashscope SDK pointed at it, for the tests of serving on several devices."""
 
 from __future__ import annotations
 

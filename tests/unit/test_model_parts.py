@@ -155,7 +155,7 @@ def test_recolour_gives_the_named_colour_and_keeps_relative_shading():
 
 
 # ------------------------------------------------------------------ open vocabulary (concepts.py)
-# The words the lookup was tuned on (issue 16's examples and a few more); the everyday prompts that
+# The words the lookup was tuned on (everyday words users typed, and a few more); the everyday prompts that
 # measure it are in bench/data/everyday_prompts.txt, which no test and no model code reads.
 TUNING_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "lookup" / "tuning.txt"
 TUNING = [

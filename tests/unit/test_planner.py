@@ -245,7 +245,7 @@ def test_counts_beyond_the_layout_cap_say_what_is_drawn():
 
 
 def test_a_capped_plan_shares_the_boxes_and_never_promises_more_than_it_lays_out():
-    """Issue 16: 'twelve cats and eight dogs and ...' promised 22 and drew 8 cats."""
+    """'twelve cats and eight dogs and ...' must not promise 22 and draw 8 cats."""
     plan = plan_text("twelve cats and eight dogs and a red car on the left and a house on the right", W, H)
     assert [(o.noun, o.count) for o in plan.objects] == [("cat", 6), ("dog", 4), ("car", 1), ("house", 1)]
     assert plan.revised_prompt == ("Six cats (of twelve asked), four dogs (of eight asked), one red car on the left "

@@ -55,7 +55,7 @@ def test_every_preset_names_its_licence_size_memory_and_speed_source(name):
     assert preset.device in ("cpu", "cuda")
 
 
-def test_the_issue_s_presets_are_there_with_a_cpu_real_one():
+def test_the_documented_presets_are_there_with_a_cpu_real_one():
     assert {"sd-turbo", "sdxl", "sdxl-turbo", "z-image-turbo", "flux2-klein-4b", "flux1-schnell", "flux1-dev",
             "qwen-image"} <= set(PRESETS)
     cpu = [p for p in PRESETS.values() if p.device == "cpu"]

@@ -143,7 +143,7 @@ EDITS: list[tuple[str, EditIntent]] = [
     ("move the cat from the first box to the second", EditIntent(move=True)),
     ("put the object of image 1 into the box of image 2", EditIntent(image_refs=(1, 2), sources=(1,))),
     ("place the dog from picture 2 into photo 3", EditIntent(image_refs=(2, 3), sources=(2,))),
-    # "of image k" names where a thing goes, not what to take: no source (issue 16)
+    # "of image k" names where a thing goes, not what to take: no source, so no pixels move
     ("put a red balloon in the box of image 1 and a dog in the box of image 2",
      EditIntent(image_refs=(1, 2))),
 ]

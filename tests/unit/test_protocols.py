@@ -139,7 +139,7 @@ def test_dashscope_synthesis(caplog):
         {"model": "wan2.7-image-pro", "input": {"prompt": "a fox", "images": [URI]}, "parameters": {"size": "2K"}}
     )
     req = body.to_request()
-    # input.images are the reference images (issue 11): an edit, not a text-to-image
+    # input.images are the reference images (the Java SDK sends them there): an edit, not a text-to-image
     assert (req.model, req.prompt, req.images, str(req.size)) == ("wan2.7-image-pro", "a fox", (URI,), "2K")
     assert unknown_field_logs(caplog, "dashscope") == []
     with_ref = ds.SynthesisBody.model_validate(

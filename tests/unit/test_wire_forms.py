@@ -1,4 +1,4 @@
-"""The forms other DashScope clients send (issue 11): palette ratios as numbers (Java's
+"""The forms other DashScope clients (the Java SDK among them) send: palette ratios as numbers (Java's
 `ColorPalette.ratio` is a Double), booleans as "true"/"false" (Java's `thinkingMode` is a String),
 integers as decimal strings; and the SSE framing."""
 
