@@ -12,9 +12,10 @@ that owns a task), and workers, in this process or another.
 A test or module marked `store_independent` runs on SQLite only. It checks a rule that is decided
 before or apart from the task store: request validation and wire forms, the shapes the SDKs send
 and read, API keys at the edge, signed file URLs, uploads (kept in the image store, owned by their
-path), thinking mode and its planners, box images, the engines behind the API, the playground page,
-the OpenAPI document, health and metrics. Running those on PostgreSQL as well would test the same
-SQL twice (submit and fetch one task), which the tests that keep both stores already cover.
+path), thinking mode and its planners, box images, the engines behind the API, the playground page
+(its cancel and gallery reach paths that test_tasks and test_hostile run on both), the OpenAPI
+document, health, and who may read metrics. Running those on PostgreSQL as well would test the
+same SQL again (submit and fetch one task), which the tests that keep both stores already cover.
 
     pytestmark = pytest.mark.store_independent        # a whole module
 
