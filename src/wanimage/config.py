@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite in data_dir
     result_ttl_seconds: int = 24 * 3600
     upload_ttl_seconds: int = 48 * 3600  # SDK uploads (oss://): the official temporary-file lifetime
-    retention_interval_seconds: int = 600
+    retention_interval_seconds: float = 600
 
     # Images in an S3-compatible store (docs/storage.md) when an endpoint or a bucket is set; else
     # in data_dir/files. No endpoint with a bucket: AWS S3. Keys left unset: boto3's own chain.

@@ -65,3 +65,23 @@ def test_a_refused_submit_leaves_no_subscription_behind(tmp_path):
         assert service.events._subs == {}
     finally:
         service.store.close()
+
+
+def test_a_retention_interval_shorter_than_half_the_stale_period_is_honoured(tmp_path):
+    """The maintenance loop wakes for whichever pass is due first: retention every 0.2 s here, while
+    recovery (every stale_after_seconds / 2 = 30 s) does not run at all."""
+    settings = Settings(data_dir=tmp_path, retention_interval_seconds=0.2, stale_after_seconds=60)
+    service = ImageService.from_settings(settings, EngineRegistry({"wan2.7-image": DeterministicEngine}))
+    calls = {"purge": 0, "recover": 0}
+    service.purge_expired = lambda: calls.__setitem__("purge", calls["purge"] + 1)
+    service.recover = lambda: calls.__setitem__("recover", calls["recover"] + 1)
+
+    async def run_a_while() -> None:
+        try:
+            await asyncio.wait_for(service._maintain(), 0.75)
+        except TimeoutError:
+            pass
+
+    asyncio.run(run_a_while())
+    service.store.close()
+    assert calls["recover"] == 0 and 2 <= calls["purge"] <= 4
