@@ -221,9 +221,8 @@ def finished(client: httpx.Client, response: httpx.Response) -> dict[str, Any]:
     raise AssertionError(f"task {task_id} did not finish")
 
 
+@pytest.mark.store_independent  # the rules of a request, not the store: one backend is enough
 def test_generation_endpoints_take_any_text(backend, request):
-    if backend != "sqlite":
-        pytest.skip("the rules of a request, not the store: one backend is enough")
     server = request.getfixturevalue("server")
     places = text_places(httpx.get(server.base_url + "/openapi.json").json())
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
