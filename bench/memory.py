@@ -1,4 +1,4 @@
-"""Server memory under the issue-12 attack: nine 8000x8000 RGBA PNGs of zeros (about 240 KB each)
+"""Server memory under a hostile load: nine 8000x8000 RGBA PNGs of zeros (about 240 KB each)
 as data URIs in one sync edit request, sent `--rounds` times. A real `wanimage serve` runs in its
 own process with the built-in engine; its RSS is read from /proc: idle (after one warm-up
 request), the peak (VmHWM), and idle again after the requests.
