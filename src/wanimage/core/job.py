@@ -14,6 +14,7 @@ from ..errors import InvalidParameter
 from ..prompts import EditIntent, parse_edit, set_prompts
 from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor, scale_boxes
 from .decoding import original_size
+from .parameters import ThinkingEffort
 from .request import GenerationRequest, check_box_images, check_boxes_inside, output_size
 
 _MODE_WORDS = {
@@ -40,6 +41,7 @@ def resolve_job(req: GenerationRequest, images: list[Image.Image], caps: Capabil
         source_boxes=tuple(tuple(scale_boxes(b, s, im.size)) for b, s, im in zip(boxes[:-1], sent, images, strict=False)),
         palette=tuple(e.to_color() for e in req.color_palette) if req.color_palette else None,
         watermark=req.watermark, thinking=req.thinking_applies, inputs=inputs, images=images,
+        thinking_effort=req.thinking_effort, negative_prompt=req.negative_prompt,
     )
     # boxes and image sets exclude each other, so the first image's edit intent is the prompt's
     check_box_images(req, job.edits[0].sources if job.edits else ())
@@ -51,7 +53,8 @@ def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int
                  edit_boxes: tuple[Box, ...] = (), source_boxes: tuple[tuple[Box, ...], ...] = (),
                  palette: tuple[PaletteColor, ...] | None = None, watermark: bool = False,
                  thinking: bool = False, inputs: tuple[str, ...] = (),
-                 layout: list[LayoutItem] | None = None, images: list[Image.Image] | None = None) -> GenerationJob:
+                 layout: list[LayoutItem] | None = None, images: list[Image.Image] | None = None,
+                 thinking_effort: ThinkingEffort = "balanced", negative_prompt: str | None = None) -> GenerationJob:
     """The job's interpretation of its prompt, by the one prompt parser: one prompt per image
     (an image set's parts; otherwise the prompt n times) and, for edits, what each asks."""
     prompts = tuple(set_prompts(prompt, n)) if mode.sequential else (prompt,) * n
@@ -62,7 +65,7 @@ def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int
         model=model, mode=mode, prompt=prompt, width=width, height=height, n=n, seed=seed, prompts=prompts,
         edits=edits, inputs=inputs, edit_boxes=edit_boxes, source_boxes=source_boxes, palette=palette,
         watermark=watermark, thinking=thinking, layout=tuple(layout) if layout else None,
-        images=tuple(images or ()),
+        images=tuple(images or ()), thinking_effort=thinking_effort, negative_prompt=negative_prompt,
     )
 
 

@@ -15,6 +15,16 @@ from typing import Any
 
 from ..errors import EmptyModel, InvalidParameter
 from ..types import MODELS, Box, Mode, PaletteColor
+from .parameters import (
+    OutputOptions,
+    ThinkingEffort,
+    check_negative_prompt,
+    check_output_options,
+    check_prompt_extend,
+    check_thinking_mode,
+)
+from .parameters import boolean as _bool
+from .parameters import integer as _int
 from .sizes import SizeSpec, check_size_allowed, parse_size
 from .sizes import (
     output_size as output_size,  # re-exported: core/job.py and the tests import it here
@@ -31,9 +41,6 @@ MAX_BOXES_PER_IMAGE = 2
 PALETTE_MIN, PALETTE_MAX = 3, 10
 SEED_MAX = 2_147_483_647
 RATIO_SUM_TOLERANCE = 1e-4  # numeric palette ratios (Java's ColorPalette.ratio is a Double)
-
-# Parameters that exist for other Wan versions: accepted, logged, and without effect.
-IGNORED_PARAMETERS = ("negative_prompt", "prompt_extend")
 
 # re.ASCII: without it \d also matches other scripts' digits ("６０.００%"), which int()
 # happily converts; the wire forms are ASCII only. \Z, not $: $ also matches
@@ -80,6 +87,9 @@ class GenerationRequest:
     watermark: bool
     seed: int
     seed_given: bool
+    thinking_effort: ThinkingEffort = "balanced"  # thinking_mode's level; true is "balanced"
+    prompt_extend: bool | None = None  # None: not sent, thinking_mode decides
+    negative_prompt: str | None = None
 
     @property
     def mode(self) -> Mode:
@@ -87,7 +97,10 @@ class GenerationRequest:
 
     @property
     def thinking_applies(self) -> bool:
-        return self.thinking_mode and self.mode is Mode.TEXT_TO_IMAGE
+        """The planner rewrites the prompt: pure text-to-image, and prompt_extend when sent (false
+        draws the prompt as given, as InvokeAI expects), else thinking_mode."""
+        wanted = self.thinking_mode if self.prompt_extend is None else self.prompt_extend
+        return wanted and self.mode is Mode.TEXT_TO_IMAGE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,9 +142,13 @@ def build_request(
     color_palette: Any = None,
     watermark: Any = None,
     seed: Any = None,
+    negative_prompt: Any = None,
+    prompt_extend: Any = None,
+    output: OutputOptions = OutputOptions(),
 ) -> GenerationRequest:
     """Check every image-independent rule and return the normalised request.
-    `None` means "not sent" for every parameter and takes the documented default."""
+    `None` means "not sent" for every parameter and takes the documented default. `output`: the
+    answer's shape as the SDKs may ask it (core/parameters.py)."""
     model = _check_model(model)
     sequential = _bool("enable_sequential", enable_sequential, False)
     images = _check_images(images)
@@ -140,19 +157,26 @@ def build_request(
     boxes = _check_bbox_list(bbox_list, len(images), sequential)
     palette = _check_palette(color_palette, sequential)
     seed_value = _check_seed(seed)
+    prompt = _check_prompt(prompt)  # the order of checks is the order of the messages clients know
+    n_value = check_output_options(output, _check_n(n, sequential))
+    thinking, effort = check_thinking_mode(thinking_mode)
     return GenerationRequest(
         model=model,
-        prompt=_check_prompt(prompt),
+        prompt=prompt,
         images=tuple(images),
         size=size_spec,
-        n=_check_n(n, sequential),
+        n=n_value,
         enable_sequential=sequential,
-        thinking_mode=_bool("thinking_mode", thinking_mode, True),
+        thinking_mode=thinking,
         bbox_list=boxes,
         color_palette=palette,
         watermark=_bool("watermark", watermark, False),
         seed=secrets.randbelow(SEED_MAX + 1) if seed_value is None else seed_value,
         seed_given=seed_value is not None,
+        thinking_effort=effort,
+        prompt_extend=check_prompt_extend(prompt_extend, thinking, thinking_mode is not None,
+                                          not images and not sequential),
+        negative_prompt=check_negative_prompt(negative_prompt),
     )
 
 
@@ -196,22 +220,6 @@ def _check_images(images: Any) -> list[str]:
                 field="image",
             )
     return [ref.strip() for ref in images]
-
-
-def _bool(name: str, value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    raise InvalidParameter(f"{name}: must be true or false, got {value!r}", field=name)
-
-
-def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise InvalidParameter(f"{name}: must be an integer, got {value!r}", field=name)
-    return value
 
 
 def _check_n(n: Any, sequential: bool) -> int:

@@ -43,6 +43,11 @@ class GenerationJob(BaseModel):
     palette: tuple[PaletteColor, ...] | None = None
     watermark: bool = False
     thinking: bool = False  # thinking mode applies: the planner runs before the engine
+    # thinking_mode's level: "fast" plans with the built-in planner only (docs/thinking.md)
+    thinking_effort: Literal["fast", "balanced", "quality"] = "balanced"
+    # What not to draw, for engines whose pipelines take it (the others log that they ignore it).
+    # Defaults keep payloads queued before these fields existed loadable.
+    negative_prompt: str | None = None
     layout: tuple[LayoutItem, ...] | None = None  # thinking mode's boxes, in output pixels
     revised_prompt: str | None = None  # thinking mode's rewrite; None until (unless) it ran
     planner: str | None = None  # which planner wrote it ("builtin" | "llm")
