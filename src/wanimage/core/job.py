@@ -99,7 +99,7 @@ def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, h
 def make_job(model: str, mode: Mode, prompt: str, width: int, height: int, n: int, seed: int, *,
              images: list[Image.Image] | tuple = (), boxes: list[list[Box]] | None = None,
              palette: list[PaletteColor] | None = None, layout: list[LayoutItem] | None = None,
-             original_prompt: str | None = None) -> GenerationJob:
+             original_prompt: str | None = None, negative_prompt: str | None = None) -> GenerationJob:
     """A job from parts, for benchmarks and engine tests that skip the request: `boxes` per input
     image in that image's pixels (as a client draws them), `prompt` as drawn; with
     `original_prompt`, `prompt` is taken as thinking mode's revision of it."""
@@ -109,5 +109,5 @@ def make_job(model: str, mode: Mode, prompt: str, width: int, height: int, n: in
         model=model, mode=mode, prompt=original_prompt or prompt, width=width, height=height, n=n, seed=seed,
         edit_boxes=tuple(scale_boxes(per_image[-1], images[-1].size, (width, height))) if images else (),
         source_boxes=tuple(tuple(b) for b in per_image[:-1]), palette=tuple(palette) if palette else None,
-        layout=layout, images=images)
+        layout=layout, images=images, negative_prompt=negative_prompt)
     return job.planned(prompt, layout, "given") if original_prompt else job

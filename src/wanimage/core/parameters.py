@@ -45,20 +45,15 @@ def integer(name: str, value: Any) -> int:
 def check_thinking_mode(value: Any) -> tuple[bool, ThinkingEffort]:
     """-> (thinking on, its effort). A boolean, "true"/"false" or a level, in any case; true
     is "balanced", the default."""
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in THINKING_LEVELS:
-            return True, word  # type: ignore[return-value]
-        if word in ("true", "false"):
-            return word == "true", "balanced"
-        raise InvalidParameter(
-            f"thinking_mode: must be true, false, \"fast\", \"balanced\" or \"quality\", got {value!r}",
-            field="thinking_mode",
-        )
+    word = value.lower() if isinstance(value, str) else None
+    if word in THINKING_LEVELS:
+        return True, word  # type: ignore[return-value]
+    if word in ("true", "false"):
+        return word == "true", "balanced"
     if value is None or isinstance(value, bool):
         return boolean("thinking_mode", value, True), "balanced"
     raise InvalidParameter(
-        f"thinking_mode: must be true, false, \"fast\", \"balanced\" or \"quality\", got {value!r}",
+        f"thinking_mode: must be true or false, or one of \"fast\", \"balanced\", \"quality\"; got {value!r}",
         field="thinking_mode",
     )
 

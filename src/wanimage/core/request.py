@@ -110,7 +110,9 @@ class GenerationRequest:
             "size": str(self.size),
             "n": self.n,
             "enable_sequential": self.enable_sequential,
-            "thinking_mode": self.thinking_mode,
+            # a level other than the default is echoed as sent, so a re-run asks the same
+            "thinking_mode": self.thinking_effort if self.thinking_mode and self.thinking_effort != "balanced"
+            else self.thinking_mode,
             "bbox_list": None
             if self.bbox_list is None
             else [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in self.bbox_list],
@@ -120,6 +122,8 @@ class GenerationRequest:
             "watermark": self.watermark,
             "seed": self.seed,
             "seed_given": self.seed_given,
+            "negative_prompt": self.negative_prompt,
+            "prompt_extend": self.prompt_extend,
         }
 
     def with_images(self, images: list[str]) -> GenerationRequest:
