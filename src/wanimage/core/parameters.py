@@ -43,13 +43,12 @@ def integer(name: str, value: Any) -> int:
 
 
 def check_thinking_mode(value: Any) -> tuple[bool, ThinkingEffort]:
-    """-> (thinking on, its effort). A boolean, "true"/"false" or a level, in any case; true
-    is "balanced", the default."""
+    """-> (thinking on, its effort). A boolean or a level, in any case; true is "balanced", the
+    default. The strings "true"/"false" are the edges' to convert (the DashScope dialect and forms
+    take them, OpenAI JSON does not), as for every boolean."""
     word = value.lower() if isinstance(value, str) else None
     if word in THINKING_LEVELS:
         return True, word  # type: ignore[return-value]
-    if word in ("true", "false"):
-        return word == "true", "balanced"
     if value is None or isinstance(value, bool):
         return boolean("thinking_mode", value, True), "balanced"
     raise InvalidParameter(

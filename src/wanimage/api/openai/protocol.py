@@ -239,7 +239,7 @@ def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool) -
     if coerce:  # multipart: everything arrives as a string
         for key in ("enable_sequential", "watermark", "prompt_extend"):
             wan[key] = _form_bool(key, wan[key])
-        if str(wan["thinking_mode"]).strip().lower() not in THINKING_LEVELS:  # a level goes on as sent
+        if str(wan["thinking_mode"]).lower() not in THINKING_LEVELS:  # a level goes on as sent
             wan["thinking_mode"] = _form_bool("thinking_mode", wan["thinking_mode"])
         wan["seed"], n = _form_int("seed", wan["seed"]), _form_int("n", n)
         wan["bbox_list"] = _form_json("bbox_list", wan["bbox_list"])
