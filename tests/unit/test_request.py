@@ -609,6 +609,14 @@ def test_negative_prompt_must_be_carryable_text(sent):
     refused("negative_prompt", negative_prompt=sent)
 
 
+def test_the_echo_says_the_level_and_the_new_parameters_and_builds_the_same_request_again():
+    req = build(thinking_mode="quality", prompt_extend=True, negative_prompt="blurry", seed=3)
+    asked = req.to_json()
+    assert (asked["thinking_mode"], asked["prompt_extend"], asked["negative_prompt"]) == ("quality", True, "blurry")
+    assert build_request(**{k: v for k, v in asked.items() if k != "seed_given"}) == req
+    assert build(thinking_mode="balanced").to_json()["thinking_mode"] is True
+
+
 def test_the_job_carries_negative_prompt_and_effort_and_older_payloads_load():
     job = resolve_job(build(negative_prompt="blurry", thinking_mode="fast"), [])
     assert (job.negative_prompt, job.thinking_effort) == ("blurry", "fast")
