@@ -624,6 +624,9 @@ def test_the_job_carries_negative_prompt_and_effort_and_older_payloads_load():
     older = job.model_dump(exclude={"negative_prompt", "thinking_effort"})
     again = GenerationJob.from_payload(older)
     assert (again.negative_prompt, again.thinking_effort) == (None, "balanced")
+    # a job that uses neither is written without them: a worker one release older still runs it
+    plain = resolve_job(build(), []).to_payload()
+    assert "negative_prompt" not in plain and "thinking_effort" not in plain
 
 
 # ------------------------------------------------------------------ the SDKs' output parameters
