@@ -15,7 +15,7 @@ from ..prompts import EditIntent, parse_edit, set_prompts
 from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor, scale_boxes
 from .decoding import original_size
 from .parameters import ThinkingEffort
-from .request import GenerationRequest, check_box_images, check_boxes_inside, output_size
+from .request import GenerationRequest, check_boxes_inside, output_size
 
 _MODE_WORDS = {
     Mode.TEXT_TO_IMAGE: "text-to-image",
@@ -67,6 +67,25 @@ def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int
         watermark=watermark, thinking=thinking, layout=tuple(layout) if layout else None,
         images=tuple(images or ()), thinking_effort=thinking_effort, negative_prompt=negative_prompt,
     )
+
+
+def check_box_images(req: GenerationRequest, sources: tuple[int, ...]) -> None:
+    """Only the last input image is edited: a box on another image k means "the object to take
+    from image k", so it is accepted only when the prompt puts or moves image k's content ("put
+    the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
+    refused, naming the image. `sources`: the images the prompt takes content from (its edit
+    intent)."""
+    boxes = req.bbox_list or ()
+    last = len(req.images)
+    for k, image_boxes in enumerate(boxes[:-1], start=1):
+        if image_boxes and k not in sources:
+            raise InvalidParameter(
+                f"bbox_list: image {k} has boxes, but only the last image (image {last}) is edited; a box on "
+                f"image {k} can only mark the object to take from it, and the prompt does not put or move "
+                f"image {k}'s content (as in \"put the cat of image {k} into the box of image {last}\"): draw "
+                f"the boxes on image {last}, or send [] for image {k}",
+                field="bbox_list",
+            )
 
 
 def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, height: int, *,

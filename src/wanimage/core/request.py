@@ -1,9 +1,11 @@
 """GenerationRequest: the one request type both dialects convert into, and every rule of the
 Wan 2.7 Image API (api-spec.md §1.3-§1.7) that can be checked before the input images arrive.
 
-The `size` rules live in core/sizes.py and are re-exported here. Rules that need the decoded
-images (boxes inside their image, output aspect from the last image) run once the images are
-fetched (`check_boxes_inside`, `output_size`)."""
+The `size` rules live in core/sizes.py and are re-exported here; the parameters the SDKs send
+for other Model Studio image models (thinking levels, prompt_extend, negative_prompt, max_images,
+...) in core/parameters.py. Rules that need the decoded images (boxes inside their image, output
+aspect from the last image) run once the images are fetched (`check_boxes_inside`,
+`output_size`; boxes on other images than the last: core/job.py)."""
 
 from __future__ import annotations
 
@@ -303,25 +305,6 @@ def _check_box(box: Any, k: int) -> Box:
             field="bbox_list",
         )
     return Box(x1, y1, x2, y2)
-
-
-def check_box_images(req: GenerationRequest, sources: tuple[int, ...]) -> None:
-    """Only the last input image is edited: a box on another image k means "the object to take
-    from image k", so it is accepted only when the prompt puts or moves image k's content ("put
-    the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
-    refused, naming the image. `sources`: the images the prompt takes content from (its edit
-    intent)."""
-    boxes = req.bbox_list or ()
-    last = len(req.images)
-    for k, image_boxes in enumerate(boxes[:-1], start=1):
-        if image_boxes and k not in sources:
-            raise InvalidParameter(
-                f"bbox_list: image {k} has boxes, but only the last image (image {last}) is edited; a box on "
-                f"image {k} can only mark the object to take from it, and the prompt does not put or move "
-                f"image {k}'s content (as in \"put the cat of image {k} into the box of image {last}\"): draw "
-                f"the boxes on image {last}, or send [] for image {k}",
-                field="bbox_list",
-            )
 
 
 def check_boxes_inside(boxes: tuple[tuple[Box, ...], ...] | None, sizes: list[tuple[int, int]]) -> None:
