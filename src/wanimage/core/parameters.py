@@ -76,8 +76,7 @@ def check_negative_prompt(value: Any) -> str | None:
 @dataclass(frozen=True)
 class OutputOptions:
     """What a client may ask about the shape of the answer (wan2.6-image's interleaved mode, the
-    SDKs' streaming flags): `interleave`, `modalities`, `incremental_output`, `stream` as sent
-    (None: not sent), `max_images` checked."""
+    SDKs' streaming flags), each as sent (None: not sent); check_output_options checks them."""
 
     enable_interleave: Any = None
     max_images: Any = None
