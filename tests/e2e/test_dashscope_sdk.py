@@ -215,6 +215,21 @@ def test_stream_call_failed_task_is_an_error_frame(sdk):
     assert last.status_code == 500 and last.code.startswith("InternalError")
 
 
+def test_thinking_levels_prompt_extend_and_negative_prompt_reach_the_engine(sdk):
+    """What the Python SDK documents and InvokeAI sends: thinking_mode="fast" (a string),
+    prompt_extend=False (the prompt drawn as given) and a negative prompt, unchanged."""
+    msg = Message(role="user", content=[{"text": "two cats on the left"}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", thinking_mode="fast",
+                               prompt_extend=False, negative_prompt="blurry, text")
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    job = sdk.engine.jobs[-1]
+    assert (job.negative_prompt, job.thinking_effort, job.thinking) == ("blurry, text", "fast", False)
+    assert job.prompts == ("two cats on the left",) and job.revised_prompt is None
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1K", thinking_mode="fast")
+    assert rsp.status_code == HTTPStatus.OK, rsp
+    assert (sdk.engine.jobs[-1].thinking, sdk.engine.jobs[-1].planner) == (True, "builtin")
+
+
 def test_image_synthesis_with_reference_images(sdk):
     """1.x ImageSynthesis sends input.images: they are the edit's reference images."""
     ref = data_uri(400, 300, (250, 10, 10))

@@ -577,7 +577,7 @@ def test_unknown_parameters_tolerated(server, dialect):
 
 
 @pytest.mark.parametrize("dialect", ALL)
-def test_negative_prompt_and_prompt_extend_ignored(server, dialect):
+def test_negative_prompt_and_prompt_extend_accepted(server, dialect):
     resp = send(server, dialect, images=1 if dialect == OE else 0, negative_prompt="blurry", prompt_extend=True)
     assert_ok(resp, dialect)
 

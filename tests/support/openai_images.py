@@ -43,6 +43,7 @@ class Recorded:
     seed: int | None
     images: list[tuple[int, int]] = field(default_factory=list)  # sizes of the uploaded images
     mask: tuple[int, int] | None = None
+    negative_prompt: str | None = None
 
 
 class ImagesBackend:
@@ -89,7 +90,7 @@ class ImagesBackend:
         async def generations(request: Request):
             body = await request.json()
             rec = Recorded("generations", body["prompt"], int(body.get("n") or 1), body.get("size", "1024x1024"),
-                           body.get("seed"))
+                           body.get("seed"), negative_prompt=body.get("negative_prompt"))
             return await self._answer(rec, request)
 
         @app.post("/v1/images/edits")

@@ -409,3 +409,31 @@ def test_boxes_on_a_source_image_make_its_reference_the_boxed_region(family, mon
                               boxes=[[Box(10, 20, 50, 60)], [Box(60, 30, 100, 70)]]), no_progress)
     assert out[0].size == (120, 90)
     assert seen and all(sizes and sizes[0][0] / sizes[0][1] == 1.0 for sizes in seen)  # 40x40 region, resized
+
+
+# A request's negative prompt: in the config's place where the family uses one for the role, never
+# given to a pipeline without the argument (FLUX.2, FLUX.1 Fill), nor to Qwen-Image without true CFG.
+@pytest.mark.parametrize(("family", "role", "sent"), [
+    ("sdxl", "text_to_image", True), ("sd", "refine", True), ("zimage", "text_to_image", True),
+    ("wan", "text_to_image", True), ("flux2", "text_to_image", False), ("flux", "inpaint", False),
+    ("qwen_image", "text_to_image", False),  # FAST sets true_cfg 1: no CFG, no negative prompt
+])
+def test_negative_prompt_reaches_the_pipelines_that_take_one(family, role, sent, caplog):
+    caplog.set_level("INFO", logger="wanimage.engines")
+    kw = engine_for(family)._sampling_kwargs(role, "blurry")
+    assert kw.get("negative_prompt") == ("blurry" if sent else None)
+    assert ("negative_prompt ignored" in caplog.text) is not sent
+
+
+def test_the_requests_negative_prompt_wins_over_the_configs(monkeypatch):
+    from dataclasses import replace
+
+    engine = engine_for("sdxl")
+    monkeypatch.setattr(engine, "cfg", replace(engine.cfg, negative_prompt="from the config"))
+    seen = []
+    original = engine._invoke
+    monkeypatch.setattr(engine, "_invoke", lambda role, args: seen.append(args.get("negative_prompt"))
+                        or original(role, args))
+    engine.generate(job(Mode.TEXT_TO_IMAGE, 64, 64, negative_prompt="blurry"), no_progress)
+    engine.generate(job(Mode.TEXT_TO_IMAGE, 64, 64), no_progress)
+    assert seen == ["blurry", "from the config"]

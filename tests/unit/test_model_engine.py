@@ -275,3 +275,13 @@ def test_of_image_k_as_a_place_does_not_move_pixels(engine):
     out = px(engine.generate(job(Mode.EDIT, "put a red balloon in the box of image 1 and a dog in the box of image 2",
                                  w=80, h=80, images=[src, dst], boxes=[[], [Box(40, 40, 80, 80)]]), no_progress)[0])
     assert not ((out[40:, 40:, 0] > 190) & (out[40:, 40:, 2] < 10)).all()  # drawn, not image 1 pasted
+
+
+def test_a_negative_prompt_is_logged_once_per_job_as_ignored(engine, caplog):
+    caplog.set_level("INFO", logger="wanimage.engines")
+    plain = engine.generate(job(n=2), no_progress)
+    negative = engine.generate(job(n=2, negative_prompt="blurry"), no_progress)
+    assert [r.getMessage() for r in caplog.records].count(
+        "builtin engine: negative_prompt ignored (6 characters): the built-in model draws what the prompt names "
+        "and takes no negative prompt") == 1
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, negative, strict=True))

@@ -13,6 +13,7 @@ from wanimage.prompts import REGIONS, plural, singular
 from wanimage.thinking import Brief, BuiltinPlanner, Plan, build_planner
 from wanimage.thinking.builtin import MAX_INSTANCES, plan_set, plan_text
 from wanimage.thinking.llm import (
+    QUALITY_PATIENCE,
     LlmFailure,
     LlmLayoutItem,
     LlmPlanner,
@@ -346,3 +347,23 @@ def test_boxes_are_clamped_a_little_and_refused_when_mostly_outside():
     for box in [(2000, 0, 2300, 100), (100, 100, 50, 200), (-500, -500, 10, 10)]:
         with pytest.raises(LlmFailure, match="bad layout"):
             pixel_layout([LlmLayoutItem(label="x", box=box)], W, H)
+
+
+# thinking_mode's levels: "fast" never calls the LLM; "quality" waits QUALITY_PATIENCE times longer.
+@pytest.mark.parametrize(("effort", "calls", "timeout"), [
+    ("fast", 0, None), ("balanced", 1, 2.0), ("quality", 1, 2.0 * QUALITY_PATIENCE),
+])
+def test_thinking_effort_chooses_the_planner_and_the_llms_time(effort, calls, timeout):
+    import httpx
+
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        return httpx.Response(200, json={"choices": [{"message": {"content": '{"revised_prompt": "Two cats."}'}}]})
+
+    planner = LlmPlanner("http://127.0.0.1:9/v1", "m", None, 2.0, fallback=BuiltinPlanner())
+    planner.client = httpx.Client(transport=httpx.MockTransport(answer))
+    plan = planner.plan(Brief("two cats", W, H, effort=effort))
+    assert len(seen) == calls and plan.planner == ("builtin" if effort == "fast" else "llm")
+    assert seen == ([timeout] if calls else [])

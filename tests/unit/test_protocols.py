@@ -72,10 +72,50 @@ def test_dashscope_unknown_fields_accepted_and_logged_once_per_object(caplog):
 def test_dashscope_sdk_fields_are_known(caplog):
     caplog.set_level(logging.INFO, logger="wanimage.api")
     body = ds.GenerationBody.model_validate(ds_body(is_async=True, negative_prompt="blurry", prompt_extend=True))
-    assert not unknown_field_logs(caplog, "dashscope")  # is_async: the SDK's; the other two: older Wan
-    body.to_request()
-    assert "parameter 'negative_prompt' is not supported by Wan 2.7 and is ignored" in caplog.text
-    assert "parameter 'prompt_extend' is not supported by Wan 2.7 and is ignored" in caplog.text
+    assert not unknown_field_logs(caplog, "dashscope")  # is_async: the SDK's; the other two: honoured
+    req = body.to_request()
+    assert (req.negative_prompt, req.prompt_extend) == ("blurry", True)
+
+
+# Every parameter the Java SDK's ImageGenerationParam or the Python SDK sends, in its wire forms
+# (strings where the Java SDK types it so): what reaches the request.
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"thinking_mode": "fast"}, {"thinking_mode": True, "thinking_effort": "fast"}),
+    ({"thinking_mode": "Quality"}, {"thinking_mode": True, "thinking_effort": "quality"}),
+    ({"thinking_mode": "FALSE"}, {"thinking_mode": False, "thinking_effort": "balanced"}),
+    ({"prompt_extend": "false"}, {"prompt_extend": False, "thinking_applies": False}),
+    ({"prompt_extend": False, "thinking_mode": "balanced"}, {"prompt_extend": False, "thinking_applies": False}),
+    ({"negative_prompt": "blurry, text"}, {"negative_prompt": "blurry, text"}),
+    ({"max_images": "3", "enable_sequential": "true"}, {"n": 3}),
+    ({"enable_interleave": "false", "incremental_output": "true", "stream": "false", "modalities": ["image"]},
+     {"n": 1}),
+], ids=["fast", "quality-any-case", "false-string", "extend-string", "extend-wins", "negative", "max-images",
+        "no-effect"])
+def test_dashscope_sdk_parameters_reach_the_request(params, expected):
+    req = ds.GenerationBody.model_validate(ds_body(**params)).to_request()
+    assert {k: getattr(req, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"enable_interleave": "true"}, "enable_interleave"),
+    ({"modalities": ["text"]}, "modalities"),
+    ({"max_images": "0"}, "max_images"),
+    ({"incremental_output": "yes"}, "incremental_output"),
+    ({"stream": 1}, "stream"),
+    ({"thinking_mode": "deep"}, "thinking_mode"),
+    ({"prompt_extend": "no"}, "prompt_extend"),
+])
+def test_dashscope_sdk_parameters_refused_by_name(params, field):
+    with pytest.raises(InvalidParameter) as info:
+        ds.GenerationBody.model_validate(ds_body(**params)).to_request()
+    assert info.value.field == field and info.value.message.startswith(field + ":")
+
+
+def test_image_synthesis_negative_prompt_is_carried_and_parameters_win():
+    body = {"model": "wan2.7-image", "input": {"prompt": "a fox", "negative_prompt": "blurry"}}
+    assert ds.SynthesisBody.model_validate(body).to_request().negative_prompt == "blurry"
+    body["parameters"] = {"negative_prompt": "text"}
+    assert ds.SynthesisBody.model_validate(body).to_request().negative_prompt == "text"
 
 
 def test_dashscope_parameters_in_spec_order():
@@ -173,12 +213,25 @@ def test_openai_fields_in_spec_order():
 
 def test_openai_unknown_fields_accepted_and_logged_once(caplog):
     caplog.set_level(logging.INFO, logger="wanimage.api")
-    body = oa.GenerationsBody.model_validate({"prompt": "a fox", "foo": 1, "negative_prompt": "blurry", "quality": "hd"})
-    assert body.model_extra == {"foo": 1, "negative_prompt": "blurry"}
-    assert unknown_field_logs(caplog, "openai") == ["openai GenerationsBody: unknown fields ignored: foo, negative_prompt"]
+    body = oa.GenerationsBody.model_validate({"prompt": "a fox", "foo": 1, "bar": "blurry", "quality": "hd"})
+    assert body.model_extra == {"foo": 1, "bar": "blurry"}
+    assert unknown_field_logs(caplog, "openai") == ["openai GenerationsBody: unknown fields ignored: bar, foo"]
     body.to_request()
     assert "openai field 'quality' has no effect on Wan 2.7" in caplog.text
     assert len(unknown_field_logs(caplog, "openai")) == 1
+
+
+def test_openai_extra_body_carries_thinking_levels_prompt_extend_and_negative_prompt():
+    req = oa.GenerationsBody.model_validate({"prompt": "a fox", "thinking_mode": "fast", "prompt_extend": False,
+                                             "negative_prompt": "blurry"}).to_request()
+    assert (req.thinking_effort, req.prompt_extend, req.negative_prompt) == ("fast", False, "blurry")
+    form = {"prompt": ["make it blue"], "thinking_mode": ["quality"], "prompt_extend": ["true"],
+            "negative_prompt": ["text"]}
+    edit = oa.EditsBody.from_form(form, [URI]).to_request()
+    assert (edit.thinking_effort, edit.prompt_extend, edit.negative_prompt) == ("quality", True, "text")
+    with pytest.raises(InvalidParameter) as info:
+        oa.EditsBody.from_form({**form, "thinking_mode": ["deep"]}, [URI]).to_request()
+    assert info.value.field == "thinking_mode"
 
 
 def test_openai_options_refused_first():

@@ -151,3 +151,12 @@ def test_wanimage_models_names_the_backend_of_a_remote_model(tiny, tmp_path, mon
     out = capsys.readouterr().out
     assert "weights on the backend" in out and "0 B" not in out
     assert f"{tiny.base_url}" in out and "reachable, answered in" in out
+
+
+@pytest.mark.parametrize(("takes_it", "sent"), [(True, "blurry"), (False, None)])
+def test_negative_prompt_goes_to_backends_that_take_one_and_the_log_says_when_not(tiny, takes_it, sent, caplog):
+    caplog.set_level("INFO", logger="wanimage.engines")
+    engine = engine_for(tiny.base_url, negative_prompt=takes_it, max_pixels=64 * 48)
+    engine.generate(job(Mode.TEXT_TO_IMAGE, negative_prompt="blurry"), lambda f, p=None: None)
+    assert tiny.calls[-1].negative_prompt == sent
+    assert ("negative_prompt not forwarded" in caplog.text) is not takes_it

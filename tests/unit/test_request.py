@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from wanimage.core.job import resolve_job
+from wanimage.core.parameters import MAX_NEGATIVE_PROMPT_CHARS, OutputOptions
 from wanimage.core.request import (
     MAX_PROMPT_CHARS,
     GenerationRequest,
@@ -232,7 +233,7 @@ def test_seed_must_be_an_integer(seed):
 # ------------------------------------------------------------------ booleans
 
 
-@pytest.mark.parametrize("name", ["enable_sequential", "thinking_mode", "watermark"])
+@pytest.mark.parametrize("name", ["enable_sequential", "watermark", "prompt_extend"])
 @pytest.mark.parametrize("value", ["true", "false", 1, 0, "yes", [], {}])
 def test_booleans_must_be_booleans(name, value):
     err = refused(name, **{name: value})
@@ -553,3 +554,121 @@ def test_a_prompt_no_png_can_carry_is_refused_by_the_request_itself():
     with pytest.raises(InvalidParameter, match=r"prompt: .*lone UTF-16 surrogate \(\\ud800\)") as info:
         build(prompt="a cat \ud800")
     assert info.value.field == "prompt"
+
+
+# ------------------------------------------------------------------ thinking_mode levels, prompt_extend
+
+
+@pytest.mark.parametrize(("sent", "on", "effort"), [
+    (None, True, "balanced"), (True, True, "balanced"), (False, False, "balanced"),
+    ("fast", True, "fast"), ("balanced", True, "balanced"), ("Quality", True, "quality"),
+])
+def test_thinking_mode_levels(sent, on, effort):
+    req = build(thinking_mode=sent)
+    assert (req.thinking_mode, req.thinking_effort, req.thinking_applies) == (on, effort, on)
+
+
+# "true"/"false" strings: converted by the edges that take them (tests/unit/test_wire_forms.py)
+@pytest.mark.parametrize("sent", ["slow", "high", " fast", "", "true", 1, 0.5, ["fast"]])
+def test_thinking_mode_other_values_refused(sent):
+    err = refused("thinking_mode", thinking_mode=sent)
+    assert '"fast", "balanced", "quality"' in err.message
+
+
+# prompt_extend, when sent, decides whether the prompt is rewritten; else thinking_mode does.
+@pytest.mark.parametrize(("thinking_mode", "prompt_extend", "rewrites"), [
+    (None, None, True), (None, False, False), ("fast", False, False), (True, False, False),
+    (False, True, True), (False, None, False), ("quality", True, True),
+])
+def test_prompt_extend_decides_the_rewrite(thinking_mode, prompt_extend, rewrites):
+    req = build(thinking_mode=thinking_mode, prompt_extend=prompt_extend)
+    assert req.thinking_applies is rewrites
+    assert resolve_job(req, []).thinking is rewrites
+
+
+def test_prompt_extend_rewrites_pure_text_to_image_only(caplog):
+    caplog.set_level("INFO", logger="wanimage.core")
+    assert not build(images=[IMG], prompt_extend=True).thinking_applies
+    assert "prompt_extend=true accepted without effect" in caplog.text
+
+
+# ------------------------------------------------------------------ negative_prompt
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    (None, None), ("", None), ("   ", None), ("blurry, text", "blurry, text"),
+    ("x" * MAX_NEGATIVE_PROMPT_CHARS, "x" * MAX_NEGATIVE_PROMPT_CHARS),
+    ("猫" * (MAX_NEGATIVE_PROMPT_CHARS + 1), "猫" * MAX_NEGATIVE_PROMPT_CHARS),
+])
+def test_negative_prompt_checked_like_the_prompt(sent, kept):
+    assert build(negative_prompt=sent).negative_prompt == kept
+
+
+@pytest.mark.parametrize("sent", [5, ["blurry"], {"text": "blurry"}, "blurry \ud800", "a\x00b"])
+def test_negative_prompt_must_be_carryable_text(sent):
+    refused("negative_prompt", negative_prompt=sent)
+
+
+def test_the_echo_says_the_level_and_the_new_parameters_and_builds_the_same_request_again():
+    req = build(thinking_mode="quality", prompt_extend=True, negative_prompt="blurry", seed=3)
+    asked = req.to_json()
+    assert (asked["thinking_mode"], asked["prompt_extend"], asked["negative_prompt"]) == ("quality", True, "blurry")
+    assert build_request(**{k: v for k, v in asked.items() if k != "seed_given"}) == req
+    assert build(thinking_mode="balanced").to_json()["thinking_mode"] is True
+
+
+def test_the_job_carries_negative_prompt_and_effort_and_older_payloads_load():
+    job = resolve_job(build(negative_prompt="blurry", thinking_mode="fast"), [])
+    assert (job.negative_prompt, job.thinking_effort) == ("blurry", "fast")
+    assert GenerationJob.from_payload(job.to_payload()) == job
+    older = job.model_dump(exclude={"negative_prompt", "thinking_effort"})
+    again = GenerationJob.from_payload(older)
+    assert (again.negative_prompt, again.thinking_effort) == (None, "balanced")
+    # a job that uses neither is written without them: a worker one release older still runs it
+    plain = resolve_job(build(), []).to_payload()
+    assert "negative_prompt" not in plain and "thinking_effort" not in plain
+
+
+# ------------------------------------------------------------------ the SDKs' output parameters
+
+
+@pytest.mark.parametrize(("n", "sequential", "max_images", "count"), [
+    (None, True, 4, 4), (6, True, 4, 4), (3, True, 4, 3), (None, True, 12, 12),
+    (4, False, 2, 2), (2, False, 12, 2), (None, False, 1, 1),
+])
+def test_max_images_is_an_upper_bound_like_n(n, sequential, max_images, count):
+    req = build(n=n, enable_sequential=sequential, output=OutputOptions(max_images=max_images))
+    assert req.n == count
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    (OutputOptions(enable_interleave=True), "enable_interleave"),
+    (OutputOptions(enable_interleave="true"), "enable_interleave"),
+    (OutputOptions(modalities=["text"]), "modalities"),
+    (OutputOptions(modalities=["image", "audio"]), "modalities"),
+    (OutputOptions(modalities=[1]), "modalities"),
+    (OutputOptions(modalities={"image": True}), "modalities"),
+    (OutputOptions(max_images=0), "max_images"),
+    (OutputOptions(max_images=13), "max_images"),
+    (OutputOptions(max_images="2"), "max_images"),
+    (OutputOptions(incremental_output="yes"), "incremental_output"),
+    (OutputOptions(stream=1), "stream"),
+])
+def test_output_parameters_this_server_cannot_honour_are_refused_by_name(options, field):
+    refused(field, output=options)
+
+
+@pytest.mark.parametrize(("options", "logged"), [
+    (OutputOptions(enable_interleave=False), "enable_interleave=false accepted without effect"),
+    (OutputOptions(modalities=["image"]), "modalities=['image'] accepted"),
+    (OutputOptions(modalities="image"), "modalities=['image'] accepted"),
+    (OutputOptions(modalities=["text", "image"]), "modalities=['text', 'image'] accepted"),
+    (OutputOptions(incremental_output=True), "incremental_output=true accepted without effect"),
+    (OutputOptions(incremental_output=False), "incremental_output=false accepted without effect"),
+    (OutputOptions(stream=True), "stream=true accepted without effect"),
+    (OutputOptions(max_images=5), "max_images=5 accepted without effect"),
+])
+def test_output_parameters_that_change_nothing_are_accepted_and_logged(options, logged, caplog):
+    caplog.set_level("INFO", logger="wanimage.core")
+    assert build(output=options).n == 1
+    assert logged in caplog.text

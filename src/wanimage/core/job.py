@@ -14,7 +14,8 @@ from ..errors import InvalidParameter
 from ..prompts import EditIntent, parse_edit, set_prompts
 from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor, scale_boxes
 from .decoding import original_size
-from .request import GenerationRequest, check_box_images, check_boxes_inside, output_size
+from .parameters import ThinkingEffort
+from .request import GenerationRequest, check_boxes_inside, output_size
 
 _MODE_WORDS = {
     Mode.TEXT_TO_IMAGE: "text-to-image",
@@ -40,6 +41,7 @@ def resolve_job(req: GenerationRequest, images: list[Image.Image], caps: Capabil
         source_boxes=tuple(tuple(scale_boxes(b, s, im.size)) for b, s, im in zip(boxes[:-1], sent, images, strict=False)),
         palette=tuple(e.to_color() for e in req.color_palette) if req.color_palette else None,
         watermark=req.watermark, thinking=req.thinking_applies, inputs=inputs, images=images,
+        thinking_effort=req.thinking_effort, negative_prompt=req.negative_prompt,
     )
     # boxes and image sets exclude each other, so the first image's edit intent is the prompt's
     check_box_images(req, job.edits[0].sources if job.edits else ())
@@ -51,7 +53,8 @@ def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int
                  edit_boxes: tuple[Box, ...] = (), source_boxes: tuple[tuple[Box, ...], ...] = (),
                  palette: tuple[PaletteColor, ...] | None = None, watermark: bool = False,
                  thinking: bool = False, inputs: tuple[str, ...] = (),
-                 layout: list[LayoutItem] | None = None, images: list[Image.Image] | None = None) -> GenerationJob:
+                 layout: list[LayoutItem] | None = None, images: list[Image.Image] | None = None,
+                 thinking_effort: ThinkingEffort = "balanced", negative_prompt: str | None = None) -> GenerationJob:
     """The job's interpretation of its prompt, by the one prompt parser: one prompt per image
     (an image set's parts; otherwise the prompt n times) and, for edits, what each asks."""
     prompts = tuple(set_prompts(prompt, n)) if mode.sequential else (prompt,) * n
@@ -62,8 +65,27 @@ def assemble_job(*, model: str, mode: Mode, prompt: str, width: int, height: int
         model=model, mode=mode, prompt=prompt, width=width, height=height, n=n, seed=seed, prompts=prompts,
         edits=edits, inputs=inputs, edit_boxes=edit_boxes, source_boxes=source_boxes, palette=palette,
         watermark=watermark, thinking=thinking, layout=tuple(layout) if layout else None,
-        images=tuple(images or ()),
+        images=tuple(images or ()), thinking_effort=thinking_effort, negative_prompt=negative_prompt,
     )
+
+
+def check_box_images(req: GenerationRequest, sources: tuple[int, ...]) -> None:
+    """Only the last input image is edited: a box on another image k means "the object to take
+    from image k", so it is accepted only when the prompt puts or moves image k's content ("put
+    the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
+    refused, naming the image. `sources`: the images the prompt takes content from (its edit
+    intent)."""
+    boxes = req.bbox_list or ()
+    last = len(req.images)
+    for k, image_boxes in enumerate(boxes[:-1], start=1):
+        if image_boxes and k not in sources:
+            raise InvalidParameter(
+                f"bbox_list: image {k} has boxes, but only the last image (image {last}) is edited; a box on "
+                f"image {k} can only mark the object to take from it, and the prompt does not put or move "
+                f"image {k}'s content (as in \"put the cat of image {k} into the box of image {last}\"): draw "
+                f"the boxes on image {last}, or send [] for image {k}",
+                field="bbox_list",
+            )
 
 
 def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, height: int, *,
@@ -96,7 +118,7 @@ def check_capabilities(req: GenerationRequest, caps: Capabilities, width: int, h
 def make_job(model: str, mode: Mode, prompt: str, width: int, height: int, n: int, seed: int, *,
              images: list[Image.Image] | tuple = (), boxes: list[list[Box]] | None = None,
              palette: list[PaletteColor] | None = None, layout: list[LayoutItem] | None = None,
-             original_prompt: str | None = None) -> GenerationJob:
+             original_prompt: str | None = None, negative_prompt: str | None = None) -> GenerationJob:
     """A job from parts, for benchmarks and engine tests that skip the request: `boxes` per input
     image in that image's pixels (as a client draws them), `prompt` as drawn; with
     `original_prompt`, `prompt` is taken as thinking mode's revision of it."""
@@ -106,5 +128,5 @@ def make_job(model: str, mode: Mode, prompt: str, width: int, height: int, n: in
         model=model, mode=mode, prompt=original_prompt or prompt, width=width, height=height, n=n, seed=seed,
         edit_boxes=tuple(scale_boxes(per_image[-1], images[-1].size, (width, height))) if images else (),
         source_boxes=tuple(tuple(b) for b in per_image[:-1]), palette=tuple(palette) if palette else None,
-        layout=layout, images=images)
+        layout=layout, images=images, negative_prompt=negative_prompt)
     return job.planned(prompt, layout, "given") if original_prompt else job

@@ -142,7 +142,8 @@ class Pipeline:
         if self.planner is None or not job.thinking:
             return job
         started = time.monotonic()
-        brief = Brief(job.prompt, job.width, job.height, n=job.n, sequential=job.sequential)
+        brief = Brief(job.prompt, job.width, job.height, n=job.n, sequential=job.sequential,
+                      effort=job.thinking_effort)
         try:
             plan = self.planner.plan(brief)
         except Exception:  # planners never raise by contract; a bug still must not fail the task

@@ -1,9 +1,11 @@
 """GenerationRequest: the one request type both dialects convert into, and every rule of the
 Wan 2.7 Image API (api-spec.md §1.3-§1.7) that can be checked before the input images arrive.
 
-The `size` rules live in core/sizes.py and are re-exported here. Rules that need the decoded
-images (boxes inside their image, output aspect from the last image) run once the images are
-fetched (`check_boxes_inside`, `output_size`)."""
+The `size` rules live in core/sizes.py and are re-exported here; the parameters the SDKs send
+for other Model Studio image models (thinking levels, prompt_extend, negative_prompt, max_images,
+...) in core/parameters.py. Rules that need the decoded images (boxes inside their image, output
+aspect from the last image) run once the images are fetched (`check_boxes_inside`,
+`output_size`; boxes on other images than the last: core/job.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,16 @@ from typing import Any
 
 from ..errors import EmptyModel, InvalidParameter
 from ..types import MODELS, Box, Mode, PaletteColor
+from .parameters import (
+    OutputOptions,
+    ThinkingEffort,
+    check_negative_prompt,
+    check_output_options,
+    check_prompt_extend,
+    check_thinking_mode,
+)
+from .parameters import boolean as _bool
+from .parameters import integer as _int
 from .sizes import SizeSpec, check_size_allowed, parse_size
 from .sizes import (
     output_size as output_size,  # re-exported: core/job.py and the tests import it here
@@ -31,9 +43,6 @@ MAX_BOXES_PER_IMAGE = 2
 PALETTE_MIN, PALETTE_MAX = 3, 10
 SEED_MAX = 2_147_483_647
 RATIO_SUM_TOLERANCE = 1e-4  # numeric palette ratios (Java's ColorPalette.ratio is a Double)
-
-# Parameters that exist for other Wan versions: accepted, logged, and without effect.
-IGNORED_PARAMETERS = ("negative_prompt", "prompt_extend")
 
 # re.ASCII: without it \d also matches other scripts' digits ("６０.００%"), which int()
 # happily converts; the wire forms are ASCII only. \Z, not $: $ also matches
@@ -80,6 +89,9 @@ class GenerationRequest:
     watermark: bool
     seed: int
     seed_given: bool
+    thinking_effort: ThinkingEffort = "balanced"  # thinking_mode's level; true is "balanced"
+    prompt_extend: bool | None = None  # None: not sent, thinking_mode decides
+    negative_prompt: str | None = None
 
     @property
     def mode(self) -> Mode:
@@ -87,7 +99,10 @@ class GenerationRequest:
 
     @property
     def thinking_applies(self) -> bool:
-        return self.thinking_mode and self.mode is Mode.TEXT_TO_IMAGE
+        """The planner rewrites the prompt: pure text-to-image, and prompt_extend when sent (false
+        draws the prompt as given, as InvokeAI expects), else thinking_mode."""
+        wanted = self.thinking_mode if self.prompt_extend is None else self.prompt_extend
+        return wanted and self.mode is Mode.TEXT_TO_IMAGE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +112,9 @@ class GenerationRequest:
             "size": str(self.size),
             "n": self.n,
             "enable_sequential": self.enable_sequential,
-            "thinking_mode": self.thinking_mode,
+            # a level other than the default is echoed as sent, so a re-run asks the same
+            "thinking_mode": self.thinking_effort if self.thinking_mode and self.thinking_effort != "balanced"
+            else self.thinking_mode,
             "bbox_list": None
             if self.bbox_list is None
             else [[[b.x1, b.y1, b.x2, b.y2] for b in boxes] for boxes in self.bbox_list],
@@ -107,6 +124,8 @@ class GenerationRequest:
             "watermark": self.watermark,
             "seed": self.seed,
             "seed_given": self.seed_given,
+            "negative_prompt": self.negative_prompt,
+            "prompt_extend": self.prompt_extend,
         }
 
     def with_images(self, images: list[str]) -> GenerationRequest:
@@ -129,9 +148,13 @@ def build_request(
     color_palette: Any = None,
     watermark: Any = None,
     seed: Any = None,
+    negative_prompt: Any = None,
+    prompt_extend: Any = None,
+    output: OutputOptions = OutputOptions(),
 ) -> GenerationRequest:
     """Check every image-independent rule and return the normalised request.
-    `None` means "not sent" for every parameter and takes the documented default."""
+    `None` means "not sent" for every parameter and takes the documented default. `output`: the
+    answer's shape as the SDKs may ask it (core/parameters.py)."""
     model = _check_model(model)
     sequential = _bool("enable_sequential", enable_sequential, False)
     images = _check_images(images)
@@ -140,19 +163,26 @@ def build_request(
     boxes = _check_bbox_list(bbox_list, len(images), sequential)
     palette = _check_palette(color_palette, sequential)
     seed_value = _check_seed(seed)
+    prompt = _check_prompt(prompt)  # the order of checks is the order of the messages clients know
+    n_value = check_output_options(output, _check_n(n, sequential))
+    thinking, effort = check_thinking_mode(thinking_mode)
     return GenerationRequest(
         model=model,
-        prompt=_check_prompt(prompt),
+        prompt=prompt,
         images=tuple(images),
         size=size_spec,
-        n=_check_n(n, sequential),
+        n=n_value,
         enable_sequential=sequential,
-        thinking_mode=_bool("thinking_mode", thinking_mode, True),
+        thinking_mode=thinking,
         bbox_list=boxes,
         color_palette=palette,
         watermark=_bool("watermark", watermark, False),
         seed=secrets.randbelow(SEED_MAX + 1) if seed_value is None else seed_value,
         seed_given=seed_value is not None,
+        thinking_effort=effort,
+        prompt_extend=check_prompt_extend(prompt_extend, thinking, thinking_mode is not None,
+                                          not images and not sequential),
+        negative_prompt=check_negative_prompt(negative_prompt),
     )
 
 
@@ -196,22 +226,6 @@ def _check_images(images: Any) -> list[str]:
                 field="image",
             )
     return [ref.strip() for ref in images]
-
-
-def _bool(name: str, value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    raise InvalidParameter(f"{name}: must be true or false, got {value!r}", field=name)
-
-
-def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise InvalidParameter(f"{name}: must be an integer, got {value!r}", field=name)
-    return value
 
 
 def _check_n(n: Any, sequential: bool) -> int:
@@ -291,25 +305,6 @@ def _check_box(box: Any, k: int) -> Box:
             field="bbox_list",
         )
     return Box(x1, y1, x2, y2)
-
-
-def check_box_images(req: GenerationRequest, sources: tuple[int, ...]) -> None:
-    """Only the last input image is edited: a box on another image k means "the object to take
-    from image k", so it is accepted only when the prompt puts or moves image k's content ("put
-    the cat of image 1 into the box of image 2"); anywhere else it would be ignored, so it is
-    refused, naming the image. `sources`: the images the prompt takes content from (its edit
-    intent)."""
-    boxes = req.bbox_list or ()
-    last = len(req.images)
-    for k, image_boxes in enumerate(boxes[:-1], start=1):
-        if image_boxes and k not in sources:
-            raise InvalidParameter(
-                f"bbox_list: image {k} has boxes, but only the last image (image {last}) is edited; a box on "
-                f"image {k} can only mark the object to take from it, and the prompt does not put or move "
-                f"image {k}'s content (as in \"put the cat of image {k} into the box of image {last}\"): draw "
-                f"the boxes on image {last}, or send [] for image {k}",
-                field="bbox_list",
-            )
 
 
 def check_boxes_inside(boxes: tuple[tuple[Box, ...], ...] | None, sizes: list[tuple[int, int]]) -> None:

@@ -15,13 +15,15 @@ from ..types import LayoutItem
 
 @dataclass(frozen=True)
 class Brief:
-    """What a planner reads: the prompt, the output size, and for image sets the image count."""
+    """What a planner reads: the prompt, the output size, for image sets the image count, and
+    thinking_mode's effort ("fast": no LLM call; "quality": the LLM is given longer)."""
 
     prompt: str
     width: int
     height: int
     n: int = 1
     sequential: bool = False
+    effort: str = "balanced"
 
 
 @dataclass(frozen=True)

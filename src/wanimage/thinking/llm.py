@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 MAX_LAYOUT_ITEMS = 32
 MIN_INSIDE = 0.5  # a box with less than half its area inside the image is refused, not clamped
+# thinking_mode="quality" waits this many times the configured timeout before falling back: a
+# slow (reasoning) model then gets to answer instead of the built-in planner.
+QUALITY_PATIENCE = 3.0
 
 SYSTEM_PROMPT = """You plan pictures for an image generator before it draws them.
 Rewrite the user's prompt into one precise English prompt that spells out every object with
@@ -114,11 +117,12 @@ class LlmPlanner:
         self.client = httpx.Client(timeout=timeout, headers=headers, trust_env=False)
 
     def plan(self, brief: Brief) -> Plan:
-        if brief.sequential:  # sets: per-image plans come from the built-in planner
+        if brief.sequential or brief.effort == "fast":  # sets and "fast": the built-in planner
             return self.fallback.plan(brief)
         started = time.monotonic()
+        timeout = self.timeout * (QUALITY_PATIENCE if brief.effort == "quality" else 1.0)
         try:
-            answer = self.ask(brief.prompt, brief.width, brief.height)
+            answer = self.ask(brief.prompt, brief.width, brief.height, timeout)
             layout = pixel_layout(answer.layout, brief.width, brief.height) if answer.layout else None
         except LlmFailure as exc:
             return self._fall_back(brief, str(exc))
@@ -133,7 +137,8 @@ class LlmPlanner:
         plan = self.fallback.plan(brief)
         return replace(plan, note=f"llm fallback: {reason}")
 
-    def ask(self, prompt: str, width: int, height: int) -> LlmAnswer:
+    def ask(self, prompt: str, width: int, height: int, timeout: float | None = None) -> LlmAnswer:
+        timeout = timeout or self.timeout
         body = {
             "model": self.model,
             "temperature": 0,
@@ -143,9 +148,9 @@ class LlmPlanner:
             ],
         }
         try:
-            resp = self.client.post(self.url, json=body)
+            resp = self.client.post(self.url, json=body, timeout=timeout)
         except httpx.TimeoutException:
-            raise LlmFailure(f"timeout after {self.timeout:g} s") from None
+            raise LlmFailure(f"timeout after {timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise LlmFailure(f"HTTP error: {type(exc).__name__}: {exc}") from None
         if resp.status_code != 200:

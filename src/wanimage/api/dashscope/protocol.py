@@ -27,7 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from ...core.request import IGNORED_PARAMETERS, GenerationRequest, build_request
+from ...core.parameters import OutputOptions
+from ...core.request import GenerationRequest, build_request
 from ...core.text import Path, check_text
 from ...errors import EmptyInput, InvalidParameter
 
@@ -43,7 +44,12 @@ PARAMETERS = (
     "color_palette",
     "watermark",
     "seed",
+    "negative_prompt",
+    "prompt_extend",
 )
+# What other Model Studio image models and the SDKs send about the answer's shape: honoured or
+# refused by name (core/parameters.py).
+OUTPUT_PARAMETERS = ("enable_interleave", "max_images", "modalities", "incremental_output", "stream")
 CONTENT_KEYS = {"text", "image", "type"}
 
 
@@ -91,32 +97,38 @@ class Input(DashScopeBaseModel):
 
 
 class Parameters(DashScopeBaseModel):
-    """`parameters` (api-spec §1.3): the Wan 2.7 parameters, then those accepted without effect."""
+    """`parameters` (api-spec §1.3): the Wan 2.7 parameters, then those of the SDKs' other image
+    models (docs/api.md, "Other parameters"), then the SDK's own."""
 
     size: SkipValidation[str | None] = None  # "1K" | "2K" | "4K", or "W*H"
     n: SkipValidation[int | str | None] = None  # also a decimal string: "2"
     enable_sequential: SkipValidation[bool | str | None] = None  # also "true" / "false", any case
-    thinking_mode: SkipValidation[bool | str | None] = None  # the Java SDK sends a String: "true"
+    # the Java SDK sends a String ("true"); the Python SDK documents "fast" | "balanced" | "quality"
+    thinking_mode: SkipValidation[bool | str | None] = None
     bbox_list: SkipValidation[list[list[list[int]]] | None] = None  # per image: [[x1, y1, x2, y2], ...]
     # [{"hex": "#RRGGBB", "ratio": "NN.NN%"}], or ratios as numbers in [0, 1] (Java's ColorPalette)
     color_palette: SkipValidation[list[dict[str, str | float]] | None] = None
     watermark: SkipValidation[bool | str | None] = None
     seed: SkipValidation[int | str | None] = None
-    negative_prompt: SkipValidation[str | None] = None  # wan2.6 and earlier; no effect on 2.7
-    prompt_extend: SkipValidation[bool | None] = None  # no effect on 2.7
+    negative_prompt: SkipValidation[str | None] = None  # what not to draw, for engines that take one
+    prompt_extend: SkipValidation[bool | str | None] = None  # false: the prompt drawn as given
+    enable_interleave: SkipValidation[bool | str | None] = None  # true is refused: images only
+    max_images: SkipValidation[int | str | None] = None  # an upper bound on the images, like n
+    modalities: SkipValidation[list[str] | None] = None  # must include "image"
+    incremental_output: SkipValidation[bool | str | None] = None
+    stream: SkipValidation[bool | str | None] = None  # the X-DashScope-SSE header decides
     is_async: SkipValidation[bool | None] = None  # the SDK's async_call sends it
 
     def wan(self) -> dict[str, Any]:
-        """The Wan 2.7 parameters as build_request takes them (None: not sent)."""
-        for name in IGNORED_PARAMETERS:
-            if getattr(self, name) is not None:
-                log.info("parameter %r is not supported by Wan 2.7 and is ignored", name)
-        sent = {name: getattr(self, name) for name in PARAMETERS}
-        return {name: wire_value(name, value) for name, value in sent.items()}
+        """The parameters as build_request takes them (None: not sent)."""
+        sent = {name: wire_value(name, getattr(self, name)) for name in PARAMETERS}
+        output = {name: wire_value(name, getattr(self, name)) for name in OUTPUT_PARAMETERS}
+        return {**sent, "output": OutputOptions(**output)}
 
 
-BOOLEANS = ("enable_sequential", "thinking_mode", "watermark")
-INTEGERS = ("n", "seed")
+BOOLEANS = ("enable_sequential", "thinking_mode", "watermark", "prompt_extend", "enable_interleave",
+            "incremental_output", "stream")
+INTEGERS = ("n", "seed", "max_images")
 _DECIMAL = re.compile(r"[+-]?\d{1,19}\Z", re.ASCII)
 
 
@@ -170,13 +182,11 @@ class SynthesisInput(DashScopeBaseModel):
     `ImageSynthesisParam` send. `ref_img` then `images` are the reference images, in that order."""
 
     prompt: SkipValidation[str | None] = None
-    negative_prompt: SkipValidation[str | None] = None  # wan2.6 and earlier; no effect on 2.7
+    negative_prompt: SkipValidation[str | None] = None  # as parameters.negative_prompt, which wins
     ref_img: SkipValidation[str | None] = None  # one reference image
     images: SkipValidation[list[str] | None] = None  # reference images, as `content` image items
 
     def reference_images(self) -> list[Any]:
-        if self.negative_prompt is not None:
-            log.info("input.negative_prompt is not supported by Wan 2.7 and is ignored")
         if self.images is not None and not isinstance(self.images, list):
             raise InvalidParameter("images: must be a list of image URLs or data URIs", field="images")
         refs = [] if self.ref_img is None else [self.ref_img]
@@ -216,6 +226,8 @@ class SynthesisBody(DashScopeBaseModel):
     def to_request(self) -> GenerationRequest:
         assert self.input is not None
         params = self.parameters.wan() if self.parameters else {}
+        if params.get("negative_prompt") is None:
+            params["negative_prompt"] = self.input.negative_prompt
         return build_request(
             model=self.model, prompt=self.input.prompt, images=self.input.reference_images(), **params
         )

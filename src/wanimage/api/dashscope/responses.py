@@ -211,7 +211,7 @@ class RequestSummary(DashScopeResponse):
     size: SkipValidation[str | None] = None  # "1K" | "2K" | "4K" or "W*H"
     n: SkipValidation[int | None] = None
     enable_sequential: SkipValidation[bool | None] = None
-    thinking_mode: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | str | None] = None  # a level ("fast") as sent
     watermark: SkipValidation[bool | None] = None
     seed: SkipValidation[int | None] = None
     bbox_list: SkipValidation[list[list[list[int]]] | None] = None

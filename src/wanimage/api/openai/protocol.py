@@ -16,6 +16,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, SkipValidation, model_validator
 
+from ...core.parameters import THINKING_LEVELS
 from ...core.request import GenerationRequest, build_request
 from ...core.text import check_text
 from ...errors import InvalidParameter
@@ -23,7 +24,8 @@ from ...errors import InvalidParameter
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "wan2.7-image"
-WAN_FIELDS = ("enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list", "color_palette")
+WAN_FIELDS = ("enable_sequential", "thinking_mode", "watermark", "seed", "bbox_list", "color_palette",
+              "negative_prompt", "prompt_extend")
 # OpenAI fields with no Wan meaning: accepted and logged.
 NO_EFFECT = ("background", "input_fidelity", "moderation", "output_compression", "output_format", "quality",
              "style", "user")
@@ -43,7 +45,7 @@ class Options:
 
 class OpenAIBaseModel(BaseModel):
     """Every OpenAI-dialect request model. Unknown fields are accepted (gateways' clients send
-    their own, e.g. `negative_prompt`) and their names logged, once per object."""
+    their own) and their names logged, once per object."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -99,11 +101,13 @@ class GenerationsBody(_ImagesBody):
     image: SkipValidation[str | list[str] | None] = None  # URL, data URI or bare base64
     images: SkipValidation[list[str] | None] = None
     enable_sequential: SkipValidation[bool | None] = None
-    thinking_mode: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | str | None] = None  # also "fast" | "balanced" | "quality"
     watermark: SkipValidation[bool | None] = None
     seed: SkipValidation[int | None] = None
     bbox_list: SkipValidation[list[list[list[int]]] | None] = None
     color_palette: SkipValidation[list[dict[str, str]] | None] = None
+    negative_prompt: SkipValidation[str | None] = None
+    prompt_extend: SkipValidation[bool | None] = None
 
     def to_request(self) -> GenerationRequest:
         self._log_no_effect()
@@ -131,11 +135,13 @@ class EditsBody(_ImagesBody):
     user: SkipValidation[str | None] = None
     # Wan 2.7; bbox_list and color_palette as JSON strings (nested lists do not survive multipart)
     enable_sequential: SkipValidation[bool | None] = None
-    thinking_mode: SkipValidation[bool | None] = None
+    thinking_mode: SkipValidation[bool | str | None] = None
     watermark: SkipValidation[bool | None] = None
     seed: SkipValidation[int | None] = None
     bbox_list: SkipValidation[str | None] = None
     color_palette: SkipValidation[str | None] = None
+    negative_prompt: SkipValidation[str | None] = None
+    prompt_extend: SkipValidation[bool | None] = None
 
     @classmethod
     def from_form(cls, fields: dict[str, list[str]], files: list[str]) -> EditsBody:
@@ -231,8 +237,10 @@ def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool) -
     wan = {k: getattr(body, k) for k in WAN_FIELDS}
     n, size = body.n, _size(body.size)
     if coerce:  # multipart: everything arrives as a string
-        for key in ("enable_sequential", "thinking_mode", "watermark"):
+        for key in ("enable_sequential", "watermark", "prompt_extend"):
             wan[key] = _form_bool(key, wan[key])
+        if str(wan["thinking_mode"]).lower() not in THINKING_LEVELS:  # a level goes on as sent
+            wan["thinking_mode"] = _form_bool("thinking_mode", wan["thinking_mode"])
         wan["seed"], n = _form_int("seed", wan["seed"]), _form_int("n", n)
         wan["bbox_list"] = _form_json("bbox_list", wan["bbox_list"])
         wan["color_palette"] = _form_json("color_palette", wan["color_palette"])

@@ -56,6 +56,9 @@ class BuiltinEngine(Engine):
         self.model = model
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
+        if job.negative_prompt:  # the built-in model has no negative conditioning
+            log.info("builtin engine: negative_prompt ignored (%d characters): the built-in model draws "
+                     "what the prompt names and takes no negative prompt", len(job.negative_prompt))
         reqs = self.prepare_requests(job)
         if job.mode is Mode.EDIT and job.images:
             images = self.transplant_if_asked(job, reqs)

@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from functools import partial
+from inspect import signature
 
 import torch
 from PIL import Image
@@ -169,7 +170,7 @@ class DiffusersEngine(Engine):
         for first in range(0, job.n, self.cfg.max_batch):
             seeds = [job.seed + i for i in range(first, min(job.n, first + self.cfg.max_batch))]
             images = self._call("text_to_image", {}, prompt, seeds, width, height, progress,
-                                first / job.n, (first + len(seeds)) / job.n)
+                                first / job.n, (first + len(seeds)) / job.n, job.negative_prompt)
             for i, image in zip(range(first, first + len(seeds)), images, strict=True):
                 call = _Call("text_to_image", prompt, job.seed + i, [])
                 out.append(self._finish(job, call, image, progress, (i + 1) / job.n, (i + 1) / job.n))
@@ -189,7 +190,7 @@ class DiffusersEngine(Engine):
         start = i / count
         kwargs = self._role_kwargs(call, width, height)
         image = self._call(call.role, kwargs, call.prompt, [call.seed], width, height, progress, start,
-                           start + share)[0]
+                           start + share, job.negative_prompt)[0]
         return self._finish(job, call, image, progress, start + share, (i + 1) / count)
 
     def _finish(self, job: GenerationJob, call: _Call, image: Image.Image, progress: ProgressFn,
@@ -202,7 +203,8 @@ class DiffusersEngine(Engine):
         if refine and upscaled:
             rw, rh = generation_size(job.width, job.height, self.family.multiple, None)
             kw = self.family.refine_kwargs(resize_exact(image, rw, rh), self.cfg.refine_strength)
-            image = self._call("refine", kw, call.prompt, [call.seed], rw, rh, progress, start, end)[0]
+            image = self._call("refine", kw, call.prompt, [call.seed], rw, rh, progress, start, end,
+                               job.negative_prompt)[0]
             image = resize_exact(image, job.width, job.height)
         if call.canvas is not None:
             image = composite(image, call.canvas, box_alpha(call.boxes or [], job.width, job.height, self.cfg.feather))
@@ -224,9 +226,10 @@ class DiffusersEngine(Engine):
         return {}
 
     def _call(self, role: str, kwargs: dict, prompt: str, seeds: list[int], width: int, height: int,
-              progress: ProgressFn, start: float, end: float) -> list[Image.Image]:
-        """One pipeline call for len(seeds) images (one generator each): their images."""
-        steps_kw = self.family.sampling_kwargs(role, self._role_config(role))
+              progress: ProgressFn, start: float, end: float, negative: str | None = None) -> list[Image.Image]:
+        """One pipeline call for len(seeds) images (one generator each): their images. `negative`:
+        the request's negative prompt, which wins over the config's."""
+        steps_kw = self._sampling_kwargs(role, negative)
         callback = StepCallback(progress, start, end, steps_kw["num_inference_steps"],
                                 partial(self._preview, width=width, height=height))
         batch = {"generator": generator(seeds[0])} if len(seeds) == 1 else {
@@ -238,6 +241,21 @@ class DiffusersEngine(Engine):
         if callback.canceled:
             raise Canceled
         return self.family.images_of(result)[: len(seeds)]
+
+    def _sampling_kwargs(self, role: str, negative: str | None) -> dict:
+        """The family's call arguments for this role; with a request's negative prompt, that prompt
+        in the config's place (the family still decides whether the role uses one, e.g. Qwen-Image
+        only under true CFG, FLUX.1 Fill never), and never given to a pipeline without the argument."""
+        cfg = self._role_config(role)
+        if negative is None:
+            return self.family.sampling_kwargs(role, cfg)
+        kw = self.family.sampling_kwargs(role, replace(cfg, negative_prompt=negative))
+        if "negative_prompt" in kw and "negative_prompt" not in signature(self.pipeline(role).__call__).parameters:
+            del kw["negative_prompt"]
+        if kw.get("negative_prompt") != negative:
+            log.info("%s: negative_prompt ignored by the %s %s pipeline (it takes none, or only with true CFG)",
+                     self.model, self.family.name, role)
+        return kw
 
     def _warm_up(self) -> None:
         """compile + preload: one 2-step text-to-image call per configured size (batch 1), so the

@@ -59,6 +59,7 @@ class Call:
     seed: int
     images: tuple[Image.Image, ...] = ()
     mask: Image.Image | None = None
+    negative_prompt: str | None = None  # sent only to backends that take one
 
     @property
     def endpoint(self) -> str:
@@ -147,6 +148,8 @@ class Backend:
     async def _request(self, call: Call, on_partial: PartialFn | None) -> list[Image.Image]:
         cfg, images = self.cfg, self.client().images
         prompt, extra = call.prompt, dict(cfg.extra_body)
+        if call.negative_prompt:
+            extra["negative_prompt"] = call.negative_prompt
         if cfg.seed == "body":
             extra["seed"] = call.seed
         elif cfg.seed == "sd_cpp":  # stable-diffusion.cpp's server reads parameters from the prompt

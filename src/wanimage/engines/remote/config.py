@@ -63,6 +63,9 @@ class RemoteConfig:
     reference_pixels: int = 1024 * 1024  # each reference is downscaled to at most this
     feather: int | None = None  # box edits: feather inside the box edge; None: 1/16 of the box
     palette_prompt: bool = True
+    # The backend reads a `negative_prompt` body field (LocalAI, stable-diffusion.cpp's server, ...):
+    # a request's negative_prompt is forwarded; otherwise the log says it is not.
+    negative_prompt: bool = False
     extra_body: dict = field(default_factory=dict)  # sent with every call (steps, guidance, ...)
     health_interval_seconds: float = 15.0
 

@@ -26,6 +26,7 @@ import time
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -94,6 +95,9 @@ class RemoteEngine(Engine):
     # ------------------------------------------------------------------ generate
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
+        if job.negative_prompt and not self.cfg.negative_prompt:
+            log.info("%s: negative_prompt not forwarded: the backend %s is not configured to take one "
+                     "(negative_prompt = true in its config)", self.model, self.cfg.label)
         prompts = [palette_prompt(p, job.palette) if self.cfg.palette_prompt else p for p in job.prompts]
         size = self.backend_size(job.width, job.height)
         if job.mode is Mode.TEXT_TO_IMAGE:
@@ -189,6 +193,8 @@ class RemoteEngine(Engine):
         """One backend call (and its retries while the backend is down), with progress and cancel
         checked every POLL_SECONDS; the answers resized to exactly the job size."""
         attempts = self.cfg.attempts
+        if job.negative_prompt and self.cfg.negative_prompt:
+            call = replace(call, negative_prompt=job.negative_prompt)
         for attempt in range(1, attempts + 1):
             try:
                 images = self._once(call, track)
