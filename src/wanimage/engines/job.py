@@ -10,16 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..prompts import EditIntent
 from ..types import Box, LayoutItem, Mode, PaletteColor
 
 JOB_VERSION = 1
-# Fields added after version 1, left out of the payload while they hold their default, so a worker
-# one release older (a rolling upgrade, its model forbids unknown fields) still runs every job that
-# does not use them.
-_LATER_FIELDS = {"thinking_effort": "balanced", "negative_prompt": None}
 
 
 class GenerationJob(BaseModel):
@@ -50,21 +46,12 @@ class GenerationJob(BaseModel):
     # thinking_mode's level: "fast" plans with the built-in planner only (docs/thinking.md)
     thinking_effort: Literal["fast", "balanced", "quality"] = "balanced"
     # What not to draw, for engines whose pipelines take it (the others log that they ignore it).
-    # Defaults keep payloads queued before these fields existed loadable.
     negative_prompt: str | None = None
     layout: tuple[LayoutItem, ...] | None = None  # thinking mode's boxes, in output pixels
     revised_prompt: str | None = None  # thinking mode's rewrite; None until (unless) it ran
     planner: str | None = None  # which planner wrote it ("builtin" | "llm")
     # The decoded RGB input images, in order: added by whoever runs the job, never serialised.
     images: tuple[Image.Image, ...] = Field(default=(), exclude=True)
-
-    @model_serializer(mode="wrap")
-    def _later_fields_only_when_used(self, handler: SerializerFunctionWrapHandler):
-        data = handler(self)
-        for name, default in _LATER_FIELDS.items():
-            if isinstance(data, dict) and data.get(name, default) == default:
-                data.pop(name, None)
-        return data
 
     @property
     def sequential(self) -> bool:
