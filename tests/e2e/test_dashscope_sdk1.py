@@ -92,10 +92,12 @@ def test_list(server):
     assert page["page_no"] == 1 and page["page_size"] == 50 and page["total"] >= 1
 
 
-def test_local_file_is_uploaded(server, tmp_path):
+@pytest.mark.parametrize("form", ["path", "file-url"])
+def test_local_file_is_uploaded(server, tmp_path, form):
+    """The two forms Model Studio's 1.x samples pass: a plain path and a file:// URL."""
     path = tmp_path / "my photo.png"
     path.write_bytes(png_bytes(320, 240, (250, 200, 0)))
-    (rsp,) = sdk1(server, "local_file", str(path))  # a plain path, as 1.x samples pass it
+    (rsp,) = sdk1(server, "local_file", str(path) if form == "path" else f"file://{path}")
     assert rsp["status_code"] == 200, rsp
     job = server.engine.jobs[-1]
     assert job.images[0].size == (320, 240) and job.images[0].getpixel((5, 5)) == (250, 200, 0)
