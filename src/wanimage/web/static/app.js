@@ -96,6 +96,9 @@ export function shortText(text, max) {
   return chars.length > max ? `${chars.slice(0, max).join("")}…` : text;
 }
 
+// Times in the page's language (the browser's own locale when that is the page's language too).
+function dateLocale() { return currentLang() === "zh" ? "zh-CN" : navigator.language.startsWith("zh") ? "en" : []; }
+
 export function statusWord(status) { return t(`status_${String(status).toLowerCase()}`); }
 
 function showKeyNeeded() {
@@ -840,7 +843,7 @@ function renderHistory() {
   const entries = loadHistory();
   if (!entries.length) list.append(el("li", { className: "note", textContent: t("historyEmpty") }));
   for (const e of entries) {
-    const when = new Date(e.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const when = new Date(e.time).toLocaleTimeString(dateLocale(), { hour: "2-digit", minute: "2-digit" });
     const prompt = shortText(e.form.prompt, 70);
     const load = el("button", { type: "button", className: "history-load" },
       e.images?.[0] ? el("img", { src: e.images[0], alt: "", loading: "lazy" }) : el("span", { className: "no-thumb", ariaHidden: "true" }),
@@ -856,7 +859,7 @@ function renderHistory() {
 
 async function loadEntry(e) {
   await writeForm({ ...e.form, seedLocked: true });  // the same seed again: lock it
-  setProgress(null, "loadedAt", { when: new Date(e.time).toLocaleString() });
+  setProgress(null, "loadedAt", { when: new Date(e.time).toLocaleString(dateLocale()) });
   if (e.images?.length) showResults(e.images, { revised: e.revised, seed: e.form.seed, size: e.size, sequential: e.form.sequential });
   f.prompt.focus();
 }
