@@ -651,3 +651,23 @@ def test_the_browser_language_is_the_default(server, open_page, locale, lang):
         page.reload()
         page.wait_for_selector("body[data-ready=true]")
         assert page.text_content("#run") == "Run"
+
+
+def test_input_images_and_boxes_switch_language_too(server, open_page, tmp_path):
+    page = open_page(server)
+    image = png_file(tmp_path / "猫.png", 320, 240, (60, 90, 160), "cat")
+    page.set_input_files("#files", [str(image)])
+    page.wait_for_selector("#thumbs > li .stage img")
+    page.click("#thumbs button:text('Add box')")
+    page.check("#sequential")  # a set from an image: the mode, n and thinking notes change words
+    words = """() => [...document.querySelectorAll('#thumbs *, #n-note, #thinking-note, #size-note, #palette-note')]
+        .flatMap(n => [n.children.length ? '' : n.textContent.trim(), n.getAttribute('aria-label') || '',
+                       n.getAttribute('alt') || ''])
+        .filter(w => w && !/^[\\d×,\\s\\[\\]←]+$/.test(w))"""
+    english = page.evaluate(words)
+    assert "image 1" in english and any(w.startswith("box 1: [") for w in english)
+    page.click("button[data-lang=zh]")
+    chinese = page.evaluate(words)
+    assert len(chinese) == len(english) >= 10
+    assert [w for w in chinese if not HAN.search(w)] == []
+    assert "图1" in chinese and "添加框" in chinese and "1–12：组图的上限" in chinese
