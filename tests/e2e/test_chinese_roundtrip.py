@@ -119,6 +119,13 @@ def test_cli_generate_takes_chinese_paths_and_prompts(server, tmp_path):
     assert printed == str(out / "wanimage-253-1.png")
     assert prompt_in((out / "wanimage-253-1.png").read_bytes()) == PROMPT.encode("utf-8")
 
+    # `wanimage verify` names the Chinese file and prints the prompt from its chunk, in a C locale too
+    checked = subprocess.run([sys.executable, "-m", "wanimage.cli", "verify", printed],
+                             capture_output=True, timeout=120, env=env)
+    assert checked.returncode == 0, checked.stderr.decode("utf-8", "replace")
+    report = checked.stdout.decode("utf-8")
+    assert report.startswith(printed + "\n") and f"  parameters: {PROMPT} | Steps: " in report and "Seed: 253" in report
+
     missing = subprocess.run([*cmd[:-6], "--image", str(tmp_path / "没有 這張圖.png"), "-o", str(out)],
                              capture_output=True, timeout=120, env=env)
     assert missing.returncode == 1
