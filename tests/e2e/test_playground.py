@@ -54,8 +54,9 @@ def open_page(browser):
     """open_page(server, viewport=DESKTOP) -> a loaded playground page; page errors fail the test."""
     contexts, errors = [], []
 
-    def open_(running, viewport=DESKTOP):
-        context = browser.new_context(viewport=viewport, device_scale_factor=1)
+    def open_(running, viewport=DESKTOP, locale="en-US"):
+        # the page's language defaults to the browser's: pinned here, so that English tests stay English
+        context = browser.new_context(viewport=viewport, device_scale_factor=1, locale=locale)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
@@ -555,3 +556,118 @@ def test_the_built_in_model_in_the_playground(tmp_path, open_page):
             Image.open(io.BytesIO(png)).convert("RGB").save(SHOTS / name, optimize=True)
     finally:
         running.stop()
+
+
+# Every word the page shows, by where it is: text of marked elements, placeholders, titles and
+# accessible names, the notes and lines the script writes, and the example prompts.
+PAGE_WORDS = """() => {
+  const visible = (n) => n.offsetParent !== null || n.tagName === 'OPTION' || n.tagName === 'TITLE';
+  const out = {};
+  document.querySelectorAll('[data-i18n]').forEach(n => { if (visible(n)) out['text:' + n.dataset.i18n] = n.textContent.trim(); });
+  document.querySelectorAll('[placeholder]').forEach(n => { out['placeholder:' + n.id] = n.placeholder; });
+  document.querySelectorAll('[title]').forEach(n => { out['title:' + n.id] = n.title; });
+  document.querySelectorAll('[aria-label]').forEach((n, i) => {
+    out['aria:' + (n.id || n.dataset.i18nLabel || n.className || i)] = n.getAttribute('aria-label'); });
+  for (const id of ['n-note', 'thinking-note', 'size-note', 'palette-note', 'status', 'history', 'gallery', 'serving'])
+    out['#' + id] = document.getElementById(id).textContent.trim();
+  document.querySelectorAll('#results .meta').forEach((n, i) => { out['result:' + i] = n.textContent.trim(); });
+  document.querySelectorAll('#examples button').forEach((n, i) => { out['example:' + i] = n.textContent; });
+  return out;
+}"""
+HAN = re.compile(r"[\u4e00-\u9fff]")
+# names that are the same in both languages: product and model ids, code flavours, the switch itself
+SAME_IN_BOTH = re.compile(r"^(aria:(tab-|lang$)|.*wan2\.7)")
+
+
+def chinese_page_checks(page, english: dict) -> dict:
+    chinese = page.evaluate(PAGE_WORDS)
+    assert chinese.keys() == english.keys() and len(chinese) > 60
+    unchanged = [k for k in english if english[k] == chinese[k] and english[k] and not SAME_IN_BOTH.match(k)]
+    assert unchanged == [], f"still in English after the switch: {unchanged}"
+    no_han = [k for k, v in chinese.items() if v and not HAN.search(v) and not SAME_IN_BOTH.match(k)]
+    assert no_han == [], f"no Chinese in: {[(k, chinese[k]) for k in no_han]}"
+    return chinese
+
+
+def test_the_page_speaks_chinese_and_remembers_the_choice(server, open_page, shot):
+    page = open_page(server)
+    page.click("#run")  # a client-side refusal: its message must change language with the page
+    page.wait_for_function("document.querySelector('#err-prompt').textContent !== ''")
+    english = page.evaluate(PAGE_WORDS)
+    assert [v for v in english.values() if re.fullmatch(r"[a-z]+[A-Z]\w*", v)] == []  # no key shown as words
+    assert english["text:run"] == "Run" and english["#status"].startswith("Not sent")
+    assert page.get_attribute("html", "lang") == "en"
+
+    page.click("button[data-lang=zh]")
+    chinese = chinese_page_checks(page, english)
+    assert page.get_attribute("html", "lang") == "zh-CN" and page.title() == "wanimage 体验台"
+    assert chinese["text:run"] == "生成" and chinese["#status"] == "未发送：请修改标出的字段。"
+    assert page.text_content("#err-prompt").startswith("提示词：")
+    assert page.get_attribute("button[data-lang=zh]", "aria-pressed") == "true"
+
+    # a Chinese example prompt goes to the server as it is shown, and the result reads in Chinese
+    example = page.locator("#examples button").nth(1)
+    prompt = example.text_content()
+    assert prompt == "两只狗在公园里玩球，水彩风格"
+    example.click()
+    assert page.input_value("#prompt") == prompt and page.text_content("#prompt-count") == "14 / 5000"
+    page.select_option("#size", "1K")
+    run_and_wait(page, status="完成")
+    job = server.engine.jobs[-1]
+    assert job.prompt == prompt and page.text_content("#status") == "完成：1 张图片。"
+    assert f"种子 {job.seed}" in page.text_content("#results li") and page.text_content("#results a[download]") == "下载"
+    assert "两只狗" in page.text_content("#history") and "成功" in page.text_content("#history")
+    shot(page, "11-chinese")
+
+    # an API error is shown as the server sent it, after the field's name in the page's language
+    page.select_option("#size", "custom")
+    page.fill("#size-w", "4000")
+    page.fill("#size-h", "4000")
+    assert "超出范围" in page.text_content("#size-note")
+    run_and_wait(page, status="失败")
+    assert page.text_content("#err-size").startswith("尺寸: 4000*4000")
+    assert HAN.search(page.text_content("#err-size").partition(": ")[2]) is None
+
+    # the choice survives a reload (localStorage), and English comes back word for word
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("html", "lang") == "zh-CN" and page.text_content("#run") == "生成"
+    page.click("button[data-lang=en]")
+    assert page.text_content("#run") == "Run" and page.get_attribute("#prompt", "placeholder").startswith("A red apple")
+    assert page.text_content("#examples button") == "A red apple on a wooden table"
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("html", "lang") == "en" and page.text_content("#status") == "Ready."
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("zh-CN", "zh-CN"), ("zh-TW", "zh-CN"), ("en-GB", "en"), ("de-DE", "en")])
+def test_the_browser_language_is_the_default(server, open_page, locale, lang):
+    page = open_page(server, locale=locale)
+    assert page.evaluate("navigator.language") == locale
+    assert page.get_attribute("html", "lang") == lang
+    assert page.text_content("#run") == ("生成" if lang == "zh-CN" else "Run")
+    if lang == "zh-CN":  # a choice made in the page wins over the browser's language
+        page.click("button[data-lang=en]")
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.text_content("#run") == "Run"
+
+
+def test_input_images_and_boxes_switch_language_too(server, open_page, tmp_path):
+    page = open_page(server)
+    image = png_file(tmp_path / "猫.png", 320, 240, (60, 90, 160), "cat")
+    page.set_input_files("#files", [str(image)])
+    page.wait_for_selector("#thumbs > li .stage img")
+    page.click("#thumbs button:text('Add box')")
+    page.check("#sequential")  # a set from an image: the mode, n and thinking notes change words
+    words = """() => [...document.querySelectorAll('#thumbs *, #n-note, #thinking-note, #size-note, #palette-note')]
+        .flatMap(n => [n.children.length ? '' : n.textContent.trim(), n.getAttribute('aria-label') || '',
+                       n.getAttribute('alt') || ''])
+        .filter(w => w && !/^[\\d×,\\s\\[\\]←]+$/.test(w))"""
+    english = page.evaluate(words)
+    assert "image 1" in english and any(w.startswith("box 1: [") for w in english)
+    page.click("button[data-lang=zh]")
+    chinese = page.evaluate(words)
+    assert len(chinese) == len(english) >= 10
+    assert [w for w in chinese if not HAN.search(w)] == []
+    assert "图1" in chinese and "添加框" in chinese and "1–12：组图的上限" in chinese

@@ -17,6 +17,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "gallery.js": "text/javascript; charset=utf-8",
+    "i18n.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "favicon.png": "image/png",
 }

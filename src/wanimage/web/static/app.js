@@ -2,6 +2,7 @@
 // with URLs relative to the page (so it works behind a proxy prefix).
 
 import { loadGallery } from "./gallery.js";
+import { applyLang, currentLang, initialLang, t } from "./i18n.js";
 
 const MAX_PROMPT = 5000, MAX_IMAGES = 9, MAX_BOXES = 2, SEED_MAX = 2147483647;
 const MIN_PIXELS = 768 * 768, MAX_PIXELS = 2048 * 2048, MAX_PIXELS_PRO_T2I = 4096 * 4096;
@@ -25,6 +26,8 @@ const state = {
   run: null,       // {transport, taskId, abort, entryId}
   flavour: "curl",
   lastBody: null,
+  status: ["ready", {}],  // the status line as [key, values], so a language switch re-words it
+  shown: null,           // the result cards on show: showResults' arguments, for the same reason
 };
 
 // ------------------------------------------------------------------ form state
@@ -82,10 +85,49 @@ function pureT2I() { return state.images.length === 0 && !f.sequential.checked; 
 // The API's mode of a request, in the words the docs use.
 export function modeLabel(form) {
   const images = form.images?.length || 0;
-  if (!images) return form.sequential ? "image set" : "text-to-image";
+  if (!images) return t(form.sequential ? "modeSet" : "modeT2I");
   const boxes = (form.images || []).some((im) => im.boxes?.length);
-  const what = form.sequential ? "image set from" : boxes ? "box edit of" : "edit of";
-  return `${what} ${images} image${images === 1 ? "" : "s"}`;
+  return t("modeOf", { what: form.sequential ? "set" : boxes ? "box" : "edit", n: images });
+}
+
+// A prompt cut for a list, by characters (a cut inside a surrogate pair would show a broken 𠀀).
+export function shortText(text, max) {
+  const chars = [...text];
+  return chars.length > max ? `${chars.slice(0, max).join("")}…` : text;
+}
+
+// Times in the page's language (the browser's own locale when that is the page's language too).
+function dateLocale() { return currentLang() === "zh" ? "zh-CN" : navigator.language.startsWith("zh") ? "en" : []; }
+
+export function statusWord(status) { return t(`status_${String(status).toLowerCase()}`); }
+
+function showKeyNeeded() {
+  if (!state.keyNeeded) return;
+  $("#key-note").textContent = t("keyNeeded");
+  f.key.placeholder = t("keyPlaceholder");
+  f.key.removeAttribute("data-i18n-placeholder");  // the switch must not put "not needed" back
+}
+
+// Example prompts in the page's language: a click puts one in the prompt box.
+function renderExamples() {
+  const box = $("#examples");
+  box.querySelectorAll("button").forEach((b) => b.remove());
+  for (const text of t("examples")) {
+    const b = el("button", { type: "button", className: "small example", textContent: text });
+    b.addEventListener("click", () => { f.prompt.value = text; refresh(); f.prompt.focus(); });
+    box.append(b);
+  }
+}
+
+// The 中文 / English switch: static words, then everything the script has written.
+function setLang(lang, remember) {
+  applyLang(lang, remember);
+  showKeyNeeded();
+  renderExamples(); renderImages(); renderPalette(); renderHistory(); refresh(); showServing();
+  if (state.status) $("#status").textContent = t(...state.status);
+  if (state.shown) showResults(...state.shown, false);
+  if (state.invalid) { clearErrors(); validate(readForm()); }
+  refreshGallery();
 }
 
 function refresh() {
@@ -95,37 +137,31 @@ function refresh() {
 
   const seq = f.sequential.checked, pro = f.model.value === PRO;
   f.n.max = seq ? 12 : 4;
-  $("#n-note").textContent = seq ? "1–12: an upper bound for the set" : "1–4 images";
+  $("#n-note").textContent = t(seq ? "nNoteSet" : "nNote");
 
-  const why = state.images.length ? "not used with input images" : seq ? "not used for image sets" : "";
+  const why = state.images.length ? t("thinkingWhyImages") : seq ? t("thinkingWhySet") : "";
   f.thinking.disabled = !!why;
-  $("#thinking-note").textContent = why
-    ? `Thinking mode applies only to text-to-image; ${why}.`
-    : "Plans the picture before drawing (text-to-image only).";
+  $("#thinking-note").textContent = why ? t("thinkingOff", { why }) : t("thinkingNote");
 
   const fourK = f.size.querySelector("option[value='4K']");
-  const noFourK = !pro ? "4K needs wan2.7-image-pro" : !pureT2I() ? "4K only for text-to-image without an image set" : "";
+  const noFourK = !pro ? t("no4kModel") : !pureT2I() ? t("no4kMode") : "";
   fourK.disabled = !!noFourK;
-  fourK.textContent = noFourK ? `4K (${noFourK})` : "4K (≈4096×4096)";
+  fourK.textContent = noFourK ? `4K (${noFourK})` : t("size4k");
   if (noFourK && f.size.value === "4K") f.size.value = "2K";
   const custom = f.size.value === "custom";
   $("#custom-size").hidden = !custom;
   const maxPx = pro && pureT2I() ? MAX_PIXELS_PRO_T2I : MAX_PIXELS;
   const side = Math.round(Math.sqrt(maxPx));
-  let note = state.images.length
-    ? "Tiers keep the aspect ratio of the last input image."
-    : "Tiers give a square image.";
+  let note = t(state.images.length ? "sizeLast" : "sizeSquare");
   if (custom) {
     const px = f.w.value * f.h.value, ratio = Math.max(f.w.value, f.h.value) / Math.max(1, Math.min(f.w.value, f.h.value));
     const ok = px >= MIN_PIXELS && px <= maxPx && ratio <= 8;
-    note = `Total pixels between 768×768 and ${side}×${side}, sides within 1:8…8:1 — now ${(px / 1e6).toFixed(2)} MP${ok ? "" : " (outside the bounds)"}.`;
+    note = t("sizeCustom", { side, mp: (px / 1e6).toFixed(2), ok });
   }
   $("#size-note").textContent = note;
 
   f.paletteOn.disabled = seq;
-  $("#palette-note").textContent = seq
-    ? "Not available for image sets."
-    : "3–10 colours whose shares add up to 100 %.";
+  $("#palette-note").textContent = t(seq ? "paletteNoSet" : "paletteNote");
   $("#palette-editor").hidden = !f.paletteOn.checked || seq;
   updatePaletteSum();
   updateCode();
@@ -139,7 +175,7 @@ function paletteSum() {
 
 function updatePaletteSum() {
   const sum = paletteSum(), out = $("#palette-sum");
-  out.textContent = `Sum ${sum.toFixed(2)} %`;
+  out.textContent = t("paletteSum", { sum: sum.toFixed(2) });
   out.classList.toggle("bad", Math.abs(sum - 100) > 1e-9);
 }
 
@@ -148,14 +184,14 @@ function renderPalette() {
   list.replaceChildren();
   state.palette.forEach((p, i) => {
     const color = el("input", { type: "color", value: p.hex.toLowerCase(), id: `swatch-${i}-hex` });
-    color.setAttribute("aria-label", `Colour ${i + 1}`);
+    color.setAttribute("aria-label", t("colour", { i: i + 1 }));
     color.addEventListener("input", () => { p.hex = color.value.toUpperCase(); hex.textContent = p.hex; updateCode(); });
     const hex = el("code", { textContent: p.hex.toUpperCase() });
     const ratio = el("input", { type: "number", min: "0", max: "100", step: "0.01", value: p.ratio, id: `swatch-${i}-ratio`, inputMode: "decimal" });
-    ratio.setAttribute("aria-label", `Share of colour ${i + 1} in percent`);
+    ratio.setAttribute("aria-label", t("colourShare", { i: i + 1 }));
     ratio.addEventListener("input", () => { p.ratio = ratio.value; updatePaletteSum(); updateCode(); });
     const remove = el("button", { type: "button", textContent: "×", className: "icon", disabled: state.palette.length <= 3 });
-    remove.setAttribute("aria-label", `Remove colour ${i + 1}`);
+    remove.setAttribute("aria-label", t("colourRemove", { i: i + 1 }));
     remove.addEventListener("click", () => { state.palette.splice(i, 1); renderPalette(); refresh(); });
     list.append(el("li", {}, color, hex, ratio, el("span", { textContent: "%" }), remove));
   });
@@ -192,7 +228,7 @@ function readFile(file) {
 async function addImages(sources) {
   showError("images", "");
   for (const { src, name } of sources) {
-    if (state.images.length >= MAX_IMAGES) { showError("images", `At most ${MAX_IMAGES} input images; the rest were not added.`); break; }
+    if (state.images.length >= MAX_IMAGES) { showError("images", t("tooManyImages", { max: MAX_IMAGES })); break; }
     let size = [0, 0];
     try { size = await loadSize(src); } catch { /* a URL the browser cannot show: the server checks it */ }
     state.images.push({ src, name, width: size[0], height: size[1], boxes: [] });
@@ -210,15 +246,15 @@ function renderImages() {
 
 function thumbFor(im, i) {
   const k = i + 1;
-  const img = el("img", { src: im.src, alt: `image ${k}: ${im.name || "input"}`, draggable: false });
+  const img = el("img", { src: im.src, alt: t("imageAlt", { k, name: im.name }), draggable: false });
   const stage = el("div", { className: "stage" }, img);
   stage.dataset.index = i;
-  stage.setAttribute("aria-label", `image ${k}: drag to draw a box`);
+  stage.setAttribute("aria-label", t("stage", { k }));
   if (im.width && im.height) stage.style.aspectRatio = `${im.width} / ${im.height}`;
   const coords = el("ul", { className: "coords" });
   const err = el("p", { className: "error", id: `err-image-${k}`, role: "alert" });
-  const addBox = el("button", { type: "button", textContent: "Add box", className: "small", disabled: !im.width || im.boxes.length >= MAX_BOXES });
-  addBox.setAttribute("aria-label", `Add a box to image ${k}`);
+  const addBox = el("button", { type: "button", textContent: t("addBox"), className: "small", disabled: !im.width || im.boxes.length >= MAX_BOXES });
+  addBox.setAttribute("aria-label", t("addBoxTo", { k }));
   addBox.addEventListener("click", () => {
     const { width: W, height: H } = im;
     im.boxes.push({ x1: Math.round(W / 4), y1: Math.round(H / 4), x2: Math.round(W * 3 / 4), y2: Math.round(H * 3 / 4) });
@@ -226,14 +262,14 @@ function thumbFor(im, i) {
     stage.querySelector(`.box[data-box="${im.boxes.length - 1}"]`)?.focus();
   });
   const left = el("button", { type: "button", textContent: "←", className: "small", disabled: i === 0 });
-  left.setAttribute("aria-label", `Move image ${k} earlier`);
+  left.setAttribute("aria-label", t("moveEarlier", { k }));
   left.addEventListener("click", () => { state.images.splice(i - 1, 0, ...state.images.splice(i, 1)); renderImages(); refresh(); });
-  const remove = el("button", { type: "button", textContent: "Remove", className: "small" });
-  remove.setAttribute("aria-label", `Remove image ${k}`);
+  const remove = el("button", { type: "button", textContent: t("remove"), className: "small" });
+  remove.setAttribute("aria-label", t("removeImage", { k }));
   remove.addEventListener("click", () => { state.images.splice(i, 1); renderImages(); refresh(); });
-  const dims = im.width ? `${im.width}×${im.height}` : "size unknown";
+  const dims = im.width ? `${im.width}×${im.height}` : t("sizeUnknown");
   const li = el("li", { className: "thumb" },
-    el("div", { className: "thumb-head" }, el("strong", { textContent: `image ${k}` }), el("span", { className: "note", textContent: dims })),
+    el("div", { className: "thumb-head" }, el("strong", { textContent: t("imageN", { k }) }), el("span", { className: "note", textContent: dims })),
     stage, coords,
     el("div", { className: "row" }, addBox, left, remove), err);
 
@@ -245,7 +281,7 @@ function thumbFor(im, i) {
       const box = el("div", { className: "box", tabIndex: 0 });
       box.dataset.box = j;
       box.setAttribute("role", "group");
-      box.setAttribute("aria-label", `image ${k} box ${j + 1}: ${b.x1}, ${b.y1} to ${b.x2}, ${b.y2}. Arrow keys move, Shift+arrows resize, Delete removes.`);
+      box.setAttribute("aria-label", t("boxAria", { k, j: j + 1, ...b }));
       Object.assign(box.style, {
         left: `${(b.x1 / im.width) * 100}%`, top: `${(b.y1 / im.height) * 100}%`,
         width: `${((b.x2 - b.x1) / im.width) * 100}%`, height: `${((b.y2 - b.y1) / im.height) * 100}%`,
@@ -257,16 +293,16 @@ function thumbFor(im, i) {
         box.append(h);
       }
       const del = el("button", { type: "button", className: "box-del", textContent: "×", tabIndex: -1 });
-      del.setAttribute("aria-label", `Delete box ${j + 1} of image ${k}`);
+      del.setAttribute("aria-label", t("deleteBox", { j: j + 1, k }));
       del.addEventListener("pointerdown", (e) => e.stopPropagation());
       del.addEventListener("click", (e) => { e.stopPropagation(); im.boxes.splice(j, 1); drawBoxes(); refresh(); });
       box.append(del);
       box.addEventListener("keydown", (e) => keyBox(e, j));
       stage.append(box);
       const rm = el("button", { type: "button", className: "icon", textContent: "×" });
-      rm.setAttribute("aria-label", `Delete box ${j + 1} of image ${k}`);
+      rm.setAttribute("aria-label", t("deleteBox", { j: j + 1, k }));
       rm.addEventListener("click", () => { im.boxes.splice(j, 1); drawBoxes(); refresh(); });
-      coords.append(el("li", {}, el("span", { className: "coord", textContent: `box ${j + 1}: [${b.x1},${b.y1},${b.x2},${b.y2}]` }), rm));
+      coords.append(el("li", {}, el("span", { className: "coord", textContent: t("boxCoords", { j: j + 1, coords: `[${b.x1},${b.y1},${b.x2},${b.y2}]` }) }), rm));
     });
   }
 
@@ -306,7 +342,7 @@ function thumbFor(im, i) {
       const j = +boxEl.dataset.box, b = im.boxes[j], orig = { ...b };
       op = corner ? { kind: "resize", j, orig, corner } : { kind: "move", j, orig };
     } else {
-      if (im.boxes.length >= MAX_BOXES) { showError(`image-${k}`, `At most ${MAX_BOXES} boxes per image; delete one first.`); return; }
+      if (im.boxes.length >= MAX_BOXES) { showError(`image-${k}`, t("tooManyBoxes", { max: MAX_BOXES })); return; }
       showError(`image-${k}`, "");
       im.boxes.push({ x1: px, y1: py, x2: px, y2: py });
       op = { kind: "draw", j: im.boxes.length - 1 };
@@ -412,11 +448,6 @@ const FIELD_ALIASES = {
   color_palette: "color_palette", bbox_list: "images", image: "images", images: "images",
   authorization: "authorization",
 };
-const FIELD_LABELS = {
-  prompt: "Prompt", model: "Model", size: "Size", n: "Number of images", seed: "Seed",
-  enable_sequential: "Image set", color_palette: "Colour palette", images: "Input images",
-  authorization: "API key",
-};
 
 function clearErrors() {
   document.querySelectorAll(".error").forEach((p) => { p.textContent = ""; });
@@ -438,17 +469,17 @@ function placeError(err) {
   if (m) {
     const [, name, num, rest] = m;
     if (name === "image" && num && document.getElementById(`err-image-${num}`)) {
-      field = `image-${num}`; words = `Image ${num}: ${rest}`;
+      field = `image-${num}`; words = `${t("field_image", { num })}: ${rest}`;
     } else if (FIELD_ALIASES[name.toLowerCase()]) {
       field = FIELD_ALIASES[name.toLowerCase()];
-      words = `${FIELD_LABELS[field]}: ${rest}`;
+      words = `${t(`field_${field}`)}: ${rest}`;
     }
   } else if (err.field && FIELD_ALIASES[err.field]) {
     field = FIELD_ALIASES[err.field];
   } else if (err.code === "InvalidApiKey") {
     field = "authorization";
   }
-  if (err.code === "InvalidApiKey") { field = "authorization"; words = `API key: ${err.message}`; }
+  if (err.code === "InvalidApiKey") { field = "authorization"; words = `${t("field_authorization")}: ${err.message}`; }
   const p = showError(field, words);
   p.dataset.code = err.code || "";
   p.scrollIntoView?.({ block: "nearest" });
@@ -458,14 +489,14 @@ function placeError(err) {
 function validate(s) {
   let ok = true;
   const fail = (field, text) => { showError(field, text); ok = false; };
-  if (!s.prompt.trim()) fail("prompt", "Prompt: write what to draw (every mode needs a prompt).");
+  if (!s.prompt.trim()) fail("prompt", t("needPrompt"));
   const high = s.sequential ? 12 : 4;
-  if (!Number.isInteger(s.n) || s.n < 1 || s.n > high) fail("n", `Number of images: use 1 to ${high}.`);
-  if (s.seed !== null && (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > SEED_MAX)) fail("seed", `Seed: use 0 to ${SEED_MAX}.`);
+  if (!Number.isInteger(s.n) || s.n < 1 || s.n > high) fail("n", t("badN", { high }));
+  if (s.seed !== null && (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > SEED_MAX)) fail("seed", t("badSeed", { max: SEED_MAX }));
   if (s.paletteOn && !s.sequential) {
     const sum = paletteSum();
-    if (s.palette.length < 3 || s.palette.length > 10) fail("color_palette", "Colour palette: use 3 to 10 colours.");
-    else if (Math.abs(sum - 100) > 1e-9) fail("color_palette", `Colour palette: the shares add up to ${sum.toFixed(2)} %, not 100 %. Adjust them or use Even split.`);
+    if (s.palette.length < 3 || s.palette.length > 10) fail("color_palette", t("paletteCount"));
+    else if (Math.abs(sum - 100) > 1e-9) fail("color_palette", t("paletteTotal", { sum: sum.toFixed(2) }));
   }
   return ok;
 }
@@ -479,9 +510,10 @@ function setRunning(on) {
   document.body.classList.toggle("busy", on);
 }
 
-function setProgress(pct, text) {
+// setProgress(pct, "done", {n: 2}): the status line in words of the page's language.
+function setProgress(pct, key, values = {}) {
   if (pct !== null) $("#progress").value = pct;
-  if (text) $("#status").textContent = text;
+  if (key) { state.status = [key, values]; $("#status").textContent = t(key, values); }
 }
 
 async function run(event) {
@@ -491,11 +523,12 @@ async function run(event) {
   if (!f.seedLock.checked || f.seed.value === "") f.seed.value = randomSeed();
   const s = readForm();
   refresh();
-  if (!validate(s)) { setProgress(null, "Not sent: fix the marked fields."); return; }
-  $("#results").replaceChildren(); $("#previews").replaceChildren(); $("#revised").hidden = true;
+  state.invalid = !validate(s);
+  if (state.invalid) { setProgress(null, "notSent"); return; }
+  $("#results").replaceChildren(); $("#previews").replaceChildren(); $("#revised").hidden = true; state.shown = null;
   $("#hint").hidden = true;
   setRunning(true);
-  setProgress(0, "Submitting…");
+  setProgress(0, "submitting");
   if (matchMedia("(max-width: 860px)").matches) $(".output").scrollIntoView({ block: "start" });  // one column
   const entry = addHistory(s);
   try {
@@ -503,11 +536,11 @@ async function run(event) {
     else await runTask(s, entry);
   } catch (err) {
     if (err.name === "AbortError") {
-      setProgress(null, "Stopped.");
+      setProgress(null, "stopped");
       updateHistory(entry.id, { status: "CANCELED" });
     } else {
       const where = placeError(err);
-      setProgress(0, `Failed: ${err.code || "error"} (see ${where === "general" ? "above the Run button" : FIELD_LABELS[where] || where.replace("-", " ")}).`);
+      setProgress(0, "failedAt", { code: err.code || "error", where: where === "general" ? t("aboveRun") : where.startsWith("image-") ? t("imageN", { k: where.slice(6) }) : t(`field_${where}`) });
       updateHistory(entry.id, { status: "FAILED", message: err.message });
     }
   } finally {
@@ -519,7 +552,7 @@ async function run(event) {
 
 function refreshGallery() {
   return loadGallery({
-    callJson, el, list: $("#gallery"), modeLabel,
+    callJson, el, list: $("#gallery"), modeLabel, t, shortText, statusWord,
     onRunAgain: async (form) => {
       // The stored inputs come as signed URLs of this server, which it does not fetch from itself
       // (the SSRF guard refuses loopback): send their bytes inline instead.
@@ -530,7 +563,7 @@ function refreshGallery() {
         } catch { /* expired or unreachable: the server names the image when it is sent */ }
       }
       await writeForm(form);
-      setProgress(null, "Loaded from the server's gallery, seed locked.");
+      setProgress(null, "fromGallery");
       f.prompt.focus();
     },
   });
@@ -553,13 +586,12 @@ async function followTask(taskId, entryId, s) {
     const rsp = await callJson(`api/v1/tasks/${encodeURIComponent(taskId)}`);
     const out = rsp.output;
     const st = out.task_status;
-    if (st === "PENDING") setProgress(0, `Queued (task ${taskId.slice(0, 8)}).`);
+    if (st === "PENDING") setProgress(0, "queued", { id: taskId.slice(0, 8) });
     else if (st === "RUNNING") {
       if (!seenRunning) { seenRunning = true; updateHistory(entryId, { status: st }); }
       const pct = out.progress ?? 0;
       // at 100 % the engine is done; encoding and storing the PNGs can still take seconds at 2K/4K
-      const text = out.cancel_requested ? `Cancelling… ${pct} %` : pct >= 100 ? "Saving images…" : `Running… ${pct} %`;
-      setProgress(Math.min(pct, 99), text);
+      setProgress(Math.min(pct, 99), out.cancel_requested ? "cancellingPct" : pct >= 100 ? "saving" : "runningPct", { pct });
     } else {
       updateHistory(entryId, { status: st });
       if (st === "SUCCEEDED") {
@@ -568,17 +600,17 @@ async function followTask(taskId, entryId, s) {
           if (c.type === "image" || (c.image && !c.type)) images.push(c.image);
           else if (c.type === "text") texts.push(c.text);
         }
-        setProgress(100, `Done: ${images.length} image${images.length === 1 ? "" : "s"}.`);
+        setProgress(100, "done", { n: images.length });
         showResults(images, { revised: texts[0], seed: s?.seed, size: rsp.usage?.size, sequential: s?.sequential });
         updateHistory(entryId, { images, size: rsp.usage?.size, revised: texts[0] });
       } else if (st === "CANCELED") {
-        setProgress(null, "Canceled.");
+        setProgress(null, "canceled");
       } else if (st === "UNKNOWN") {
-        setProgress(0, "The task is unknown or expired on the server.");
+        setProgress(0, "unknownTask");
       } else {
         const err = apiError(out.message || "generation failed", out.code);
         placeError(err);
-        setProgress(0, `Failed: ${out.code || "error"}.`);
+        setProgress(0, "failed", { code: out.code || "error" });
         updateHistory(entryId, { message: out.message });
       }
       return;
@@ -601,7 +633,7 @@ async function runStream(s, entry) {
   const reader = rsp.body.getReader(), dec = new TextDecoder();
   const images = [];
   let buf = "", size = null, partials = 0, revised = null;
-  setProgress(5, "Running… (streaming)");
+  setProgress(5, "streaming");
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -616,8 +648,8 @@ async function runStream(s, entry) {
       if (isError || ev.error) throw apiError(ev.error?.message || "generation failed", ev.error?.code, ev.error?.param);
       if (ev.type?.endsWith("partial_image")) {
         partials += 1;
-        setProgress(Math.min(95, partials * 25), `Running… partial preview ${partials}`);
-        const img = el("img", { src: `data:image/png;base64,${ev.b64_json}`, alt: `partial preview ${partials}` });
+        setProgress(Math.min(95, partials * 25), "partial", { n: partials });
+        const img = el("img", { src: `data:image/png;base64,${ev.b64_json}`, alt: t("partialAlt", { n: partials }) });
         $("#previews").append(img);
       } else if (ev.type?.endsWith("completed")) {
         images.push(`data:image/png;base64,${ev.b64_json}`);
@@ -629,7 +661,7 @@ async function runStream(s, entry) {
   showResults(images, { seed: s.seed, size, revised, sequential: s.sequential });
   // the PNGs themselves are megabytes: the browser's history keeps small JPEG copies
   updateHistory(entry.id, { status: "SUCCEEDED", size, revised, images: await Promise.all(images.map((src) => thumbnail(src))) });
-  setProgress(100, `Done: ${images.length} image${images.length === 1 ? "" : "s"}.`);
+  setProgress(100, "done", { n: images.length });
 }
 
 async function thumbnail(src, side = 256) {
@@ -647,7 +679,7 @@ async function cancel() {
   if (!r) return;
   $("#cancel").disabled = true;
   if (r.transport === "stream") { r.abort.abort(); return; }
-  setProgress(null, "Cancelling…");
+  setProgress(null, "cancelling");
   try {
     await callJson(`api/v1/tasks/${encodeURIComponent(r.taskId)}/cancel`, { method: "POST" });
   } catch (err) {
@@ -659,26 +691,27 @@ async function cancel() {
 // the set as one story), so its cards say which image of the set they are.
 export function seedLabel(seed, i, sequential) {
   if (seed == null) return null;
-  return sequential ? `set image ${i + 1} · seed ${seed}` : `seed ${seed + i}`;
+  return sequential ? t("setSeed", { i: i + 1, seed }) : t("seed", { seed: seed + i });
 }
 
-function showResults(images, { revised, seed, size, sequential = false }) {
+function showResults(images, { revised, seed, size, sequential = false }, scroll = true) {
+  state.shown = [images, { revised, seed, size, sequential }];
   const list = $("#results");
   $("#hint").hidden = true;
   list.replaceChildren();
-  if (revised) { $("#revised").hidden = false; $("#revised").textContent = `Revised prompt: ${revised}`; }
+  if (revised) { $("#revised").hidden = false; $("#revised").textContent = t("revised", { text: revised }); }
   images.forEach((src, i) => {
-    const link = el("a", { href: src, download: `wanimage-${seed ?? "x"}-${i + 1}.png`, textContent: "Download" });
+    const link = el("a", { href: src, download: `wanimage-${seed ?? "x"}-${i + 1}.png`, textContent: t("download") });
     const seedText = seedLabel(seed, i, sequential);
-    link.setAttribute("aria-label", `Download image ${i + 1}`);
+    link.setAttribute("aria-label", t("downloadN", { i: i + 1 }));
     list.append(el("li", {},
-      el("a", { href: src, target: "_blank", rel: "noopener" }, el("img", { src, alt: `result ${i + 1}`, loading: "lazy" })),
+      el("a", { href: src, target: "_blank", rel: "noopener" }, el("img", { src, alt: t("resultN", { i: i + 1 }), loading: "lazy" })),
       el("div", { className: "meta" },
         el("span", { textContent: size ? size.replace(/[*x]/, "×") : "" }),
         el("span", { className: "seed", textContent: seedText || "" }),
         link)));
   });
-  if (images.length && matchMedia("(max-width: 860px)").matches) list.scrollIntoView({ block: "start", behavior: "smooth" });
+  if (scroll && images.length && matchMedia("(max-width: 860px)").matches) list.scrollIntoView({ block: "start", behavior: "smooth" });
 }
 
 // ------------------------------------------------------------------ code view
@@ -808,17 +841,17 @@ function renderHistory() {
   const list = $("#history");
   list.replaceChildren();
   const entries = loadHistory();
-  if (!entries.length) list.append(el("li", { className: "note", textContent: "Nothing yet: runs from this browser appear here." }));
+  if (!entries.length) list.append(el("li", { className: "note", textContent: t("historyEmpty") }));
   for (const e of entries) {
-    const when = new Date(e.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    const prompt = e.form.prompt.length > 70 ? `${e.form.prompt.slice(0, 70)}…` : e.form.prompt;
+    const when = new Date(e.time).toLocaleTimeString(dateLocale(), { hour: "2-digit", minute: "2-digit" });
+    const prompt = shortText(e.form.prompt, 70);
     const load = el("button", { type: "button", className: "history-load" },
       e.images?.[0] ? el("img", { src: e.images[0], alt: "", loading: "lazy" }) : el("span", { className: "no-thumb", ariaHidden: "true" }),
       el("span", { className: "h-text" },
-        el("span", { className: "h-prompt", textContent: prompt || "(no prompt)" }),
-        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${modeLabel(e.form)}${e.dropped ? " (inline images not kept)" : ""}` })),
-      el("span", { className: `badge ${e.status.toLowerCase()}`, textContent: e.status.toLowerCase() }));
-    load.setAttribute("aria-label", `Load this request into the form: ${prompt} (${e.status.toLowerCase()})`);
+        el("span", { className: "h-prompt", textContent: prompt || t("noPrompt") }),
+        el("span", { className: "note", textContent: `${when} · ${e.form.model} · ${modeLabel(e.form)}${e.dropped ? t("notKept") : ""}` })),
+      el("span", { className: `badge ${e.status.toLowerCase()}`, textContent: statusWord(e.status) }));
+    load.setAttribute("aria-label", t("loadEntry", { prompt, status: statusWord(e.status) }));
     load.addEventListener("click", () => loadEntry(e));
     list.append(el("li", {}, load));
   }
@@ -826,7 +859,7 @@ function renderHistory() {
 
 async function loadEntry(e) {
   await writeForm({ ...e.form, seedLocked: true });  // the same seed again: lock it
-  setProgress(null, `Loaded the request from ${new Date(e.time).toLocaleString()}.`);
+  setProgress(null, "loadedAt", { when: new Date(e.time).toLocaleString(dateLocale()) });
   if (e.images?.length) showResults(e.images, { revised: e.revised, seed: e.form.seed, size: e.size, sequential: e.form.sequential });
   f.prompt.focus();
 }
@@ -836,7 +869,7 @@ async function resumeRunning() {
   const running = loadHistory().filter((e) => e.taskId && (e.status === "PENDING" || e.status === "RUNNING"));
   for (const e of running.reverse()) {
     if (state.run) break;
-    setProgress(null, `Resuming task ${e.taskId.slice(0, 8)}…`);
+    setProgress(null, "resuming", { id: e.taskId.slice(0, 8) });
     try {
       await followTask(e.taskId, e.id, e.form);
     } catch (err) {
@@ -856,7 +889,7 @@ async function loadModels() {
     const ids = body.data.map((m) => m.id);
     if (ids.length) {
       const current = f.model.value;
-      f.model.replaceChildren(...body.data.map((m) => el("option", { value: m.id, textContent: m.available === false ? `${m.id} (unavailable)` : m.id })));
+      f.model.replaceChildren(...body.data.map((m) => el("option", { value: m.id, textContent: m.available === false ? t("unavailable", { id: m.id }) : m.id })));
       if (ids.includes(current)) f.model.value = current;
       servedModels = body.data;
       showServing();
@@ -864,8 +897,8 @@ async function loadModels() {
     if (f.key.value.trim()) document.querySelector(".key").classList.remove("needed");
   } catch (err) {
     if (err.code === "InvalidApiKey") {
-      $("#key-note").textContent = "This server requires an API key.";
-      f.key.placeholder = "required: Bearer key";
+      state.keyNeeded = true;
+      showKeyNeeded();
       document.querySelector(".key").classList.add("needed");
     }
   }
@@ -880,17 +913,21 @@ function showServing() {
   const line = $("#serving");
   if (!s || !s.engine) { line.replaceChildren(); return; }
   if (s.engine === "builtin") {
-    line.replaceChildren(`Serving ${m.id} with the built-in model: a small offline model (flat emoji-style sprites). `,
-      el("a", { href: "playground/presets", textContent: "Real images: model presets" }));
+    line.replaceChildren(t("servingBuiltin", { id: m.id }),
+      el("a", { href: "playground/presets", textContent: t("realImages") }));
     return;
   }
-  const disk = s.on_disk === false ? "; weights NOT on disk" : "";
-  line.replaceChildren(`Serving ${m.id} with ${s.label}${disk}${s.resident ? "; resident" : ""}`);
+  line.replaceChildren(t("serving", { id: m.id, label: s.label, offDisk: s.on_disk === false, resident: s.resident }));
 }
 
 // ------------------------------------------------------------------ wiring
 
 function init() {
+  applyLang(initialLang());
+  document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
+    if (b.dataset.lang !== currentLang()) setLang(b.dataset.lang, true);
+  }));
+  renderExamples();
   f.key.value = sessionStorage.getItem(KEY_KEY) || "";
   f.key.addEventListener("input", () => { sessionStorage.setItem(KEY_KEY, f.key.value.trim()); showError("authorization", ""); });
   f.key.addEventListener("change", () => { loadModels(); updateCode(); });
@@ -954,9 +991,9 @@ function init() {
   });
   $("#code-box").addEventListener("toggle", updateCode);
   $("#copy-code").addEventListener("click", async () => {
-    try { await navigator.clipboard.writeText($("#code").textContent); $("#copy-code").textContent = "Copied"; }
-    catch { $("#copy-code").textContent = "Select and copy"; }
-    setTimeout(() => { $("#copy-code").textContent = "Copy"; }, 1500);
+    try { await navigator.clipboard.writeText($("#code").textContent); $("#copy-code").textContent = t("copied"); }
+    catch { $("#copy-code").textContent = t("copyByHand"); }
+    setTimeout(() => { $("#copy-code").textContent = t("copy"); }, 1500);
   });
   $("#history-clear").addEventListener("click", () => { localStorage.removeItem(HISTORY_KEY); renderHistory(); });
   renderPalette();

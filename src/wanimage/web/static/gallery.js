@@ -26,32 +26,32 @@ function imagesOf(task) {
   return (task.choices || []).flatMap((ch) => (ch.message?.content || []).filter((c) => c.image).map((c) => c.image));
 }
 
-export async function loadGallery({ callJson, el, list, modeLabel, onRunAgain }) {
+export async function loadGallery({ callJson, el, list, modeLabel, t, shortText, statusWord, onRunAgain }) {
   let body;
   try {
     body = await callJson(`api/v1/tasks?page_size=${PAGE_SIZE}`);
   } catch {
-    list.replaceChildren(el("li", { className: "note", textContent: "The server's gallery needs a valid API key." }));
+    list.replaceChildren(el("li", { className: "note", textContent: t("galleryKey") }));
     return;
   }
   const tasks = body.tasks || [];
   list.replaceChildren();
-  if (!tasks.length) list.append(el("li", { className: "note", textContent: "No tasks on the server in the last 24 hours." }));
+  if (!tasks.length) list.append(el("li", { className: "note", textContent: t("galleryEmpty") }));
   for (const task of tasks) {
     const form = formFromTask(task);
     const [first] = imagesOf(task);
-    const again = el("button", { type: "button", className: "small", textContent: "Run again" });
-    again.setAttribute("aria-label", `Load into the form and run again: ${form.prompt}`);
+    const again = el("button", { type: "button", className: "small", textContent: t("runAgain") });
+    again.setAttribute("aria-label", t("runAgainAria", { prompt: form.prompt }));
     again.addEventListener("click", () => onRunAgain(form));
-    const facts = [modeLabel(form), task.request?.size, form.seed != null && `seed ${form.seed}`, task.model]
+    const facts = [modeLabel(form), task.request?.size, form.seed != null && t("seed", { seed: form.seed }), task.model]
       .filter(Boolean).join(" · ");
     list.append(el("li", { className: "gallery-item" },
       first ? el("a", { href: first, target: "_blank", rel: "noopener" }, el("img", { src: first, alt: form.prompt, loading: "lazy" }))
         : el("span", { className: "no-thumb", ariaHidden: "true" }),
       el("span", { className: "g-text" },
-        el("span", { className: "h-prompt", textContent: form.prompt.length > 90 ? `${form.prompt.slice(0, 90)}…` : form.prompt }),
+        el("span", { className: "h-prompt", textContent: shortText(form.prompt, 90) }),
         el("span", { className: "note", textContent: facts }),
-        el("span", { className: `badge ${String(task.task_status).toLowerCase()}`, textContent: String(task.task_status).toLowerCase() })),
+        el("span", { className: `badge ${String(task.task_status).toLowerCase()}`, textContent: statusWord(task.task_status) })),
       again));
   }
 }
