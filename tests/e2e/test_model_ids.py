@@ -63,3 +63,17 @@ def test_openai_dialect_takes_the_same_ids(server):
 def test_every_served_id_is_listed(server):
     ids = [m["id"] for m in httpx.get(server.base_url + "/v1/models", timeout=30).json()["data"]]
     assert ids == list(MODELS)
+
+
+def test_an_id_no_engine_serves_answers_model_not_exist_naming_the_served_ones(make_server):
+    from tests.support.test_engine import DeterministicEngine
+    from wanimage.engines.registry import EngineRegistry
+
+    engine = DeterministicEngine()
+    only_wan = make_server(engine=engine, registry=EngineRegistry({"wan2.7-image": lambda: engine}))
+    r = httpx.post(only_wan.api_base + "/services/aigc/multimodal-generation/generation", timeout=30,
+                   json={"model": "qwen-image", "input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
+    assert r.json()["message"] == "model: Model not exist: 'qwen-image'; this server serves wan2.7-image"
+    r = httpx.post(only_wan.base_url + "/v1/images/generations", json={"model": "wan2.6-t2i", "prompt": "x"}, timeout=30)
+    assert r.status_code == 400 and "this server serves wan2.7-image" in r.json()["error"]["message"]
