@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="skip thinking mode, which plans the layout for text-to-image (default: thinking on)")
     gen.add_argument("--negative-prompt", metavar="TEXT",
                      help="what to keep out of the image (up to 500 characters; engines that cannot use it say so "
-                          "in the log)")
+                          "in the log; default: none)")
     gen.add_argument("--watermark", action="store_true", help='draw the visible "AI generated" mark (default: off)')
     gen.add_argument("--palette", metavar="COLOURS", help=PALETTE_HELP)
     gen.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
