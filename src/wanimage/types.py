@@ -1,6 +1,6 @@
 """The domain's small types, shared by core, engines, thinking and the API: what a request asks
 for (mode, boxes, palette colours), what thinking mode plans (layout items), what an engine can do
-(capabilities), and the two model ids. Nothing here imports from the rest of wanimage."""
+(capabilities), and the model ids. Nothing here imports from the rest of wanimage."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-MODELS = ("wan2.7-image", "wan2.7-image-pro")
-PRO_MODEL = "wan2.7-image-pro"
+# Every Model Studio image id the messages endpoint accepts (what each takes: core/model_rules.py);
+# which engine serves which is configuration (engines/factories.py).
+WAN_MODELS = ("wan2.7-image", "wan2.7-image-pro", "wan2.6-t2i", "wan2.6-image")
+QWEN_MODELS = ("qwen-image", "qwen-image-plus", "qwen-image-max", "qwen-image-edit", "qwen-image-edit-plus",
+               "qwen-image-edit-max", "qwen-image-2.0", "qwen-image-2.0-pro")
+MODELS = WAN_MODELS + QWEN_MODELS
 
 
 class Mode(StrEnum):

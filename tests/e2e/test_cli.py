@@ -27,12 +27,13 @@ def test_generate_reports_bad_input_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_models_lists_both_ids(tmp_path):
+def test_models_lists_every_id(tmp_path):
     done = run("models", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert any(line.startswith("wan2.7-image ") and "text-to-image" in line for line in lines)
-    assert any(line.startswith("wan2.7-image-pro") for line in lines)
+    # one engine serves them all: the ids named once, then one description
+    assert lines[0].startswith("wan2.7-image, wan2.7-image-pro, wan2.6-t2i, wan2.6-image, qwen-image,")
+    assert lines[1].startswith("qwen-image-2.0-pro ") and "engine=builtin" in lines[1] and "text-to-image" in lines[1]
     # described from its files: nothing loaded (no "Loading weights" bar, not resident)
     assert "Loading weights" not in done.stderr and "not resident (loads on first use)" in done.stdout
     assert "builtin.safetensors (on disk" in done.stdout

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.store_independent  # the README's examples
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SECTIONS = ("### curl", "### dashscope SDK", "### openai SDK")
+SECTIONS = ("### curl", "### dashscope SDK", "### openai SDK", "### Other Model Studio models")
 
 
 def examples() -> list[tuple[str, str, str]]:
@@ -40,5 +40,7 @@ def test_readme_example_runs(server, tmp_path, section, lang, code):
         assert "/files/results/" in out
     elif section == "### dashscope SDK":
         assert "200 1024*1024" in out and out.strip().endswith("SUCCEEDED")
+    elif section == "### Other Model Studio models":
+        assert "/files/results/" in out
     else:
         assert "image_generation.completed" in out and out.strip().endswith("1")

@@ -188,7 +188,7 @@ def test_model_missing(server, dialect):
 
 
 @pytest.mark.parametrize("dialect", ALL)
-@pytest.mark.parametrize("model", ["wan2.6-image", "WAN2.7-IMAGE", "dall-e-3"])
+@pytest.mark.parametrize("model", ["wan2.5-t2i-preview", "WAN2.7-IMAGE", "dall-e-3"])
 def test_model_unknown(server, dialect, model):
     message = invalid(send(server, dialect, model=model, images=1 if dialect == OE else 0), dialect, "model")
     assert "wan2.7-image" in message

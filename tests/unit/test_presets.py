@@ -17,10 +17,10 @@ from wanimage.engines.diffusers.config import ROLES, parse_config
 from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
 from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
-from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits
+from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits, served_ids
 from wanimage.engines.diffusers.repo_files import select_files
 from wanimage.engines.factories import engine_factories
-from wanimage.types import MODELS
+from wanimage.types import MODELS, QWEN_MODELS, WAN_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "hub"
@@ -34,7 +34,8 @@ def fixture(repo: str) -> dict:
 def test_every_preset_is_a_valid_engine_config_of_existing_pipelines(name):
     preset = PRESETS[name]
     configs = parse_config(engine_config(preset, lambda repo: f"/models/{repo}"), f"preset {name}")
-    assert set(configs) == set(MODELS)
+    assert set(configs) == set(served_ids(preset)) and set(WAN_MODELS) <= set(configs)
+    assert (set(QWEN_MODELS) <= set(configs)) == (name == "qwen-image")  # the open weights those ids name
     assert preset.family in FAMILIES and set(preset.roles) <= set(ROLES)
     for cfg in configs.values():
         assert cfg.family == preset.family
@@ -43,7 +44,7 @@ def test_every_preset_is_a_valid_engine_config_of_existing_pipelines(name):
             assert cls.__name__.endswith("Pipeline")
             assert ckpt.source == f"/models/{preset.roles[role].repo}"
             assert ckpt.variant == REPOS[preset.roles[role].repo].variant
-    assert configs[MODELS[1]].steps == preset.pro.get("steps", preset.settings.get("steps"))
+    assert configs["wan2.7-image-pro"].steps == preset.pro.get("steps", preset.settings.get("steps"))
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -20,7 +20,7 @@ from wanimage.engines.factories import engine_factories
 from wanimage.engines.remote import RemoteEngine
 from wanimage.engines.remote.config import RemoteConfig, RemoteConfigError, parse_remote
 from wanimage.errors import ApiError
-from wanimage.types import Box, Canceled, Mode
+from wanimage.types import MODELS, Box, Canceled, Mode
 
 
 def test_a_table_with_defaults_and_a_key_from_the_environment():
@@ -49,7 +49,7 @@ def test_the_catalog_makes_remote_only_the_tables_that_say_so(tmp_path):
     path = tmp_path / "engines.toml"
     path.write_text('[models."wan2.7-image-pro"]\nengine = "remote"\nbase_url = "http://127.0.0.1:9/v1"\n')
     factories = engine_factories(Settings(data_dir=tmp_path, engine_config=path))
-    assert set(factories) == {"wan2.7-image", "wan2.7-image-pro"}
+    assert set(factories) == set(MODELS)  # every id the remote table leaves out: the built-in model
     assert factories["wan2.7-image"] is not factories["wan2.7-image-pro"]  # the built-in one stays
     both = engine_factories(Settings(data_dir=tmp_path, remote_url="http://127.0.0.1:9/v1", remote_model="m"))
     a, b = both["wan2.7-image"](), both["wan2.7-image-pro"]()

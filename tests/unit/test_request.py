@@ -117,7 +117,7 @@ def test_missing_model_is_empty_model(model):
     assert info.value.field == "model"
 
 
-@pytest.mark.parametrize("model", ["wan2.6-image", "WAN2.7-IMAGE", "wan2.7-image ", 7, ["wan2.7-image"]])
+@pytest.mark.parametrize("model", ["wan2.5-t2i-preview", "qwen-image-edit-2509", "WAN2.7-IMAGE", "wan2.7-image ", 7, ["wan2.7-image"]])
 def test_unknown_model_refused(model):
     err = refused("model", model=model)
     assert "wan2.7-image" in err.message

@@ -9,20 +9,25 @@ import sys
 from pathlib import Path
 
 from ..errors import ApiError
+from ..types import MODELS
 from .common import settings_from
 from .options import PALETTE_HELP, OptionError, check_image_refs, parse_bboxes, parse_palette
 from .outputs import check_writable, write_all
 
 
 def _request(args: argparse.Namespace):
+    from ..core.model_rules import rules_for
     from ..core.request import build_request
 
     refs = check_image_refs(list(args.image))
+    thinks = rules_for(args.model).thinking  # other ids rewrite with prompt_extend
     options = {
         "size": args.size,
         "n": args.n,
         "enable_sequential": args.sequential or None,
-        "thinking_mode": False if args.no_thinking else None,
+        "thinking_mode": False if args.no_thinking and thinks else None,
+        "prompt_extend": False if args.no_thinking and not thinks else None,
+        "negative_prompt": args.negative_prompt,
         "bbox_list": parse_bboxes(args.bbox, len(refs)),
         "color_palette": parse_palette(args.palette),
         "watermark": args.watermark or None,
@@ -67,8 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate images with the rules of the Wan 2.7 Image API. Files are written as "
                     "wanimage-SEED-I.png; a name already taken moves the run to wanimage-SEED-I-2.png.")
     gen.add_argument("prompt", help="what to draw, or what to change in the input images")
-    gen.add_argument("--model", default="wan2.7-image", choices=["wan2.7-image", "wan2.7-image-pro"],
-                     help="API model id (default: wan2.7-image)")
+    gen.add_argument("--model", default="wan2.7-image", choices=MODELS, metavar="ID",
+                     help="API model id: wan2.7-image (default), wan2.7-image-pro, wan2.6-t2i, wan2.6-image, "
+                          "qwen-image(-plus, -max), qwen-image-edit(-plus, -max), qwen-image-2.0(-pro)")
     gen.add_argument("--image", action="append", default=[], metavar="PATH|URL",
                      help="input image: a file, an http(s) URL or a data: URI; repeat for up to 9")
     gen.add_argument("--bbox", action="append", default=[], metavar="K:x1,y1,x2,y2",
@@ -82,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--sequential", action="store_true", help="make a coherent image set (default: off)")
     gen.add_argument("--no-thinking", action="store_true",
                      help="skip thinking mode, which plans the layout for text-to-image (default: thinking on)")
+    gen.add_argument("--negative-prompt", metavar="TEXT",
+                     help="what to keep out of the image (up to 500 characters; engines that cannot use it say so "
+                          "in the log; default: none)")
     gen.add_argument("--watermark", action="store_true", help='draw the visible "AI generated" mark (default: off)')
     gen.add_argument("--palette", metavar="COLOURS", help=PALETTE_HELP)
     gen.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from .common import settings_from
 
@@ -15,11 +16,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"preset": args.preset})
     registry = build_registry(settings)
     registry.preload(heavy=args.load)  # the built-in model is described from its files unless --load
-    for row in registry.describe():
+    for ids, row in _grouped(registry.describe()):
+        if len(ids) > 1:  # ids served by one engine alike: named once, then described once
+            print(", ".join(ids[:-1]) + ",")
         if row["error"]:
-            print(f"{row['model']:18s} unavailable: {row['error']}")
+            print(f"{ids[-1]:18s} unavailable: {row['error']}")
         else:
-            print(f"{row['model']:18s} engine={row['engine']} modes={','.join(row['modes'])}")
+            print(f"{ids[-1]:18s} engine={row['engine']} modes={','.join(row['modes'])}")
         if "backend" in (row.get("details") or {}):  # a remote engine: ask its server now
             print(f"{'':18s}   backend: {_reachability(registry.get(row['model']).probe())}")
         summary = row.get("summary") or {}
@@ -33,6 +36,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         if summary.get("engine") == "builtin":
             print(f"{'':18s}   real images: `wanimage presets`, then `wanimage pull sd-turbo` (docs/diffusers.md)")
     return 0
+
+
+def _grouped(rows: list[dict]) -> list[tuple[list[str], dict]]:
+    """Rows that differ only in their model id, as one: the built-in model serves all twelve."""
+    groups: dict[str, tuple[list[str], dict]] = {}
+    for row in rows:
+        key = json.dumps({k: v for k, v in row.items() if k != "model"}, sort_keys=True, default=str)
+        groups.setdefault(key, ([], row))[0].append(row["model"])
+    return list(groups.values())
 
 
 def human(n: int | None) -> str:

@@ -14,6 +14,7 @@ from ..errors import InvalidParameter
 from ..prompts import EditIntent, parse_edit, set_prompts
 from ..types import Box, Capabilities, LayoutItem, Mode, PaletteColor, scale_boxes
 from .decoding import original_size
+from .model_rules import rules_for
 from .parameters import ThinkingEffort
 from .request import GenerationRequest, check_boxes_inside, output_size
 
@@ -33,7 +34,7 @@ def resolve_job(req: GenerationRequest, images: list[Image.Image], caps: Capabil
     its job in place and stores none)."""
     sent = [original_size(im) for im in images]  # boxes and the output follow the images as sent
     check_boxes_inside(req.bbox_list, sent)
-    width, height = output_size(req.size, sent[-1] if sent else None)
+    width, height = output_size(req.size, sent[-1] if sent else None, rules_for(req.model).sizes.tiers)
     boxes = req.bbox_list or tuple(() for _ in images)
     job = assemble_job(
         model=req.model, mode=req.mode, prompt=req.prompt, width=width, height=height, n=req.n, seed=req.seed,

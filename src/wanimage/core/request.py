@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import EmptyModel, InvalidParameter
-from ..types import MODELS, Box, Mode, PaletteColor
+from ..types import Box, Mode, PaletteColor
+from .model_rules import MODEL_IDS, ModelRules, ids_with, rules_for
 from .parameters import (
     OutputOptions,
     ThinkingEffort,
@@ -27,7 +28,7 @@ from .parameters import (
 )
 from .parameters import boolean as _bool
 from .parameters import integer as _int
-from .sizes import SizeSpec, check_size_allowed, parse_size
+from .sizes import SizeSpec, check_size_allowed, default_size, parse_size
 from .sizes import (
     output_size as output_size,  # re-exported: core/job.py and the tests import it here
 )
@@ -36,8 +37,6 @@ from .text import flaw
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 5000
-MAX_IMAGES = 9
-MAX_N = 4
 MAX_N_SEQUENTIAL = 12
 MAX_BOXES_PER_IMAGE = 2
 PALETTE_MIN, PALETTE_MAX = 3, 10
@@ -151,21 +150,27 @@ def build_request(
     negative_prompt: Any = None,
     prompt_extend: Any = None,
     output: OutputOptions = OutputOptions(),
+    served: tuple[str, ...] | list[str] = (),
 ) -> GenerationRequest:
     """Check every image-independent rule and return the normalised request.
     `None` means "not sent" for every parameter and takes the documented default. `output`: the
-    answer's shape as the SDKs may ask it (core/parameters.py)."""
-    model = _check_model(model)
+    answer's shape as the SDKs may ask it (core/parameters.py). `served`: the ids this server
+    serves (empty: every id), named when the model is not one of them."""
+    rules = rules_for(_check_model(model, served))
+    model = rules.id
+    _check_applies(rules, enable_sequential=enable_sequential, bbox_list=bbox_list, color_palette=color_palette,
+                   thinking_mode=thinking_mode)
     sequential = _bool("enable_sequential", enable_sequential, False)
-    images = _check_images(images)
-    size_spec = parse_size(size)
-    check_size_allowed(size_spec, model, len(images), sequential)
+    images = _check_images(images, rules)
+    size_spec = parse_size(size) if size is not None else default_size(rules, len(images))
+    check_size_allowed(size_spec, rules, len(images), sequential)
     boxes = _check_bbox_list(bbox_list, len(images), sequential)
     palette = _check_palette(color_palette, sequential)
     seed_value = _check_seed(seed)
-    prompt = _check_prompt(prompt)  # the order of checks is the order of the messages clients know
-    n_value = check_output_options(output, _check_n(n, sequential))
-    thinking, effort = check_thinking_mode(thinking_mode)
+    prompt = _check_prompt(prompt, rules.max_prompt_chars)  # checks run in the order of the messages clients know
+    n_value = check_output_options(output, _check_n(n, sequential, rules))
+    # ids without thinking_mode rewrite the prompt with prompt_extend, which defaults to true there
+    thinking, effort = check_thinking_mode(thinking_mode) if rules.thinking else (True, "balanced")
     return GenerationRequest(
         model=model,
         prompt=prompt,
@@ -186,17 +191,34 @@ def build_request(
     )
 
 
-def _check_model(model: Any) -> str:
+def _check_model(model: Any, served: tuple[str, ...] | list[str] = ()) -> str:
     if model is None or model == "":
         raise EmptyModel("model: the model parameter is required; use wan2.7-image or wan2.7-image-pro", field="model")
-    if not isinstance(model, str) or model not in MODELS:
+    if not isinstance(model, str) or model not in MODEL_IDS or (served and model not in served):
+        where = "this server serves" if served else "use one of"
         raise InvalidParameter(
-            f"model: Model not exist: {model!r}; use one of {', '.join(MODELS)}", field="model"
+            f"model: Model not exist: {model!r}; {where} {', '.join(served or MODEL_IDS)}", field="model"
         )
     return model
 
 
-def _check_prompt(prompt: Any) -> str:
+_ONLY_ON = {"enable_sequential": "sets", "bbox_list": "boxes", "color_palette": "palette", "thinking_mode": "thinking"}
+
+
+def _check_applies(rules: ModelRules, **sent: Any) -> None:
+    """A Wan 2.7 parameter sent to an id that has no such thing is refused by name, never dropped
+    (false / null, what a client sends by default, passes)."""
+    for name, value in sent.items():
+        if value is None or value is False or getattr(rules, _ONLY_ON[name]):
+            continue
+        hint = "; prompt_extend rewrites the prompt on this model" if name == "thinking_mode" else ""
+        raise InvalidParameter(
+            f"{name}: not available on {rules.id}; it applies to {', '.join(ids_with(_ONLY_ON[name]))}{hint}",
+            field=name,
+        )
+
+
+def _check_prompt(prompt: Any, max_chars: int = MAX_PROMPT_CHARS) -> str:
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         raise InvalidParameter(
             "prompt: a text prompt is required (a content item {\"text\": \"...\"}); "
@@ -207,18 +229,25 @@ def _check_prompt(prompt: Any) -> str:
         raise InvalidParameter("prompt: the text must be a string", field="prompt")
     if problem := flaw(prompt):  # the edges refuse it first; this covers `wanimage generate` too
         raise InvalidParameter(f"prompt: the text contains {problem}", field="prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        log.info("prompt of %d characters truncated to %d", len(prompt), MAX_PROMPT_CHARS)
-        prompt = prompt[:MAX_PROMPT_CHARS]
+    if len(prompt) > max_chars:  # as the hosted service does: cut, not refused
+        log.info("prompt of %d characters truncated to %d", len(prompt), max_chars)
+        prompt = prompt[:max_chars]
     return prompt
 
 
-def _check_images(images: Any) -> list[str]:
+def _check_images(images: Any, rules: ModelRules = rules_for("wan2.7-image")) -> list[str]:
     images = list(images or [])
-    if len(images) > MAX_IMAGES:
+    if len(images) > rules.max_images:
+        if rules.max_images == 0:
+            raise InvalidParameter(f"image: {rules.id} makes images from text only; send no input images, "
+                                   "or use an editing model", field="image")
         raise InvalidParameter(
-            f"image: {len(images)} input images sent; at most {MAX_IMAGES} are allowed", field="image"
+            f"image: {len(images)} input images sent; at most {rules.max_images} are allowed on {rules.id}",
+            field="image"
         )
+    if len(images) < rules.min_images:
+        raise InvalidParameter(f"image: {rules.id} edits images: send 1 to {rules.max_images} input images "
+                               "with the text", field="image")
     for k, ref in enumerate(images, start=1):
         if not isinstance(ref, str) or not ref.strip():
             raise InvalidParameter(
@@ -228,13 +257,17 @@ def _check_images(images: Any) -> list[str]:
     return [ref.strip() for ref in images]
 
 
-def _check_n(n: Any, sequential: bool) -> int:
+def _check_n(n: Any, sequential: bool, rules: ModelRules = rules_for("wan2.7-image")) -> int:
     if n is None:
-        return MAX_N_SEQUENTIAL if sequential else 1
+        return MAX_N_SEQUENTIAL if sequential else rules.n_default
     n = _int("n", n)
-    high = MAX_N_SEQUENTIAL if sequential else MAX_N
+    high = MAX_N_SEQUENTIAL if sequential else rules.n_max
     if not 1 <= n <= high:
-        mode = "with enable_sequential=true (an upper bound)" if sequential else "without enable_sequential"
+        if high == 1:
+            raise InvalidParameter(f"n: {rules.id} makes one image per request; send n=1 (or leave it out)",
+                                   field="n")
+        mode = "with enable_sequential=true (an upper bound)" if sequential else (
+            "without enable_sequential" if rules.sets else f"on {rules.id}")
         raise InvalidParameter(f"n: {n} is out of range; use 1 to {high} {mode}", field="n")
     return n
 

@@ -397,6 +397,11 @@ class ImageService:
 
         return list(PRESETS.values()), REPOS
 
+    @property
+    def served_ids(self) -> tuple[str, ...]:
+        """The model ids an engine is configured for, in the catalogue's order."""
+        return tuple(self.engines.models)
+
     def models(self) -> list[dict]:
         """One row per model id: its engine, whether it loaded, the load error, its modes."""
         return self.engines.describe()

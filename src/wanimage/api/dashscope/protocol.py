@@ -170,11 +170,11 @@ class GenerationBody(DashScopeBaseModel):
             _check_input(data.get("input"))  # 2.
         return handler(data)  # the shape is right now: the typed models always validate
 
-    def to_request(self) -> GenerationRequest:
+    def to_request(self, served: tuple[str, ...] = ()) -> GenerationRequest:
         assert self.input is not None  # _check_input refuses a body without one
         prompt, images = self.input.prompt_and_images()
         params = self.parameters.wan() if self.parameters else {}
-        return build_request(model=self.model, prompt=prompt, images=images, **params)
+        return build_request(model=self.model, prompt=prompt, images=images, served=served, **params)
 
 
 class SynthesisInput(DashScopeBaseModel):
@@ -223,14 +223,14 @@ class SynthesisBody(DashScopeBaseModel):
                     )
         return handler(data)
 
-    def to_request(self) -> GenerationRequest:
+    def to_request(self, served: tuple[str, ...] = ()) -> GenerationRequest:
         assert self.input is not None
         params = self.parameters.wan() if self.parameters else {}
         if params.get("negative_prompt") is None:
             params["negative_prompt"] = self.input.negative_prompt
         return build_request(
-            model=self.model, prompt=self.input.prompt, images=self.input.reference_images(), **params
-        )
+            model=self.model, prompt=self.input.prompt, images=self.input.reference_images(), served=served,
+            **params)
 
 
 def field_of(path: Path) -> str:

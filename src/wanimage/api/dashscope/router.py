@@ -31,7 +31,8 @@ async def generate(body: wire.GenerationBody, request: Request) -> Response:
     """Synchronous generation or edit: answers when the images are ready. With `X-DashScope-SSE:
     enable` or `Accept: text/event-stream`, Server-Sent Events: progress frames, then the same
     answer as a `result` frame. A client that disconnects before the end cancels the task."""
-    req, tenant, service = body.to_request(), tenant_of(request), service_of(request)
+    tenant, service = tenant_of(request), service_of(request)
+    req = body.to_request(service.served_ids)
     check_upload_owner(req.images, tenant)
     if sse.wants_sse(request.headers):
         task, events = await service.submit_and_follow(req, Origin.GENERATION, tenant=tenant)
@@ -61,14 +62,15 @@ async def _frames(
 
 
 async def _submit_async(
-    request: Request, async_header: str | None, build: Callable[[], GenerationRequest], origin: Origin
+    request: Request, async_header: str | None, build: Callable[[tuple[str, ...]], GenerationRequest],
+    origin: Origin
 ) -> JSONResponse:
     if (async_header or "").lower() != "enable":
         raise AccessDenied(
             "current user api does not support synchronous calls; send the header X-DashScope-Async: enable",
             field="X-DashScope-Async",
         )
-    req = build()
+    req = build(service_of(request).served_ids)
     check_upload_owner(req.images, tenant_of(request))
     record = await service_of(request).submit(req, origin, tenant=tenant_of(request))
     return JSONResponse(GenerationResponse.submitted(record, request_id_of(request)).render())

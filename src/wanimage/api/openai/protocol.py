@@ -109,10 +109,10 @@ class GenerationsBody(_ImagesBody):
     negative_prompt: SkipValidation[str | None] = None
     prompt_extend: SkipValidation[bool | None] = None
 
-    def to_request(self) -> GenerationRequest:
+    def to_request(self, served: tuple[str, ...] = ()) -> GenerationRequest:
         self._log_no_effect()
         images = self.images if self.images is not None else self.image
-        return _build(self, _as_list(images), coerce=False)
+        return _build(self, _as_list(images), coerce=False, served=served)
 
 
 class EditsBody(_ImagesBody):
@@ -166,9 +166,9 @@ class EditsBody(_ImagesBody):
         rest = {k: v for k, v in form.items() if k not in IMAGE_FIELDS}
         return cls.model_validate({**rest, "image": images})
 
-    def to_request(self) -> GenerationRequest:
+    def to_request(self, served: tuple[str, ...] = ()) -> GenerationRequest:
         self._log_no_effect()
-        return _build(self, self.image, coerce=True)
+        return _build(self, self.image, coerce=True, served=served)
 
 
 # ------------------------------------------------------------------ checks and coercion
@@ -233,7 +233,8 @@ def _options(body: GenerationsBody | EditsBody) -> Options:
     return Options(response_format=fmt, stream=stream, partial_images=partial)
 
 
-def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool) -> GenerationRequest:
+def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool,
+           served: tuple[str, ...] = ()) -> GenerationRequest:
     wan = {k: getattr(body, k) for k in WAN_FIELDS}
     n, size = body.n, _size(body.size)
     if coerce:  # multipart: everything arrives as a string
@@ -244,7 +245,8 @@ def _build(body: GenerationsBody | EditsBody, images: list[Any], coerce: bool) -
         wan["seed"], n = _form_int("seed", wan["seed"]), _form_int("n", n)
         wan["bbox_list"] = _form_json("bbox_list", wan["bbox_list"])
         wan["color_palette"] = _form_json("color_palette", wan["color_palette"])
-    return build_request(model=body.model or DEFAULT_MODEL, prompt=body.prompt, images=images, n=n, size=size, **wan)
+    return build_request(model=body.model or DEFAULT_MODEL, prompt=body.prompt, images=images, n=n, size=size,
+                         served=served, **wan)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=[
 async def generations(body: wire.GenerationsBody, request: Request):
     """Text-to-image (and reference images via `image` / `images`). Wan parameters are top-level
     fields (the SDK's `extra_body`). `stream: true` answers Server-Sent Events."""
-    return await _run(request, body.to_request(), body.options(), kind="image_generation")
+    return await _run(request, body.to_request(service_of(request).served_ids), body.options(), kind="image_generation")
 
 
 @router.post("/images/edits", response_model=ImagesResponse)
@@ -53,7 +53,7 @@ async def edits(request: Request):
         else:
             fields.setdefault(key, []).append(value)
     body = wire.EditsBody.from_form(fields, files)
-    return await _run(request, body.to_request(), body.options(), kind="image_edit")
+    return await _run(request, body.to_request(service_of(request).served_ids), body.options(), kind="image_edit")
 
 
 def _data_uri(data: bytes) -> str:

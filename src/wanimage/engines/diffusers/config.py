@@ -8,6 +8,7 @@ examples/engines.toml.
 
     [models."wan2.7-image"]
     family = "qwen_image"
+    serves = ["qwen-image", "qwen-image-max"]         # optional: more ids served the same way
     text_to_image = "Qwen/Qwen-Image"                 # a Hub id or a local directory
     edit = "Qwen/Qwen-Image-Edit-2509"
     inpaint = { checkpoint = "Qwen/Qwen-Image-Edit-2509", pipeline = "QwenImageEditInpaintPipeline" }
@@ -274,4 +275,21 @@ def parse_config(data: dict, where: str = "engine config") -> dict[str, ModelCon
     # tables with engine = "remote" are the remote engine's (engines/remote, docs/remote.md)
     ours = {m: {k: v for k, v in raw.items() if k != "engine"} for m, raw in models.items()
             if not (isinstance(raw, dict) and raw.get("engine") == "remote")}
-    return {m: parse_model(m, raw, defaults, f"{where}: models.{m}") for m, raw in ours.items()}
+    return expand_serves(ours, where,
+                         lambda m, raw: parse_model(m, raw, defaults, f"{where}: models.{m}"))
+
+
+def expand_serves(tables: dict[str, dict], where: str, parse) -> dict:
+    """`serves = ["qwen-image-plus", "qwen-image-max"]` in a model's table: those ids are served by
+    the same checkpoints and settings (models on one checkpoint share its loaded copy)."""
+    out: dict = {}
+    for model, raw in tables.items():
+        extra = raw.pop("serves", []) if isinstance(raw, dict) else []
+        if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+            raise EngineConfigError(f"{where}: models.{model}.serves: a list of model ids, e.g. [\"qwen-image-plus\"]")
+        cfg = parse(model, raw)
+        for served in (model, *extra):
+            if served in out:
+                raise EngineConfigError(f"{where}: model {served} is configured twice (its own table or a `serves` list)")
+            out[served] = cfg
+    return out

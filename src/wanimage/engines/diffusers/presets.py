@@ -200,10 +200,9 @@ def find(name: str) -> Preset:
 
 
 def engine_config(preset: Preset, checkpoint_path) -> dict:
-    """The engine-config dict (engines/diffusers/config.parse_config's input) serving both model
-    ids from `preset`; `checkpoint_path(repo_id) -> str` says where each repository lives."""
-    from ...types import MODELS
-
+    """The engine-config dict (engines/diffusers/config.parse_config's input) serving the model
+    ids `served_ids(preset)` names; `checkpoint_path(repo_id) -> str` says where each repository
+    lives. The top ids (-pro, -max) get the preset's `pro` keys."""
     def roles() -> dict:
         out = {}
         for role, r in preset.roles.items():
@@ -217,7 +216,19 @@ def engine_config(preset: Preset, checkpoint_path) -> dict:
         return out
 
     base = {"family": preset.family, **preset.settings, **roles()}
-    return {"models": {MODELS[0]: base, MODELS[1]: {**base, **preset.pro}}}
+    return {"models": {m: {**base, **preset.pro} if is_top_tier(m) else base for m in served_ids(preset)}}
+
+
+def served_ids(preset: Preset) -> tuple[str, ...]:
+    """Every preset serves the Wan ids; the Qwen-Image preset, whose weights are the open models
+    the hosted qwen-image ids name, serves those too."""
+    from ...types import QWEN_MODELS, WAN_MODELS
+
+    return WAN_MODELS + (QWEN_MODELS if preset.family == "qwen_image" else ())
+
+
+def is_top_tier(model: str) -> bool:
+    return model.endswith(("-pro", "-max"))
 
 
 def fits(preset: Preset, gpu_bytes: int | None, ram_bytes: int) -> bool:
