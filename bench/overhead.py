@@ -80,6 +80,31 @@ def engine_time(engine, repeats: int) -> float:
     return statistics.median(times)
 
 
+def encoding_cpu(noise: float, repeats: int = 15) -> tuple[float, float]:
+    """Thread CPU and wall seconds (medians) of `finish_image` for one 1K image with every
+    provenance mark on: what a result costs to encode, in a figure the machine's load barely
+    moves (CPU time), where the end-to-end ratios above move with it."""
+    from wanimage.core.job import resolve_job
+    from wanimage.core.pipeline import finish_image
+    from wanimage.core.provenance import ImageFacts, Provenance
+    from wanimage.core.request import build_request
+
+    with tempfile.TemporaryDirectory() as tmp:
+        marks = Provenance.from_settings(Settings(data_dir=Path(tmp)))
+        req = build_request(model="wan2.7-image", prompt="a red apple", size="1K", seed=1, thinking_mode=False)
+        job = resolve_job(req, [])
+        facts = ImageFacts("t", 1, "a red apple", "a red apple", 1, 1024, 1024, "wan2.7-image", "sleep")
+        image = painted(1024, 1024, noise)
+        finish_image(image, job, 1, marks, facts)  # warm: the signer, the watermark pattern
+        cpu, wall = [], []
+        for _ in range(repeats):
+            c, w = time.thread_time(), time.perf_counter()
+            finish_image(image, job, 1, marks, facts)
+            cpu.append(time.thread_time() - c)
+            wall.append(time.perf_counter() - w)
+    return statistics.median(cpu), statistics.median(wall)
+
+
 def ds_body(prompt: str) -> dict:
     return {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
             "parameters": {"size": "1K", "seed": 1, "thinking_mode": False}}
@@ -193,6 +218,10 @@ def main() -> None:
                 t, engine_alone = rows[index][1], rows[0][1]
                 cells.append(f" {t:7.3f} {t / engine_alone:6.3f} {(t - engine_alone) * 1000:6.1f}")
             print(f"{name:36s}{''.join(cells)}")
+        for noise in noises:
+            cpu, wall = encoding_cpu(noise)
+            print(f"noise {noise:g}: finish_image (palette, marks, PNG, C2PA) per 1K image, median of 15: "
+                  f"{cpu * 1000:.1f} ms thread CPU, {wall * 1000:.1f} ms wall")
         for noise in noises if not args.no_remote else []:
             times = dict(cases[noise])
             front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
