@@ -1,10 +1,11 @@
-"""Server overhead: end-to-end time of a 1K request divided by the engine's own time, for sync and
-async calls and url / b64_json output, plus requests per second for 50 concurrent clients on a
-fast engine. The remote path (docs/remote.md) runs beside the embedded one: a second server with
+"""Server overhead: end-to-end time of a 1K request divided by the engine's own time, and the
+milliseconds per image the server adds over it, for sync and async calls and url / b64_json output,
+for flat art (noise 0, as the built-in model draws) and photo-like grain (larger PNGs) in one run,
+plus requests per second for 50 concurrent clients on a fast engine. The remote path (docs/remote.md) runs beside the embedded one: a second server with
 the same engine is the backend of a front whose models are remote, and the front's overhead is its
 time minus the backend's own b64_json time. Everything runs side by side in one process on loopback.
 
-    .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--repeats 10]
+    .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--noise 0,6] [--repeats 7] [--no-remote]
 """
 
 from __future__ import annotations
@@ -79,6 +80,31 @@ def engine_time(engine, repeats: int) -> float:
     return statistics.median(times)
 
 
+def encoding_cpu(noise: float, repeats: int = 15) -> tuple[float, float]:
+    """Thread CPU and wall seconds (medians) of `finish_image` for one 1K image with every
+    provenance mark on: what a result costs to encode, in a figure the machine's load barely
+    moves (CPU time), where the end-to-end ratios above move with it."""
+    from wanimage.core.job import resolve_job
+    from wanimage.core.pipeline import finish_image
+    from wanimage.core.provenance import ImageFacts, Provenance
+    from wanimage.core.request import build_request
+
+    with tempfile.TemporaryDirectory() as tmp:
+        marks = Provenance.from_settings(Settings(data_dir=Path(tmp)))
+        req = build_request(model="wan2.7-image", prompt="a red apple", size="1K", seed=1, thinking_mode=False)
+        job = resolve_job(req, [])
+        facts = ImageFacts("t", 1, "a red apple", "a red apple", 1, 1024, 1024, "wan2.7-image", "sleep")
+        image = painted(1024, 1024, noise)
+        finish_image(image, job, 1, marks, facts)  # warm: the signer, the watermark pattern
+        cpu, wall = [], []
+        for _ in range(repeats):
+            c, w = time.thread_time(), time.perf_counter()
+            finish_image(image, job, 1, marks, facts)
+            cpu.append(time.thread_time() - c)
+            wall.append(time.perf_counter() - w)
+    return statistics.median(cpu), statistics.median(wall)
+
+
 def ds_body(prompt: str) -> dict:
     return {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
             "parameters": {"size": "1K", "seed": 1, "thinking_mode": False}}
@@ -127,58 +153,86 @@ async def throughput(base: str, clients: int, seconds: float) -> float:
         return done / (time.monotonic() - t)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", default="sleep", choices=["sleep", "builtin"])
-    parser.add_argument("--seconds", type=float, default=1.0, help="SleepEngine compute time")
-    parser.add_argument("--noise", type=float, default=6.0, help="SleepEngine image grain (0 = flat)")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--clients", type=int, default=50)
-    args = parser.parse_args()
-
-    engine = make_engine(args.engine, args.seconds, args.noise)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "a", engine, workers=1)
-        base = server.base_url
-        # the remote path: a backend with the same engine, a front whose two ids are remote to it
-        backend = start_server(Path(tmp) / "r", engine, workers=1)
-        remote = Settings(data_dir=Path(tmp) / "f", remote_url=backend.base_url + "/v1")
-        front = start_server(Path(tmp) / "f", registry=build_registry(remote), remote_url=remote.remote_url)
-        with httpx.Client(timeout=300) as client:
-            sync_call(client, base)  # warm up
+def measure(engine, tmp: Path, repeats: int, remote: bool) -> list[tuple[str, float]]:
+    """Median seconds per path for one engine, its servers started for this case only."""
+    server = start_server(tmp / "a", engine, workers=1)
+    base = server.base_url
+    running = [server]
+    with httpx.Client(timeout=300) as client:
+        sync_call(client, base)  # warm up
+        paths = {
+            "engine alone": lambda: engine_time(engine, 1),
+            "dashscope sync + url download": lambda: sync_call(client, base),
+            "dashscope async (20 ms polls)": lambda: async_call(client, base),
+            "openai url + download": lambda: openai_call(client, base, "url"),
+            "openai b64_json": lambda: openai_call(client, base, "b64_json"),
+        }
+        if remote:  # a backend with the same engine, a front whose two ids are remote to it
+            backend = start_server(tmp / "r", engine, workers=1)
+            settings = Settings(data_dir=tmp / "f", remote_url=backend.base_url + "/v1")
+            front = start_server(tmp / "f", registry=build_registry(settings), remote_url=settings.remote_url)
+            running += [backend, front]
             sync_call(client, front.base_url)
-            paths = {
-                "engine alone": lambda: engine_time(engine, 1),
-                "dashscope sync + url download": lambda: sync_call(client, base),
-                "dashscope async (20 ms polls)": lambda: async_call(client, base),
-                "openai url + download": lambda: openai_call(client, base, "url"),
-                "openai b64_json": lambda: openai_call(client, base, "b64_json"),
+            paths |= {
                 "remote: backend openai b64_json": lambda: openai_call(client, backend.base_url, "b64_json"),
                 "remote: front dashscope sync + url": lambda: sync_call(client, front.base_url),
                 "remote: front openai b64_json": lambda: openai_call(client, front.base_url, "b64_json"),
             }
-            # Round-robin, so a change in machine load hits every path alike.
-            samples: dict[str, list[float]] = {name: [] for name in paths}
-            for _ in range(args.repeats):
-                for name, fn in paths.items():
-                    t = time.perf_counter()
-                    fn()
-                    samples[name].append(time.perf_counter() - t)
-            rows = [(name, statistics.median(times)) for name, times in samples.items()]
-        for running in (front, backend, server):
-            running.stop()
-        print(f"engine={args.engine} noise={args.noise} 1K (1024x1024), median of {args.repeats}")
-        print(f"{'path':36s} {'seconds':>8s} {'ratio':>6s}")
-        for name, t in rows:
-            print(f"{name:36s} {t:8.3f} {t / rows[0][1]:6.3f}")
-        times = dict(rows)
-        front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
-        print(f"the remote front's own cost (front b64_json - backend b64_json): {front_cost * 1000:.0f} ms")
+        # Round-robin, so a change in machine load hits every path alike.
+        samples: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(repeats):
+            for name, fn in paths.items():
+                t = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t)
+    for each in reversed(running):
+        each.stop()
+    return [(name, statistics.median(times)) for name, times in samples.items()]
 
-        fast = start_server(Path(tmp) / "b", SleepEngine(0.0, noise=0), workers=2, max_queue=1000)
-        rps = asyncio.run(throughput(fast.base_url, args.clients, seconds=10))
-        fast.stop()
-        print(f"throughput, {args.clients} concurrent clients, 768x768 on a zero-cost engine: {rps:.1f} requests/s")
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", default="sleep", choices=["sleep", "builtin"])
+    parser.add_argument("--seconds", type=float, default=1.0, help="SleepEngine compute time")
+    parser.add_argument("--noise", default="0,6",
+                        help="SleepEngine image grain per case, comma-separated (0 = flat art, 6 = photo-like)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--no-remote", action="store_true", help="skip the remote front/backend paths")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the 50-client throughput run")
+    args = parser.parse_args()
+
+    noises = [float(n) for n in args.noise.split(",")] if args.engine == "sleep" else [0.0]
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = {noise: measure(make_engine(args.engine, args.seconds, noise), Path(tmp) / f"n{noise}",
+                                args.repeats, not args.no_remote) for noise in noises}
+        print(f"engine={args.engine} 1K (1024x1024), median of {args.repeats}; "
+              "+ms = milliseconds per image the server adds over the engine alone")
+        header = "".join(f" {'noise ' + format(n, 'g'):>22s}" for n in noises)
+        print(f"{'path':36s}{header}")
+        print(f"{'':36s}" + " seconds  ratio    +ms" * len(noises))
+        for index, (name, _) in enumerate(cases[noises[0]]):
+            cells = []
+            for noise in noises:
+                rows = cases[noise]
+                t, engine_alone = rows[index][1], rows[0][1]
+                cells.append(f" {t:7.3f} {t / engine_alone:6.3f} {(t - engine_alone) * 1000:6.1f}")
+            print(f"{name:36s}{''.join(cells)}")
+        for noise in noises:
+            cpu, wall = encoding_cpu(noise)
+            print(f"noise {noise:g}: finish_image (palette, marks, PNG, C2PA) per 1K image, median of 15: "
+                  f"{cpu * 1000:.1f} ms thread CPU, {wall * 1000:.1f} ms wall")
+        for noise in noises if not args.no_remote else []:
+            times = dict(cases[noise])
+            front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
+            print(f"noise {noise:g}: the remote front's own cost (front b64_json - backend b64_json): "
+                  f"{front_cost * 1000:.0f} ms")
+
+        if not args.no_throughput:
+            fast = start_server(Path(tmp) / "b", SleepEngine(0.0, noise=0), workers=2, max_queue=1000)
+            rps = asyncio.run(throughput(fast.base_url, args.clients, seconds=10))
+            fast.stop()
+            print(f"throughput, {args.clients} concurrent clients, 768x768 on a zero-cost engine: {rps:.1f} requests/s")
 
 
 if __name__ == "__main__":

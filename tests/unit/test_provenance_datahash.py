@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.test_provenance import marked_png, photo, png_chunks, with_one_pixel_changed
 from wanimage.config import Settings
-from wanimage.core.postprocess import encode_png
+from wanimage.core.postprocess import encode_png, png_parts
 from wanimage.core.provenance import Provenance, c2pa_datahash, ingredient_of
 from wanimage.core.provenance.c2pa import ContentCredentials, manifest_definition, read_manifest
 
@@ -72,6 +72,22 @@ def test_the_manifest_is_only_inserted_the_png_is_otherwise_unchanged(settings, 
     manifest_chunk = 12 + len(png_chunks(signed)[1][1])
     assert signed[:33] + signed[33 + manifest_chunk:] == png
     assert_intact(signed)
+
+
+def test_a_png_signed_from_its_pieces_is_the_png_with_the_manifest_inserted(settings, no_builder_sign):
+    # finish_image hands the seal the encoder's pieces, so the file is joined once: the result
+    # is the same file, hashed the same way, whatever the pieces (one piece is cut at IHDR's end)
+    parts = png_parts(photo(), 1)
+    png = b"".join(parts)
+    assert png == encode_png(photo(), 1) and len(parts) > 3
+    signer = credentials(settings)
+    for pieces in (parts, [png[:20], png[20:40], png[40:]], [png]):
+        signed = signer.sign_png(pieces, manifest())
+        manifest_chunk = 12 + len(png_chunks(signed)[1][1])
+        assert signed[:33] + signed[33 + manifest_chunk:] == png
+        assert_intact(signed)
+    with pytest.raises(c2pa_datahash.DataHashUnavailable):
+        signer._data_hash.sign_png([png[:10]], manifest())  # not a whole PNG head
 
 
 def test_a_failing_data_hash_call_falls_back_to_builder_sign_and_says_so_once(settings, monkeypatch, caplog):

@@ -28,7 +28,7 @@ from ..thinking import Brief, Planner
 from .decoding import DECODED_SUFFIX, from_decoded_png
 from .inputs import decode_image
 from .job import resolve_job
-from .postprocess import add_watermark, apply_palette, encode_png
+from .postprocess import add_watermark, apply_palette, encode_png, png_parts
 from .progress import ProgressStore, TaskProgress
 from .provenance import ImageFacts, Ingredient, Provenance, ingredient_of
 from .request import GenerationRequest
@@ -92,7 +92,7 @@ def finish_image(image: Image.Image, job: GenerationJob, level: int,
     if provenance is None or facts is None:
         return encode_png(image, level)
     pixels = provenance.mark_pixels(image, region)
-    return provenance.seal(encode_png(pixels, level, provenance.chunks(facts)), facts)
+    return provenance.seal(png_parts(pixels, level, provenance.chunks(facts)), facts)  # joined once, there
 
 
 class Pipeline:

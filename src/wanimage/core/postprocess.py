@@ -252,7 +252,7 @@ _AFTER_IHDR = 8 + 12 + 13  # signature, then IHDR: length, type, 13 bytes, CRC
 
 
 def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
-    """PNG bytes for `img`. 8-bit L/LA/RGB/RGBA go through a fast path; other modes, Pillow.
+    """PNG bytes for `img` (the pieces of `png_parts`, joined). 8-bit L/LA/RGB/RGBA go through a fast path; other modes, Pillow.
     A uint8 array (H, W, 3) or (H, W, 4), e.g. the watermarked pixels, is written as RGB / RGBA
     as it is, without the copy out of Pillow an Image costs (0.4 ms for 1K).
     `chunks` (type, data), e.g. the provenance text chunks, are written right after IHDR.
@@ -264,6 +264,15 @@ def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[t
     level 0: stored, no compression. 1: the Z_RLE strategy, which on noisy photographic residuals
     is both faster and smaller than zlib's default matching. 2-9: zlib's default strategy at that
     level: smaller on flat graphics with repeated structure, slower, larger on photos."""
+    return b"".join(png_parts(img, level, chunks))
+
+
+def png_parts(img: Image.Image | np.ndarray, level: int = 1,
+              chunks: Sequence[tuple[bytes, bytes]] = ()) -> list[bytes]:
+    """The PNG file of `encode_png` as its pieces in order, not joined: parts[0] the signature,
+    parts[1] the IHDR chunk, then the text chunks, IDAT and IEND. The C2PA seal hashes the pieces
+    and places its manifest after IHDR, and the file is joined once, there: each join of a 2 MB
+    PNG is a fresh buffer the kernel must fault in (about 1 ms on a busy machine)."""
     level = int(level)
     if not 0 <= level <= 9:
         raise ValueError(f"PNG compress level must be 0..9, got {level}")
@@ -278,7 +287,7 @@ def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[t
                 buf = io.BytesIO()
                 img.save(buf, format="PNG", compress_level=level)
                 data = buf.getvalue()
-                return data[:_AFTER_IHDR] + b"".join(_chunk(*c) for c in chunks) + data[_AFTER_IHDR:]
+                return [data[:8], data[8:_AFTER_IHDR], *(_chunk(*c) for c in chunks), data[_AFTER_IHDR:]]
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         mode, (width, height) = img.mode, img.size
         rows = np.asarray(img, dtype=np.uint8).reshape(height, -1)  # (H, W * channels)
@@ -289,12 +298,13 @@ def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[t
         filtered[:, 0] = 2  # filter Up: this row minus the row above (the first row: minus zeros)
         filtered[0, 1:] = rows[0]
         np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    data = _zlib_parallel(memoryview(filtered).cast("B"), level)
+    idat = _zlib_parallel(memoryview(filtered).cast("B"), level)
+    crc = zlib.crc32(b"IDAT")
+    for piece in idat:
+        crc = zlib.crc32(piece, crc)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[mode], 0, 0, 0)
-    return b"".join(
-        [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), *(_chunk(*c) for c in chunks),
-         _chunk(b"IDAT", data), _chunk(b"IEND", b"")]
-    )
+    return [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), *(_chunk(*c) for c in chunks),
+            struct.pack(">I", sum(map(len, idat))) + b"IDAT", *idat, struct.pack(">I", crc), _chunk(b"IEND", b"")]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -302,19 +312,17 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return b"".join([struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)])
 
 
-def _zlib_parallel(data: memoryview, level: int) -> bytes:
-    """A zlib stream of `data`, its slices deflated on threads (zlib releases the GIL)."""
+def _zlib_parallel(data: memoryview, level: int) -> list[bytes]:
+    """A zlib stream of `data` as its pieces, its slices deflated on threads (zlib releases the GIL)."""
     strategy = zlib.Z_RLE if level == 1 else zlib.Z_DEFAULT_STRATEGY
     parts = max(1, min(os.cpu_count() or 1, 8, len(data) // _PARALLEL_MIN_BYTES))
     step = -(-len(data) // parts)
     slices = [data[i : i + step] for i in range(0, len(data), step)] or [data]
 
-    def deflate(index: int) -> bytes:
+    def deflate(index: int) -> tuple[bytes, bytes]:
         stream = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)  # raw deflate
         last = index == len(slices) - 1
-        return stream.compress(slices[index]) + stream.flush(
-            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
-        )
+        return stream.compress(slices[index]), stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
     if len(slices) == 1:
         body = [deflate(0)]
@@ -322,4 +330,4 @@ def _zlib_parallel(data: memoryview, level: int) -> bytes:
         with ThreadPoolExecutor(len(slices)) as pool:
             body = list(pool.map(deflate, range(len(slices))))
     header = b"\x78\x01" if level <= 1 else b"\x78\x9c"  # CMF/FLG; FLEVEL is informative only
-    return b"".join([header, *body, struct.pack(">I", zlib.adler32(data))])
+    return [header, *(piece for pair in body for piece in pair if piece), struct.pack(">I", zlib.adler32(data))]

@@ -184,27 +184,17 @@ class ImageService:
     ) -> Task:
         """Fetch the inputs, check every remaining rule and resolve the job, store the inputs,
         queue the task. The queue limit is checked first (a full queue costs no fetch) and again,
-        atomically, by the insert."""
-        with store_errors():
-            depth = await asyncio.to_thread(self.queue_depth)
-        if depth >= self.settings.max_queue:
-            raise self._queue_full()
-        # an unknown or unavailable model fails before any fetch (a first use loads it: off the loop)
-        engine = await asyncio.to_thread(self.engines.get, req.model)
-        disk = await asyncio.to_thread(self.disk_status)
-        if disk["low"]:
-            raise StorageFull(
-                f"storage is full: {disk['free_bytes'] // (1024 * 1024)} MiB free in the data directory, below "
-                "WANIMAGE_MIN_FREE_DISK_BYTES; free disk space on the server, then retry",
-                retry_after=30,
-            )
+        atomically, by the insert. Each thread hop costs a sync call about a millisecond on a busy
+        machine, so the checks share one hop, and the insert wakes the workers from its own."""
+        engine = await asyncio.to_thread(self._admit, req.model)
         inputs = await self.fetcher.fetch_all(list(req.images))
         task_id = task_id or str(uuid.uuid4())
         refs = tuple(f"input://inputs/{task_id}/{item.position}.{item.format.lower()}" for item in inputs)
         job = resolve_job(req, [item.image for item in inputs], engine.capabilities, refs)
-        await asyncio.to_thread(self._store_inputs, inputs, refs)
+        if inputs:
+            await asyncio.to_thread(self._store_inputs, inputs, refs)
         submission = Submission(origin=origin, asked=req.with_images(list(refs)).to_json(), job=job)
-        create = partial(self.store.create, wants_previews=previews, max_pending=self.settings.max_queue,
+        create = partial(self._queue, wants_previews=previews, max_pending=self.settings.max_queue,
                          owner=tenant.key_id)
         try:
             with store_errors():
@@ -213,8 +203,31 @@ class ImageService:
             if refs:
                 await asyncio.to_thread(self.images.delete_prefix, f"inputs/{task_id}")
             raise self._queue_full() from None
-        self.events.work_available.set()
         return Task.of(record)
+
+    def _admit(self, model: str):
+        """The engine serving `model`, once the queue has room (a full queue costs no fetch), the
+        model is known and available (a first use loads it) and the disk has room."""
+        with store_errors():
+            depth = self.queue_depth()
+        if depth >= self.settings.max_queue:
+            raise self._queue_full()
+        engine = self.engines.get(model)
+        disk = self.disk_status()
+        if disk["low"]:
+            raise StorageFull(
+                f"storage is full: {disk['free_bytes'] // (1024 * 1024)} MiB free in the data directory, below "
+                "WANIMAGE_MIN_FREE_DISK_BYTES; free disk space on the server, then retry",
+                retry_after=30,
+            )
+        return engine
+
+    def _queue(self, task_id: str, model: str, payload: str, **options) -> TaskRecord:
+        """Insert the task and wake an idle worker at once, from this thread: not after the hop
+        back to the event loop."""
+        record = self.store.create(task_id, model, payload, **options)
+        self.events.work_available.set()
+        return record
 
     def _store_inputs(self, inputs: list[InputImage], refs: tuple[str, ...]) -> None:
         """The client's bytes (provenance hashes them) and, beside them, the pixels as decoded

@@ -18,6 +18,7 @@ from PIL import Image
 from ... import __version__
 from . import parameters, watermark, xmp
 from .c2pa import ContentCredentials, Ingredient, manifest_definition
+from .c2pa_datahash import PngData
 from .png import itxt_chunk, text_chunk
 
 __all__ = ["ImageFacts", "Ingredient", "Options", "Provenance", "ingredient_of"]
@@ -104,10 +105,11 @@ class Provenance:
                 steps=facts.steps)))
         return out
 
-    def seal(self, png: bytes, facts: ImageFacts) -> bytes:
-        """The PNG with a signed C2PA manifest (unchanged when C2PA is off)."""
+    def seal(self, png: PngData, facts: ImageFacts) -> bytes:
+        """The PNG with a signed C2PA manifest (unchanged when C2PA is off). `png` is its bytes or
+        its pieces in order (postprocess.png_parts): hashed piece by piece, joined once."""
         if self.credentials is None:
-            return png
+            return png if isinstance(png, bytes) else b"".join(png)
         manifest = manifest_definition(title=f"wanimage-{facts.task_id}-{facts.index}.png", version=__version__,
                                        model=facts.model, engine=facts.engine, ingredients=list(facts.ingredients))
         return self.credentials.sign_png(png, manifest)

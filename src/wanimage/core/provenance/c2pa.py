@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .c2pa_datahash import DataHashSigner, DataHashUnavailable
+from .c2pa_datahash import DataHashSigner, DataHashUnavailable, PngData
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class ContentCredentials:
         """How PNGs are signed: "data-hash" (c2pa_datahash.py) or "stream" (Builder.sign)."""
         return "stream" if self._data_hash is None else "data-hash"
 
-    def sign_png(self, png: bytes, manifest: dict) -> bytes:
+    def sign_png(self, png: PngData, manifest: dict) -> bytes:
+        """The signed PNG; `png` its bytes or its pieces in order (postprocess.png_parts)."""
         fast = self._data_hash
         if fast is not None:
             try:
@@ -132,7 +133,8 @@ class ContentCredentials:
         out = io.BytesIO()
         with self._lock:
             builder = c2pa.Builder(json.dumps(manifest), self._context)
-            builder.sign("image/png", io.BytesIO(png), out)
+            source = png if isinstance(png, bytes | bytearray | memoryview) else b"".join(png)
+            builder.sign("image/png", io.BytesIO(source), out)
         return out.getvalue()
 
 

@@ -27,6 +27,7 @@ import hashlib
 import json
 import threading
 import weakref
+from collections.abc import Sequence
 
 import c2pa
 
@@ -57,6 +58,22 @@ _FUNCTIONS = {
 
 class DataHashUnavailable(Exception):
     """The data-hash flow cannot be used here, or a call of it failed."""
+
+
+PngData = bytes | Sequence[bytes | memoryview]  # a PNG's bytes, or its pieces in order
+
+
+def split_at(pieces: list, offset: int) -> tuple[list, list]:
+    """The pieces before byte `offset` of their concatenation and those from it, a piece that
+    straddles it cut in two (memoryview slices: no copy)."""
+    for index, piece in enumerate(pieces):
+        if offset <= 0:
+            return pieces[:index], pieces[index:]
+        if len(piece) > offset:
+            view = memoryview(piece)
+            return [*pieces[:index], view[:offset]], [view[offset:], *pieces[index + 1:]]
+        offset -= len(piece)
+    return pieces, []
 
 
 def _load() -> ctypes.CDLL:
@@ -101,8 +118,13 @@ class DataHashSigner:
         self._reserve = int(lib.c2pa_signer_reserve_size(self._signer))
         weakref.finalize(self, _free, lib, self._signer, self._context)
 
-    def sign_png(self, png: bytes, manifest: dict) -> bytes:
-        if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
+    def sign_png(self, png: PngData, manifest: dict) -> bytes:
+        """The signed PNG; `png` its bytes or its pieces in order (postprocess.png_parts), hashed
+        piece by piece and joined once, with the manifest, into the file returned."""
+        pieces = [png] if isinstance(png, bytes | bytearray | memoryview) else list(png)
+        head, tail = split_at(pieces, AFTER_IHDR)
+        first = b"".join(head)
+        if len(first) != AFTER_IHDR or first[:8] != PNG_SIGNATURE or first[12:16] != b"IHDR":
             raise DataHashUnavailable("not a PNG that starts with IHDR")
         lib = self._lib
         with self._lock:
@@ -115,9 +137,11 @@ class DataHashSigner:
                     builder, self._reserve, _FORMAT, out), "placeholder")
             # The hash covers the file minus the manifest chunk at AFTER_IHDR: the PNG as it is now.
             # Outside the lock: hashlib lets go of the GIL, so two workers hash at once.
+            digest = hashlib.sha256()
+            for piece in pieces:
+                digest.update(piece)
             data_hash = {"exclusions": [{"start": AFTER_IHDR, "length": len(placeholder)}],
-                         "name": "jumbf manifest", "alg": "sha256", "hash": list(hashlib.sha256(png).digest()),
-                         "pad": []}
+                         "name": "jumbf manifest", "alg": "sha256", "hash": list(digest.digest()), "pad": []}
             with self._lock:
                 signed = self._bytes(lambda out: lib.c2pa_builder_sign_data_hashed_embeddable(
                     builder, self._signer, json.dumps(data_hash).encode(), _FORMAT, None, out), "signing")
@@ -126,7 +150,7 @@ class DataHashSigner:
                 lib.c2pa_free(builder)
         if len(signed) != len(placeholder):
             raise DataHashUnavailable(f"signed manifest is {len(signed)} bytes, its placeholder {len(placeholder)}")
-        return b"".join([png[:AFTER_IHDR], signed, png[AFTER_IHDR:]])
+        return b"".join([first, signed, *tail])
 
     def _bytes(self, call, what: str) -> bytes:
         """Run a call that returns a length and hands out a buffer we must free."""
