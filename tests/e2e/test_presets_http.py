@@ -19,6 +19,7 @@ from dashscope.api_entities.dashscope_response import Message
 
 from tests.e2e.test_playground import browser, open_page  # noqa: F401 - fixtures
 from tests.support.fake_hub import FakeHub
+from tests.support.tiny_marian import tiny_marian
 from tests.support.server import dashscope_pointed_at, free_port, start_server
 from wanimage.cli import main
 from wanimage.config import Settings
@@ -48,7 +49,8 @@ def preset_server(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("preset")
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp / "repo", variant="fp16")
-    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo"}).start()
+    translator = tiny_marian(tmp / "opus-mt-zh-en")  # pulled with the preset: Chinese prompts for CLIP
+    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo", "Helsinki-NLP/opus-mt-zh-en": translator}).start()
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_ENDPOINT", hub.url)
     mp.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -173,7 +173,7 @@ def test_clip_presets_pull_a_translator_and_say_they_do_not_read_chinese():
     from wanimage.cli.presets import rows
 
     table = {r["name"]: r for r in rows("/nonexistent", None, 0)}
-    for name in ("sd-turbo", "sdxl-turbo", "sdxl"):
+    for name in ("sd-turbo", "sdxl-turbo", "sdxl", "flux1-schnell", "flux1-dev"):
         assert not table[name]["reads_chinese"] and table[name]["translator"] == "Helsinki-NLP/opus-mt-zh-en"
         assert "Helsinki-NLP/opus-mt-zh-en" in PRESETS[name].repos  # `wanimage pull NAME` fetches it
         config = engine_config(PRESETS[name], lambda repo: f"/models/{repo}")

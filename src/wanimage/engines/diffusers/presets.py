@@ -180,7 +180,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"refine_strength": 0.25, "vae_tiling": True},
         "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
         "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
-        notes="schnell is Apache-2.0; Kontext-dev and Fill-dev are gated and non-commercial",
+        notes="schnell is Apache-2.0; Kontext-dev and Fill-dev are gated and non-commercial", translator=ZH_EN,
     ),
     Preset(
         "flux1-dev", "FLUX.1 [dev] with Kontext edits and Fill box edits", "flux",
@@ -190,7 +190,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 28, "guidance": 3.5, "dtype": "bfloat16", "offload": "model"},
         {"steps": 40, "refine_strength": 0.25, "vae_tiling": True},
         "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
-        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
+        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "", translator=ZH_EN,
     ),
     Preset(
         "qwen-image", "Qwen-Image with Qwen-Image-Edit-2511 (Alibaba's open 20B models)", "qwen_image",

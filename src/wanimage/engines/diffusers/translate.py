@@ -1,6 +1,6 @@
 """Chinese prompts for checkpoints whose text encoder reads English only.
 
-CLIP (SD 2.1 / SD-Turbo, SDXL, SDXL-Turbo) was trained on English captions: a Chinese prompt
+CLIP (SD 2.1 / SD-Turbo, SDXL, SDXL-Turbo; FLUX.1 beside an English T5) was trained on English captions: a Chinese prompt
 becomes unrelated tokens and an unrelated image. For those families the engine translates a
 prompt holding any CJK ideograph before it reaches the pipeline, with the configured LLM
 rewriter when there is one (thinking/llm.py), else with a small MarianMT zh->en model pulled
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 # CJK Unified Ideographs, Extension A, Compatibility Ideographs, Extensions B-F (supplementary plane)
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
-CLIP_FAMILIES = frozenset({"sd", "sdxl"})  # text encoders that read English only
+# text encoders that read English only: CLIP (SD, SDXL), CLIP + T5 v1.1 trained on English C4 (FLUX.1)
+CLIP_FAMILIES = frozenset({"sd", "sdxl", "flux"})
 MAX_NEW_TOKENS = 200  # CLIP reads 77 tokens: a longer translation would be cut anyway
 
 
