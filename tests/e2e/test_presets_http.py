@@ -19,8 +19,8 @@ from dashscope.api_entities.dashscope_response import Message
 
 from tests.e2e.test_playground import browser, open_page  # noqa: F401 - fixtures
 from tests.support.fake_hub import FakeHub
-from tests.support.tiny_marian import tiny_marian
 from tests.support.server import dashscope_pointed_at, free_port, start_server
+from tests.support.tiny_marian import tiny_marian
 from wanimage.cli import main
 from wanimage.config import Settings
 from wanimage.engines.factories import build_registry
