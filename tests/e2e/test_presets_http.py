@@ -120,3 +120,15 @@ def test_builtin_is_labelled_a_small_offline_model_with_the_presets_link(tmp_pat
         assert "wanimage pull sd-turbo" in page.text_content("pre")
     finally:
         running.stop()
+
+
+def test_a_chinese_prompt_reaches_clip_in_english_and_the_answer_says_so(preset_server):
+    from openai import OpenAI
+
+    from wanimage.engines.diffusers.translate import MarianTranslator
+
+    folder = preset_server.settings.data_dir.parent / "models" / "Helsinki-NLP--opus-mt-zh-en"  # as pulled
+    english = MarianTranslator(str(folder))("一个红苹果")  # the tiny model's translation, computed here too
+    client = OpenAI(base_url=preset_server.base_url + "/v1", api_key=KEY, max_retries=0)
+    rsp = client.images.generate(model="wan2.7-image", prompt="一个红苹果", size="1024x768", response_format="b64_json")
+    assert rsp.data[0].revised_prompt == english != "一个红苹果"
