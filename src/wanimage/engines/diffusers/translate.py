@@ -25,6 +25,7 @@ _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U00
 # text encoders that read English only: CLIP (SD, SDXL), CLIP + T5 v1.1 trained on English C4 (FLUX.1)
 CLIP_FAMILIES = frozenset({"sd", "sdxl", "flux"})
 MAX_NEW_TOKENS = 200  # CLIP reads 77 tokens: a longer translation would be cut anyway
+REMEMBERED = 1024  # translations kept per engine (a long-running server must not grow without end)
 
 
 def has_chinese(text: str | None) -> bool:
@@ -105,6 +106,8 @@ class PromptTranslator:
         if not out and self.marian is not None:
             out = self.marian(text)
         if out:
+            if len(self._seen) >= REMEMBERED:
+                self._seen.clear()
             self._seen[text] = out
         return out or None
 
