@@ -20,6 +20,7 @@ from dashscope.api_entities.dashscope_response import Message
 from tests.e2e.test_playground import browser, open_page  # noqa: F401 - fixtures
 from tests.support.fake_hub import FakeHub
 from tests.support.server import dashscope_pointed_at, free_port, start_server
+from tests.support.tiny_marian import tiny_marian
 from wanimage.cli import main
 from wanimage.config import Settings
 from wanimage.engines.factories import build_registry
@@ -48,7 +49,8 @@ def preset_server(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("preset")
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp / "repo", variant="fp16")
-    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo"}).start()
+    translator = tiny_marian(tmp / "opus-mt-zh-en")  # pulled with the preset: Chinese prompts for CLIP
+    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo", "Helsinki-NLP/opus-mt-zh-en": translator}).start()
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_ENDPOINT", hub.url)
     mp.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -118,3 +120,15 @@ def test_builtin_is_labelled_a_small_offline_model_with_the_presets_link(tmp_pat
         assert "wanimage pull sd-turbo" in page.text_content("pre")
     finally:
         running.stop()
+
+
+def test_a_chinese_prompt_reaches_clip_in_english_and_the_answer_says_so(preset_server):
+    from openai import OpenAI
+
+    from wanimage.engines.diffusers.translate import MarianTranslator
+
+    folder = preset_server.settings.data_dir.parent / "models" / "Helsinki-NLP--opus-mt-zh-en"  # as pulled
+    english = MarianTranslator(str(folder))("一个红苹果")  # the tiny model's translation, computed here too
+    client = OpenAI(base_url=preset_server.base_url + "/v1", api_key=KEY, max_retries=0)
+    rsp = client.images.generate(model="wan2.7-image", prompt="一个红苹果", size="1024x768", response_format="b64_json")
+    assert rsp.data[0].revised_prompt == english != "一个红苹果"

@@ -18,7 +18,7 @@ from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
 from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
 from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits, served_ids
-from wanimage.engines.diffusers.repo_files import select_files
+from wanimage.engines.diffusers.repo_files import select_files, select_model_files
 from wanimage.engines.factories import engine_factories
 from wanimage.types import MODELS, QWEN_MODELS, WAN_MODELS
 
@@ -72,7 +72,8 @@ def test_the_documented_presets_are_there_with_a_cpu_real_one():
 @pytest.mark.parametrize("repo", REPOS)
 def test_download_size_is_the_selection_over_the_published_tree(repo):
     tree = fixture(repo)
-    selected = select_files(tree["files"], tree["model_index"], REPOS[repo].variant)
+    selected = (select_files(tree["files"], tree["model_index"], REPOS[repo].variant) if REPOS[repo].pipeline
+                else select_model_files(tree["files"]))
     size = sum(tree["files"][f] for f in selected)
     assert abs(REPOS[repo].download_bytes - size) <= 0.01 * size, f"{repo}: table {REPOS[repo].download_bytes}, tree {size}"
 
@@ -167,3 +168,19 @@ def test_a_gpu_preset_on_a_cpu_machine_runs_in_place_without_offload(tmp_path):
     assert configs[MODELS[0]].offload == "model"
     assert {c.offload for c in on_device(configs, "cpu").values()} == {"none"}
     assert on_device(configs, "cuda") is configs
+
+
+def test_clip_presets_pull_a_translator_and_say_they_do_not_read_chinese():
+    from wanimage.cli.presets import rows
+
+    table = {r["name"]: r for r in rows("/nonexistent", None, 0)}
+    for name in ("sd-turbo", "sdxl-turbo", "sdxl", "flux1-schnell", "flux1-dev"):
+        assert not table[name]["reads_chinese"] and table[name]["translator"] == "Helsinki-NLP/opus-mt-zh-en"
+        assert "Helsinki-NLP/opus-mt-zh-en" in PRESETS[name].repos  # `wanimage pull NAME` fetches it
+        config = engine_config(PRESETS[name], lambda repo: f"/models/{repo}")
+        assert config["models"]["wan2.7-image"]["translator"] == "/models/Helsinki-NLP/opus-mt-zh-en"
+    for name in ("qwen-image", "z-image-turbo", "flux2-klein-4b"):
+        assert table[name]["reads_chinese"] and table[name]["translator"] is None
+    tree = fixture("Helsinki-NLP/opus-mt-zh-en")["files"]
+    assert select_model_files(tree) == ["README.md", "config.json", "generation_config.json", "pytorch_model.bin",
+                                        "source.spm", "target.spm", "tokenizer_config.json", "vocab.json"]

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_hub import FakeHub
+from tests.support.tiny_marian import tiny_marian
 from wanimage.cli import main
 from wanimage.engines.diffusers.models_dir import MANIFEST, ModelsDir
 from wanimage.engines.diffusers.presets import REPOS
 from wanimage.engines.diffusers.repo_files import NotAPipeline, components, select_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
-TREES = sorted(FIXTURES.glob("*.json"))
+TREES = sorted(p for p in FIXTURES.glob("*.json") if json.loads(p.read_text())["model_index"])  # pipelines
 OTHER_FORMATS = (".bin", ".ckpt", ".msgpack", ".onnx", ".onnx_data", ".pt", ".pth", ".gguf", ".xml")
 
 
@@ -106,7 +107,10 @@ def tiny_repo(tmp_path_factory) -> Path:
 def hub(tiny_repo, monkeypatch):
     import huggingface_hub.constants
 
-    running = FakeHub({"stabilityai/sd-turbo": tiny_repo, "black-forest-labs/FLUX.1-dev": tiny_repo},
+    translator = tiny_marian(tiny_repo.parent / "opus-mt-zh-en") if not (tiny_repo.parent / "opus-mt-zh-en").exists() \
+        else tiny_repo.parent / "opus-mt-zh-en"
+    running = FakeHub({"stabilityai/sd-turbo": tiny_repo, "black-forest-labs/FLUX.1-dev": tiny_repo,
+                       "Helsinki-NLP/opus-mt-zh-en": translator},
                       gated={"black-forest-labs/FLUX.1-dev"}).start()
     monkeypatch.setenv("HF_ENDPOINT", running.url)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -22,8 +22,16 @@ def rows(models_dir, gpu_bytes: int | None, ram_bytes: int) -> list[dict]:
             "download_bytes": p.download_bytes, "memory_bytes": p.memory_bytes, "memory_note": p.memory_note,
             "roles": {role: r.repo for role, r in p.roles.items()}, "licences": p.licences,
             "gated": [r for r in p.repos if _repo(r).gated], "speed": p.speed, "speed_source": p.speed_source,
+            "reads_chinese": p.reads_chinese, "translator": p.translator,
         })
     return out
+
+
+def _chinese(row: dict) -> str:
+    if row["reads_chinese"]:
+        return "read as written (bilingual text encoder)"
+    how = f"{row['translator']} (pulled with it)" if row["translator"] else "none (sent as written)"
+    return f"translated to English first (its text encoder reads English only): by the thinking LLM when set, else {how}"
 
 
 def _repo(repo_id: str):
@@ -46,6 +54,8 @@ def markdown_table() -> str:
         checkpoints = "<br>".join(
             f"[{repo}]({REPOS[repo].page}){' (' + REPOS[repo].variant + ')' if REPOS[repo].variant else ''}"
             f"{' gated' if REPOS[repo].gated else ''}: {', '.join(roles)}" for repo, roles in by_repo.items())
+        if p.translator:  # its text encoder reads English only: Chinese prompts are translated first
+            checkpoints += f"<br>[{p.translator}]({REPOS[p.translator].page}): Chinese prompts into English"
         steps = f"{p.settings.get('steps')} / {p.settings.get('guidance', p.settings.get('true_cfg', '-'))}"
         if p.pro.get("steps"):
             steps += f" ({p.pro['steps']} steps)"
@@ -78,6 +88,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(f"  {'':15s} licence: {'; '.join(r['licences'])}{gated}")
         speed = r["speed"] + (f" [{r['speed_source']}]" if r["speed_source"] else "")
         print(f"  {'':15s} speed: {speed}")
+        print(f"  {'':15s} Chinese prompts: {_chinese(r)}")
     print("pull one with `wanimage pull NAME`, then `wanimage serve --preset NAME` (docs/diffusers.md)")
     return 0
 

@@ -51,7 +51,8 @@ def _pull_one(repo, root: Path, args: argparse.Namespace) -> None:
         print(f"{repo.id}: from modelscope.cn ({model_id}) into {status.path}")
         manifest = hub.pull_modelscope(repo.id, model_id, status.path, repo.variant, args.revision)
     else:
-        plan = hub.plan_huggingface(repo.id, status.path, repo.variant, args.revision, repo.licence_url)
+        plan = hub.plan_huggingface(repo.id, status.path, repo.variant, args.revision, repo.licence_url,
+                                    pipeline=repo.pipeline)
         left = plan.remaining()
         print(f"{repo.id}: {len(plan.files)} files, {human(plan.total)}"
               f"{f' ({human(left)} left to fetch)' if left < plan.total * 0.99 else ''}"

@@ -116,6 +116,9 @@ class Pipeline:
         clock = clock or PhaseClock(None)
         engine = self.engines.get(job.model)
         job = self.plan(job)  # thinking mode: the job as it was when it does not apply
+        prepare = getattr(engine, "prepare", None)  # e.g. Chinese in English for a CLIP text encoder
+        if prepare is not None:
+            job = prepare(job)
         clock.lap("planning")
         outputs = engine.generate(job, progress)
         clock.lap("generating")

@@ -57,7 +57,7 @@ def _diffusers(settings: Settings, hardware_checks: bool = True) -> dict[str, En
 
     try:
         factories = load_engines(settings.engine_config, device=settings.device, devices=settings.device_list(),
-                                 hardware_checks=hardware_checks)
+                                 hardware_checks=hardware_checks, llm=_llm(settings))
     except (EngineConfigError, FileNotFoundError) as exc:  # AccelerationError included
         raise SystemExit(str(exc)) from exc
     unknown = set(factories) - set(MODELS)
@@ -85,7 +85,18 @@ def _preset(settings: Settings, hardware_checks: bool = True) -> dict[str, Engin
         raise SystemExit(str(exc)) from exc
     device = preset_device(preset, settings.device)
     return engines_from_configs(on_device(configs, device), device, preset=settings.preset,
-                                devices=settings.device_list(), hardware_checks=hardware_checks)
+                                devices=settings.device_list(), hardware_checks=hardware_checks, llm=_llm(settings))
+
+
+def _llm(settings: Settings):
+    """The thinking-mode LLM, which also translates Chinese prompts for CLIP checkpoints."""
+    from .diffusers.translate import LlmEndpoint
+
+    if not settings.thinking_llm_url:
+        return None
+    key = settings.thinking_llm_key.get_secret_value() if settings.thinking_llm_key else None
+    return LlmEndpoint(settings.thinking_llm_url, settings.thinking_llm_model, key,
+                       settings.thinking_llm_timeout_seconds)
 
 
 def _remote(settings: Settings) -> dict[str, EngineFactory]:

@@ -92,6 +92,10 @@ class EngineReplica:
     def name(self) -> str:
         return self.engine.name
 
+    def prepare(self, job: GenerationJob) -> GenerationJob:
+        prepare = getattr(self.engine, "prepare", None)
+        return job if prepare is None else prepare(job)
+
     def generate(self, job: GenerationJob, ctx: TaskContext | None) -> list[Image.Image]:
         if ctx is None:
             return self.engine.generate(job, no_progress)
@@ -117,6 +121,10 @@ class RayEngineProxy(Engine):
         self.handle = handle
         self.capabilities: Capabilities = handle.capabilities.remote().result()
         self.name = "ray:" + handle.name.remote().result()
+
+    def prepare(self, job: GenerationJob) -> GenerationJob:
+        """The job as the replica's model reads it (translation runs where the model lives)."""
+        return self.handle.prepare.remote(job.with_images([])).result().with_images(list(job.images))
 
     def generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError

@@ -165,3 +165,25 @@ class LlmPlanner:
 
     def close(self) -> None:
         self.client.close()
+
+
+TRANSLATE_PROMPT = """Translate the user's image prompt into English for an image generator that reads
+only English. Keep every detail, count, colour and position; keep English words as they are.
+Answer with the English prompt only, nothing else."""
+
+
+def translate_to_english(url: str, model: str, key: str | None, timeout: float, text: str) -> str:
+    """One chat call: `text` in English (engines whose text encoder is CLIP). Raises LlmFailure."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"model": model, "temperature": 0,
+            "messages": [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": text}]}
+    try:
+        resp = httpx.post(chat_url(url), json=body, headers=headers, timeout=timeout, trust_env=False)
+        content = resp.json()["choices"][0]["message"]["content"] if resp.status_code == 200 else None
+    except httpx.HTTPError as exc:
+        raise LlmFailure(f"HTTP error: {type(exc).__name__}: {exc}") from None
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise LlmFailure(f"malformed chat response: {resp.text[:80]!r}") from None
+    if not isinstance(content, str) or not content.strip():
+        raise LlmFailure(f"HTTP {resp.status_code}: no translation in {resp.text[:80]!r}")
+    return re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip().strip('"')

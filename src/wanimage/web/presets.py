@@ -25,7 +25,7 @@ def presets_page(presets: list, repos: dict) -> str:
 <h1>Model presets</h1>
 <p>This server's built-in model is a small offline one: it draws flat emoji-style sprites, with no download.
 For real images, pick a preset that fits your machine (<code>wanimage presets</code> marks them), then:</p>
-<pre>wanimage pull sd-turbo            # 2.6 GB; runs on a CPU
+<pre>wanimage pull sd-turbo            # 2.9 GB; runs on a CPU
 wanimage serve --preset sd-turbo</pre>
 <p>A GPU preset works the same way (<code>wanimage pull z-image-turbo</code>, ...). Offline machines:
 <code>wanimage pull NAME --to DIR</code> elsewhere, carry DIR, then <code>wanimage pull NAME --from DIR</code>.

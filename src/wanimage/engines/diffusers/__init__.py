@@ -17,21 +17,25 @@ from .families import FAMILIES
 from .loader import PipelinePool
 from .parallel import rank_devices
 from .ranks import ParallelEngine
+from .translate import LlmEndpoint
 
 
 def load_engines(config_path: Path, device: str = "cpu", devices: list[str] | None = None,
-                 hardware_checks: bool = True) -> dict[str, EngineFactory]:
+                 hardware_checks: bool = True, llm: LlmEndpoint | None = None) -> dict[str, EngineFactory]:
     """model id -> factory building its DiffusersEngine, from the engine config file."""
-    return engines_from_configs(load_config(config_path), device, devices=devices, hardware_checks=hardware_checks)
+    return engines_from_configs(load_config(config_path), device, devices=devices, hardware_checks=hardware_checks,
+                                llm=llm)
 
 
 def engines_from_configs(configs: dict[str, ModelConfig], device: str = "cpu", preset: str | None = None,
-                         devices: list[str] | None = None, hardware_checks: bool = True) -> dict[str, EngineFactory]:
+                         devices: list[str] | None = None, hardware_checks: bool = True,
+                         llm: LlmEndpoint | None = None) -> dict[str, EngineFactory]:
     """model id -> factory building its DiffusersEngine from parsed ModelConfigs (a config file's
     or a preset's: presets.py); `preset` names the preset in `describe()`. `devices`
     (WANIMAGE_DEVICES) is where a context-parallel model puts its ranks (parallel.py).
     `hardware_checks=False` where the engines run on other machines (a Ray driver or API
-    replica without GPUs): each engine still checks its device where it is built."""
+    replica without GPUs): each engine still checks its device where it is built. `llm`: the
+    thinking-mode LLM, which translates Chinese prompts for CLIP families (translate.py)."""
     for model, cfg in configs.items():  # FP8 / flash attention on a CPU stops start-up, with the fix
         if hardware_checks:
             check_device(cfg, cfg.device or device, f"models.{model}", devices)
@@ -46,7 +50,8 @@ def engines_from_configs(configs: dict[str, ModelConfig], device: str = "cpu", p
         cfg = configs[model]
         if parallel_degree(cfg) > 1:
             return _parallel_factory(model, cfg, device, devices, pool, preset)
-        return EngineFactory(lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device, pool, preset=preset))
+        return EngineFactory(lambda: DiffusersEngine(model, cfg, FAMILIES[cfg.family], device, pool, preset=preset,
+                                                     llm=llm))
 
     return {model: factory(model) for model in configs}
 

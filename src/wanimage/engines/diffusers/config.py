@@ -90,6 +90,7 @@ class ModelConfig:
     chain_sets: bool = True  # image i > 1 of a set is conditioned on image 1 (when the family edits)
     feather: int | None = None  # bbox mask feather in pixels inside the box; None: 1/16 of the box
     palette_prompt: bool = True  # append the palette to the prompt
+    translator: str | None = None  # a MarianMT zh->en folder: Chinese prompts for CLIP families (translate.py)
     call_kwargs: dict = field(default_factory=dict)  # extra arguments for every pipeline call
     # memory
     device: str | None = None  # None: Settings.device

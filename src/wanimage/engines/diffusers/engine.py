@@ -51,6 +51,7 @@ from .base import (
 from .config import Checkpoint, ModelConfig, parse_size
 from .loader import PipelineLoader, PipelinePool, local_path, module_bytes, resolve_dtype
 from .models_dir import check_complete, folder_bytes, read_manifest
+from .translate import LlmEndpoint, PromptTranslator, in_english, reads_chinese
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,11 @@ class DiffusersEngine(Engine):
     name = "diffusers"
 
     def __init__(self, model: str, cfg: ModelConfig, family: Family, device: str = "cpu",
-                 pool: PipelinePool | None = None, preset: str | None = None, devices: list[str] | None = None):
+                 pool: PipelinePool | None = None, preset: str | None = None, devices: list[str] | None = None,
+                 llm: LlmEndpoint | None = None):
         self.model, self.cfg, self.family, self.preset = model, cfg, family, preset
+        # CLIP reads English only: Chinese prompts are translated first (translate.py)
+        self.translator = None if reads_chinese(family.name) else PromptTranslator(llm, cfg.translator)
         self.pool = pool or PipelinePool()
         self.device = cfg.device or device
         self.dtype = resolve_dtype(cfg.dtype, self.device)
@@ -120,7 +124,13 @@ class DiffusersEngine(Engine):
             finally:
                 self.pool.touch(began)
 
+    def prepare(self, job: GenerationJob) -> GenerationJob:
+        """The job as this model reads it: Chinese prompts in English for a CLIP text encoder
+        (core/pipeline.py reports the result as the revised prompt); as it is otherwise."""
+        return job if self.translator is None else in_english(job, self.translator, self.model)
+
     def _generate(self, job: GenerationJob, progress: ProgressFn) -> list[Image.Image]:
+        job = self.prepare(job)  # a no-op when the caller prepared it (no Chinese left)
         prompts = [palette_prompt(p, job.palette) if self.cfg.palette_prompt else p for p in job.prompts]
         if job.mode is Mode.TEXT_TO_IMAGE:
             if self.cfg.max_batch > 1 and job.n > 1:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .models_dir import folder_bytes, write_manifest
-from .repo_files import NotAPipeline, select_files
+from .repo_files import NotAPipeline, select_files, select_model_files
 
 DISK_MARGIN = 1 * 10**9  # keep a gigabyte free beyond the download
 
@@ -90,8 +90,9 @@ def _hf_errors(repo: str, licence_url: str | None):
 
 
 def plan_huggingface(repo: str, target: Path, variant: str | None, revision: str | None = None,
-                     licence_url: str | None = None) -> Plan:
-    """List the repository, read its model_index.json, select the files to fetch."""
+                     licence_url: str | None = None, pipeline: bool = True) -> Plan:
+    """List the repository, read its model_index.json, select the files to fetch (`pipeline=False`:
+    a transformers model folder, e.g. a preset's translator)."""
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
 
@@ -99,6 +100,8 @@ def plan_huggingface(repo: str, target: Path, variant: str | None, revision: str
         api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
         tree = {e.path: e.size for e in api.list_repo_tree(repo, recursive=True, revision=revision)
                 if isinstance(e, RepoFile)}
+        if not pipeline:
+            return _plan_model(repo, tree, target)
         index = None
         if "model_index.json" in tree:
             target.mkdir(parents=True, exist_ok=True)
@@ -116,6 +119,13 @@ def _plan(repo: str, tree: dict[str, int], index: dict | None, variant: str | No
     except ValueError as exc:
         raise PullError(f"{repo}: {exc}") from exc
     return Plan(repo, {f: tree[f] for f in selected}, target)
+
+
+def _plan_model(repo: str, tree: dict[str, int], target: Path) -> Plan:
+    try:
+        return Plan(repo, {f: tree[f] for f in select_model_files(tree)}, target)
+    except ValueError as exc:
+        raise PullError(f"{repo}: {exc}") from exc
 
 
 def download_huggingface(plan: Plan, revision: str | None = None, licence_url: str | None = None) -> dict:

@@ -28,6 +28,8 @@ class PresetNotReady(FileNotFoundError):
 def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     """What a pipeline of `repo` needs at least: model_index.json and one folder per required
     component of the classes its roles use (read from the classes' signatures, offline)."""
+    if not presets.REPOS[repo].pipeline:  # the translator: a transformers model folder
+        return ["config.json", "source.spm", "target.spm", "vocab.json", "pytorch_model.bin"]
     names: dict[str, None] = {"model_index.json": None}
     for role, r in preset.roles.items():
         if r.repo != repo:
@@ -48,7 +50,7 @@ def check_pulled(preset: presets.Preset, pulled: ModelsDir, command: str) -> Non
     lines = []
     for repo in preset.repos:
         status = pulled.status(repo)
-        if status.on_disk:
+        if status.on_disk or repo == preset.translator:  # optional: preset_configs warns without it
             continue
         if status.missing == ["(not pulled)"]:
             need = ", ".join(expected_files(preset, repo))
@@ -58,7 +60,8 @@ def check_pulled(preset: presets.Preset, pulled: ModelsDir, command: str) -> Non
             shown = ", ".join(status.missing[:5]) + (" ..." if len(status.missing) > 5 else "")
             lines.append(f"  {repo}: {len(status.missing)} file(s) missing or short in {status.path}: {shown}")
     if lines:
-        size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not pulled.status(r).on_disk)
+        size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not pulled.status(r).on_disk
+                   and r != preset.translator)
         raise PresetNotReady(
             f"preset {preset.name}: weights not on disk in {pulled.root}\n" + "\n".join(lines)
             + f"\nDownload them ({size / 1e9:.1f} GB) with:\n  {command}")
@@ -84,6 +87,12 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
     pulled = ModelsDir(models_dir)
     check_pulled(preset, pulled, pull_command(name, models_dir, default_dir))
     data = presets.engine_config(preset, lambda repo: str(pulled.path(repo)))
+    if preset.translator and not pulled.status(preset.translator).on_disk:
+        log.warning("preset %s: its translator %s is not pulled, so Chinese prompts reach its English-only text "
+                    "encoder as written unless an LLM rewriter is set; `%s` fetches it", name, preset.translator,
+                    pull_command(name, models_dir, default_dir))
+        for table in data["models"].values():
+            table.pop("translator", None)
     if config_file is not None:
         data = overlay(data, read_config_file(config_file))
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))

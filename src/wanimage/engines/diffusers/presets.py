@@ -30,6 +30,7 @@ class Repo:
     variant: str | None = None  # e.g. "fp16": the weight files pulled and loaded
     gated: bool = False  # the Hub asks to accept the licence before it serves the files
     modelscope: str | None = None  # the same weights on modelscope.cn, where they are published
+    pipeline: bool = True  # False: a transformers model folder (config.json), not a diffusers pipeline
 
     @property
     def page(self) -> str:
@@ -58,11 +59,19 @@ class Preset:
     speed: str  # a published or measured figure, else UNMEASURED
     speed_source: str  # its URL or command; "" when unmeasured
     notes: str = ""
+    translator: str | None = None  # a zh->en model pulled with the preset: its text encoder reads English only
     repos: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         ids = tuple(dict.fromkeys(r.repo for r in self.roles.values()))
-        object.__setattr__(self, "repos", ids)
+        object.__setattr__(self, "repos", ids + ((self.translator,) if self.translator else ()))
+
+    @property
+    def reads_chinese(self) -> bool:
+        """Whether its text encoder reads a Chinese prompt (else it is translated: translate.py)."""
+        from .translate import reads_chinese
+
+        return reads_chinese(self.family)
 
     @property
     def download_bytes(self) -> int:
@@ -76,6 +85,7 @@ class Preset:
 SAI_COMMUNITY = "Stability AI Community License (non-commercial research; commercial use: stability.ai/license)"
 OPENRAIL = "CreativeML Open RAIL++-M"
 FLUX_DEV = "FLUX.1 [dev] Non-Commercial License"
+ZH_EN = "Helsinki-NLP/opus-mt-zh-en"  # MarianMT zh->en, for presets whose text encoder is CLIP
 
 REPOS: dict[str, Repo] = {r.id: r for r in (
     Repo("stabilityai/sd-turbo", SAI_COMMUNITY, "https://huggingface.co/stabilityai/sd-turbo/blob/main/LICENSE.md",
@@ -104,6 +114,8 @@ REPOS: dict[str, Repo] = {r.id: r for r in (
          modelscope="Qwen/Qwen-Image"),
     Repo("Qwen/Qwen-Image-Edit-2511", "Apache-2.0", "https://huggingface.co/Qwen/Qwen-Image-Edit-2511",
          57_730_000_000, modelscope="Qwen/Qwen-Image-Edit-2511"),
+    # pytorch_model.bin 312 MB + source.spm, target.spm, vocab.json (published file sizes)
+    Repo(ZH_EN, "CC-BY-4.0", "https://huggingface.co/Helsinki-NLP/opus-mt-zh-en", 315_000_000, pipeline=False),
 )}
 
 WEIGHTS_NOTE = "the weights only (the download size in the dtype they run in); activations not measured"
@@ -119,6 +131,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "weights of its architecture; wall 131 s on 2 cores shared with other jobs, load ~10)",
         "bench/sd_turbo_cpu.py --steps 1 4 --repeats 1 (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet",
+        translator=ZH_EN,
     ),
     Preset(
         "sdxl-turbo", "SDXL-Turbo: 1 step at 512 px, on a small GPU", "sdxl",
@@ -127,7 +140,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 4},
         "cuda", 6_940_000_000, WEIGHTS_NOTE,
         "207 ms per 512x512 image on an A100 (1 step, fp16, prompt encoding and decoding included)",
-        "https://stability.ai/news/stability-ai-sdxl-turbo",
+        "https://stability.ai/news/stability-ai-sdxl-turbo", translator=ZH_EN,
     ),
     Preset(
         "sdxl", "SDXL 1.0 base with its inpainting checkpoint", "sdxl",
@@ -137,7 +150,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 30, "guidance": 5.0, "dtype": "float16", "offload": "model"},
         {"steps": 40, "refine_strength": 0.3, "vae_tiling": True},
         "cuda", 5_140_000_000, "model offload: the largest component (the UNet, 5.1 GB in fp16) on the GPU; "
-        + WEIGHTS_NOTE, UNMEASURED, "",
+        + WEIGHTS_NOTE, UNMEASURED, "", translator=ZH_EN,
     ),
     Preset(
         "z-image-turbo", "Z-Image-Turbo (Alibaba Tongyi): 9 steps, bilingual text", "zimage",
@@ -167,7 +180,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"refine_strength": 0.25, "vae_tiling": True},
         "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
         "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
-        notes="schnell is Apache-2.0; Kontext-dev and Fill-dev are gated and non-commercial",
+        notes="schnell is Apache-2.0; Kontext-dev and Fill-dev are gated and non-commercial", translator=ZH_EN,
     ),
     Preset(
         "flux1-dev", "FLUX.1 [dev] with Kontext edits and Fill box edits", "flux",
@@ -177,7 +190,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 28, "guidance": 3.5, "dtype": "bfloat16", "offload": "model"},
         {"steps": 40, "refine_strength": 0.25, "vae_tiling": True},
         "cuda", 23_800_000_000, "model offload: the largest component (the 12B transformer, 23.8 GB in bf16) on "
-        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "",
+        "the GPU; " + WEIGHTS_NOTE, UNMEASURED, "", translator=ZH_EN,
     ),
     Preset(
         "qwen-image", "Qwen-Image with Qwen-Image-Edit-2511 (Alibaba's open 20B models)", "qwen_image",
@@ -216,6 +229,8 @@ def engine_config(preset: Preset, checkpoint_path) -> dict:
         return out
 
     base = {"family": preset.family, **preset.settings, **roles()}
+    if preset.translator:
+        base["translator"] = checkpoint_path(preset.translator)
     return {"models": {m: {**base, **preset.pro} if is_top_tier(m) else base for m in served_ids(preset)}}
 
 

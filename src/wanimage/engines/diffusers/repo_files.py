@@ -90,3 +90,21 @@ def select_files(files: Iterable[str], model_index: dict | None, variant: str | 
             raise ValueError(f"{name}/ holds no safetensors or .bin weights diffusers can load")
         keep += other + weights
     return sorted(keep)
+
+
+MODEL_KEEP = ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json",
+              "tokenizer.json", "vocab.json", "source.spm", "target.spm", "spiece.model", "sentencepiece.bpe.model")
+
+
+def select_model_files(files: Iterable[str]) -> list[str]:
+    """A transformers model folder (e.g. a MarianMT translator): config, tokenizer files and one
+    weight format at the root (safetensors, else pytorch_model.bin), sorted. ValueError without
+    config.json or weights."""
+    files = sorted(files)
+    if "config.json" not in files:
+        raise ValueError("no config.json at its root: not a transformers model folder")
+    root = [f for f in files if "/" not in f]
+    weights = _weights([f for f in root if f.startswith(("model", "pytorch_model"))], None)
+    if not weights:
+        raise ValueError("no model.safetensors or pytorch_model.bin at its root")
+    return sorted([f for f in root if f in MODEL_KEEP or f in ROOT_KEEP] + weights)

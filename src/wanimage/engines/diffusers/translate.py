@@ -1,0 +1,132 @@
+"""Chinese prompts for checkpoints whose text encoder reads English only.
+
+CLIP (SD 2.1 / SD-Turbo, SDXL, SDXL-Turbo; FLUX.1 beside an English T5) was trained on English captions: a Chinese prompt
+becomes unrelated tokens and an unrelated image. For those families the engine translates a
+prompt holding any CJK ideograph before it reaches the pipeline, with the configured LLM
+rewriter when there is one (thinking/llm.py), else with a small MarianMT zh->en model pulled
+with the preset (Helsinki-NLP/opus-mt-zh-en). The translation is what the model is given and
+what the API reports as the revised prompt. Bilingual checkpoints (Qwen-Image, Z-Image, FLUX.2,
+Wan's UMT5) get the prompt as written."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..job import GenerationJob
+
+log = logging.getLogger(__name__)
+
+# CJK Unified Ideographs, Extension A, Compatibility Ideographs, Extensions B-F (supplementary plane)
+_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
+# text encoders that read English only: CLIP (SD, SDXL), CLIP + T5 v1.1 trained on English C4 (FLUX.1)
+CLIP_FAMILIES = frozenset({"sd", "sdxl", "flux"})
+MAX_NEW_TOKENS = 200  # CLIP reads 77 tokens: a longer translation would be cut anyway
+REMEMBERED = 1024  # translations kept per engine (a long-running server must not grow without end)
+
+
+def has_chinese(text: str | None) -> bool:
+    """Any CJK ideograph: the prompt is Chinese, or mixes Chinese with other words."""
+    return bool(text) and _IDEOGRAPH.search(text) is not None
+
+
+def reads_chinese(family: str) -> bool:
+    return family not in CLIP_FAMILIES
+
+
+@dataclass(frozen=True)
+class LlmEndpoint:
+    """The thinking-mode LLM (Settings.thinking_llm_*), plain data so an engine factory pickles
+    (Ray replicas build engines from it)."""
+
+    url: str
+    model: str
+    key: str | None
+    timeout: float
+
+
+class MarianTranslator:
+    """A MarianMT zh->en checkpoint (a transformers folder), loaded on first use, on the CPU
+    (300 MB; a prompt takes well under a second), greedy so the same prompt translates the same way."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._model = self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from transformers import MarianMTModel, MarianTokenizer
+
+                self._tokenizer = MarianTokenizer.from_pretrained(Path(self.path).expanduser())
+                self._model = MarianMTModel.from_pretrained(Path(self.path).expanduser()).eval()
+        return self._tokenizer, self._model
+
+    def __call__(self, text: str) -> str:
+        import torch
+
+        tokenizer, model = self._load()
+        batch = tokenizer([text], return_tensors="pt", truncation=True)
+        with torch.inference_mode():
+            out = model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, num_beams=1, do_sample=False)
+        return tokenizer.decode(out[0], skip_special_tokens=True).strip()
+
+
+class PromptTranslator:
+    """Chinese -> English for one engine: the LLM first, the Marian model when the LLM fails or is
+    not configured. None from `english` when nothing can translate (the prompt goes as written)."""
+
+    def __init__(self, llm: LlmEndpoint | None, marian_path: str | None) -> None:
+        self.llm = llm
+        self.marian = MarianTranslator(marian_path) if marian_path else None
+        self._seen: dict[str, str] = {}  # a set's shared context and retries translate once
+
+    @property
+    def available(self) -> bool:
+        return self.llm is not None or self.marian is not None
+
+    def english(self, text: str) -> str | None:
+        if text in self._seen:
+            return self._seen[text]
+        if text in self._seen.values():  # already a translation (a prepared job): never translate it again
+            return text
+        out = None
+        if self.llm is not None:
+            from ...thinking.llm import LlmFailure, translate_to_english
+
+            try:
+                out = translate_to_english(self.llm.url, self.llm.model, self.llm.key, self.llm.timeout, text)
+            except LlmFailure as exc:
+                log.warning("translation by the LLM at %s failed (%s)%s", self.llm.url, exc,
+                            "; the MarianMT model translates" if self.marian else "")
+        if not out and self.marian is not None:
+            out = self.marian(text)
+        if out:
+            if len(self._seen) >= REMEMBERED:
+                self._seen.clear()
+            self._seen[text] = out
+        return out or None
+
+
+def in_english(job: GenerationJob, translator: PromptTranslator | None, model: str) -> GenerationJob:
+    """The job with every Chinese prompt (and negative prompt) translated; the revised prompt is
+    the translation, so the API says what the model was given. Unchanged without Chinese."""
+    texts = [*job.prompts, job.revised_prompt or job.prompt, job.negative_prompt]
+    if not any(has_chinese(t) for t in texts):
+        return job
+    if translator is None or not translator.available:
+        log.warning("%s: a Chinese prompt goes to a text encoder that reads English only (CLIP), and no "
+                    "translator is configured: pull the preset's translation model or set an LLM rewriter", model)
+        return job
+
+    def english(text: str | None) -> str | None:
+        return (translator.english(text) or text) if has_chinese(text) else text
+
+    revised = english(job.revised_prompt or job.prompt)
+    log.info("%s: Chinese prompt translated for CLIP: %r -> %r", model, job.prompt, revised)
+    return job.model_copy(update={"prompts": tuple(english(p) for p in job.prompts), "revised_prompt": revised,
+                                  "negative_prompt": english(job.negative_prompt)})
