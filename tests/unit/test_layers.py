@@ -1,7 +1,7 @@
 """The import direction of shared/DESIGN.md, read from the source: api -> core -> {tasks, engines,
 thinking, storage} -> types; engines -> model; nothing imports api but the app; api and web reach
-everything through the service (core). Every import
-counts, also those inside functions, so a layer cannot be crossed quietly."""
+everything through the service (core); llm_chat.py (one chat call) sits beside types.py, shared by
+thinking and the engines. Every import counts, also those inside functions, so a layer cannot be crossed quietly."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ FORBIDDEN = {
     "storage": {"api", "core", "tasks", "engines", "thinking", "model", "runners", "app"},
     "model": {"api", "core", "tasks", "engines", "thinking", "storage", "runners", "app", "config"},
     "core": {"api", "runners", "app"},
+    "llm_chat": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
     # route handlers call the service, never a store, an engine or the queue
     "api": {"tasks", "storage", "engines", "thinking", "model", "runners", "app"},
     "web": {"api", "tasks", "storage", "engines", "thinking", "model", "runners", "app"},

@@ -16,6 +16,7 @@ from dataclasses import replace
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..llm_chat import LlmFailure, chat, chat_url
 from ..types import Box, LayoutItem
 from .base import Brief, Plan, Planner
 
@@ -36,10 +37,6 @@ Answer with ONE JSON object and nothing else:
 {"revised_prompt": "...", "layout": [{"label": "a red apple", "box": [x1, y1, x2, y2]}]}
 "layout" may be omitted when the picture has no countable objects. Labels are short noun
 phrases for one instance ("a red apple", not "three red apples")."""
-
-
-class LlmFailure(Exception):
-    """Why the LLM's plan was not used; the message goes to the log."""
 
 
 class LlmLayoutItem(BaseModel):
@@ -101,12 +98,6 @@ def parse_answer(content: str) -> LlmAnswer:
         raise LlmFailure(f"answer does not match the schema: {where}: {first['msg']}") from None
 
 
-def chat_url(url: str) -> str:
-    """A base URL (http://host:11434/v1) or the full .../chat/completions URL."""
-    url = url.rstrip("/")
-    return url if url.endswith("/chat/completions") else url + "/chat/completions"
-
-
 class LlmPlanner:
     name = "llm"
 
@@ -139,51 +130,12 @@ class LlmPlanner:
 
     def ask(self, prompt: str, width: int, height: int, timeout: float | None = None) -> LlmAnswer:
         timeout = timeout or self.timeout
-        body = {
-            "model": self.model,
-            "temperature": 0,
-            "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": f"Image size: {width}x{height} pixels.\nPrompt: {prompt}"},
-            ],
-        }
-        try:
-            resp = self.client.post(self.url, json=body, timeout=timeout)
-        except httpx.TimeoutException:
-            raise LlmFailure(f"timeout after {timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise LlmFailure(f"HTTP error: {type(exc).__name__}: {exc}") from None
-        if resp.status_code != 200:
-            raise LlmFailure(f"HTTP {resp.status_code}: {resp.text[:120]!r}")
-        try:
-            content = resp.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise LlmFailure(f"malformed chat response: {resp.text[:80]!r}") from None
-        if not isinstance(content, str):
-            raise LlmFailure("malformed chat response: message content is not text")
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Image size: {width}x{height} pixels.\nPrompt: {prompt}"},
+        ]
+        content = chat(self.url, self.model, messages, timeout=timeout, client=self.client)
         return parse_answer(content)
 
     def close(self) -> None:
         self.client.close()
-
-
-TRANSLATE_PROMPT = """Translate the user's image prompt into English for an image generator that reads
-only English. Keep every detail, count, colour and position; keep English words as they are.
-Answer with the English prompt only, nothing else."""
-
-
-def translate_to_english(url: str, model: str, key: str | None, timeout: float, text: str) -> str:
-    """One chat call: `text` in English (engines whose text encoder is CLIP). Raises LlmFailure."""
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    body = {"model": model, "temperature": 0,
-            "messages": [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": text}]}
-    try:
-        resp = httpx.post(chat_url(url), json=body, headers=headers, timeout=timeout, trust_env=False)
-        content = resp.json()["choices"][0]["message"]["content"] if resp.status_code == 200 else None
-    except httpx.HTTPError as exc:
-        raise LlmFailure(f"HTTP error: {type(exc).__name__}: {exc}") from None
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise LlmFailure(f"malformed chat response: {resp.text[:80]!r}") from None
-    if not isinstance(content, str) or not content.strip():
-        raise LlmFailure(f"HTTP {resp.status_code}: no translation in {resp.text[:80]!r}")
-    return re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip().strip('"')

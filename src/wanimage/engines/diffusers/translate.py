@@ -3,7 +3,7 @@
 CLIP (SD 2.1 / SD-Turbo, SDXL, SDXL-Turbo; FLUX.1 beside an English T5) was trained on English captions: a Chinese prompt
 becomes unrelated tokens and an unrelated image. For those families the engine translates a
 prompt holding any CJK ideograph before it reaches the pipeline, with the configured LLM
-rewriter when there is one (thinking/llm.py), else with a small MarianMT zh->en model pulled
+rewriter when there is one (the same endpoint as thinking/llm.py, called through llm_chat.py), else with a small MarianMT zh->en model pulled
 with the preset (Helsinki-NLP/opus-mt-zh-en). The translation is what the model is given and
 what the API reports as the revised prompt. Bilingual checkpoints (Qwen-Image, Z-Image, FLUX.2,
 Wan's UMT5) get the prompt as written."""
@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...llm_chat import LlmFailure, chat
 from ..job import GenerationJob
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,21 @@ class LlmEndpoint:
     model: str
     key: str | None
     timeout: float
+
+
+TRANSLATE_PROMPT = """Translate the user's image prompt into English for an image generator that reads
+only English. Keep every detail, count, colour and position; keep English words as they are.
+Answer with the English prompt only, nothing else."""
+
+
+def llm_translation(llm: LlmEndpoint, text: str) -> str:
+    """One chat call: `text` in English. Raises LlmFailure (also for an empty answer)."""
+    messages = [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": text}]
+    content = chat(llm.url, llm.model, messages, timeout=llm.timeout, key=llm.key)
+    english = re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip().strip('"')
+    if not english:
+        raise LlmFailure(f"no translation in {content[:80]!r}")
+    return english
 
 
 class MarianTranslator:
@@ -96,10 +112,8 @@ class PromptTranslator:
             return text
         out = None
         if self.llm is not None:
-            from ...thinking.llm import LlmFailure, translate_to_english
-
             try:
-                out = translate_to_english(self.llm.url, self.llm.model, self.llm.key, self.llm.timeout, text)
+                out = llm_translation(self.llm, text)
             except LlmFailure as exc:
                 log.warning("translation by the LLM at %s failed (%s)%s", self.llm.url, exc,
                             "; the MarianMT model translates" if self.marian else "")
