@@ -671,3 +671,28 @@ def test_input_images_and_boxes_switch_language_too(server, open_page, tmp_path)
     assert len(chinese) == len(english) >= 10
     assert [w for w in chinese if not HAN.search(w)] == []
     assert "图1" in chinese and "添加框" in chinese and "1–12：组图的上限" in chinese
+
+
+def test_the_presets_page_speaks_the_language_picked_in_the_playground(server, open_page):
+    page = open_page(server)
+    page.goto(server.base_url + "/playground/presets")
+    page.wait_for_selector("body[data-ready=true]")
+    marked = "() => Object.fromEntries([...document.querySelectorAll('[data-i18n]')].map(n => [n.dataset.i18n, n.textContent.trim()]))"
+    english = page.evaluate(marked)
+    assert english["presetsHeading"] == "Model presets" and page.get_attribute("html", "lang") == "en"
+    assert "sd-turbo" in page.text_content("tbody")
+    page.click("button[data-lang=zh]")
+    chinese = page.evaluate(marked)
+    assert chinese.keys() == english.keys() and len(chinese) >= 15
+    assert [k for k, v in chinese.items() if not HAN.search(v)] == []
+    assert page.title() == "wanimage 模型预设" and page.get_attribute("html", "lang") == "zh-CN"
+    assert "wanimage pull sd-turbo" in page.text_content("pre")  # commands stay commands
+
+    # one remembered choice for both pages: the playground opens in Chinese, and back
+    page.click("a[data-i18n=presetsBack]")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.text_content("#run") == "生成"
+    page.click("button[data-lang=en]")
+    page.goto(server.base_url + "/playground/presets")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.evaluate(marked) == english

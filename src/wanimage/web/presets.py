@@ -1,5 +1,8 @@
 """`/playground/presets`: the model presets and the three commands to real images, as a page the
-playground links to (it works offline; docs/diffusers.md has the same table, from the same code)."""
+playground links to (it works offline; docs/diffusers.md has the same table, from the same code).
+Its words switch between English and Chinese with the playground's own switch and memory
+(static/presets.js, static/i18n.js); the table's rows are the presets' data, as `wanimage presets`
+prints them."""
 
 from __future__ import annotations
 
@@ -20,19 +23,26 @@ def presets_page(presets: list, repos: dict) -> str:
                     f"<td>{p.download_bytes / 1e9:.1f} GB</td><td>{p.memory_bytes / 1e9:.1f} GB</td><td>{speed}</td></tr>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>wanimage model presets</title><link rel="stylesheet" href="app.css"></head>
+<title data-i18n="presetsTitle">wanimage model presets</title><link rel="stylesheet" href="app.css">
+<script type="module" src="presets.js"></script></head>
 <body><main class="panel" style="max-width: 70rem; margin: 1rem auto">
-<h1>Model presets</h1>
-<p>This server's built-in model is a small offline one: it draws flat emoji-style sprites, with no download.
-For real images, pick a preset that fits your machine (<code>wanimage presets</code> marks them), then:</p>
+<div class="lang" role="group" aria-label="Language / 语言">
+  <button type="button" data-lang="zh" lang="zh" aria-pressed="false">中文</button>
+  <button type="button" data-lang="en" lang="en" aria-pressed="true">English</button>
+</div>
+<h1 data-i18n="presetsHeading">Model presets</h1>
+<p><span data-i18n="presetsBuiltin">This server's built-in model is a small offline one: it draws flat emoji-style sprites, with no download.
+For real images, pick a preset that fits your machine (</span><code>wanimage presets</code><span data-i18n="presetsMarks"> marks them), then:</span></p>
 <pre>wanimage pull sd-turbo            # 2.9 GB; runs on a CPU
 wanimage serve --preset sd-turbo</pre>
-<p>A GPU preset works the same way (<code>wanimage pull z-image-turbo</code>, ...). Offline machines:
-<code>wanimage pull NAME --to DIR</code> elsewhere, carry DIR, then <code>wanimage pull NAME --from DIR</code>.
-Details: docs/diffusers.md in the wanimage sources.</p>
-<table><thead><tr><th>preset</th><th>what</th><th>runs on</th><th>checkpoints</th><th>licence</th>
-<th>download</th><th>memory (weights)</th><th>speed</th></tr></thead>
+<p><span data-i18n="presetsGpu">A GPU preset works the same way:</span> <code>wanimage pull z-image-turbo</code>.
+<span data-i18n="presetsOffline">Offline machines: run this elsewhere, carry the folder, then load it:</span>
+<code>wanimage pull NAME --to DIR</code>, <code>wanimage pull NAME --from DIR</code>.
+<span data-i18n="presetsDetails">Details: docs/diffusers.md in the wanimage sources.</span></p>
+<table><thead><tr><th data-i18n="thPreset">preset</th><th data-i18n="thWhat">what</th><th data-i18n="thRunsOn">runs on</th>
+<th data-i18n="thCheckpoints">checkpoints</th><th data-i18n="thLicence">licence</th><th data-i18n="thDownload">download</th>
+<th data-i18n="thMemory">memory (weights)</th><th data-i18n="thSpeed">speed</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
-<p><a href="../playground">Back to the playground</a></p>
+<p><a href="../playground" data-i18n="presetsBack">Back to the playground</a></p>
 </main></body></html>
 """

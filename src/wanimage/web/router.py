@@ -18,6 +18,7 @@ ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "gallery.js": "text/javascript; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
+    "presets.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "favicon.png": "image/png",
 }

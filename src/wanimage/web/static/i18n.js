@@ -89,6 +89,14 @@ const ZH = {
   codeNote: "内嵌图片在此处已缩短；请换成你自己的文件或网址。",
   history: "历史", thisBrowser: "（本浏览器）", clearHistory: "清空历史",
   gallery: "图库", onServer: "（服务器上，最近 24 小时）", galleryAria: "服务器上的任务", refreshGallery: "刷新图库",
+  // /playground/presets (web/presets.py)
+  presetsTitle: "wanimage 模型预设", presetsHeading: "模型预设",
+  presetsBuiltin: "本服务器的内置模型是一个小型离线模型：它画扁平的 emoji 风格图案，无需下载。想要真实图片，请选一个适合你机器的预设（",
+  presetsMarks: " 会标出哪些适合），然后：",
+  presetsGpu: "GPU 预设用法相同：", presetsOffline: "离线机器：在别处运行下面第一条命令，把文件夹带过来，再用第二条载入：",
+  presetsDetails: "详情见 wanimage 源码中的 docs/diffusers.md。",
+  thPreset: "预设", thWhat: "内容", thRunsOn: "运行于", thCheckpoints: "权重", thLicence: "许可证", thDownload: "下载大小",
+  thMemory: "内存（权重）", thSpeed: "速度", presetsBack: "返回体验台",
   // app.js
   nNote: "1–4 张", nNoteSet: "1–12：组图的上限",
   thinkingOff: (v) => `思考模式只用于文生图；${v.why}。`,
