@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -153,9 +154,34 @@ async def throughput(base: str, clients: int, seconds: float) -> float:
         return done / (time.monotonic() - t)
 
 
-def measure(engine, tmp: Path, repeats: int, remote: bool) -> list[tuple[str, float]]:
+class ChildServer:
+    """`start_server` in a forked process of its own, as a deployment runs: the client here and
+    the server do not take turns on one interpreter lock, so what is measured is the server's
+    time and the client's download, not the two serialised. The engine object is inherited by
+    the fork (nothing is pickled)."""
+
+    def __init__(self, data_dir: Path, engine=None, **overrides) -> None:
+        ready, self._stop = multiprocessing.get_context("fork").Queue(), multiprocessing.get_context("fork").Event()
+        self.process = multiprocessing.get_context("fork").Process(
+            target=self._run, args=(data_dir, engine, overrides, ready), daemon=True)
+        self.process.start()
+        self.base_url = ready.get(timeout=60)
+
+    def _run(self, data_dir: Path, engine, overrides: dict, ready) -> None:
+        server = start_server(data_dir, engine, **overrides)
+        ready.put(server.base_url)
+        self._stop.wait()
+        server.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.process.join(timeout=30)
+
+
+def measure(engine, tmp: Path, repeats: int, remote: bool, in_process: bool = False) -> list[tuple[str, float]]:
     """Median seconds per path for one engine, its servers started for this case only."""
-    server = start_server(tmp / "a", engine, workers=1)
+    serve = start_server if in_process else ChildServer
+    server = serve(tmp / "a", engine, workers=1)
     base = server.base_url
     running = [server]
     with httpx.Client(timeout=300) as client:
@@ -168,9 +194,9 @@ def measure(engine, tmp: Path, repeats: int, remote: bool) -> list[tuple[str, fl
             "openai b64_json": lambda: openai_call(client, base, "b64_json"),
         }
         if remote:  # a backend with the same engine, a front whose two ids are remote to it
-            backend = start_server(tmp / "r", engine, workers=1)
+            backend = serve(tmp / "r", engine, workers=1)
             settings = Settings(data_dir=tmp / "f", remote_url=backend.base_url + "/v1")
-            front = start_server(tmp / "f", registry=build_registry(settings), remote_url=settings.remote_url)
+            front = serve(tmp / "f", registry=build_registry(settings), remote_url=settings.remote_url)
             running += [backend, front]
             sync_call(client, front.base_url)
             paths |= {
@@ -200,12 +226,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--no-remote", action="store_true", help="skip the remote front/backend paths")
     parser.add_argument("--no-throughput", action="store_true", help="skip the 50-client throughput run")
+    parser.add_argument("--in-process", action="store_true",
+                        help="the server in a thread of this process (sharing its GIL with the client), "
+                             "as before 2026-12-05, instead of a process of its own")
     args = parser.parse_args()
 
     noises = [float(n) for n in args.noise.split(",")] if args.engine == "sleep" else [0.0]
     with tempfile.TemporaryDirectory() as tmp:
         cases = {noise: measure(make_engine(args.engine, args.seconds, noise), Path(tmp) / f"n{noise}",
-                                args.repeats, not args.no_remote) for noise in noises}
+                                args.repeats, not args.no_remote, args.in_process) for noise in noises}
         print(f"engine={args.engine} 1K (1024x1024), median of {args.repeats}; "
               "+ms = milliseconds per image the server adds over the engine alone")
         header = "".join(f" {'noise ' + format(n, 'g'):>22s}" for n in noises)
