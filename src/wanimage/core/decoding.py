@@ -35,9 +35,9 @@ MIN_SIDE, MAX_SIDE, MAX_RATIO = 240, 8000, 8
 DEFAULT_MAX_PIXELS = 2048 * 2048
 ORIGINAL_SIZE = "wanimage.original_size"
 BUDGET_WAIT_SECONDS = 10.0  # a decode waits this long for budget before answering 429
-TRIM_AFTER_BYTES = 32 * 1024 * 1024
-STRIP_ROWS = 256  # rows composited at a time when an image with alpha is reduced  # decodes this large hand freed memory back to the OS
-_BYTES_PER_PIXEL = 4  # Pillow keeps RGB and RGBA pixels in 32 bits
+TRIM_AFTER_BYTES = 32 * 1024 * 1024  # decodes this large hand freed memory back to the OS
+STRIP_ROWS = 256  # rows composited at a time when an image with alpha is reduced
+BYTES_PER_PIXEL = 4  # Pillow keeps RGB and RGBA pixels in 32 bits
 _OPAQUE = {"L", "RGB", "I", "F"}  # modes Image.reduce takes without converting first
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -141,13 +141,12 @@ def decode_image(data: bytes, position: int, *, max_bytes: int | None = None,
     try:
         check_dimensions(img.size, position)
         sent_size = img.size  # before a JPEG draft scales it
-        cost = _prepare_draft(img, max_pixels) * _BYTES_PER_PIXEL
+        cost = _prepare_draft(img, max_pixels) * BYTES_PER_PIXEL
         with budget.hold(cost, position) if budget else nullcontext():
             rgb = _decode_small(img, position, max_pixels, sent_size)
     finally:
         img.close()
-    if cost >= TRIM_AFTER_BYTES:
-        release_free_memory()
+    release_after_decoding(cost)
     fmt = "JPEG" if img.format == "MPO" else img.format
     return InputImage(position=position, image=rgb, format=fmt, data=data)
 
@@ -274,19 +273,38 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter (malloc.h)
-MMAP_THRESHOLD_BYTES = 1024 * 1024
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+# 16 MiB: Pillow's pixel blocks (16 MiB each for a large image) and every buffer of a decoded
+# input above the 2K tier come from mmap and go back to the OS when freed, while the 3-12 MB
+# buffers of encoding a 1K or 2K result are reused from the arenas. At 1 MiB (before 2026-12-05)
+# each of those was a fresh mapping the kernel faulted in page by page: about 1,500 faults and
+# 4 ms for one copy of a 1K image on this VM, 7 ms of every 1K result (bench/overhead.py).
+MMAP_THRESHOLD_BYTES = 16 * 1024 * 1024
+# Free memory at the top of an arena is kept up to this much (glibc's own rule once its threshold
+# has risen: twice the mmap threshold; set by hand, the trim threshold would stay at 128 KiB and
+# each freed buffer would be handed back and faulted in again). malloc_trim after large decodes
+# still returns everything.
+TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
 
 
 def tune_allocator() -> bool:
-    """Allocations of 1 MiB and more (Pillow's 16 MiB pixel blocks) come straight from mmap and go
-    back to the OS when freed. glibc's default threshold rises after each such free, so later
-    large images land in per-thread arenas that keep their peak; a server that decoded a few
-    large inputs then stayed gigabytes above idle. Idempotent; False off glibc."""
+    """Allocations of 16 MiB and more (Pillow's pixel blocks of large images) come straight from
+    mmap and go back to the OS when freed. glibc's default threshold rises after each such free,
+    so later large images land in per-thread arenas that keep their peak; a server that decoded a
+    few large inputs then stayed gigabytes above idle. Idempotent; False off glibc."""
     libc = _libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def release_after_decoding(pixel_bytes: int) -> None:
+    """release_free_memory, only after decodes of at least TRIM_AFTER_BYTES of pixels: the trim
+    walks the whole heap and hands every free page back, so the buffers of the next request are
+    faulted in again (5 ms of a 1K text-to-image request when it ran after every request)."""
+    if pixel_bytes >= TRIM_AFTER_BYTES:
+        release_free_memory()
 
 
 def release_free_memory() -> None:

@@ -36,11 +36,12 @@ import httpx
 
 from wanimage.config import Settings
 from wanimage.core.decoding import (
+    BYTES_PER_PIXEL,
     DecodeBudget,
     InputImage,
     decode_image,
     open_header,
-    release_free_memory,
+    release_after_decoding,
     tune_allocator,
 )
 from wanimage.core.decoding import mb as _mb
@@ -180,7 +181,7 @@ class ImageFetcher:
         try:
             return [self.decode(data, position) for position, data in enumerate(blobs, start=1)]
         finally:
-            release_free_memory()
+            release_after_decoding(total * BYTES_PER_PIXEL)  # many medium images add up
 
     async def load_bytes(self, ref: str, position: int) -> bytes:
         """The encoded bytes behind a reference, size-capped but not yet checked as an image."""

@@ -250,7 +250,7 @@ def apply_palette(
 
 
 _PNG_COLOUR_TYPES = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}  # 8 bits per sample
-_PARALLEL_MIN_BYTES = 4 << 20  # below this, one deflate stream is as fast as several
+_PARALLEL_MIN_BYTES = 1 << 20  # below this, one deflate stream is as fast as several
 _AFTER_IHDR = 8 + 12 + 13  # signature, then IHDR: length, type, 13 bytes, CRC
 
 
@@ -324,6 +324,13 @@ def _deflater(level: int):
     return zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY)
 
 
+@lru_cache(maxsize=1)
+def _deflate_pool() -> ThreadPoolExecutor:
+    """Threads kept for the slices after the first (the caller deflates that one): starting
+    threads for every image cost more than a 1K image's second slice saves."""
+    return ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8) - 1), thread_name_prefix="deflate")
+
+
 def _zlib_parallel(data: memoryview, level: int) -> list[bytes]:
     """A zlib stream of `data` as its pieces, its slices deflated on threads (both deflaters
     release the GIL)."""
@@ -336,10 +343,7 @@ def _zlib_parallel(data: memoryview, level: int) -> list[bytes]:
         last = index == len(slices) - 1
         return stream.compress(slices[index]), stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
-    if len(slices) == 1:
-        body = [deflate(0)]
-    else:
-        with ThreadPoolExecutor(len(slices)) as pool:
-            body = list(pool.map(deflate, range(len(slices))))
+    rest = [_deflate_pool().submit(deflate, i) for i in range(1, len(slices))]
+    body = [deflate(0), *(future.result() for future in rest)]
     header = b"\x78\x01" if level <= 1 else b"\x78\x9c"  # CMF/FLG; FLEVEL is informative only
     return [header, *(piece for pair in body for piece in pair if piece), struct.pack(">I", isal_zlib.adler32(data))]

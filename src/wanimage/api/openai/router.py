@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from ...core.following import TaskEvent
@@ -74,7 +74,7 @@ async def _run(request: Request, req: GenerationRequest, options: wire.Options, 
         )
     task = await service.generate(req, Origin.OPENAI, tenant=tenant_of(request), hung_up=request.is_disconnected)
     body = ImagesResponse.of(task, int(time.time()), options.response_format, await _images(request, task, options))
-    return JSONResponse(body.render())
+    return Response(body.render_json(), media_type="application/json")
 
 
 async def _images(request: Request, record: Task, options: wire.Options) -> list[str]:
