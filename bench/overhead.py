@@ -6,6 +6,7 @@ the same engine is the backend of a front whose models are remote, and the front
 time minus the backend's own b64_json time. Everything runs side by side in one process on loopback.
 
     .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--noise 0,6] [--repeats 7] [--no-remote]
+    .venv/bin/python bench/overhead.py --seconds 0 --repeats 40 --no-remote --no-throughput  # the server alone
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -161,25 +163,43 @@ class ChildServer:
     the fork (nothing is pickled)."""
 
     def __init__(self, data_dir: Path, engine=None, **overrides) -> None:
-        ready, self._stop = multiprocessing.get_context("fork").Queue(), multiprocessing.get_context("fork").Event()
-        self.process = multiprocessing.get_context("fork").Process(
-            target=self._run, args=(data_dir, engine, overrides, ready), daemon=True)
+        fork = multiprocessing.get_context("fork")
+        ready, self._stop = fork.Queue(), fork.Event()
+        self._cpu, child_end = fork.Pipe()
+        self.process = fork.Process(target=self._run, args=(data_dir, engine, overrides, ready, child_end), daemon=True)
         self.process.start()
         self.base_url = ready.get(timeout=60)
 
-    def _run(self, data_dir: Path, engine, overrides: dict, ready) -> None:
+    def _run(self, data_dir: Path, engine, overrides: dict, ready, cpu) -> None:
         server = start_server(data_dir, engine, **overrides)
+
+        def answer_cpu() -> None:  # the CPU seconds of every thread of the server, when asked
+            while cpu.recv():
+                cpu.send(time.process_time())
+
+        threading.Thread(target=answer_cpu, daemon=True).start()
         ready.put(server.base_url)
         self._stop.wait()
         server.stop()
+
+    def cpu_seconds(self) -> float:
+        self._cpu.send(True)
+        return self._cpu.recv()
 
     def stop(self) -> None:
         self._stop.set()
         self.process.join(timeout=30)
 
 
-def measure(engine, tmp: Path, repeats: int, remote: bool, in_process: bool = False) -> list[tuple[str, float]]:
-    """Median seconds per path for one engine, its servers started for this case only."""
+SERVER_PATHS = ("dashscope sync + url download", "dashscope async (20 ms polls)", "openai url + download",
+                "openai b64_json")  # the paths served by the measured server alone
+
+
+def measure(engine, tmp: Path, repeats: int, remote: bool,
+            in_process: bool = False) -> list[tuple[str, float, float | None]]:
+    """Per path: median seconds and, with the server in a process of its own, its mean CPU seconds
+    per call (every thread of the server; a figure the machine's load barely moves). The engine's
+    servers are started for this case only."""
     serve = start_server if in_process else ChildServer
     server = serve(tmp / "a", engine, workers=1)
     base = server.base_url
@@ -206,14 +226,21 @@ def measure(engine, tmp: Path, repeats: int, remote: bool, in_process: bool = Fa
             }
         # Round-robin, so a change in machine load hits every path alike.
         samples: dict[str, list[float]] = {name: [] for name in paths}
+        server_cpu: dict[str, float] = dict.fromkeys(paths, 0.0)
+        own_cpu = getattr(server, "cpu_seconds", None)
         for _ in range(repeats):
             for name, fn in paths.items():
+                c = own_cpu() if own_cpu else 0.0
                 t = time.perf_counter()
                 fn()
                 samples[name].append(time.perf_counter() - t)
+                server_cpu[name] += (own_cpu() - c) if own_cpu else 0.0
     for each in reversed(running):
         each.stop()
-    return [(name, statistics.median(times)) for name, times in samples.items()]
+    measured = own_cpu is not None
+    return [(name, statistics.median(times),
+             server_cpu[name] / repeats if measured and name in SERVER_PATHS else None)
+            for name, times in samples.items()]
 
 
 def main() -> None:
@@ -237,22 +264,25 @@ def main() -> None:
                                 args.repeats, not args.no_remote, args.in_process) for noise in noises}
         print(f"engine={args.engine} 1K (1024x1024), median of {args.repeats}; "
               "+ms = milliseconds per image the server adds over the engine alone")
-        header = "".join(f" {'noise ' + format(n, 'g'):>22s}" for n in noises)
+        print("server CPU = CPU ms of the server process per call (all its threads), mean")
+        header = "".join(f" {'noise ' + format(n, 'g'):>33s}" for n in noises)
         print(f"{'path':36s}{header}")
-        print(f"{'':36s}" + " seconds  ratio    +ms" * len(noises))
-        for index, (name, _) in enumerate(cases[noises[0]]):
+        print(f"{'':36s}" + " seconds  ratio    +ms server CPU" * len(noises))
+        for index, (name, *_) in enumerate(cases[noises[0]]):
             cells = []
             for noise in noises:
                 rows = cases[noise]
-                t, engine_alone = rows[index][1], rows[0][1]
-                cells.append(f" {t:7.3f} {t / engine_alone:6.3f} {(t - engine_alone) * 1000:6.1f}")
+                (_, t, cpu), engine_alone = rows[index], rows[0][1]
+                cpu_cell = f"{cpu * 1000:11.1f}" if cpu is not None else f"{'':11s}"
+                ratio = f"{t / engine_alone:6.3f}" if engine_alone >= 0.001 else f"{'-':>6s}"  # --seconds 0
+                cells.append(f" {t:7.3f} {ratio} {(t - engine_alone) * 1000:6.1f} {cpu_cell}")
             print(f"{name:36s}{''.join(cells)}")
         for noise in noises:
             cpu, wall = encoding_cpu(noise)
             print(f"noise {noise:g}: finish_image (palette, marks, PNG, C2PA) per 1K image, median of 15: "
                   f"{cpu * 1000:.1f} ms thread CPU, {wall * 1000:.1f} ms wall")
         for noise in noises if not args.no_remote else []:
-            times = dict(cases[noise])
+            times = {name: t for name, t, _ in cases[noise]}
             front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
             print(f"noise {noise:g}: the remote front's own cost (front b64_json - backend b64_json): "
                   f"{front_cost * 1000:.0f} ms")
