@@ -538,3 +538,25 @@ def test_a_missing_tiny_autoencoder_names_the_fix(tmp_path):
     engine = make_engine("sd", vae=str(tmp_path / "nowhere"))
     with pytest.raises(ModelUnavailable, match=r"tiny autoencoder .*vae = \"full\""):
         engine.pipeline("text_to_image")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_streamed_components_hold_exactly_what_from_pretrained_loads(tmp_path, dtype):
+    """The CPU loader reads each tensor into the compute dtype (no whole-file copy beside it):
+    every parameter and buffer equals what from_pretrained gives for the same files."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from wanimage.engines.diffusers.streamed import preload_components
+    from wanimage.engines.diffusers.tiny import tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path, variant="fp16")
+    want = getattr(torch, dtype)
+    streamed = preload_components(tmp_path, "fp16", want, skip=set())
+    assert set(streamed) == {"unet", "vae", "text_encoder"}
+    reference = StableDiffusionPipeline.from_pretrained(tmp_path, variant="fp16", dtype=want)
+    for name, module in streamed.items():
+        ours, theirs = module.state_dict(), getattr(reference, name).state_dict()
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), (name, key)

@@ -18,7 +18,11 @@ from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
 from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
 from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits, served_ids
-from wanimage.engines.diffusers.repo_files import select_component_files, select_files, select_model_files
+from wanimage.engines.diffusers.repo_files import (
+    select_component_files,
+    select_files,
+    select_model_files,
+)
 from wanimage.engines.factories import engine_factories
 from wanimage.types import MODELS, QWEN_MODELS, WAN_MODELS
 

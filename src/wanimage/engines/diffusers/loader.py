@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import inspect
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from ...errors import ModelUnavailable
 from .acceleration import accelerated, apply
 from .config import Checkpoint, ModelConfig
 from .dtypes import DTYPES, resolve_dtype  # noqa: F401 - re-exported for the engine and tests
+from .streamed import preload_components
 from .tiny import tiny_component, tiny_pipeline
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ class PipelineLoader:
             kw["variant"] = ckpt.variant
         if self.cfg.device_map:  # components spread over the GPUs by accelerate
             kw["device_map"] = self.cfg.device_map
+        elif ckpt.is_local and self.device.startswith("cpu"):  # weights once in RAM, in the compute dtype
+            wanted = set(inspect.signature(cls.__init__).parameters) - set(kw)
+            streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw))
+            kw.update({k: v for k, v in streamed.items() if k in wanted})
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
         except (OSError, ValueError) as exc:
