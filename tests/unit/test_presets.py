@@ -254,3 +254,41 @@ def test_auto_dtype_is_bfloat16_on_cuda_and_on_cpus_with_native_bfloat16(monkeyp
         assert dtypes.resolve_dtype("auto", "cpu") == dtypes.resolve_dtype(None, "cpu") == want
         assert dtypes.resolve_dtype("float32", "cpu") == torch.float32  # asked for: kept
         assert dtypes.resolve_dtype(None, "cuda") == torch.bfloat16
+
+
+def test_sdxs_preset_serves_every_mode_from_a_pulled_folder_whose_vae_is_tiny(tmp_path):
+    """IDKiro/sdxs-512-0.9 holds an AutoencoderTiny in vae/: a tiny SD pipeline saved that way
+    and pulled (manifest) serves text-to-image, edits and box edits with it, in one step."""
+    from dataclasses import replace
+
+    import numpy as np
+    from diffusers import AutoencoderTiny, StableDiffusionPipeline
+    from PIL import Image
+
+    from wanimage.core.job import make_job
+    from wanimage.engines.base import no_progress
+    from wanimage.engines.diffusers.engine import DiffusersEngine
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_cpu_speedups, tiny_pipeline
+    from wanimage.types import Box, Mode
+
+    tiny = tiny_pipeline(StableDiffusionPipeline, "sd")
+    folder = tmp_path / "IDKiro--sdxs-512-0.9"
+    StableDiffusionPipeline(**{**tiny.components, "vae": tiny_component("taesd", "vae")}).save_pretrained(folder)
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    write_manifest(folder, "IDKiro/sdxs-512-0.9", None, "test", files)
+    configs = preset_configs("sdxs-512", tmp_path, tmp_path)
+    assert {c.steps for c in configs.values()} == {1} and {c.vae for c in configs.values()} == {None}
+    cfg = replace(configs[MODELS[0]], max_generate_pixels=64 * 48)
+    engine = DiffusersEngine(MODELS[0], cfg, FAMILIES["sd"], preset="sdxs-512")
+    src = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    with tiny_cpu_speedups():
+        assert isinstance(engine.pipeline("text_to_image").vae, AutoencoderTiny)
+        out = engine.generate(make_job(MODELS[0], Mode.TEXT_TO_IMAGE, "a red apple", 64, 48, 1, 3), no_progress)
+        assert out[0].size == (64, 48)
+        edit = engine.generate(make_job(MODELS[0], Mode.EDIT, "make it blue", 64, 48, 1, 3, images=[src]), no_progress)
+        assert edit[0].size == (64, 48)
+        boxed = engine.generate(make_job(MODELS[0], Mode.EDIT, "a ball", 64, 48, 1, 3, images=[src],
+                                         boxes=[[Box(8, 8, 32, 32)]]), no_progress)[0]
+    inside = np.zeros((48, 64), dtype=bool)
+    inside[8:32, 8:32] = True
+    assert np.array_equal(np.asarray(boxed)[~inside], np.asarray(src)[~inside])
