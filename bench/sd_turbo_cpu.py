@@ -4,8 +4,9 @@ weights, and the same StableDiffusionPipeline call the preset makes (512x512, gu
 Speed and memory do not depend on the weight values, so this is the preset's cost on this CPU; the
 images are noise. Nothing is downloaded.
 
-    # speed: each arithmetic x decoder, in one process on the same weights and seeds
-    .venv/bin/python bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny
+    # speed: each arithmetic x decoder, in one process on the same weights and seeds (--sdxs: and
+    # SDXS-512's smaller UNet with the tiny decoder)
+    .venv/bin/python bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny --sdxs
 
     # memory: the folders `wanimage pull sd-turbo` writes (fp16 files, random weights), then each
     # dtype loaded through the preset's own loader in a process of its own (peak RSS of that process)
@@ -75,6 +76,19 @@ def taesd_model():
     return AutoencoderTiny().eval()
 
 
+def sdxs_unet():
+    """SDXS-512's UNet as the SDXS paper describes it (three levels, one block per level, about a
+    third of SD 2.1's), not its published config.json, which could not be read here: an estimate."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(2)
+    return UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=1, cross_attention_dim=1024,
+        block_out_channels=(320, 640, 1280), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")).eval()
+
+
 def params(module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
 
@@ -100,18 +114,23 @@ def speed(args) -> None:
     started = time.monotonic()
     pipe = sd_turbo_pipeline()
     full, tiny = pipe.vae, taesd_model()
+    turbo, small = pipe.unet, (sdxs_unet() if args.sdxs else None)
     print(f"SD-Turbo architecture, random weights, {args.size}x{args.size}, guidance 0, {args.threads} torch "
           f"threads on {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, native "
           f"bfloat16: {cpu_has_bfloat16()} (built in {time.monotonic() - started:.1f}s)")
     print(f"params: unet {params(pipe.unet):.0f}M, text encoder {params(pipe.text_encoder):.0f}M, "
-          f"vae {params(full):.1f}M, taesd {params(tiny):.1f}M")
+          f"vae {params(full):.1f}M, taesd {params(tiny):.1f}M"
+          + (f", sdxs unet (estimated shape) {params(small):.0f}M" if small is not None else ""))
     reference: dict[tuple[str, int, int], np.ndarray] = {}  # (vae, steps, seed) -> float32 image
-    print("| dtype | decoder | steps | wall s (median) | CPU core-s | vs float32, same decoder and seed |")
-    print("|---|---|---|---|---|---|")
+    print("| model | dtype | decoder | steps | wall s (median) | CPU core-s | vs float32, same decoder and seed |")
+    print("|---|---|---|---|---|---|---|")
+    runs = [("sd-turbo", vae) for vae in args.vae] + ([("sdxs", "tiny")] if small is not None else [])
     for dtype in args.dtype:  # float32 first: the reference
-        for module in (pipe.unet, pipe.text_encoder, full, tiny):
-            module.to(DTYPES[dtype])
-        for vae in args.vae:
+        for module in (turbo, small, pipe.text_encoder, full, tiny):
+            if module is not None:
+                module.to(DTYPES[dtype])
+        for model, vae in runs:
+            pipe.unet = turbo if model == "sd-turbo" else small
             pipe.vae = full if vae == "full" else tiny
             with torch.inference_mode():
                 timed(pipe, 1, 0, args.size)  # warm-up
@@ -121,12 +140,12 @@ def speed(args) -> None:
                         wall, cpu, image = timed(pipe, steps, seed, args.size)
                         walls.append(wall)
                         cpus.append(cpu)
-                        ref = reference.setdefault((vae, steps, seed), image) if dtype == "float32" else \
-                            reference.get((vae, steps, seed))
+                        key = (model, vae, steps, seed)
+                        ref = reference.setdefault(key, image) if dtype == "float32" else reference.get(key)
                         if ref is not None:
                             diffs.append(float(np.abs(image - ref).mean()))
                     diff = f"{statistics.mean(diffs):.2f}" if diffs else "no float32 run"
-                    print(f"| {dtype} | {vae} | {steps} | {statistics.median(walls):.2f} | "
+                    print(f"| {model} | {dtype} | {vae} | {steps} | {statistics.median(walls):.2f} | "
                           f"{statistics.median(cpus):.1f} | {diff} |", flush=True)
     print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}; peak RSS {peak_rss() / 1e9:.2f} GB (float32 "
           "weights built, then cast: see --memory for the preset's own load)")
@@ -209,6 +228,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--vae", nargs="+", default=["full", "tiny"], choices=["full", "tiny"])
+    parser.add_argument("--sdxs", action="store_true", help="also time SDXS-512's UNet (estimated shape), TAESD")
     parser.add_argument("--save", type=Path, help="write the pulled folders (random weights) here")
     parser.add_argument("--memory", type=Path, help="load the folders --save wrote, one process per dtype")
     parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
