@@ -86,6 +86,8 @@ class PipelineLoader:
         if pipe is None:
             pipe = self.load(cls, ckpt, role)
             self.place(pipe)
+            if self.device.startswith("cpu"):
+                _trim_heap()
         pipe.set_progress_bar_config(disable=True)  # progress goes through the task, not stderr
         log.info("%s: loaded %s (%s) for %s in %.1fs", self.model, cls_name, ckpt.source, role,
                  time.monotonic() - started)
@@ -223,6 +225,20 @@ def _free() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _trim_heap() -> None:
+    """Hand the heap that loading freed (file buffers, conversions) back to the system: glibc keeps
+    it otherwise, and on a CPU that RAM is what the images need next (measured: 0.07 GB less peak
+    RSS for sd-turbo; docs/diffusers.md, "CPU arithmetic and memory")."""
+    import ctypes
+    import ctypes.util
+
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        pass
 
 
 def module_bytes(pipe, seen: set[int]) -> int:
