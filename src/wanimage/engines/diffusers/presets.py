@@ -147,10 +147,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu"},
         {"steps": 4},
-        "cpu", 6_910_000_000, "measured: peak RSS of the whole process at 512x512, float32 (the fp16 files "
-        "are upcast)", "51 CPU core-seconds per 512x512 image at 1 step, 108 at 4 steps (measured with random "
-        "weights of its architecture; wall 131 s on 2 cores shared with other jobs, load ~10)",
-        "bench/sd_turbo_cpu.py --steps 1 4 --repeats 1 (docs/diffusers.md)",
+        "cpu", 3_300_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
+        "2.42 GB in bfloat16) and one 512x512 image with TAESD", "7.3 CPU core-seconds per 512x512 image at 1 "
+        "step, 3.7 s wall on 2 cores (bfloat16 and TAESD; 43.5 in float32 with the SD VAE), measured with random "
+        "weights of its architecture", "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 "
+        "--vae full tiny --sdxs (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
         "TAESD decodes (vae = \"full\" keeps the SD VAE)",
         translator=ZH_EN, vae=TAESD,
@@ -161,7 +162,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu"},
         {},
         "cpu", 1_350_000_000, "the weights in bfloat16 (half the published float32 files); activations not "
-        "measured", UNMEASURED, "",
+        "measured", "3.9 CPU core-seconds per 512x512 image at 1 step, 2.0 s wall on 2 cores (bfloat16, its tiny "
+        "decoder), 0.53x sd-turbo's; measured with random weights and a UNet of the shape the SDXS paper "
+        "describes (its published config.json not read here)",
+        "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny --sdxs "
+        "(docs/diffusers.md)",
         notes="distilled from SD 2.1-base; its vae/ is already a tiny autoencoder (the full one, vae_large/, is "
         "not pulled); one step at every tier",
         translator=ZH_EN,
