@@ -1,21 +1,38 @@
 """CPU cost of the sd-turbo preset, measured without its weights: SD-Turbo's architecture (the SD
-2.1 UNet, the OpenCLIP ViT-H text encoder, the SD VAE) is built in code with random weights, and
-the same StableDiffusionPipeline call the preset makes (512x512, guidance 0) is timed. Speed and
-memory do not depend on the weight values, so this is the preset's cost on this CPU; the images
-are noise. Nothing is downloaded.
+2.1 UNet, the OpenCLIP ViT-H text encoder, the SD VAE) and TAESD's are built in code with random
+weights, and the same StableDiffusionPipeline call the preset makes (512x512, guidance 0) is timed.
+Speed and memory do not depend on the weight values, so this is the preset's cost on this CPU; the
+images are noise. Nothing is downloaded.
 
-    .venv/bin/python bench/sd_turbo_cpu.py --steps 1 4 --repeats 3
-"""
+    # speed: each arithmetic x decoder, in one process on the same weights and seeds (--sdxs: and
+    # SDXS-512's smaller UNet with the tiny decoder)
+    .venv/bin/python bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny --sdxs
+
+    # memory: the folders `wanimage pull sd-turbo` writes (fp16 files, random weights), then each
+    # dtype loaded through the preset's own loader in a process of its own (peak RSS of that process)
+    .venv/bin/python bench/sd_turbo_cpu.py --save /tmp/wanimage-sd-turbo
+    .venv/bin/python bench/sd_turbo_cpu.py --memory /tmp/wanimage-sd-turbo --dtype auto float32
+
+The difference each option makes to the image is the mean absolute pixel difference (0-255) from
+float32 with the same decoder on the same seed. With random weights that measures how far the
+arithmetic's rounding carries through the network, not how a trained model's picture looks."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+
+PROMPT = "a red apple on a table"
 
 
 def sd_turbo_pipeline():
@@ -51,42 +68,180 @@ def sd_turbo_pipeline():
     return pipe
 
 
+def taesd_model():
+    """TAESD (madebyollin/taesd): diffusers' AutoencoderTiny defaults are its config."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(1)
+    return AutoencoderTiny().eval()
+
+
+def sdxs_unet():
+    """SDXS-512's UNet as the SDXS paper describes it (three levels, one block per level, about a
+    third of SD 2.1's), not its published config.json, which could not be read here: an estimate."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(2)
+    return UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=1, cross_attention_dim=1024,
+        block_out_channels=(320, 640, 1280), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")).eval()
+
+
 def params(module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
+
+
+def timed(pipe, steps: int, seed: int, size: int) -> tuple[float, float, np.ndarray]:
+    t, c = time.perf_counter(), time.process_time()
+    image = pipe(PROMPT, num_inference_steps=steps, guidance_scale=0.0, height=size, width=size,
+                 generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+    return time.perf_counter() - t, time.process_time() - c, np.asarray(image, dtype=np.int16)
+
+
+# ------------------------------------------------------------------------------ speed
+
+
+def speed(args) -> None:
+    from wanimage.engines.diffusers.dtypes import DTYPES, cpu_has_bfloat16
+
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     pipe = sd_turbo_pipeline()
-    print(f"SD-Turbo architecture, random weights, float32, {args.size}x{args.size}, guidance 0, "
-          f"{args.threads} torch threads on {os.cpu_count()} CPUs (built in {time.monotonic() - started:.1f}s)")
+    full, tiny = pipe.vae, taesd_model()
+    turbo, small = pipe.unet, (sdxs_unet() if args.sdxs else None)
+    print(f"SD-Turbo architecture, random weights, {args.size}x{args.size}, guidance 0, {args.threads} torch "
+          f"threads on {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, native "
+          f"bfloat16: {cpu_has_bfloat16()} (built in {time.monotonic() - started:.1f}s)")
     print(f"params: unet {params(pipe.unet):.0f}M, text encoder {params(pipe.text_encoder):.0f}M, "
-          f"vae {params(pipe.vae):.1f}M")
-    gen = torch.Generator("cpu")
+          f"vae {params(full):.1f}M, taesd {params(tiny):.1f}M"
+          + (f", sdxs unet (estimated shape) {params(small):.0f}M" if small is not None else ""))
+    reference: dict[tuple[str, int, int], np.ndarray] = {}  # (vae, steps, seed) -> float32 image
+    print("| model | dtype | decoder | steps | wall s (median) | CPU core-s | vs float32, same decoder and seed |")
+    print("|---|---|---|---|---|---|---|")
+    runs = [("sd-turbo", vae) for vae in args.vae] + ([("sdxs", "tiny")] if small is not None else [])
+    for dtype in args.dtype:  # float32 first: the reference
+        for module in (turbo, small, pipe.text_encoder, full, tiny):
+            if module is not None:
+                module.to(DTYPES[dtype])
+        for model, vae in runs:
+            pipe.unet = turbo if model == "sd-turbo" else small
+            pipe.vae = full if vae == "full" else tiny
+            with torch.inference_mode():
+                timed(pipe, 1, 0, args.size)  # warm-up
+                for steps in args.steps:
+                    walls, cpus, diffs = [], [], []
+                    for seed in range(args.repeats):
+                        wall, cpu, image = timed(pipe, steps, seed, args.size)
+                        walls.append(wall)
+                        cpus.append(cpu)
+                        key = (model, vae, steps, seed)
+                        ref = reference.setdefault(key, image) if dtype == "float32" else reference.get(key)
+                        if ref is not None:
+                            diffs.append(float(np.abs(image - ref).mean()))
+                    diff = f"{statistics.mean(diffs):.2f}" if diffs else "no float32 run"
+                    print(f"| {model} | {dtype} | {vae} | {steps} | {statistics.median(walls):.2f} | "
+                          f"{statistics.median(cpus):.1f} | {diff} |", flush=True)
+    print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}; peak RSS {peak_rss() / 1e9:.2f} GB (float32 "
+          "weights built, then cast: see --memory for the preset's own load)")
+
+
+# ------------------------------------------------------------------------------ memory
+
+
+def save(models: Path) -> None:
+    """The folders `wanimage pull sd-turbo` writes: fp16 variant files, TAESD's float32 file."""
+    from wanimage.engines.diffusers.models_dir import folder_name, write_manifest
+    from wanimage.engines.diffusers.presets import TAESD
+
+    def pulled(repo: str, write) -> None:
+        folder = models / folder_name(repo)
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder)
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+                       and not p.name.startswith(".wanimage"))
+        write_manifest(folder, repo, None, "bench/sd_turbo_cpu.py (random weights)", files)
+        print(f"{repo}: {len(files)} files in {folder}")
+
+    pipe = sd_turbo_pipeline()
+    with torch.no_grad():
+        pulled("stabilityai/sd-turbo", lambda f: pipe.to(torch.float16).save_pretrained(f, variant="fp16"))
+        pulled(TAESD, lambda f: taesd_model().save_pretrained(f))
+
+
+def memory_child(models: Path, dtype: str, vae: str, size: int) -> dict:
+    """One process: the preset's engines for both model ids over one pool, one image each."""
+    from dataclasses import replace
+
+    from wanimage.engines.diffusers import FAMILIES
+    from wanimage.engines.diffusers.engine import DiffusersEngine
+    from wanimage.engines.diffusers.loader import PipelinePool
+    from wanimage.engines.diffusers.preset_config import preset_configs
+
+    configs = preset_configs("sd-turbo", models, models)
+    pool = PipelinePool()
+    started = time.monotonic()
+    engines = []
+    for model in ("wan2.7-image", "wan2.7-image-pro"):
+        cfg = replace(configs[model], dtype=dtype, **({"vae": "full"} if vae == "full" else {}))
+        engines.append(DiffusersEngine(model, cfg, FAMILIES["sd"], "cpu", pool, preset="sd-turbo"))
+    pipes = [e.pipeline("text_to_image") for e in engines]
+    load = time.monotonic() - started
+    after_load = peak_rss()
     with torch.inference_mode():
-        pipe("warm-up", num_inference_steps=1, guidance_scale=0.0, height=args.size, width=args.size,
-             generator=gen.manual_seed(0))
-        for steps in args.steps:
-            times, cpu = [], []
-            for i in range(args.repeats):
-                t, c = time.perf_counter(), time.process_time()
-                pipe("a red apple on a table", num_inference_steps=steps, guidance_scale=0.0, height=args.size,
-                     width=args.size, generator=gen.manual_seed(i))
-                times.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - c)
-            # CPU seconds say what the work costs whatever else runs beside it; wall seconds depend on that
-            print(f"{steps} step(s): wall median {statistics.median(times):.2f} s per image "
-                  f"(min {min(times):.2f}, max {max(times):.2f}), CPU {statistics.median(cpu):.1f} core-seconds "
-                  f"per image, {args.repeats} runs; load average (1 min) after: {os.getloadavg()[0]:.1f}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
-    print(f"peak RSS {peak / 1e9:.2f} GB (the whole process: weights, activations, Python)")
+        wall, cpu, _ = timed(pipes[0], 1, 0, size)
+    return {"dtype": str(engines[0].dtype).removeprefix("torch."), "vae": type(pipes[0].vae).__name__,
+            "shared": pipes[0] is pipes[1], "load_s": load, "peak_after_load": after_load, "peak": peak_rss(),
+            "wall": wall, "cpu": cpu, "weights": sum(t.numel() * t.element_size() for m in
+                                                     (pipes[0].unet, pipes[0].text_encoder, pipes[0].vae)
+                                                     for t in m.parameters())}
+
+
+def memory(args) -> None:
+    print("| dtype asked | computes in | decoder | both ids share one pipeline | load s | weights | "
+          "peak RSS after load | peak RSS after one 512x512 image | wall s | CPU core-s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for dtype in args.dtype:
+        for vae in args.vae:
+            out = subprocess.run([sys.executable, __file__, "--memory-child", str(args.memory), dtype, vae,
+                                  str(args.size)], capture_output=True, text=True)
+            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+            if out.returncode or not lines:
+                print(f"| {dtype} | failed: {out.stderr.strip().splitlines()[-1:]} |")
+                continue
+            r = json.loads(lines[-1])
+            print(f"| {dtype} | {r['dtype']} | {r['vae']} | {r['shared']} | {r['load_s']:.1f} | "
+                  f"{r['weights'] / 1e9:.2f} GB | {r['peak_after_load'] / 1e9:.2f} GB | {r['peak'] / 1e9:.2f} GB | "
+                  f"{r['wall']:.2f} | {r['cpu']:.1f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, nargs="+", default=[1])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--vae", nargs="+", default=["full", "tiny"], choices=["full", "tiny"])
+    parser.add_argument("--sdxs", action="store_true", help="also time SDXS-512's UNet (estimated shape), TAESD")
+    parser.add_argument("--save", type=Path, help="write the pulled folders (random weights) here")
+    parser.add_argument("--memory", type=Path, help="load the folders --save wrote, one process per dtype")
+    parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        models, dtype, vae, size = args.memory_child
+        print(json.dumps(memory_child(Path(models), dtype, vae, int(size))))
+    elif args.save:
+        save(args.save)
+    elif args.memory:
+        memory(args)
+    else:
+        speed(args)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,15 @@ ROLES = {
     "zimage": 'text_to_image = "tiny:zimage"\nedit = "tiny:zimage:omni"\ninpaint = "tiny:zimage"',
     "wan": 'text_to_image = "tiny:wan"',
     "sd": 'text_to_image = "tiny:sd"\nedit = "tiny:sd"\ninpaint = "tiny:sd"',
+    # the CPU presets' way: a tiny autoencoder encodes and decodes in the VAE's place
+    "sd-taesd": 'text_to_image = "tiny:sd"\nedit = "tiny:sd"\ninpaint = "tiny:sd"\nvae = "tiny:taesd"',
 }
 FAMILIES = tuple(ROLES)
 
 
 def config_for(family: str) -> str:
-    models = "".join(f'\n[models."{m}"]\nfamily = "{family}"\n{ROLES[family]}\n' for m in MODELS)
+    name = family.partition("-")[0]  # "sd-taesd": the sd family with a tiny autoencoder
+    models = "".join(f'\n[models."{m}"]\nfamily = "{name}"\n{ROLES[family]}\n' for m in MODELS)
     return DEFAULTS + models
 
 

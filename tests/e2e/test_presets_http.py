@@ -45,12 +45,14 @@ def preset_server(tmp_path_factory):
     """sd-turbo pulled from a loopback Hub (a tiny pipeline under its name), served by a preset."""
     from diffusers import StableDiffusionPipeline
 
-    from wanimage.engines.diffusers.tiny import tiny_cpu_speedups, tiny_pipeline
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_cpu_speedups, tiny_pipeline
 
     tmp = tmp_path_factory.mktemp("preset")
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp / "repo", variant="fp16")
+    tiny_component("taesd", "vae").save_pretrained(tmp / "taesd")  # its tiny autoencoder, pulled with it
     translator = tiny_marian(tmp / "opus-mt-zh-en")  # pulled with the preset: Chinese prompts for CLIP
-    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo", "Helsinki-NLP/opus-mt-zh-en": translator}).start()
+    hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo", "Helsinki-NLP/opus-mt-zh-en": translator,
+                   "madebyollin/taesd": tmp / "taesd"}).start()
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_ENDPOINT", hub.url)
     mp.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -97,6 +99,29 @@ def test_models_lists_engine_preset_checkpoints_disk_and_memory(preset_server):
     assert ext["checkpoints"][0]["source"].endswith("stabilityai--sd-turbo")
     assert set(ext["checkpoints"][0]["roles"]) == {"text_to_image", "edit", "inpaint", "refine"}
     assert ext["resident"] is True and ext["memory_bytes"] > 0  # text-to-image ran: its pipeline is loaded
+    vae = ext["checkpoints"][-1]  # the tiny autoencoder pulled with the preset decodes
+    assert vae["source"].endswith("madebyollin--taesd") and vae["roles"] == ["vae"] and vae["on_disk"] is True
+
+
+def test_a_box_edit_through_the_tiny_autoencoder_keeps_every_pixel_outside_the_box(preset_server):
+    from base64 import b64encode
+    from io import BytesIO
+
+    from PIL import Image
+
+    src = np.random.default_rng(3).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+    buf = BytesIO()
+    Image.fromarray(src).save(buf, "PNG")
+    image = "data:image/png;base64," + b64encode(buf.getvalue()).decode()
+    box = [200, 100, 600, 500]
+    msg = Message(role="user", content=[{"image": image}, {"text": "a red ball in the box"}])
+    rsp = ImageGeneration.call(model="wan2.7-image", api_key=KEY, messages=[msg], size="1024*768", seed=4,
+                               bbox_list=[[box]])
+    assert rsp.status_code == HTTPStatus.OK, rsp.message
+    out = pixels_of(rsp.output.choices[0]["message"]["content"][0]["image"])
+    inside = np.zeros((768, 1024), dtype=bool)
+    inside[100:500, 200:600] = True
+    assert np.array_equal(out[~inside], src[~inside]) and not np.array_equal(out[inside], src[inside])
 
 
 def test_playground_names_the_preset_serving(preset_server, open_page):  # noqa: F811

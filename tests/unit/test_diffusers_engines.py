@@ -437,3 +437,126 @@ def test_the_requests_negative_prompt_wins_over_the_configs(monkeypatch):
     engine.generate(job(Mode.TEXT_TO_IMAGE, 64, 64, negative_prompt="blurry"), no_progress)
     engine.generate(job(Mode.TEXT_TO_IMAGE, 64, 64), no_progress)
     assert seen == ["blurry", "from the config"]
+
+
+# ------------------------------------------------------------------ tiny autoencoder (vae = ...)
+
+TINY_VAE = {"sd": "tiny:taesd", "sdxl": "tiny:taesd"}  # the tiny SD and SDXL pipelines share a 4-channel latent
+
+
+def _vae_calls(engine: DiffusersEngine, role: str, monkeypatch) -> list[str]:
+    """Which of the role's VAE methods ran: its AutoencoderTiny must both encode and decode."""
+    from diffusers import AutoencoderTiny
+
+    vae = engine.pipeline(role).vae
+    assert isinstance(vae, AutoencoderTiny)
+    calls: list[str] = []
+    for name in ("encode", "decode"):
+        original = getattr(vae, name)
+        monkeypatch.setattr(vae, name, lambda *a, _n=name, _o=original, **k: calls.append(_n) or _o(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("family", TINY_VAE)
+def test_every_mode_runs_through_the_tiny_autoencoder(family, monkeypatch):
+    engine = make_engine(family, vae=TINY_VAE[family])
+    full = engine_for(family)
+    calls = _vae_calls(engine, "text_to_image", monkeypatch)
+    images = engine.generate(job(Mode.TEXT_TO_IMAGE, n=2), no_progress)
+    assert [im.size for im in images] == [(100, 70)] * 2 and calls == ["decode", "decode"]
+    assert not np.array_equal(pixels(images[0]), pixels(full.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]))
+    assert np.array_equal(pixels(engine.generate(job(Mode.TEXT_TO_IMAGE, seed=8), no_progress)[0]),
+                          pixels(images[1]))  # image i == a run with seed + i
+    sets = engine.generate(job(Mode.TEXT_TO_IMAGE_SET, n=2, prompt="image 1: a cat. image 2: the cat asleep"),
+                           no_progress)
+    assert [im.size for im in sets] == [(100, 70)] * 2
+    # box edits: the tiny encoder reads the canvas, the tiny decoder paints, and outside the boxes
+    # the output is the source, exactly
+    calls = _vae_calls(engine, "inpaint", monkeypatch)
+    src, boxes = photo(120, 90), [Box(10, 10, 60, 50)]
+    out = engine.generate(job(Mode.EDIT, 120, 90, images=[src], boxes=[boxes]), no_progress)[0]
+    inside = np.zeros((90, 120), dtype=bool)
+    inside[10:50, 10:60] = True
+    assert np.array_equal(pixels(out)[~inside], pixels(src)[~inside])
+    assert not np.array_equal(pixels(out)[inside], pixels(src)[inside])
+    assert "encode" in calls and "decode" in calls
+
+
+def test_edits_and_image_sets_encode_with_the_tiny_encoder(monkeypatch):
+    engine = make_engine("sd", vae="tiny:taesd")
+    calls = _vae_calls(engine, "edit", monkeypatch)
+    out = engine.generate(job(Mode.EDIT, images=[photo()]), no_progress)
+    assert out[0].size == (100, 70) and calls[:2] == ["encode", "decode"]  # img2img from the reference
+    calls.clear()
+    sets = engine.generate(job(Mode.IMAGE_TO_IMAGE_SET, n=2, images=[photo()],
+                               prompt="image 1: a cat. image 2: the cat asleep"), no_progress)
+    assert [im.size for im in sets] == [(100, 70)] * 2 and calls.count("encode") == 2
+
+
+def test_both_model_ids_share_one_pipeline_and_vae_full_is_another(monkeypatch):
+    """The preset's two model ids (different steps) hold one copy of the weights; a model that
+    keeps the full VAE does not get the tiny one's pipeline, nor the other way round."""
+    from diffusers import AutoencoderKL
+
+    pool = PipelinePool()
+    base = make_engine("sd", pool, vae="tiny:taesd")
+    pro = make_engine("sd", pool, vae="tiny:taesd", steps=4)
+    assert base.pipeline("text_to_image") is pro.pipeline("text_to_image")
+    assert base.pipeline("edit").unet is pro.pipeline("inpaint").unet is base.pipeline("text_to_image").unet
+    kept = make_engine("sd", pool, vae="full")
+    assert isinstance(kept.pipeline("text_to_image").vae, AutoencoderKL)
+    assert kept.pipeline("text_to_image") is not base.pipeline("text_to_image")
+    assert base.describe()["vae"] == {"checkpoint": "tiny:taesd", "on_disk": None, "disk_bytes": None}
+    assert kept.describe()["vae"] is None
+
+
+def test_pulled_folders_load_in_the_compute_dtype_with_the_tiny_autoencoder(tmp_path, monkeypatch):
+    """fp16 variant files (what `wanimage pull sd-turbo` fetches) load straight into the dtype
+    "auto" resolves to, the VAE from the TAESD folder, never the checkpoint's own."""
+    import torch
+    from diffusers import AutoencoderTiny, StableDiffusionPipeline
+
+    from wanimage.engines.diffusers import dtypes
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
+    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(dtypes, "cpu_has_bfloat16", lambda native=native: native)
+        raw = {"family": "sd", "text_to_image": {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"},
+               "dtype": "auto", "vae": str(tmp_path / "taesd"), **FAST}
+        engine = DiffusersEngine("wan2.7-image", parse_config({"models": {"m": raw}})["m"], FAMILIES["sd"])
+        pipe = engine.pipeline("text_to_image")
+        assert isinstance(pipe.vae, AutoencoderTiny)
+        assert {p.dtype for m in (pipe.unet, pipe.text_encoder, pipe.vae) for p in m.parameters()} == {dtype}
+        assert engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
+
+
+def test_a_missing_tiny_autoencoder_names_the_fix(tmp_path):
+    from wanimage.errors import ModelUnavailable
+
+    engine = make_engine("sd", vae=str(tmp_path / "nowhere"))
+    with pytest.raises(ModelUnavailable, match=r"tiny autoencoder .*vae = \"full\""):
+        engine.pipeline("text_to_image")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_streamed_components_hold_exactly_what_from_pretrained_loads(tmp_path, dtype):
+    """The CPU loader reads each tensor into the compute dtype (no whole-file copy beside it):
+    every parameter and buffer equals what from_pretrained gives for the same files."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from wanimage.engines.diffusers.streamed import preload_components
+    from wanimage.engines.diffusers.tiny import tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path, variant="fp16")
+    want = getattr(torch, dtype)
+    streamed = preload_components(tmp_path, "fp16", want, skip=set())
+    assert set(streamed) == {"unet", "vae", "text_encoder"}
+    reference = StableDiffusionPipeline.from_pretrained(tmp_path, variant="fp16", dtype=want)
+    for name, module in streamed.items():
+        ours, theirs = module.state_dict(), getattr(reference, name).state_dict()
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), (name, key)

@@ -18,7 +18,11 @@ from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
 from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
 from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits, served_ids
-from wanimage.engines.diffusers.repo_files import select_files, select_model_files
+from wanimage.engines.diffusers.repo_files import (
+    select_component_files,
+    select_files,
+    select_model_files,
+)
 from wanimage.engines.factories import engine_factories
 from wanimage.types import MODELS, QWEN_MODELS, WAN_MODELS
 
@@ -60,8 +64,10 @@ def test_the_documented_presets_are_there_with_a_cpu_real_one():
     assert {"sd-turbo", "sdxl", "sdxl-turbo", "z-image-turbo", "flux2-klein-4b", "flux1-schnell", "flux1-dev",
             "qwen-image"} <= set(PRESETS)
     cpu = [p for p in PRESETS.values() if p.device == "cpu"]
-    assert [p.name for p in cpu] == ["sd-turbo"] and cpu[0].family == "sd"
-    assert set(cpu[0].roles) == {"text_to_image", "edit", "inpaint", "refine"}
+    assert [p.name for p in cpu] == ["sd-turbo", "sdxs-512"] and {p.family for p in cpu} == {"sd"}
+    for p in cpu:
+        assert set(p.roles) == {"text_to_image", "edit", "inpaint", "refine"}
+        assert p.settings["dtype"] == "auto" and p.settings["steps"] == 1  # bfloat16 where the CPU has it
     assert PRESETS["sdxl"].roles["inpaint"].repo == "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
     assert PRESETS["qwen-image"].roles["edit"].repo == "Qwen/Qwen-Image-Edit-2511"
     flux = PRESETS["flux1-schnell"].roles
@@ -72,15 +78,16 @@ def test_the_documented_presets_are_there_with_a_cpu_real_one():
 @pytest.mark.parametrize("repo", REPOS)
 def test_download_size_is_the_selection_over_the_published_tree(repo):
     tree = fixture(repo)
-    selected = (select_files(tree["files"], tree["model_index"], REPOS[repo].variant) if REPOS[repo].pipeline
-                else select_model_files(tree["files"]))
+    kind = REPOS[repo].kind
+    selected = (select_files(tree["files"], tree["model_index"], REPOS[repo].variant) if kind == "pipeline"
+                else select_component_files(tree["files"]) if kind == "component" else select_model_files(tree["files"]))
     size = sum(tree["files"][f] for f in selected)
     assert abs(REPOS[repo].download_bytes - size) <= 0.01 * size, f"{repo}: table {REPOS[repo].download_bytes}, tree {size}"
 
 
 def test_what_fits_follows_gpu_memory_else_ram():
     sd, qwen = PRESETS["sd-turbo"], PRESETS["qwen-image"]
-    assert fits(sd, None, 16 * 10**9) and not fits(sd, None, 4 * 10**9)
+    assert fits(sd, None, 16 * 10**9) and fits(sd, None, 4 * 10**9) and not fits(sd, None, 2 * 10**9)  # 3.3 GB
     assert not fits(qwen, None, 10**12)  # no GPU: a GPU preset never fits, whatever the RAM
     assert fits(qwen, 141 * 10**9, 0) and not fits(qwen, 24 * 10**9, 0)
 
@@ -184,3 +191,104 @@ def test_clip_presets_pull_a_translator_and_say_they_do_not_read_chinese():
     tree = fixture("Helsinki-NLP/opus-mt-zh-en")["files"]
     assert select_model_files(tree) == ["README.md", "config.json", "generation_config.json", "pytorch_model.bin",
                                         "source.spm", "target.spm", "tokenizer_config.json", "vocab.json"]
+
+
+def test_cpu_presets_pull_a_tiny_autoencoder_and_a_config_key_keeps_the_full_vae(tmp_path):
+    from wanimage.cli.presets import markdown_table, rows
+
+    assert PRESETS["sd-turbo"].vae == "madebyollin/taesd" and PRESETS["sdxl-turbo"].vae == "madebyollin/taesdxl"
+    assert PRESETS["sdxs-512"].vae is None  # its own vae/ is already tiny
+    for name in ("sd-turbo", "sdxl-turbo"):
+        preset = PRESETS[name]
+        assert preset.vae in preset.repos  # `wanimage pull NAME` fetches it
+        assert REPOS[preset.vae].kind == "component" and REPOS[preset.vae].licence == "MIT"
+        config = engine_config(preset, lambda repo: f"/models/{repo}")
+        assert {t["vae"] for t in config["models"].values()} == {f"/models/{preset.vae}"}
+    table = {r["name"]: r for r in rows("/nonexistent", None, 0)}
+    assert table["sd-turbo"]["vae"] == "madebyollin/taesd"
+    assert "[madebyollin/taesd](https://huggingface.co/madebyollin/taesd): tiny autoencoder" in markdown_table()
+    # pulled with it: served through it; `vae = "full"` in a config file keeps the SD VAE
+    sd = pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
+    taesd = pulled(tmp_path, "madebyollin/taesd", {"config.json": b"{}", "diffusion_pytorch_model.safetensors": b"x"})
+    assert preset_configs("sd-turbo", tmp_path, tmp_path)[MODELS[0]].vae == str(taesd)
+    override = tmp_path / "engines.toml"
+    override.write_text('[defaults]\nvae = "full"\n')
+    assert {c.vae for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {"full"}
+    assert sd.is_dir()
+
+
+def test_a_preset_pulled_before_it_named_a_tiny_autoencoder_serves_with_the_full_vae(tmp_path, caplog):
+    pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
+    with caplog.at_level("WARNING"):
+        configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert {c.vae for c in configs.values()} == {None}
+    assert "madebyollin/taesd is not pulled" in caplog.text and "wanimage pull sd-turbo" in caplog.text
+
+
+def test_tiny_autoencoder_selection_keeps_the_diffusers_copy_only():
+    tree = fixture("madebyollin/taesd")["files"]
+    assert select_component_files(tree) == ["README.md", "config.json", "diffusion_pytorch_model.safetensors"]
+    with pytest.raises(ValueError, match="config.json"):
+        select_component_files(["taesd_decoder.safetensors"])
+
+
+@pytest.mark.parametrize("value", ["float64", "fp16", "half"])
+def test_an_unknown_dtype_is_refused_with_the_choices(value):
+    from wanimage.engines.diffusers.config import EngineConfigError
+
+    with pytest.raises(EngineConfigError, match=r"dtype: one of auto, bfloat16, float16, float32"):
+        parse_config({"models": {"wan2.7-image": {"family": "sd", "text_to_image": "tiny:sd", "dtype": value}}})
+
+
+def test_auto_dtype_is_bfloat16_on_cuda_and_on_cpus_with_native_bfloat16(monkeypatch):
+    import torch
+
+    from wanimage.engines.diffusers import dtypes
+
+    assert dtypes.native_bfloat16("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    assert dtypes.native_bfloat16("processor\t: 0\nflags\t\t: fpu avx2 amx_tile amx_bf16\n")
+    assert not dtypes.native_bfloat16("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert dtypes.native_bfloat16("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")  # arm64
+    for native, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(dtypes, "cpu_has_bfloat16", lambda native=native: native)
+        assert dtypes.resolve_dtype("auto", "cpu") == dtypes.resolve_dtype(None, "cpu") == want
+        assert dtypes.resolve_dtype("float32", "cpu") == torch.float32  # asked for: kept
+        assert dtypes.resolve_dtype(None, "cuda") == torch.bfloat16
+
+
+def test_sdxs_preset_serves_every_mode_from_a_pulled_folder_whose_vae_is_tiny(tmp_path):
+    """IDKiro/sdxs-512-0.9 holds an AutoencoderTiny in vae/: a tiny SD pipeline saved that way
+    and pulled (manifest) serves text-to-image, edits and box edits with it, in one step."""
+    from dataclasses import replace
+
+    import numpy as np
+    from diffusers import AutoencoderTiny, StableDiffusionPipeline
+    from PIL import Image
+
+    from wanimage.core.job import make_job
+    from wanimage.engines.base import no_progress
+    from wanimage.engines.diffusers.engine import DiffusersEngine
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_cpu_speedups, tiny_pipeline
+    from wanimage.types import Box, Mode
+
+    tiny = tiny_pipeline(StableDiffusionPipeline, "sd")
+    folder = tmp_path / "IDKiro--sdxs-512-0.9"
+    StableDiffusionPipeline(**{**tiny.components, "vae": tiny_component("taesd", "vae")}).save_pretrained(folder)
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    write_manifest(folder, "IDKiro/sdxs-512-0.9", None, "test", files)
+    configs = preset_configs("sdxs-512", tmp_path, tmp_path)
+    assert {c.steps for c in configs.values()} == {1} and {c.vae for c in configs.values()} == {None}
+    cfg = replace(configs[MODELS[0]], max_generate_pixels=64 * 48)
+    engine = DiffusersEngine(MODELS[0], cfg, FAMILIES["sd"], preset="sdxs-512")
+    src = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    with tiny_cpu_speedups():
+        assert isinstance(engine.pipeline("text_to_image").vae, AutoencoderTiny)
+        out = engine.generate(make_job(MODELS[0], Mode.TEXT_TO_IMAGE, "a red apple", 64, 48, 1, 3), no_progress)
+        assert out[0].size == (64, 48)
+        edit = engine.generate(make_job(MODELS[0], Mode.EDIT, "make it blue", 64, 48, 1, 3, images=[src]), no_progress)
+        assert edit[0].size == (64, 48)
+        boxed = engine.generate(make_job(MODELS[0], Mode.EDIT, "a ball", 64, 48, 1, 3, images=[src],
+                                         boxes=[[Box(8, 8, 32, 32)]]), no_progress)[0]
+    inside = np.zeros((48, 64), dtype=bool)
+    inside[8:32, 8:32] = True
+    assert np.array_equal(np.asarray(boxed)[~inside], np.asarray(src)[~inside])

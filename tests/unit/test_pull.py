@@ -103,14 +103,30 @@ def tiny_repo(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def taesd_repo(tmp_path_factory) -> Path:
+    """madebyollin/taesd as the Hub holds it: the diffusers copy (safetensors and .bin) beside the
+    original-format encoder and decoder files, which `from_pretrained` does not read."""
+    from wanimage.engines.diffusers.tiny import tiny_component
+
+    root = tmp_path_factory.mktemp("hub") / "taesd"
+    vae = tiny_component("taesd", "vae")
+    vae.save_pretrained(root)
+    vae.save_pretrained(root, safe_serialization=False)
+    for half in ("encoder", "decoder"):
+        (root / f"taesd_{half}.safetensors").write_bytes(b"\0" * 20_000)
+    (root / "README.md").write_text("# TAESD\n")
+    return root
+
+
 @pytest.fixture
-def hub(tiny_repo, monkeypatch):
+def hub(tiny_repo, taesd_repo, monkeypatch):
     import huggingface_hub.constants
 
     translator = tiny_marian(tiny_repo.parent / "opus-mt-zh-en") if not (tiny_repo.parent / "opus-mt-zh-en").exists() \
         else tiny_repo.parent / "opus-mt-zh-en"
     running = FakeHub({"stabilityai/sd-turbo": tiny_repo, "black-forest-labs/FLUX.1-dev": tiny_repo,
-                       "Helsinki-NLP/opus-mt-zh-en": translator},
+                       "Helsinki-NLP/opus-mt-zh-en": translator, "madebyollin/taesd": taesd_repo},
                       gated={"black-forest-labs/FLUX.1-dev"}).start()
     monkeypatch.setenv("HF_ENDPOINT", running.url)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -134,6 +150,8 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
     assert not [f for f in got if f.endswith(".bin") or f.endswith("model.safetensors")], got  # fp16 only
     manifest = json.loads((folder / MANIFEST).read_text())
     assert sorted(manifest["files"]) == sorted(f for f in got if f != MANIFEST)
+    taesd = json.loads((carry / "madebyollin--taesd" / MANIFEST).read_text())  # pulled with the preset
+    assert sorted(taesd["files"]) == ["README.md", "config.json", "diffusion_pytorch_model.safetensors"]
 
     assert pull("sd-turbo", "--from", str(carry), "--models-dir", str(models)) == 0
     assert "installed" in capsys.readouterr().out
@@ -153,6 +171,9 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
     image = engine.generate(make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, "a red apple", 64, 48, 1, 3), no_progress)[0]
     assert image.size == (64, 48)
     assert engine.describe()["roles"][0]["on_disk"] is True and engine.describe()["disk_bytes"] > 0
+    assert type(engine.pipeline("text_to_image").vae).__name__ == "AutoencoderTiny"  # the pulled TAESD decodes
+    assert engine.describe()["vae"]["checkpoint"] == str(models / "madebyollin--taesd")
+    assert engine.describe()["vae"]["on_disk"] is True
 
 
 def test_a_cut_mid_file_resumes_with_a_range_request(hub, tmp_path):

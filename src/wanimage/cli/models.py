@@ -60,7 +60,8 @@ def _state(s: dict) -> str:
     else:
         resident = f"resident, {human(s['memory_bytes'])}" if s["resident"] else "not resident (loads on first use)"
     preset = f"preset={s['preset']} " if s.get("preset") else ""
-    return f"{preset}{s['label']}; device={s['device']}; {resident}"
+    dtype = f"; dtype={s['dtype']}" if s.get("dtype") else ""  # "auto" resolved: what it computes in
+    return f"{preset}{s['label']}; device={s['device']}{dtype}; {resident}"
 
 
 def _disk(on_disk: bool | None, size: int | None) -> str:

@@ -22,7 +22,8 @@ def rows(models_dir, gpu_bytes: int | None, ram_bytes: int) -> list[dict]:
             "download_bytes": p.download_bytes, "memory_bytes": p.memory_bytes, "memory_note": p.memory_note,
             "roles": {role: r.repo for role, r in p.roles.items()}, "licences": p.licences,
             "gated": [r for r in p.repos if _repo(r).gated], "speed": p.speed, "speed_source": p.speed_source,
-            "reads_chinese": p.reads_chinese, "translator": p.translator,
+            "reads_chinese": p.reads_chinese, "translator": p.translator, "vae": p.vae,
+            "dtype": p.settings.get("dtype"), "notes": p.notes,
         })
     return out
 
@@ -54,6 +55,8 @@ def markdown_table() -> str:
         checkpoints = "<br>".join(
             f"[{repo}]({REPOS[repo].page}){' (' + REPOS[repo].variant + ')' if REPOS[repo].variant else ''}"
             f"{' gated' if REPOS[repo].gated else ''}: {', '.join(roles)}" for repo, roles in by_repo.items())
+        if p.vae:  # pulled with it; `vae = "full"` keeps the checkpoint's own VAE
+            checkpoints += f"<br>[{p.vae}]({REPOS[p.vae].page}): tiny autoencoder in the VAE's place"
         if p.translator:  # its text encoder reads English only: Chinese prompts are translated first
             checkpoints += f"<br>[{p.translator}]({REPOS[p.translator].page}): Chinese prompts into English"
         steps = f"{p.settings.get('steps')} / {p.settings.get('guidance', p.settings.get('true_cfg', '-'))}"
@@ -88,6 +91,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(f"  {'':15s} licence: {'; '.join(r['licences'])}{gated}")
         speed = r["speed"] + (f" [{r['speed_source']}]" if r["speed_source"] else "")
         print(f"  {'':15s} speed: {speed}")
+        if r["vae"]:
+            print(f"  {'':15s} decoder: {r['vae']} (tiny autoencoder, pulled with it; vae = \"full\" in an engine "
+                  "config keeps the full VAE)")
         print(f"  {'':15s} Chinese prompts: {_chinese(r)}")
     print("pull one with `wanimage pull NAME`, then `wanimage serve --preset NAME` (docs/diffusers.md)")
     return 0

@@ -52,7 +52,7 @@ def _pull_one(repo, root: Path, args: argparse.Namespace) -> None:
         manifest = hub.pull_modelscope(repo.id, model_id, status.path, repo.variant, args.revision)
     else:
         plan = hub.plan_huggingface(repo.id, status.path, repo.variant, args.revision, repo.licence_url,
-                                    pipeline=repo.pipeline)
+                                    kind=repo.kind)
         left = plan.remaining()
         print(f"{repo.id}: {len(plan.files)} files, {human(plan.total)}"
               f"{f' ({human(left)} left to fetch)' if left < plan.total * 0.99 else ''}"

@@ -33,6 +33,9 @@ def _diffusers(d: dict) -> dict:
         c = seen.setdefault(r["checkpoint"], {"source": r["checkpoint"], "roles": [], "on_disk": r["on_disk"],
                                               "disk_bytes": r["disk_bytes"]})
         c["roles"].append(r["role"])
+    if d.get("vae"):  # a tiny autoencoder in the VAE's place (presets pull it)
+        seen.setdefault(d["vae"]["checkpoint"], {"source": d["vae"]["checkpoint"], "roles": ["vae"],
+                                                 "on_disk": d["vae"]["on_disk"], "disk_bytes": d["vae"]["disk_bytes"]})
     checkpoints = list(seen.values())
     known = [c["on_disk"] for c in checkpoints if c["on_disk"] is not None]
     label = f"preset {d['preset']}" if d.get("preset") else f"diffusers {d['family']}"

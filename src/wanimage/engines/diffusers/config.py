@@ -28,6 +28,7 @@ from typing import Any
 from .families import FAMILIES
 
 ROLES = ("text_to_image", "edit", "inpaint", "refine")
+DTYPE_NAMES = ("auto", "bfloat16", "float16", "float32")
 OFFLOAD = ("none", "model", "sequential")
 STRATEGIES = ("stitch", "error")
 CACHES = ("none", "first_block", "taylorseer", "cache_dit")
@@ -94,7 +95,9 @@ class ModelConfig:
     call_kwargs: dict = field(default_factory=dict)  # extra arguments for every pipeline call
     # memory
     device: str | None = None  # None: Settings.device
-    dtype: str | None = None  # None: bfloat16 on cuda, float32 elsewhere
+    dtype: str | None = None  # None or "auto": bfloat16 on cuda and on CPUs with native bfloat16, else float32
+    vae: str | None = None  # a tiny autoencoder (AutoencoderTiny folder, Hub id, "tiny:taesd") in the VAE's
+    # place; None or "full": the checkpoint's own VAE
     offload: str = "none"
     vae_tiling: bool = False
     vae_slicing: bool = False
@@ -202,6 +205,12 @@ def quantize_table(value: Any, where: str) -> dict[str, str]:
 def validate(cfg, where: str) -> None:
     """Acceleration values a config file can get wrong whatever the device (acceleration.py
     checks what the device can run, where the engine is built)."""
+    if cfg.dtype is not None and cfg.dtype not in DTYPE_NAMES:
+        raise EngineConfigError(f"{where}.dtype: one of {', '.join(DTYPE_NAMES)} (auto: bfloat16 where the device "
+                                f"computes it natively, else float32), got {cfg.dtype!r}")
+    if cfg.vae is not None and (not isinstance(cfg.vae, str) or not cfg.vae.strip()):
+        raise EngineConfigError(f"{where}.vae: \"full\" (the checkpoint's VAE) or a tiny autoencoder's folder or "
+                                "Hub id, e.g. \"madebyollin/taesd\"")
     if cfg.cache not in CACHES:
         raise EngineConfigError(f"{where}.cache: one of {', '.join(CACHES)}")
     if cfg.cache in ("first_block", "taylorseer") and cfg.family not in CACHE_FAMILIES:

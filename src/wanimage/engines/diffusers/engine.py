@@ -333,20 +333,23 @@ class DiffusersEngine(Engine):
             nbytes = module_bytes(pipe, seen) if pipe is not None else 0
             rows.append({"role": role, "checkpoint": ckpt.source, "pipeline": cls_name,
                          "loaded": pipe is not None, "bytes": nbytes, **disk_state(ckpt)})
+        vae = self.loader.vae_source()
         return {"model": self.model, "family": self.family.name, "preset": self.preset, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload,
+                "vae": {"checkpoint": vae, **disk_state(Checkpoint(vae), component=True)} if vae else None,
                 "roles": rows, "bytes": sum(r["bytes"] for r in rows),
                 "disk_bytes": sum({r["checkpoint"]: r["disk_bytes"] or 0 for r in rows}.values())}
 
 
-def disk_state(ckpt: Checkpoint) -> dict:
+def disk_state(ckpt: Checkpoint, component: bool = False) -> dict:
     """on_disk: True / False for a local folder (complete by its pull manifest when it has one),
-    None for a Hub id (from_pretrained's cache decides) and tiny components (built in memory)."""
+    None for a Hub id (from_pretrained's cache decides) and tiny components (built in memory).
+    `component`: one diffusers model (config.json), not a pipeline (model_index.json)."""
     if ckpt.is_tiny or not ckpt.is_local:
         return {"on_disk": None, "disk_bytes": None}
     path = local_path(ckpt.source)
     manifest = read_manifest(path)
-    on_disk = path.is_dir() and (path / "model_index.json").is_file()
+    on_disk = path.is_dir() and (path / ("config.json" if component else "model_index.json")).is_file()
     if manifest is not None:
         try:
             check_complete(path, manifest)

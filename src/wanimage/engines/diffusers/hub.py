@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .models_dir import folder_bytes, write_manifest
-from .repo_files import NotAPipeline, select_files, select_model_files
+from .repo_files import NotAPipeline, select_component_files, select_files, select_model_files
 
 DISK_MARGIN = 1 * 10**9  # keep a gigabyte free beyond the download
 
@@ -90,9 +90,10 @@ def _hf_errors(repo: str, licence_url: str | None):
 
 
 def plan_huggingface(repo: str, target: Path, variant: str | None, revision: str | None = None,
-                     licence_url: str | None = None, pipeline: bool = True) -> Plan:
-    """List the repository, read its model_index.json, select the files to fetch (`pipeline=False`:
-    a transformers model folder, e.g. a preset's translator)."""
+                     licence_url: str | None = None, kind: str = "pipeline") -> Plan:
+    """List the repository, read its model_index.json, select the files to fetch (`kind`: "model",
+    a transformers model folder such as a preset's translator; "component", one diffusers model
+    such as a tiny autoencoder)."""
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
 
@@ -100,8 +101,8 @@ def plan_huggingface(repo: str, target: Path, variant: str | None, revision: str
         api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
         tree = {e.path: e.size for e in api.list_repo_tree(repo, recursive=True, revision=revision)
                 if isinstance(e, RepoFile)}
-        if not pipeline:
-            return _plan_model(repo, tree, target)
+        if kind != "pipeline":
+            return _plan_model(repo, tree, target, kind)
         index = None
         if "model_index.json" in tree:
             target.mkdir(parents=True, exist_ok=True)
@@ -121,9 +122,10 @@ def _plan(repo: str, tree: dict[str, int], index: dict | None, variant: str | No
     return Plan(repo, {f: tree[f] for f in selected}, target)
 
 
-def _plan_model(repo: str, tree: dict[str, int], target: Path) -> Plan:
+def _plan_model(repo: str, tree: dict[str, int], target: Path, kind: str = "model") -> Plan:
+    select = select_component_files if kind == "component" else select_model_files
     try:
-        return Plan(repo, {f: tree[f] for f in select_model_files(tree)}, target)
+        return Plan(repo, {f: tree[f] for f in select(tree)}, target)
     except ValueError as exc:
         raise PullError(f"{repo}: {exc}") from exc
 

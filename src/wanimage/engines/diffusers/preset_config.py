@@ -28,8 +28,11 @@ class PresetNotReady(FileNotFoundError):
 def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     """What a pipeline of `repo` needs at least: model_index.json and one folder per required
     component of the classes its roles use (read from the classes' signatures, offline)."""
-    if not presets.REPOS[repo].pipeline:  # the translator: a transformers model folder
+    kind = presets.REPOS[repo].kind
+    if kind == "model":  # the translator: a transformers model folder
         return ["config.json", "source.spm", "target.spm", "vocab.json", "pytorch_model.bin"]
+    if kind == "component":  # a tiny autoencoder: one diffusers model
+        return ["config.json", "diffusion_pytorch_model.safetensors"]
     names: dict[str, None] = {"model_index.json": None}
     for role, r in preset.roles.items():
         if r.repo != repo:
@@ -50,7 +53,7 @@ def check_pulled(preset: presets.Preset, pulled: ModelsDir, command: str) -> Non
     lines = []
     for repo in preset.repos:
         status = pulled.status(repo)
-        if status.on_disk or repo == preset.translator:  # optional: preset_configs warns without it
+        if status.on_disk or repo in preset.optional:  # preset_configs warns without them
             continue
         if status.missing == ["(not pulled)"]:
             need = ", ".join(expected_files(preset, repo))
@@ -61,7 +64,7 @@ def check_pulled(preset: presets.Preset, pulled: ModelsDir, command: str) -> Non
             lines.append(f"  {repo}: {len(status.missing)} file(s) missing or short in {status.path}: {shown}")
     if lines:
         size = sum(presets.REPOS[r].download_bytes for r in preset.repos if not pulled.status(r).on_disk
-                   and r != preset.translator)
+                   and r not in preset.optional)
         raise PresetNotReady(
             f"preset {preset.name}: weights not on disk in {pulled.root}\n" + "\n".join(lines)
             + f"\nDownload them ({size / 1e9:.1f} GB) with:\n  {command}")
@@ -93,6 +96,12 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
                     pull_command(name, models_dir, default_dir))
         for table in data["models"].values():
             table.pop("translator", None)
+    if preset.vae and not pulled.status(preset.vae).on_disk:
+        log.warning("preset %s: its tiny autoencoder %s is not pulled, so the checkpoint's full VAE encodes and "
+                    "decodes (several times slower on a CPU); `%s` fetches it", name, preset.vae,
+                    pull_command(name, models_dir, default_dir))
+        for table in data["models"].values():
+            table.pop("vae", None)
     if config_file is not None:
         data = overlay(data, read_config_file(config_file))
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))

@@ -30,7 +30,12 @@ class Repo:
     variant: str | None = None  # e.g. "fp16": the weight files pulled and loaded
     gated: bool = False  # the Hub asks to accept the licence before it serves the files
     modelscope: str | None = None  # the same weights on modelscope.cn, where they are published
-    pipeline: bool = True  # False: a transformers model folder (config.json), not a diffusers pipeline
+    kind: str = "pipeline"  # "pipeline" (model_index.json), "model" (a transformers model folder) or
+    # "component" (one diffusers model: config.json + diffusion_pytorch_model.*, e.g. a tiny autoencoder)
+
+    @property
+    def pipeline(self) -> bool:
+        return self.kind == "pipeline"
 
     @property
     def page(self) -> str:
@@ -60,11 +65,19 @@ class Preset:
     speed_source: str  # its URL or command; "" when unmeasured
     notes: str = ""
     translator: str | None = None  # a zh->en model pulled with the preset: its text encoder reads English only
+    vae: str | None = None  # a tiny autoencoder pulled with the preset, decoding (and encoding) in the VAE's place
     repos: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         ids = tuple(dict.fromkeys(r.repo for r in self.roles.values()))
-        object.__setattr__(self, "repos", ids + ((self.translator,) if self.translator else ()))
+        extra = tuple(r for r in (self.vae, self.translator) if r)
+        object.__setattr__(self, "repos", ids + extra)
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        """Repositories it serves without (with a warning): the translator, the tiny autoencoder
+        (the checkpoint's own VAE decodes instead, slower)."""
+        return tuple(r for r in (self.vae, self.translator) if r)
 
     @property
     def reads_chinese(self) -> bool:
@@ -86,6 +99,9 @@ SAI_COMMUNITY = "Stability AI Community License (non-commercial research; commer
 OPENRAIL = "CreativeML Open RAIL++-M"
 FLUX_DEV = "FLUX.1 [dev] Non-Commercial License"
 ZH_EN = "Helsinki-NLP/opus-mt-zh-en"  # MarianMT zh->en, for presets whose text encoder is CLIP
+TAESD = "madebyollin/taesd"  # tiny autoencoders (AutoencoderTiny): the SD / SD 2.x latent space...
+TAESDXL = "madebyollin/taesdxl"  # ... and SDXL's (the two VAEs are incompatible)
+SDXS = "IDKiro/sdxs-512-0.9"
 
 REPOS: dict[str, Repo] = {r.id: r for r in (
     Repo("stabilityai/sd-turbo", SAI_COMMUNITY, "https://huggingface.co/stabilityai/sd-turbo/blob/main/LICENSE.md",
@@ -115,7 +131,12 @@ REPOS: dict[str, Repo] = {r.id: r for r in (
     Repo("Qwen/Qwen-Image-Edit-2511", "Apache-2.0", "https://huggingface.co/Qwen/Qwen-Image-Edit-2511",
          57_730_000_000, modelscope="Qwen/Qwen-Image-Edit-2511"),
     # pytorch_model.bin 312 MB + source.spm, target.spm, vocab.json (published file sizes)
-    Repo(ZH_EN, "CC-BY-4.0", "https://huggingface.co/Helsinki-NLP/opus-mt-zh-en", 315_000_000, pipeline=False),
+    Repo(ZH_EN, "CC-BY-4.0", "https://huggingface.co/Helsinki-NLP/opus-mt-zh-en", 315_000_000, kind="model"),
+    # config.json + diffusion_pytorch_model.safetensors (float32, 2.4M parameters: encoder and decoder)
+    Repo(TAESD, "MIT", "https://huggingface.co/madebyollin/taesd", 9_800_000, kind="component"),
+    Repo(TAESDXL, "MIT", "https://huggingface.co/madebyollin/taesdxl", 9_800_000, kind="component"),
+    Repo(SDXS, "CreativeML Open RAIL++-M (openrail++)", "https://huggingface.co/IDKiro/sdxs-512-0.9",
+         2_690_000_000),
 )}
 
 WEIGHTS_NOTE = "the weights only (the download size in the dtype they run in); activations not measured"
@@ -124,13 +145,30 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "sd-turbo", "SD-Turbo: real images on a CPU, 1 step at 512 px", "sd",
         {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
-        {"steps": 1, "guidance": 0.0, "dtype": "float32", "device": "cpu"},
+        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu"},
         {"steps": 4},
-        "cpu", 6_910_000_000, "measured: peak RSS of the whole process at 512x512, float32 (the fp16 files "
-        "are upcast)", "51 CPU core-seconds per 512x512 image at 1 step, 108 at 4 steps (measured with random "
-        "weights of its architecture; wall 131 s on 2 cores shared with other jobs, load ~10)",
-        "bench/sd_turbo_cpu.py --steps 1 4 --repeats 1 (docs/diffusers.md)",
-        notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet",
+        "cpu", 3_300_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
+        "2.42 GB in bfloat16) and one 512x512 image with TAESD", "7.3 CPU core-seconds per 512x512 image at 1 "
+        "step, 3.7 s wall on 2 cores (bfloat16 and TAESD; 43.5 in float32 with the SD VAE), measured with random "
+        "weights of its architecture", "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 "
+        "--vae full tiny --sdxs (docs/diffusers.md)",
+        notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
+        "TAESD decodes (vae = \"full\" keeps the SD VAE)",
+        translator=ZH_EN, vae=TAESD,
+    ),
+    Preset(
+        "sdxs-512", "SDXS-512: one step, a small UNet and a tiny decoder, the fastest on a CPU", "sd",
+        {role: Role(SDXS) for role in ("text_to_image", "edit", "inpaint", "refine")},
+        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu"},
+        {},
+        "cpu", 1_350_000_000, "the weights in bfloat16 (half the published float32 files); activations not "
+        "measured", "3.9 CPU core-seconds per 512x512 image at 1 step, 2.0 s wall on 2 cores (bfloat16, its tiny "
+        "decoder), 0.53x sd-turbo's; measured with random weights and a UNet of the shape the SDXS paper "
+        "describes (its published config.json not read here)",
+        "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny --sdxs "
+        "(docs/diffusers.md)",
+        notes="distilled from SD 2.1-base; its vae/ is already a tiny autoencoder (the full one, vae_large/, is "
+        "not pulled); one step at every tier",
         translator=ZH_EN,
     ),
     Preset(
@@ -140,7 +178,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 4},
         "cuda", 6_940_000_000, WEIGHTS_NOTE,
         "207 ms per 512x512 image on an A100 (1 step, fp16, prompt encoding and decoding included)",
-        "https://stability.ai/news/stability-ai-sdxl-turbo", translator=ZH_EN,
+        "https://stability.ai/news/stability-ai-sdxl-turbo", translator=ZH_EN, vae=TAESDXL,
+        notes="TAESDXL decodes (vae = \"full\" keeps the SDXL VAE)",
     ),
     Preset(
         "sdxl", "SDXL 1.0 base with its inpainting checkpoint", "sdxl",
@@ -231,6 +270,8 @@ def engine_config(preset: Preset, checkpoint_path) -> dict:
     base = {"family": preset.family, **preset.settings, **roles()}
     if preset.translator:
         base["translator"] = checkpoint_path(preset.translator)
+    if preset.vae:
+        base["vae"] = checkpoint_path(preset.vae)
     return {"models": {m: {**base, **preset.pro} if is_top_tier(m) else base for m in served_ids(preset)}}
 
 

@@ -108,3 +108,18 @@ def select_model_files(files: Iterable[str]) -> list[str]:
     if not weights:
         raise ValueError("no model.safetensors or pytorch_model.bin at its root")
     return sorted([f for f in root if f in MODEL_KEEP or f in ROOT_KEEP] + weights)
+
+
+def select_component_files(files: Iterable[str]) -> list[str]:
+    """One diffusers model at a repository's root (e.g. madebyollin/taesd, an AutoencoderTiny):
+    config.json and `diffusion_pytorch_model` in one format (safetensors, else .bin), sorted; the
+    original-format copies beside them (taesd_encoder.safetensors, ...) are not what
+    `from_pretrained` reads. ValueError without config.json or those weights."""
+    files = sorted(files)
+    if "config.json" not in files:
+        raise ValueError("no config.json at its root: not a diffusers model folder")
+    root = [f for f in files if "/" not in f]
+    weights = _weights([f for f in root if f.startswith("diffusion_pytorch_model")], None)
+    if not weights:
+        raise ValueError("no diffusion_pytorch_model.safetensors or .bin at its root")
+    return sorted([f for f in root if f == "config.json" or f in ROOT_KEEP] + weights)

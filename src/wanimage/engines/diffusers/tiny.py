@@ -241,6 +241,16 @@ def sd() -> dict:
             "safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 
 
+def taesd() -> dict:
+    """A tiny AutoencoderTiny (TAESD's layout, fewer channels): the `vae = "tiny:taesd"` of tests,
+    in the 4-channel latent space of the tiny SD and SDXL pipelines above."""
+    from diffusers import AutoencoderTiny
+
+    return {"vae": _seeded(lambda: AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1), latent_channels=4))}
+
+
 def zimage(omni: bool = False) -> dict:
     """Z-Image Turbo; `omni` adds the SigLIP image encoder of the Omni/Edit weights. Omni's
     pipeline encodes references with `image.bfloat16()`, so its VAE is built in bfloat16."""
@@ -335,6 +345,7 @@ TINY: dict[str, Callable[[], dict]] = {
     "flux:fill": lambda: flux(fill=True),
     "sdxl": sdxl,
     "sd": sd,
+    "taesd": taesd,
 }
 
 
@@ -358,6 +369,12 @@ def _build_components(family: str, variant: str) -> dict:
             f"tiny checkpoints: {', '.join('tiny:' + k for k in TINY)}"
         ) from None
     return build()
+
+
+def tiny_component(spec: str, name: str):
+    """One shared tiny component, e.g. tiny_component("taesd", "vae")."""
+    family, _, variant = spec.partition(":")
+    return _components(family, variant)[name]
 
 
 def tiny_pipeline(pipeline_cls, spec: str):
