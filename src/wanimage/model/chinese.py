@@ -9,6 +9,7 @@ candidate. A candidate loses rank for the roles a subject does not take:
   modifier     夜空中的满月: a noun before 的 (through locatives and adjectives) describes the one after
   place        在公园里, 桌子上有…: after a preposition, or before a locative with no 的 after it
   object       一只猫坐在沙发上: after a verb, once an earlier noun took the subject's place
+  compound     木椅子, 草莓冰淇淋: a known word right before another describes it
 and gains one when a numeral and measure word count it (一只, 两辆, 一碗). The best comes first;
 ties go to the earlier word. A word the file does not know is tried by its known ending, since a
 Chinese compound ends in its head ("小黑猫" -> 黑猫, "玩球" -> 球).
@@ -41,8 +42,12 @@ COLOUR_WORDS = {
     "白": "white", "白色": "white", "雪白": "white", "洁白": "white",
     "灰": "gray", "灰色": "gray", "银色": "gray", "银灰色": "gray",
 }
-# part-of-speech tags (jieba's, ICTCLAS style) of words that are never the thing drawn
-NOT_THINGS = ("a", "b", "c", "d", "e", "f", "m", "mq", "o", "p", "q", "r", "u", "v", "vd", "y", "z", "x", "w")
+# part-of-speech tags (jieba's, ICTCLAS style) of words that are never the thing drawn: function
+# words, locatives, punctuation. The rest are not trusted to be exact: jieba reads "相机" (camera)
+# as an adverb and "本书" (this book) as a pronoun, so any other known word counts.
+FUNCTION = ("c", "e", "f", "o", "p", "u", "w", "x", "y")
+COUNTING = ("m", "q")  # numerals and measure words
+GRAMMAR = set("的地得了着过个只把在是有和与就也都很")  # characters that end words without being things ("弯弯的")
 LOCATIVES = set("上下里中内外前后旁边侧顶底")  # a trailing one makes "窗台上" a place
 EXISTENTIAL = {"有", "是"}  # "桌子上有一个苹果": what comes after names the subject
 
@@ -103,7 +108,7 @@ def colour_of(text: str, term: str) -> str | None:
 
 
 def _thing(w: _Word) -> bool:
-    return w.text not in COLOUR_WORDS and (w.flag == "eng" or not w.flag.startswith(NOT_THINGS) or w.flag == "vn")
+    return w.text not in COLOUR_WORDS and (w.flag == "eng" or not w.flag.startswith(FUNCTION + COUNTING))
 
 
 def _candidates(ws: list[_Word], known: Callable[[str], bool]) -> list[tuple[int, int, str]]:
@@ -116,8 +121,8 @@ def _candidates(ws: list[_Word], known: Callable[[str], bool]) -> list[tuple[int
             if any(has_chinese(w.text) == latin for w in run):
                 continue  # runs are all Chinese or all Latin ("hot dog")
             term = (" " if latin else "").join(w.text for w in run)
-            if (n > 1 or _thing(run[0]) or run[0].flag == "v") and term not in COLOUR_WORDS \
-                    and term.lower() not in COLOURS and known(term):
+            if (n > 1 or _thing(run[0])) and term not in COLOUR_WORDS and term.lower() not in COLOURS \
+                    and known(term):
                 found.append((i, i + n - 1, term))
                 i += n
                 break
@@ -126,7 +131,8 @@ def _candidates(ws: list[_Word], known: Callable[[str], bool]) -> list[tuple[int
             if _thing(w) and has_chinese(w.text):
                 text = w.text.rstrip("".join(LOCATIVES)) or w.text
                 ending = next((text[k:] for k in range(0 if text != w.text else 1, len(text))
-                               if text[k:] not in COLOUR_WORDS and known(text[k:])), None)
+                               if text[k:] not in COLOUR_WORDS and text[k:] not in GRAMMAR and known(text[k:])),
+                              None)
                 if ending is not None:
                     found.append((i, i, ending))
             i += 1
@@ -141,6 +147,7 @@ def subject_terms(text: str, known: Callable[[str], bool]) -> list[str]:
     subject_seen = False
     for a, b, term in found:
         cost = 1 if a == b and ws[a].flag == "v" else 0  # a known word jieba read as a verb ("信封")
+        cost += len(term) == 1 and ws[a].text != term  # one character of an unknown word is a guess ("甜筒": 筒)
         after = ws[b + 1 :]
         upto_de = next((j for j, w in enumerate(after) if w.text == "的"), None)
         if upto_de is not None and all(not w.flag.startswith(("v", "p")) or w.flag == "vn" for w in after[:upto_de]) \
@@ -157,8 +164,13 @@ def subject_terms(text: str, known: Callable[[str], bool]) -> list[str]:
         if subject_seen and any(w.flag.startswith("v") and w.flag != "vn" for w in clause) \
                 and not any(w.text in EXISTENTIAL for w in clause):
             cost += 1  # object of an earlier subject's verb
-        counted = max((j for j, w in enumerate(before) if w.flag in ("m", "mq", "q")), default=None)
-        if counted is not None and not any(counted < end < a and c <= 0 for end, c, _ in ranked):
+        compound = bool(ranked) and ranked[-1][0] == a - 1 and has_chinese(term) and has_chinese(ranked[-1][2])
+        if compound:  # two known words in a row: the last is the head ("木椅子": a chair; "草莓冰淇淋")
+            end, c, prev = ranked[-1]
+            ranked[-1] = (end, c + 1, prev)
+        counted = max((j for j, w in enumerate(before) if w.flag.startswith(COUNTING)), default=None)
+        subjects = ranked[:-1] if compound else ranked
+        if counted is not None and not any(counted < end < a and c <= 0 for end, c, _ in subjects):
             cost -= 1  # 一只…, 两辆…: counted, and by no earlier subject
         ranked.append((b, cost, term))
         subject_seen = subject_seen or cost <= 0

@@ -164,7 +164,8 @@ class ConceptIndex:
             if form in self._index:
                 return [self._index[form]]
         near = self.lexicon.concepts(word) or self.lexicon.concepts(singular(word))
-        return sorted(near, key=near.get)
+        head = singular(word.split()[-1]) if word else ""  # among equals, a label with the word in it:
+        return sorted(near, key=lambda c: (near[c], head_noun(self.labels[c]) != head))  # apple -> red apple
 
     def _named(self, row: torch.Tensor, names: list[str]) -> int | None:
         """The concept a phrase names: a label, or the best-scoring concept WordNet files the
