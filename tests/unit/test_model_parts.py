@@ -331,7 +331,9 @@ def test_a_chinese_object_is_drawn_as_its_concept_in_english_with_its_own_colour
     taxi = ObjectSpec("一辆黄色出租车", subject="一辆黄色出租车")  # as the engine hands a clause it cannot parse
     kitten = ObjectSpec("一只戴着红色围巾的小猫坐在窗台上", subject="一只戴着红色围巾的小猫坐在窗台上")
     apple = ObjectSpec("一个红苹果", subject="苹果", colour="red")  # as a parser that reads Chinese would
-    found = model.matches([taxi, kitten, apple])
+    panda = ObjectSpec("一只熊猫")  # a layout label in Chinese comes without a subject
+    found = model.matches([taxi, kitten, apple, panda])
+    assert model.sprite_phrase(panda, 1, found)[0] == "a panda"
     assert model.sprite_phrase(taxi, 1, found) == ("a yellow taxi", False) and object_colour(taxi, found) == "yellow"
     assert model.sprite_phrase(kitten, 1, found)[0] == "a cat" and object_colour(kitten, found) is None
     assert model.sprite_phrase(apple, 1, found)[0] == "a red apple"

@@ -98,7 +98,7 @@ class BuiltinModel:
         near). The phrase keeps its colour word, so "a red apple" finds "red apple"."""
         if self.concepts is None:
             return {}
-        asked = {o.phrase: (o.subject, o.context) for o in reversed(objects) if o.subject}  # first wins
+        asked = {o.phrase: (o.subject, o.context) for o in reversed(objects) if looked_up(o)}  # first wins
         missing = [p for p in asked if (p, asked[p][1]) not in self._matches]
         for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
             subject, context = asked[p]
@@ -121,8 +121,8 @@ class BuiltinModel:
         """What the sprite network is asked for, and whether it is mirrored: the subject swapped
         for its concept (with `vary`, a near variant picked by the seed, never one whose label
         names another colour than the phrase)."""
-        m = found.get(o.phrase) if o.subject else None
-        if m is None or o.subject is None:
+        m = found.get(o.phrase) if looked_up(o) else None
+        if m is None:
             return o.phrase, False
         rng = random.Random(seed ^ 0x5F3759DF)
         colour = object_colour(o, m)
@@ -244,6 +244,12 @@ class BuiltinModel:
                 keep[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = False
             arr[keep] = req.base[keep]
         return Image.fromarray(arr, "RGB")
+
+
+def looked_up(o: ObjectSpec) -> bool:
+    """Objects the concept lookup reads: those with a subject, and any Chinese phrase (a layout
+    label in Chinese comes without one)."""
+    return bool(o.subject) or has_chinese(o.phrase)
 
 
 def object_colour(o: ObjectSpec, found: dict[str, Match | None] | Match | None) -> str | None:
