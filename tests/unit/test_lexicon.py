@@ -102,7 +102,7 @@ def test_a_container_of_something_is_looked_up_as_the_something(shipped):
 
 # ------------------------------------------------------------------ Chinese (model/chinese.py, model/zh_table.py)
 KNOWN = {"狗", "公园", "球", "小猫", "围巾", "窗台", "满月", "夜空", "苹果", "桌子", "出租车", "沙发", "猫", "cat",
-         "拉面", "黑猫", "信封", "木", "勺子", "冰淇淋", "筒"}
+         "拉面", "黑猫", "信封", "木", "勺子", "冰淇淋", "筒", "木头", "积木", "盒子"}
 
 
 @pytest.mark.parametrize(("phrase", "first"), [
@@ -117,6 +117,7 @@ KNOWN = {"狗", "公园", "球", "小猫", "围巾", "窗台", "满月", "夜空
     ("一只小黑猫", "黑猫"),  # an unknown compound by its known ending
     ("一个信封", "信封"),  # jieba reads it as a verb; known, it still counts
     ("一把木勺子", "勺子"),  # a compound's head is its last word
+    ("一个木头积木盒子", "盒子"),  # ... however many come before it
     ("一个冰淇淋甜筒", "冰淇淋"),  # ... but one character of an unknown word is only a guess
 ])
 def test_a_chinese_phrase_is_read_for_its_subject(phrase, first):

@@ -144,6 +144,7 @@ def subject_terms(text: str, known: Callable[[str], bool]) -> list[str]:
     ws = words(text)
     found = _candidates(ws, known)
     ranked: list[tuple[int, int, str]] = []  # (last word, cost, term)
+    modifiers: set[int] = set()  # places in `ranked` of the first words of compounds
     subject_seen = False
     for a, b, term in found:
         cost = 1 if a == b and ws[a].flag == "v" else 0  # a known word jieba read as a verb ("信封")
@@ -164,13 +165,13 @@ def subject_terms(text: str, known: Callable[[str], bool]) -> list[str]:
         if subject_seen and any(w.flag.startswith("v") and w.flag != "vn" for w in clause) \
                 and not any(w.text in EXISTENTIAL for w in clause):
             cost += 1  # object of an earlier subject's verb
-        compound = bool(ranked) and ranked[-1][0] == a - 1 and has_chinese(term) and has_chinese(ranked[-1][2])
-        if compound:  # two known words in a row: the last is the head ("木椅子": a chair; "草莓冰淇淋")
-            end, c, prev = ranked[-1]
+        if ranked and ranked[-1][0] == a - 1 and has_chinese(term) and has_chinese(ranked[-1][2]):
+            end, c, prev = ranked[-1]  # known words in a row: the last is the head ("木椅子": a chair)
             ranked[-1] = (end, c + 1, prev)
+            modifiers.add(len(ranked) - 1)
         counted = max((j for j, w in enumerate(before) if w.flag.startswith(COUNTING)), default=None)
-        subjects = ranked[:-1] if compound else ranked
-        if counted is not None and not any(counted < end < a and c <= 0 for end, c, _ in subjects):
+        if counted is not None and not any(counted < end < a and c <= 0 and k not in modifiers
+                                           for k, (end, c, _) in enumerate(ranked)):
             cost -= 1  # 一只…, 两辆…: counted, and by no earlier subject
         ranked.append((b, cost, term))
         subject_seen = subject_seen or cost <= 0
