@@ -23,6 +23,7 @@
     .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
     .venv/bin/python bench/builtin_quality.py --everyday          # 8. and 9. only
     .venv/bin/python bench/builtin_quality.py --everyday-zh       # 8. on the Chinese prompts only
+    .venv/bin/python bench/builtin_quality.py --sheet-zh docs/builtin/text-to-image-zh.png
     .venv/bin/python bench/builtin_quality.py --sweep 3:12,5:12,8:12,5:24   # CFG:steps, (2.) only
 """
 
@@ -167,6 +168,17 @@ def write_sheets(engine, out_dir: Path) -> None:
     print(f"sheets written to {out_dir}")
 
 
+ZH_SHEET = ["一个红苹果", "一只猫", "两只狗在公园里玩球", "一辆黄色出租车", "夜空中的满月", "一碗拉面",
+            "一只戴着红色围巾的小猫坐在窗台上", "計程車"]  # issue 25's examples, and one in Traditional
+
+
+def write_zh_sheet(engine, out: Path) -> None:
+    """Issue 25's Chinese examples, seed 3, as a user would send them."""
+    job = lambda p: make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, p, 512, 512, 1, 3)  # noqa: E731
+    sheet([engine.generate(job(p), no_progress)[0] for p in ZH_SHEET], 4).save(out)
+    print(f"sheet written to {out}")
+
+
 def read_everyday(path: Path = EVERYDAY) -> list[tuple[str, list[str]]]:
     """-> [(prompt, accepted labels)] from 'prompt | label; label' lines."""
     rows = []
@@ -275,6 +287,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sheets", type=Path, default=None, help="only write contact sheets here")
+    ap.add_argument("--sheet-zh", type=Path, default=None, help="only write the Chinese examples' sheet to this file")
     ap.add_argument("--sweep", default=None,
                     help="only prompt following, for each CFG:steps pair, e.g. 3:12,5:12,8:24")
     ap.add_argument("--everyday", action="store_true", help="only 8. (everyday prompts) and 9. (diversity)")
@@ -282,6 +295,9 @@ def main() -> None:
                     help="only 8. on the everyday Chinese prompts (bench/data/everyday_prompts_zh.txt)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sheet_zh is not None:
+        write_zh_sheet(load_builtin_engine(args.weights), args.sheet_zh)
+        return
     if args.sheets is not None:
         write_sheets(load_builtin_engine(args.weights), args.sheets)
         return

@@ -102,7 +102,7 @@ def test_a_container_of_something_is_looked_up_as_the_something(shipped):
 
 # ------------------------------------------------------------------ Chinese (model/chinese.py, model/zh_table.py)
 KNOWN = {"狗", "公园", "球", "小猫", "围巾", "窗台", "满月", "夜空", "苹果", "桌子", "出租车", "沙发", "猫", "cat",
-         "拉面", "黑猫", "信封", "木", "勺子", "冰淇淋", "筒", "木头", "积木", "盒子"}
+         "拉面", "黑猫", "信封", "木", "勺子", "冰淇淋", "筒", "木头", "积木", "盒子", "火箭", "飞", "太空"}
 
 
 @pytest.mark.parametrize(("phrase", "first"), [
@@ -118,6 +118,7 @@ KNOWN = {"狗", "公园", "球", "小猫", "围巾", "窗台", "满月", "夜空
     ("一个信封", "信封"),  # jieba reads it as a verb; known, it still counts
     ("一把木勺子", "勺子"),  # a compound's head is its last word
     ("一个木头积木盒子", "盒子"),  # ... however many come before it
+    ("一枚火箭飞向太空", "火箭"),  # ... but one character after a noun is as often a verb jieba mis-tags
     ("一个冰淇淋甜筒", "冰淇淋"),  # ... but one character of an unknown word is only a guess
 ])
 def test_a_chinese_phrase_is_read_for_its_subject(phrase, first):
@@ -190,3 +191,19 @@ def test_the_shipped_file_reads_chinese():
     taxi = index.match_chinese("計程車")
     assert taxi.label == "taxi" and taxi.term == "计程车" and "oncoming taxi" in taxi.variants
     assert index.match_chinese("xqzv 的") is None
+
+
+def test_a_word_known_only_as_a_tag_goes_to_the_emoji_its_ending_names():
+    from wanimage.model.zh_table import zh_table
+
+    zh_terms = {"bird": [("鸟", True)], "badminton": [("羽毛球", True), ("小鸟", False)],
+                "bear": [("熊", True)], "teddy bear": [("泰迪熊", True), ("玩具熊", False)]}
+    cedict = [("小鸟", "xiao3 niao3", ["small bird", "birdie"])]
+
+    def closeness(names):  # "small bird" is nearer the bird
+        return torch.tensor([[0.9, 0.5, 0.0, 0.0] for _ in names])
+
+    table = zh_table(zh_terms, ["bird", "badminton", "bear", "teddy bear"], cedict, lambda name: {}, closeness)
+    assert table["小鸟"] == [0, 1]  # the little bird before the birdie, by its English name
+    assert table["玩具熊"] == [3, 2]  # no English name: the tag's emoji first, the head's just behind
+    assert table["羽毛球"] == [1]

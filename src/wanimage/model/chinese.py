@@ -108,6 +108,8 @@ def colour_of(text: str, term: str) -> str | None:
 
 
 def _thing(w: _Word) -> bool:
+    if w.flag.startswith("a") and w.flag != "an":  # an adjective ("小", "圆") describes the thing
+        return False
     return w.text not in COLOUR_WORDS and (w.flag == "eng" or not w.flag.startswith(FUNCTION + COUNTING))
 
 
@@ -165,8 +167,11 @@ def subject_terms(text: str, known: Callable[[str], bool]) -> list[str]:
         if subject_seen and any(w.flag.startswith("v") and w.flag != "vn" for w in clause) \
                 and not any(w.text in EXISTENTIAL for w in clause):
             cost += 1  # object of an earlier subject's verb
-        if ranked and ranked[-1][0] == a - 1 and has_chinese(term) and has_chinese(ranked[-1][2]):
-            end, c, prev = ranked[-1]  # known words in a row: the last is the head ("木椅子": a chair)
+        whole = len(term) > 1 and "".join(w.text for w in ws[a : b + 1]) == term
+        if ranked and ranked[-1][0] == a - 1 and whole and has_chinese(term) and has_chinese(ranked[-1][2]):
+            # known words in a row: the last is the head ("木椅子": a chair), when it is a whole word
+            # of two characters or more (one after a noun is as often a verb jieba mis-tags: 火箭飞向太空)
+            end, c, prev = ranked[-1]
             ranked[-1] = (end, c + 1, prev)
             modifiers.add(len(ranked) - 1)
         counted = max((j for j, w in enumerate(before) if w.flag.startswith(COUNTING)), default=None)

@@ -8,8 +8,11 @@ Built by `make concepts` from three offline sources:
     sushi, "轿跑车" -> "coupe" -> automobile, "满月" -> its third sense "the full moon".
 A word costs LABEL_COST as an emoji's label, TAG_COST as its tag, and CEDICT_COST plus its
 sense's rank plus the English route's cost through CC-CEDICT; a concept both routes reach costs
-AGREE less ("苹果": a tag of both apples, and "apple" in WordNet). A word keeps the concepts at
-most SLACK behind its best, at most KEEP of them.
+AGREE less ("苹果": a tag of both apples, and "apple" in WordNet); a word no label names whose
+ending is an emoji's label costs HEAD_COST for that emoji, since a Chinese compound ends in its
+head ("小鸟", a tag of badminton, the birdie, and by its English name "small bird" the bird; but
+"玩具熊" stays the teddy bear). A word keeps the concepts at most SLACK behind its best, at most
+KEEP of them.
 
     zh_table({"taxi": [("出租车", True), ("计程车", False)]}, ["taxi"], [], english)["计程车"] -> [0]"""
 
@@ -27,6 +30,8 @@ from .chinese import COLOUR_WORDS
 CEDICT_PKG = "cc-cedict"
 CEDICT_VERSION = "1.1.1"
 LABEL_COST, TAG_COST, CEDICT_COST = 0, 2, 1
+HEAD_COST = TAG_COST + 0.01  # a word known only as a tag, whose ending is an emoji's label: that emoji, just
+# behind the tag's, so the word's English name decides when CC-CEDICT has one ("小鸟", "small bird")
 AGREE = 1
 SLACK = 1
 KEEP = 6
@@ -93,8 +98,9 @@ def zh_table(zh_terms: dict[str, list[tuple[str, bool]]], labels: list[str],
     costs by its first English name ("苹果", "apple": red apple before green apple; "橙子",
     "orange": the tangerine, tagged orange, before the orange book)."""
     where = {label: k for k, label in enumerate(labels)}
-    costs: dict[str, dict[int, int]] = {}
+    costs: dict[str, dict[int, float]] = {}
     tagged: dict[str, set[int]] = {}
+    labelled: dict[str, set[int]] = {}
     for label, terms in zh_terms.items():
         if label not in where:
             continue
@@ -103,6 +109,7 @@ def zh_table(zh_terms: dict[str, list[tuple[str, bool]]], labels: list[str],
                 continue
             if is_label:
                 _offer(costs, term, where[label], LABEL_COST)
+                labelled.setdefault(term, set()).add(where[label])
             else:
                 tagged.setdefault(term, set()).add(where[label])
     for term, concepts in tagged.items():
@@ -124,6 +131,11 @@ def zh_table(zh_terms: dict[str, list[tuple[str, bool]]], labels: list[str],
         for c, cost in found.items():
             agree = AGREE if c in tagged.get(term, ()) else 0
             _offer(costs, term, c, cost - agree)
+    for term, found in costs.items():  # "小鸟", a tag of badminton (the birdie): its head 鸟 is bird's label
+        head = next((term[k:] for k in range(1, len(term)) if term[k:] in labelled), None)
+        if head is not None and min(found.values()) >= TAG_COST:
+            for c in labelled[head]:
+                _offer(costs, term, c, HEAD_COST)
     table = {}
     for term, found in costs.items():
         best = min(found.values())
@@ -135,7 +147,7 @@ def zh_table(zh_terms: dict[str, list[tuple[str, bool]]], labels: list[str],
     return {term: cs[:KEEP] for term, cs in table.items()}
 
 
-def _offer(costs: dict[str, dict[int, int]], term: str, concept: int, cost: int) -> None:
+def _offer(costs: dict[str, dict[int, float]], term: str, concept: int, cost: float) -> None:
     held = costs.setdefault(term, {})
     if cost < held.get(concept, cost + 1):
         held[concept] = cost
