@@ -337,3 +337,17 @@ def test_a_chinese_object_is_drawn_as_its_concept_in_english_with_its_own_colour
     assert model.sprite_phrase(taxi, 1, found) == ("a yellow taxi", False) and object_colour(taxi, found) == "yellow"
     assert model.sprite_phrase(kitten, 1, found)[0] == "a cat" and object_colour(kitten, found) is None
     assert model.sprite_phrase(apple, 1, found)[0] == "a red apple"
+
+
+def test_the_engine_draws_a_chinese_prompt_as_its_subject():
+    """Through the engine as a request goes (whatever the parser makes of the clause): issue 25's
+    "一辆黄色出租车" is a yellow taxi, and its Traditional spelling the same."""
+    from wanimage.core.job import make_job
+    from wanimage.engines.builtin import load_builtin_engine
+    from wanimage.types import Mode
+
+    engine = load_builtin_engine()
+    for prompt in ("一辆黄色出租车", "一輛黃色計程車"):
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, 256, 256, 1, 3)
+        placed = engine.model.plan(engine.prepare_requests(job)[0])[0]
+        assert [(p.phrase, p.colour) for p in placed] == [("a yellow taxi", "yellow")], prompt
