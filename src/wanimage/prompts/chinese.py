@@ -297,14 +297,14 @@ def split_zh(text: str) -> list[tuple[str, bool]]:
             continue
         parts = [p.strip() for p in sentence.split("、") if p.strip()]
         if not re.search(r"(?:之间|中间)$", sentence):
-            parts = [q for p in parts for q in _split_conjunctions(p)]
+            parts = [q for p in parts for q in split_conjunctions(p)]
         clauses += [(p, len(parts) > 1) for p in parts]
     if len(clauses) == 1:
         clauses = [(clauses[0][0], True)]
     return clauses
 
 
-def _split_conjunctions(part: str) -> list[str]:
+def split_conjunctions(part: str) -> list[str]:
     if not has_han(part):
         return [part]
     out, cur = [], ""
