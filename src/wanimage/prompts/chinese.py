@@ -389,7 +389,9 @@ def _split_np(ws: list[tuple[str, str]], counted: bool) -> tuple[str, list[tuple
     """-> (modifier, head words, rest): '戴着红色围巾的小猫坐在窗台上' -> ('戴着红色围巾', [小猫],
     '坐在窗台上'). The head is the noun run after the last 的, up to the first verb or preposition.
     A word right after a measure word, or a word alone, is a noun whatever its class ('一朵花')."""
-    if ws and (counted or len(ws) == 1) and ws[0][1][:1] not in ("p", "c", "u", "d", "r", "x", "y", "e", "o"):
+    verb_clause = len(ws) > 1 and (ws[1][1][:1] == "u" or any(w == "的" for w, _ in ws))  # "一只戴着…的猫"
+    if ws and (counted and not verb_clause or len(ws) == 1) and ws[0][1][:1] not in ("p", "c", "u", "d", "r", "x",
+                                                                                      "y", "e", "o"):
         ws = [(ws[0][0], "n"), *ws[1:]]
     last_de, seen, end = -1, False, len(ws)
     for k, (w, f) in enumerate(ws):
@@ -465,7 +467,16 @@ def parse_object_zh(chunk: str, *, lenient: bool = False) -> ParsedObject | None
     detail = (detail + rest).strip()
     asked = counted if counted is not None and counted > MAX_COUNT else None
     return ParsedObject(noun, max(1, min(count, MAX_COUNT)), colour, size, where, detail,
-                        definite or counted is None, asked, lang="zh", measure=measure or "", modifier=modifier)
+                        definite or counted is None, asked, lang="zh", measure=measure or default_measure(noun),
+                        modifier=modifier)
+
+
+def default_measure(noun: str) -> str:
+    """The measure word a noun usually takes ('狗' -> '只', '汽车' -> '辆'), '个' when none is known."""
+    return next((zh.DEFAULT_MEASURES[e] for e in _MEASURE_ENDINGS if noun.endswith(e)), "个")
+
+
+_MEASURE_ENDINGS = sorted(zh.DEFAULT_MEASURES, key=len, reverse=True)
 
 
 def _strip_fillers(chunk: str) -> str:

@@ -218,5 +218,16 @@ def has_han(text: str) -> bool:
 
 def zh_label(noun: str, colour: str | None, measure: str) -> str:
     """One instance of a Chinese object as a short phrase: '一个红色的苹果', '一只cat'."""
-    said = zh_words.COLOUR_NAMES_ZH.get(colour or "") or (colour or "")
+    said = zh_colour(colour) if colour else ""
     return "一" + (measure or "个") + (said + "的" if said else "") + noun
+
+
+def zh_colour(description: str) -> str:
+    """English colour names in Chinese ('light blue' -> '浅蓝色', 'pink and yellow gradient' ->
+    '粉色和黄色渐变'); any other description as it is."""
+    words = description.split()
+    if description in zh_words.COLOUR_NAMES_ZH:
+        return zh_words.COLOUR_NAMES_ZH[description]
+    if not words or not all(w in zh_words.COLOUR_NAMES_ZH for w in words):
+        return description
+    return "".join(zh_words.COLOUR_NAMES_ZH[w] for w in words)
