@@ -341,6 +341,8 @@ _BETWEEN_RE = re.compile(r"^(?P<a>.+?)(?:位于|在|处于)(?P<b>.+?)(?:和|与|
 
 
 def _relation_zh(parsed: ParsedPrompt, clause: str) -> bool:
+    if _REGION_RES[0].search(clause):  # "一只狗在右下方": a place on the canvas, not "below 右"
+        return False
     m = _BETWEEN_RE.match(clause)
     if m:
         objs = [parse_object_zh(m.group(k), lenient=True) for k in "abc"]
