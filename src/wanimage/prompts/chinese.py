@@ -64,12 +64,22 @@ def to_traditional(text: str) -> str:
     return _tools["s2t"].convert(text)
 
 
+_PLACEHOLDER_RE = re.compile(r"(\x02\d+\x03)")
+
+
 def words(text: str) -> list[tuple[str, str]]:
     """jieba's words with their word classes; runs of English words ("red apple") stay one word."""
     warm()
     out: list[tuple[str, str]] = []
-    for pair in _tools["posseg"].lcut(text):
-        w, f = pair.word, pair.flag
+    # HMM=False: jieba's guessing of unknown words costs seconds on long odd input ("和" * 2000);
+    # quoted text (a placeholder here) is one word, a name
+    pairs: list[tuple[str, str]] = []
+    for piece in _PLACEHOLDER_RE.split(text):
+        if _PLACEHOLDER_RE.fullmatch(piece):
+            pairs.append((piece, "nz"))
+        elif piece:
+            pairs += [(p.word, p.flag) for p in _tools["posseg"].lcut(piece, HMM=False)]
+    for w, f in pairs:
         if out and out[-1][1] == "eng" and (f == "eng" or (w.isspace() and w)):
             out[-1] = (out[-1][0] + w, "eng")
         else:
