@@ -112,6 +112,7 @@ _QUANTITY = "|".join(sorted(zh.QUANTITIES, key=len, reverse=True))
 _COUNT_RE = re.compile(
     rf"^(?P<def>[{''.join(zh.DEFINITE)}])?(?:(?P<q>{_QUANTITY})(?P<qm>{_MEASURE})?|"
     rf"(?P<num>[0-9０-９]{{1,3}})\s*(?P<dm>{_MEASURE})?|(?P<zn>{zh.NUMERAL})(?P<zm>{_MEASURE})|"
+    rf"(?P<few>[{zh.FEW}])(?P<fm>{_MEASURE})|"
     rf"(?<=[{''.join(zh.DEFINITE)}])(?P<bm>{_MEASURE}))")
 _SHADE = "|".join(zh.SHADES)
 _COLOUR = "|".join(sorted(zh.COLOURS, key=len, reverse=True))
@@ -127,9 +128,11 @@ def count_phrase(chunk: str) -> tuple[int, int | None, str | None, bool, str]:
     if not m or not m.group():
         return 1, None, None, False, chunk
     definite = m.group("def") is not None
-    measure = m.group("qm") or m.group("dm") or m.group("zm") or m.group("bm")
+    measure = m.group("qm") or m.group("dm") or m.group("zm") or m.group("fm") or m.group("bm")
     if m.group("q"):
         n: int | None = zh.QUANTITIES[m.group("q")]
+    elif m.group("few"):
+        n = 3
     elif m.group("num") or m.group("zn"):
         n = zh_int(m.group("num") or m.group("zn"))
     else:
@@ -329,7 +332,7 @@ def split_conjunctions(part: str) -> list[str]:
 
 def _parse_zh_clause(parsed: ParsedPrompt, clause: str, lenient: bool) -> None:
     body = re.sub(r"^(?:也|并且|而且|并|但|但是|同时)", "", clause)
-    if body.startswith(zh.NEGATIONS):  # "没有人", "不要文字": not something to draw
+    if negated(body):  # "没有人", "不要文字": not something to draw
         parsed.kept.append(clause)
         return
     if _relation_zh(parsed, body):
@@ -348,6 +351,12 @@ _REL_RES = (  # A 在 B 的上面 / B 的上面有 A
     re.compile(rf"^(?P<b>.+?)的?(?P<rel>{_REL})(?:有|是|站着|坐着|放着|挂着|躺着|飞着)(?P<a>.+)$"),
 )
 _BETWEEN_RE = re.compile(r"^(?P<a>.+?)(?:位于|在|处于)(?P<b>.+?)(?:和|与|跟)(?P<c>.+?)(?:之间|中间)$")
+
+
+def negated(clause: str) -> bool:
+    """'不要出现文字', '没有人': the first word says not to draw it ('无人机' is a drone)."""
+    first = words(clause[:12])
+    return bool(first) and first[0][0] in zh.NEGATIONS
 
 
 def _relation_zh(parsed: ParsedPrompt, clause: str) -> bool:
@@ -428,7 +437,7 @@ def parse_object_zh(chunk: str, *, lenient: bool = False) -> ParsedObject | None
     from .parse import ParsedObject, parse_object
 
     chunk = chunk.strip(" .!?:：。！？")
-    if not chunk or zh.QUALITY.match(chunk) or chunk.startswith(zh.NEGATIONS):
+    if not chunk or zh.QUALITY.match(chunk) or negated(chunk):
         return None
     chunk, where = region_zh(chunk)
     chunk = _strip_fillers(chunk)

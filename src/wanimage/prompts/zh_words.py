@@ -16,8 +16,9 @@ DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, 
 UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000}
 NUMERAL = r"[0-9０-９]{1,3}|[零〇一二两三四五六七八九十百千壹贰叁肆伍陆柒捌玖拾佰]{1,6}"
 # Quantity words with no measure word after them -> the count the English words mean.
-QUANTITIES = {"一些": 3, "有些": 3, "若干": 3, "几": 3, "数": 3, "许多": 5, "很多": 5, "好多": 5, "不少": 5,
+QUANTITIES = {"一些": 3, "有些": 3, "若干": 3, "许多": 5, "很多": 5, "好多": 5, "不少": 5,
               "大量": 5, "众多": 5, "无数": 5, "一打": 12, "俩": 2, "仨": 3}
+FEW = "几数"  # 几只 / 数只: a few (3); only before a measure word (数学 is not a number)
 # Measure words (classifiers). 双 / 对: a pair, so "一双鞋" is two shoes ("a pair of shoes": 2).
 MEASURES = (
     "个 只 头 匹 条 张 把 辆 架 艘 棵 株 朵 本 支 枝 根 块 片 颗 粒 座 栋 幢 间 件 副 杯 碗 盘 碟 瓶 盒 袋 包 "
@@ -164,7 +165,9 @@ QUALITY = re.compile(
 META_NOUNS = {"画面", "图片", "图像", "照片", "图", "画", "风格", "背景", "颜色", "色彩", "质量", "细节", "光线",
               "构图", "画质", "分辨率", "比例", "效果", "元素", "物体", "东西", "场景", "内容", "主题", "氛围", "画风",
               "插画", "海报", "图标"}
-NEGATIONS = ("没有", "不要", "不能", "不可", "不得", "不含", "不带", "不出现", "无", "别", "禁止", "避免", "勿", "去掉")
+# A clause whose first word is one of these is not something to draw (whole words: 无人机, 别墅 are things).
+NEGATIONS = {"没有", "没", "不要", "不能", "不可", "不得", "不含", "不带", "不", "无", "别", "禁止", "避免", "勿", "去掉",
+             "不用", "切勿", "请勿"}
 CONJUNCTIONS = {"和", "与", "跟", "以及", "及", "还有", "并且", "同", "加上"}
 # Aspect particles and verbs that end a noun phrase although jieba tags the word a noun ("骑着马").
 VERB_MARKS = ("着", "著", "了", "过")
