@@ -121,6 +121,9 @@ TABLE: list[tuple[str, str, dict]] = [
     ("一只白猫和一只黑狗", "1 white 猫 | 1 black 狗", {}),
     ("白菜和黄瓜", "1 白菜 | 1 黄瓜", {}),
     ("一杯咖啡", "1 咖啡", {}),  # coffee, not brown
+    ("一杯绿茶", "1 绿茶", {}),  # green tea is a drink of its own
+    ("一个甜甜圈", "1 甜甜圈", {}),  # jieba: 甜甜 + 圈 (a measure word), one noun
+    ("一枚火箭飞向太空", "1 火箭", {"detail": ["飞向太空"]}),  # jieba tags 飞 a noun
     ("咖啡色的狗", "1 brown 狗", {}),
     ("一只黑白的猫和一只浅蓝色的鸟", "1 black and white 猫 | 1 light blue 鸟", {}),
     ("一个巨大的红色气球", "1 big red 气球", {}),

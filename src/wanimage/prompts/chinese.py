@@ -402,7 +402,9 @@ def _is_nounish(w: str, f: str) -> bool:
         return True
     if len(w) > 1 and any(m in w[1:] for m in zh.VERB_MARKS):  # "骑着马": a verb phrase
         return False
-    return f[:1] in ("n", "t", "s", "j", "l", "b", "g", "z") or f in ("vn", "an", "k", "i") or (
+    if w in zh.VERB_CHARS or (len(w) > 1 and w[0] in zh.PREPOSITIONS and f in ("nr", "ns", "nz", "nrt")):
+        return False
+    return f[:1] in ("n", "t", "s", "j", "l", "b", "g", "z", "q") or f in ("vn", "an", "k", "i") or (
         f == "m" and count_phrase(w)[1] is not None and len(count_phrase(w)[4]) > 0)
 
 

@@ -81,7 +81,7 @@ LEXICAL = set(
     "黑板 白板 红包 金毛 金毛犬 黄牛 金刚 白领 蓝领 黑人 白人 金属 银行 灰尘 白天 黑夜 黄昏 粉笔 粉丝 白昼 黑暗 "
     "金枪鱼 银杏 银河 金星 白露 青蛙 青菜 青椒 黑猩猩 金丝猴 白蚁 黄蜂 黄鼠狼 白兰地 金桔 金针菇 黄花菜 紫罗兰 "
     "红领巾 白大褂 金鱼 白雪公主 红娘 绿帽 白酒 黄豆 红豆 绿豆 黑豆 红枣 白糖 红糖 黑胡椒 白鹭 黄鹂 红灯笼 "
-    "金子 银子".split()
+    "金子 银子 绿茶 白茶 黄茶 黑茶 红烧肉 白米饭 白粥 黑芝麻 白芝麻 金针 银耳 黑木耳 白鲸 蓝鲸".split()
 )
 SHADES = {"浅": "light", "淡": "light", "深": "dark", "暗": "dark", "亮": "bright"}
 COLOUR_NAMES_ZH = {  # English colour name -> how a Chinese revised prompt says it
@@ -171,3 +171,6 @@ NEGATIONS = {"没有", "没", "不要", "不能", "不可", "不得", "不含", 
 CONJUNCTIONS = {"和", "与", "跟", "以及", "及", "还有", "并且", "同", "加上"}
 # Aspect particles and verbs that end a noun phrase although jieba tags the word a noun ("骑着马").
 VERB_MARKS = ("着", "著", "了", "过")
+# One-character verbs jieba may tag as nouns ("火箭飞向太空": 飞 a noun): they end a noun phrase.
+VERB_CHARS = set("飞跑走游跳坐站躺趴吃喝看玩睡爬骑开唱跳笑哭追抱拿")
+PREPOSITIONS = "向往朝在从到于"  # "向太空" tagged a name: a place phrase, not a noun
