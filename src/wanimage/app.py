@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from .config import Settings
 from .core.service import ImageService
 from .engines.registry import EngineRegistry
 from .metrics import Metrics
+from .prompts import warm as warm_chinese
 from .storage.local import load_or_create_secret
 from .web.router import web_router
 
@@ -41,6 +43,9 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # jieba's dictionary takes about a second to load: in the background, so that neither the
+        # start-up nor the first Chinese prompt waits for it (a prompt that comes sooner waits on its lock)
+        threading.Thread(target=warm_chinese, name="warm-chinese", daemon=True).start()
         for model, error in (await asyncio.to_thread(engines.preload)).items():
             if error:
                 log.error("%s", error)

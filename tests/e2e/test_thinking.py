@@ -260,3 +260,25 @@ def test_llm_unreachable_falls_back(make_server, caplog):
     rsp = generate(running)
     assert rsp.status_code == 200 and rsp.json()["data"][0]["revised_prompt"] == builtin_revision()
     assert "HTTP error" in caplog.text and "planner=builtin" in caplog.text
+
+
+# ------------------------------------------------------------------ Chinese prompts
+
+ZH_PROMPT = "左边三个红苹果，一只猫在一只狗的上面"
+
+
+def test_a_chinese_prompt_is_revised_in_chinese(server):
+    client = OpenAI(base_url=server.base_url + "/v1", api_key=KEY, max_retries=0)
+    rsp = client.images.generate(model="wan2.7-image", prompt=ZH_PROMPT, size="768x768", extra_body={"seed": 1})
+    assert rsp.data[0].revised_prompt == "三个红色的苹果，位于画面左侧；一只猫，在狗的上方；一只狗，位于画面右下角。共五个物体。"
+    job = last_job(server, ZH_PROMPT)
+    assert [it.label for it in job.layout] == ["一个红色的苹果"] * 3 + ["一只猫", "一只狗"]
+
+
+def test_the_llm_is_asked_to_answer_in_the_prompts_language(llm_server, chat):
+    rsp = generate(llm_server, ZH_PROMPT)
+    assert rsp.status_code == 200, rsp.text
+    (sent,) = chat.requests
+    system, user = sent["body"]["messages"]
+    assert "Write it in the language of the user's prompt" in " ".join(system["content"].split())
+    assert "The prompt is Chinese" in user["content"] and user["content"].endswith(f"Prompt: {ZH_PROMPT}")

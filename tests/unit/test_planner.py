@@ -4,16 +4,19 @@ the LLM rewriter's answer parsing and box rules."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 
 import pytest
 
-from wanimage.prompts import REGIONS, plural, singular
+from wanimage.prompts import REGIONS, is_chinese, plural, singular
 from wanimage.thinking import Brief, BuiltinPlanner, Plan, build_planner
 from wanimage.thinking.builtin import MAX_INSTANCES, plan_set, plan_text
 from wanimage.thinking.llm import (
+    CHINESE_HINT,
     QUALITY_PATIENCE,
+    SYSTEM_PROMPT,
     LlmFailure,
     LlmLayoutItem,
     LlmPlanner,
@@ -129,7 +132,7 @@ TABLE: list[tuple[str, str, dict]] = [
 
 
 def _boxes(plan: Plan, noun: str) -> list:
-    label_end = " " + noun
+    label_end = noun if is_chinese(noun) else " " + noun  # Chinese labels: "一只猫"
     return [it.box for it in plan.layout or [] if it.label.endswith(label_end)]
 
 
@@ -208,6 +211,67 @@ def check_relation(plan: Plan, a: str, kind: str, b: str, c: str | None = None) 
     elif kind == "between":
         cx, _ = _centre(_boxes(plan, c or ""))
         assert min(bx, cx) < ax < max(bx, cx)
+
+
+# A Chinese prompt's plan is said in Chinese, count, layout and style written out as the English
+# wording does ("a red apple" -> "One red apple."); English parts of a mixed prompt stay English.
+# prompt, revised prompt, relations checked on the layout (a, kind, b[, c]) by noun
+ZH_TABLE: list[tuple[str, str, list[tuple]]] = [
+    ("一个红苹果", "一个红色的苹果。", []),
+    ("左边三个红苹果，一只猫在一只狗的上面",
+     "三个红色的苹果，位于画面左侧；一只猫，在狗的上方；一只狗，位于画面右下角。共五个物体。", [("猫", "above", "狗")]),
+    ("两只狗在公园里玩球", "两只狗在公园里玩球。", []),
+    ("一个巨大的红色气球和一只小老鼠", "一个红色的大气球，位于画面左侧；一只小老鼠，位于画面右侧。共两个物体。", []),
+    ("十二个纸杯蛋糕和三根蜡烛", "九个纸杯蛋糕（要求十二个），位于画面左侧；三根蜡烛，位于画面右侧。共十二个物体。"
+     "一张图最多画十二个物体。", []),
+    ("一只猫，水彩风格，粉色和黄色渐变背景", "一只猫，背景为粉色和黄色渐变，水彩风格。", []),
+    ("一只猫在狗和鸟之间", "一只猫，在狗和鸟之间；一只狗；一只鸟。共三个物体。", [("猫", "between", "狗", "鸟")]),
+    ("四十只猫", "十二只猫（要求四十只）。一张图最多画十二个物体。", []),
+    ("一只戴着红色围巾的小猫坐在窗台上", "一只戴着红色围巾的小猫坐在窗台上。", []),
+    ("一辆蓝色的汽车在一辆黄色公交车的左边，像素风",
+     "一辆蓝色的汽车，在公交车的左边；一辆黄色的公交车，位于画面右侧，像素风格。共两个物体。", [("汽车", "left of", "公交车")]),
+    ("右上角有一个太阳，左边一棵树", "一个太阳，位于画面右上角；一棵树，位于画面左侧。共两个物体。", []),
+    ("一只狗，不要文字", "一只狗，不要文字。", []),
+    ("紅色的蘋果在左邊", "一個紅色的蘋果，位於畫面左側。", []),  # Traditional in, Traditional out
+    ("两只cat在左边", "两只cat，位于画面左侧。", []),  # mixed: the English noun stays
+    ("a red apple，背景是浅蓝色", "One red apple，背景为浅蓝色。", []),
+    ("高清，细节丰富", "高清，细节丰富", []),  # nothing to lay out: the prompt as given
+]
+
+
+@pytest.mark.parametrize(("prompt", "revised", "rels"), ZH_TABLE, ids=[t[0][:20] for t in ZH_TABLE])
+def test_plan_chinese(prompt: str, revised: str, rels: list[tuple]):
+    plan = plan_text(prompt, W, H)
+    assert plan.revised_prompt == revised
+    if not plan.objects:
+        assert plan.layout is None
+        return
+    assert plan.layout is not None and len(plan.layout) == min(sum(o.count for o in plan.objects), MAX_INSTANCES)
+    for item in plan.layout:
+        assert 0 <= item.box.x1 < item.box.x2 <= W and 0 <= item.box.y1 < item.box.y2 <= H
+    check_no_overlap(plan)
+    for rel in rels:
+        check_relation(plan, *rel)
+
+
+def test_chinese_layout_labels_are_read_back_by_the_built_in_engine():
+    """Labels in the prompt's language: the engine finds the noun and the colour in them, and the
+    background in the Chinese revised prompt."""
+    from wanimage.engines.builtin.engine import layout_subject, paint_colour
+    from wanimage.engines.builtin.engine import scene_plan as parse_prompt
+
+    plan = plan_text("左边三个红苹果，一只猫在一只狗的上面，蓝色背景", W, H)
+    assert [it.label for it in plan.layout] == ["一个红色的苹果"] * 3 + ["一只猫", "一只狗"]
+    assert (layout_subject("一个红色的苹果"), paint_colour("一个红色的苹果")) == ("苹果", "red")
+    assert parse_prompt(plan.revised_prompt).background == parse_prompt("on a blue background").background
+    gradient = plan_text("一只猫，粉色和黄色渐变背景", W, H)
+    assert parse_prompt(gradient.revised_prompt).gradient
+
+
+def test_chinese_image_sets_are_planned_per_image_in_chinese():
+    plan = plan_set("水彩风格。第一张：一只猫；第二张：两只狗", 2, W, H)
+    assert plan.revised_prompt == "图1：一只猫，水彩风格。图2：两只狗，水彩风格。"
+    assert [len(p.layout) for p in plan.images] == [1, 2]
 
 
 # ------------------------------------------------------------------ more than the table
@@ -299,7 +363,11 @@ def test_planner_protocol_on_a_request():
 
 def test_long_and_odd_prompts_are_fast_and_never_raise():
     prompts = ["a red apple, " * 400, "and " * 1000, "(((", "\u00e9\u00e8 \u732b \U0001f431", "on the left of the",
-               "between and", "image 1:", '"' * 99, "x" * 5000]
+               "between and", "image 1:", '"' * 99, "x" * 5000,
+               "一个红苹果，" * 400, "和" * 2000, "在的上面" * 300, "的" * 5000, "第一张" * 100, "「」" * 100]
+    from wanimage.prompts import warm
+
+    warm()  # the one-off load of jieba is not the parser's cost per prompt
     started = time.perf_counter()
     for p in prompts:
         plan = plan_text(p, W, H)
@@ -367,3 +435,24 @@ def test_thinking_effort_chooses_the_planner_and_the_llms_time(effort, calls, ti
     plan = planner.plan(Brief("two cats", W, H, effort=effort))
     assert len(seen) == calls and plan.planner == ("builtin" if effort == "fast" else "llm")
     assert seen == ([timeout] if calls else [])
+
+
+@pytest.mark.parametrize(("prompt", "hint"), [("两只猫在左边", True), ("紅色的蘋果", True), ("two cats", False),
+                                             ('a sign saying "你好"', False)])
+def test_the_llm_is_told_to_answer_in_the_prompts_language(prompt: str, hint: bool):
+    import httpx
+
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"message": {"content": '{"revised_prompt": "两只猫。"}'}}]})
+
+    planner = LlmPlanner("http://127.0.0.1:9/v1", "m", None, 2.0, fallback=BuiltinPlanner())
+    planner.client = httpx.Client(transport=httpx.MockTransport(answer))
+    assert planner.plan(Brief(prompt, W, H)).revised_prompt == "两只猫。"
+    system, user = sent[0]["messages"]
+    said = " ".join(SYSTEM_PROMPT.split())
+    assert system["content"] == SYSTEM_PROMPT and "in the language of the user's prompt" in said
+    assert "a Chinese prompt gets a Chinese revised prompt" in said and "keeps its mix" in said
+    assert user["content"].endswith(f"Prompt: {prompt}") and (CHINESE_HINT in user["content"]) == hint

@@ -5,6 +5,8 @@ edit intents; and how the built-in engine hands a parse to its model (capped at 
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import pytest
 
@@ -14,6 +16,8 @@ from wanimage.prompts import (
     REGIONS,
     EditIntent,
     ParsedPrompt,
+    colour_words,
+    is_chinese,
     parse,
     parse_edit,
     set_prompts,
@@ -97,6 +101,73 @@ TABLE: list[tuple[str, str, dict]] = [
     ("add a yellow star at the top right", "1 yellow star @top right", {}),
     ("please generate an image of two dogs", "2 dog", {}),
     ('logo with the text "HELLO, world" in the center', "1 logo @center", {}),
+    ('a sign saying "你好"', "1 sign", {}),  # Chinese only inside quotes: an English prompt
+    # Chinese: numerals with measure words (the noun as written, the colour as the English name)
+    ("一个红苹果", "1 red 苹果", {"lang": "zh"}),
+    ("一只猫", "1 猫", {}),
+    ("两只狗在公园里玩球", "2 狗", {"detail": ["在公园里玩球"]}),
+    ("三个苹果", "3 苹果", {}),
+    ("十二张卡片", "12 卡片", {}),
+    ("3只小猫", "3 小猫", {}),
+    ("一对耳环", "2 耳环", {}),  # a pair: two
+    ("一双鞋", "2 鞋", {}),
+    ("几只鸟", "3 鸟", {}),  # a few
+    ("三十只鸟", "20 鸟", {}),  # MAX_COUNT
+    ("苹果、香蕉和梨", "1 苹果 | 1 香蕉 | 1 梨", {}),
+    ("孩子们在海滩上", "3 孩子", {"detail": ["在海滩上"]}),  # 们: a plural, no number
+    # Chinese colour and size words; a colour on a noun ("白猫"), but not in a noun of its own ("白菜")
+    ("一辆黄色出租车", "1 yellow 出租车", {}),
+    ("红色的气球", "1 red 气球", {}),
+    ("一只白猫和一只黑狗", "1 white 猫 | 1 black 狗", {}),
+    ("白菜和黄瓜", "1 白菜 | 1 黄瓜", {}),
+    ("一杯咖啡", "1 咖啡", {}),  # coffee, not brown
+    ("一杯绿茶", "1 绿茶", {}),  # green tea is a drink of its own
+    ("一个甜甜圈", "1 甜甜圈", {}),  # jieba: 甜甜 + 圈 (a measure word), one noun
+    ("一枚火箭飞向太空", "1 火箭", {"detail": ["飞向太空"]}),  # jieba tags 飞 a noun
+    ("咖啡色的狗", "1 brown 狗", {}),
+    ("一只黑白的猫和一只浅蓝色的鸟", "1 black and white 猫 | 1 light blue 鸟", {}),
+    ("一个巨大的红色气球", "1 big red 气球", {}),
+    ("一只小小的老鼠", "1 small 老鼠", {}),
+    # Chinese regions
+    ("三个苹果在左边，一只猫在右上角", "3 苹果 @left | 1 猫 @top right", {}),
+    ("左下角有一朵花", "1 花 @bottom left", {}),
+    ("在画面左边画三个苹果", "3 苹果 @left", {}),
+    ("左边是一只猫，右边是一只狗", "1 猫 @left | 1 狗 @right", {}),
+    ("一个苹果在画面中间", "1 苹果 @center", {}),
+    ("一只狗在右下方", "1 狗 @bottom right", {}),
+    # Chinese relations
+    ("猫在狗的上面", "1 猫 | 1 狗", {"rel": [("above", 0, [1])]}),
+    ("一只鸟在树的上方", "1 鸟 | 1 树", {"rel": [("above", 0, [1])]}),
+    ("狗的上面有一只猫", "1 猫 | 1 狗", {"rel": [("above", 0, [1])]}),
+    ("一只猫在狗的左边", "1 猫 | 1 狗", {"rel": [("left of", 0, [1])]}),
+    ("一只猫坐在狗的旁边", "1 猫 | 1 狗", {"rel": [("next to", 0, [1])]}),
+    ("一只狗在猫和鸟之间", "1 狗 | 1 猫 | 1 鸟", {"rel": [("between", 0, [1, 2])]}),
+    # Chinese background, style, modifiers, negation and kept text
+    ("背景是蓝色。一只狗", "1 狗", {"bg": "blue"}),
+    ("蓝色背景上的一朵花", "1 花", {"bg": "blue"}),
+    ("一只狗，粉色和黄色渐变背景", "1 狗", {"bg": "pink and yellow gradient"}),
+    ("以星空为背景的城堡", "1 城堡", {"bg": "星空"}),
+    ("水彩风格的房子", "1 房子", {"style": "水彩"}),
+    ("一只猫，水彩", "1 猫", {"style": "水彩"}),
+    ("梵高风格的星空", "1 星空", {"style": "梵高"}),
+    ("一只戴着红色围巾的小猫坐在窗台上", "1 小猫", {"modifier": ["戴着红色围巾"], "detail": ["坐在窗台上"]}),
+    ("夜空中的满月", "1 满月", {"modifier": ["夜空中"]}),
+    ("一个房间，没有人", "1 房间", {"kept": ["没有人"]}),
+    ("不要出现文字", "", {"kept": ["不要出现文字"]}),
+    ("一个房间，无文字", "1 房间", {"kept": ["无文字"]}),
+    ("一架无人机和一座别墅", "1 无人机 | 1 别墅", {}),  # 无 and 别 start these nouns, no negation
+    ("无数星星", "5 星星", {}),
+    ("一本数学书", "1 数学书", {}),  # 数 is a few only before a measure word
+    ("高清，细节丰富", "", {"kept": ["高清", "细节丰富"]}),
+    ("请画三只猫", "3 猫", {}),
+    ("一张猫的照片", "1 猫", {}),
+    ("公园里有两只狗", "2 狗", {"detail": ["在公园里"]}),
+    # Traditional characters (read as Simplified) and Chinese mixed with English
+    ("紅色的蘋果在左邊", "1 red 苹果 @left", {"lang": "zh-Hant"}),
+    ("两只cat在左边", "2 cat @left", {}),
+    ("一个red apple", "1 red apple", {}),
+    ("a cat on the left，一只狗在右边", "1 cat @left | 1 狗 @right", {"lang": "zh"}),
+    ("a red apple and a cat，蓝色背景", "1 red apple | 1 cat", {"bg": "blue"}),
 ]
 
 
@@ -109,6 +180,10 @@ def test_parse(prompt: str, objects: str, extra: dict):
     assert parsed.style == extra.get("style")
     if "kept" in extra:
         assert parsed.kept == extra["kept"]
+    for key in ("detail", "modifier"):  # Chinese: the words around the noun, as written
+        if key in extra:
+            assert [getattr(o, key) for o in parsed.objects] == extra[key]
+    assert parsed.lang == extra.get("lang", "zh" if is_chinese(prompt) else "en")
     assert all(o.where is None or o.where in REGIONS for o in parsed.objects)
 
 
@@ -123,6 +198,18 @@ SETS: list[tuple[str, int, str, list[str], list[str]]] = [
     ("a cat", 3, "a cat", [], ["a cat"] * 3),
     ("the dog of image 2. on a beach", 2, "the dog of image 2. on a beach", [],  # a reference, not a part
      ["the dog of image 2. on a beach"] * 2),
+    ("1. a cat 2. a dog", 2, "1. a cat 2. a dog", [], ["1. a cat 2. a dog"] * 2),  # English: unchanged
+    # Chinese: 图1：, 第一张：, 第一张是, "1. 2." lists, 分别; shared context joined with "，"
+    ("第一张：一只猫；第二张：一只狗", 4, "", ["一只猫", "一只狗"], ["一只猫", "一只狗"]),
+    ("水彩风格。图1：一只猫 图2：一只狗", 2, "水彩风格", ["一只猫", "一只狗"], ["一只猫，水彩风格", "一只狗，水彩风格"]),
+    ("第一张是一只猫，第二张是一只狗", 2, "", ["一只猫", "一只狗"], ["一只猫", "一只狗"]),
+    ("1. 一只猫 2. 一只狗 3. 一只鸟", 2, "", ["一只猫", "一只狗"], ["一只猫", "一只狗"]),
+    ("1、红苹果；2、绿苹果", 2, "", ["红苹果", "绿苹果"], ["红苹果", "绿苹果"]),
+    ("生成三张图，分别是猫、狗和鸟，水彩风格", 3, "水彩风格", ["猫", "狗", "鸟"],
+     ["猫，水彩风格", "狗，水彩风格", "鸟，水彩风格"]),
+    ("image 1: 一只猫 image 2: 一只狗", 2, "", ["一只猫", "一只狗"], ["一只猫", "一只狗"]),
+    ("第二张图里的猫", 2, "第二张图里的猫", [], ["第二张图里的猫"] * 2),  # a reference, not a part
+    ("价格1.5元的苹果", 2, "价格1.5元的苹果", [], ["价格1.5元的苹果"] * 2),
 ]
 
 
@@ -146,6 +233,15 @@ EDITS: list[tuple[str, EditIntent]] = [
     # "of image k" names where a thing goes, not what to take: no source, so no pixels move
     ("put a red balloon in the box of image 1 and a dog in the box of image 2",
      EditIntent(image_refs=(1, 2))),
+    # Chinese edits
+    ("删除左边的树", EditIntent(remove=True)),
+    ("把猫换成一只狗", EditIntent(target="一只狗")),
+    ("用一只狗替换猫", EditIntent(target="一只狗")),
+    ("把背景换成蓝色", EditIntent(target="蓝色", background="blue")),
+    ("把猫移到左上角", EditIntent(move=True, move_to="top left")),
+    ("把图1的猫放到图2的框里", EditIntent(image_refs=(1, 2), sources=(1,))),
+    ("把第二张图的狗移到第一张图片里", EditIntent(move=True, image_refs=(2, 1), sources=(2,))),
+    ("图片3里的猫", EditIntent(image_refs=(3,))),
 ]
 
 # prompt -> the images whose content it puts or moves (prompts.source_images)
@@ -163,6 +259,11 @@ SOURCES: list[tuple[str, list[int]]] = [
     ("make image 1 look like image 2", []),
     ("the cat of image 1 on a blue background", []),  # no put / move verb
     ("a dog like the one in image 1", []),
+    ("把图1的猫放到图2的框里", [1]),
+    ("在图1的框里放一个红气球", []),  # 在 图1: where it goes
+    ("给图2中的人加上图1的帽子", [1]),
+    ("让图1看起来像图2", []),
+    ("图1的猫，蓝色背景", []),
 ]
 
 
@@ -221,3 +322,28 @@ def test_the_built_in_engine_hands_the_model_a_scene_and_caps_the_sprites():
     assert edit.background_only and edit.background == (240, 120, 180) and not edit.remove
     scene, edit = edit_scene("replace the cat with two red apples", parse_edit("replace the cat with two red apples"))
     assert [(o.phrase, o.count, o.colour) for o in scene.objects] == [("a red apple", 2, "red")]
+
+
+def test_chinese_objects_keep_the_noun_and_speak_chinese_labels():
+    [apple] = parse("一个红苹果").objects
+    assert (apple.noun, apple.colour, apple.measure, apple.lang, apple.label) == ("苹果", "red", "个", "zh", "一个红色的苹果")
+    [cat] = parse("两只cat在左边").objects
+    assert cat.label == "一只cat"
+    [dog] = parse("狗").objects  # no measure word written: the usual one
+    assert dog.label == "一只狗"
+    assert colour_words("一个红色的苹果和蓝色的天空") == ["red", "blue"] and colour_words("白菜") == []
+    assert colour_words("a grey and blue kite") == ["gray", "blue"]  # English as before
+
+
+def test_the_chinese_tools_load_once_and_from_any_thread():
+    from wanimage.prompts import chinese
+
+    threads = [threading.Thread(target=chinese.warm) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    started = time.perf_counter()
+    for _ in range(50):
+        parse("左边三个红苹果，一只猫在一只狗的上面，蓝色背景")
+    assert time.perf_counter() - started < 1.0  # the dictionary is not loaded per call

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .vocabulary import POSITION_WORDS, region_name
+from . import zh_words as zh
+from .chinese import colour_description, split_conjunctions, zh_int
+from .vocabulary import POSITION_WORDS, has_han, region_name
 
 # Image sets: "image 1: ... image 2: ..."; the colon is what marks a part, so "like image 2."
 # or "(see image 2)" in an edit prompt is a reference, not a part.
@@ -26,6 +28,25 @@ _DESTINATION_RE = re.compile(r"\b(?:in|into|onto|to|inside|on|within)\s+(?:the\s
                              r"(?:(?:marked\s+|selected\s+|red\s+|first\s+|second\s+)?"
                              r"(?:box|boxes|area|region|rectangle|frame|spot)\s+(?:of|in|on)\s+)?$", re.I)
 _TO_PLACE_RE = re.compile(rf"\bto\s+(?:the\s+)?(?P<pos>{POSITION_WORDS})\b")
+
+# Chinese: "图1：…", "第二张：…", "第一张是…"; "1. … 2. …" lists; "分别是猫、狗和鸟".
+_ZH_NUM = r"\d{1,2}|[一二两三四五六七八九十]{1,3}"
+_ZH_SET_RE = re.compile(rf"(?:^|(?<=[\s。；;，,.!！?？]))(?:图片|图像|画面|图|第)\s*({_ZH_NUM})\s*(?:张|幅|格|个)?"
+                        r"(?:图片|图像|画面|图)?\s*(?:[:：]|是|为|画的是|画)\s*")
+_ZH_LIST_RE = re.compile(r"(?:^|(?<=[\s。；;，,]))(\d{1,2})\s*[.、．)）](?!\d)\s*")
+_ZH_EACH_RE = re.compile(r"分别(?:是|为|画着?|展示|描绘|绘制|表现)?[:：]?")
+_ZH_SET_FILLER_RE = re.compile(rf"^(?:请)?(?:帮我)?(?:生成|画|创作|做|制作|绘制|来)?(?:{_ZH_NUM})?[张幅]?"
+                               r"|的?(?:图片|图像|插画|画|图)$")
+_ZH_REF_RE = re.compile(rf"(?:图片|图像|照片|图)\s*({_ZH_NUM})(?![\d张幅])|第({_ZH_NUM})[张幅](?:图片|图像|照片|图)?")
+_ZH_REMOVE_RE = re.compile(r"删除|删掉|去掉|去除|移除|擦除|抹掉|消除|拿掉|清除|抹去|擦掉")
+_ZH_TARGET_RE = re.compile(r"(?:替换成|替换为|换成|换为|改成|改为|变成|变为|转换成|转换为|转变为|变换成)(?P<t>[^。；;，,]+)")
+_ZH_WITH_RE = re.compile(r"用(?P<t>[^。；;，,]+?)(?:替换|代替|取代)")
+_ZH_BG_RE = re.compile(r"背景(?:颜色|色)?(?:换成|改成|变成|替换成|替换为|改为|换为|变为|设为|设置为|涂成)(?P<d>[^。；;，,]+)")
+_ZH_MOVE_RE = re.compile(r"移动|移到|挪到|挪动|移至|平移|拖到|搬到|挪至|移向|拖动")
+_ZH_MOVE_TO_RE = re.compile(r"(?:移|挪|拖|搬|放)动?(?:到|至|向)(?:画面|图片|图)?的?(?P<r>"
+                            + "|".join(sorted(zh.REGION_WORDS, key=len, reverse=True)) + ")")
+_ZH_PUT_RE = re.compile(r"放|贴|移|挪|搬|拿|取|复制|粘|加|添|插入|转移|交换|换到|融合|合成")
+_ZH_DESTINATION_RE = re.compile(r"(?:到|进|入|至|在|给|往|向)\s*$")
 
 
 @dataclass(frozen=True)
@@ -47,11 +68,38 @@ def split_set(prompt: str, n: int) -> tuple[str, list[str]]:
     shared context and at most n parts ('' for a number skipped); no parts when none is marked."""
     parts = _SET_RE.split(prompt)
     if len(parts) < 3:
-        return prompt.strip(), []
+        return _split_set_zh(prompt, n) if has_han(prompt) else (prompt.strip(), [])
     per: dict[int, str] = {}
     for k in range(1, len(parts) - 1, 2):
         per[int(parts[k])] = parts[k + 1].strip(" .,;")
     return parts[0].strip(" .,;"), [per.get(i, "") for i in range(1, min(max(per), n) + 1)]
+
+
+def _split_set_zh(prompt: str, n: int) -> tuple[str, list[str]]:
+    """'水彩风格。第一张：一只猫；第二张：一只狗' -> ('水彩风格', ['一只猫', '一只狗']); '1. 猫 2. 狗';
+    '三张图，分别是猫、狗和鸟，水彩风格' -> ('水彩风格', ['猫', '狗', '鸟'])."""
+    strip = " .,;。，；、"
+    for pattern in (_ZH_SET_RE, _ZH_LIST_RE):
+        parts = pattern.split(prompt)
+        if len(parts) >= 5 or (len(parts) == 3 and pattern is _ZH_SET_RE):
+            per: dict[int, str] = {}
+            for k in range(1, len(parts) - 1, 2):
+                number = zh_int(parts[k])
+                if number:
+                    per.setdefault(number, parts[k + 1].strip(strip))
+            if per and min(per) == 1:
+                return parts[0].strip(strip), [per.get(i, "") for i in range(1, min(max(per), n) + 1)]
+    each = _ZH_EACH_RE.search(prompt)
+    if each:
+        rest = prompt[each.end():]
+        end = re.search(r"[。；;，,]", rest)
+        listed, after = (rest[: end.start()], rest[end.end():]) if end else (rest, "")
+        items = [q.strip(strip) for p in listed.split("、") for q in split_conjunctions(p) if q.strip(strip)]
+        before = _ZH_SET_FILLER_RE.sub("", prompt[: each.start()].strip(strip)).strip(strip)
+        shared = "，".join(p for p in (before, after.strip(strip)) if p)
+        if len(items) > 1:
+            return shared, items[:n]
+    return prompt.strip(), []
 
 
 def set_prompts(prompt: str, n: int) -> list[str]:
@@ -60,12 +108,22 @@ def set_prompts(prompt: str, n: int) -> list[str]:
     shared, parts = split_set(prompt, n)
     if not parts:
         return [prompt] * n
-    return [", ".join(p for p in (part, shared) if p) or prompt for part in parts]
+    comma = "，" if has_han(prompt) else ", "
+    return [comma.join(p for p in (part, shared) if p) or prompt for part in parts]
 
 
 def image_refs(prompt: str) -> list[int]:
-    """'put the cat of image 1 into picture 2' -> [1, 2]."""
+    """'put the cat of image 1 into picture 2' -> [1, 2]; '把图1的猫放到第二张图里' -> [1, 2]."""
+    if has_han(prompt):
+        return [k for _, k in _refs(prompt)]
     return [int(k) for k in _IMAGE_REF_RE.findall(prompt)]
+
+
+def _refs(text: str) -> list[tuple[re.Match[str], int]]:
+    """Image references of a text with Chinese, in order: English and Chinese ones."""
+    found = [(m, int(m.group(1))) for m in _IMAGE_REF_RE.finditer(text)]
+    found += [(m, zh_int(m.group(1) or m.group(2)) or 0) for m in _ZH_REF_RE.finditer(text)]
+    return [(m, k) for m, k in sorted(found, key=lambda f: f[0].start()) if k > 0]
 
 
 def source_images(prompt: str) -> list[int]:
@@ -74,6 +132,8 @@ def source_images(prompt: str) -> list[int]:
     where, not what). Per clause with a put / move verb: a reference right after "in / into /
     onto (the box of)" is a destination; with several references the last destination is where
     things go and every other reference is a source."""
+    if has_han(prompt):
+        return _source_images_zh(prompt)
     sources: list[int] = []
     for sentence in re.split(r"[;.]", prompt):
         verb = False  # "put the dog of image 1 and the cat of image 2 into ...": one verb, two clauses
@@ -93,7 +153,24 @@ def _clause_sources(clause: str, refs: list[re.Match[str]]) -> list[int]:
             if (not destination[k] if len(refs) == 1 or last is None else k != last)]
 
 
+def _source_images_zh(prompt: str) -> list[int]:
+    """'把图1的猫放到图2的框里' -> [1]: a reference right after 到 / 进 / 在 / 给 is where things go."""
+    sources: list[int] = []
+    for clause in re.split(r"[;；。]|\.(?:\s|$)", prompt):
+        refs = _refs(clause)
+        if not refs or not (_ZH_PUT_RE.search(clause) or _PUT_RE.search(clause)):
+            continue
+        destination = [bool(_ZH_DESTINATION_RE.search(clause[: m.start()]) or _DESTINATION_RE.search(clause[: m.start()]))
+                       for m, _ in refs]
+        last = max((k for k, d in enumerate(destination) if d), default=None)
+        sources += [n for k, (_, n) in enumerate(refs)
+                    if (not destination[k] if len(refs) == 1 or last is None else k != last) and n not in sources]
+    return sources
+
+
 def parse_edit(prompt: str) -> EditIntent:
+    if has_han(prompt):
+        return _parse_edit_zh(prompt)
     text = prompt.lower()
     target = _REPLACE_RE.search(text) or _INTO_RE.search(text)
     background = _BG_EDIT_RE.search(text)
@@ -106,4 +183,21 @@ def parse_edit(prompt: str) -> EditIntent:
         move_to=region_name(place.group("pos")) if place else None,
         image_refs=tuple(image_refs(prompt)),
         sources=tuple(source_images(prompt)),
+    )
+
+
+def _parse_edit_zh(prompt: str) -> EditIntent:
+    """'把猫换成一只狗' -> target '一只狗'; '把背景换成蓝色' -> background 'blue'; '把猫移到左上角'."""
+    target = _ZH_WITH_RE.search(prompt) or _ZH_TARGET_RE.search(prompt)
+    background = _ZH_BG_RE.search(prompt)
+    place = _ZH_MOVE_TO_RE.search(prompt)
+    desc = background.group("d").strip() if background else None
+    return EditIntent(
+        remove=bool(_ZH_REMOVE_RE.search(prompt)),
+        target=target.group("t").strip() if target else None,
+        background=(colour_description(desc) or desc) if desc else None,
+        move=bool(_ZH_MOVE_RE.search(prompt)),
+        move_to=region_name(zh.REGION_WORDS[place.group("r")]) if place else None,
+        image_refs=tuple(image_refs(prompt)),
+        sources=tuple(_source_images_zh(prompt)),
     )

@@ -34,9 +34,11 @@ from .vocabulary import (
     TIMES,
     VERBS,
     WEATHER,
+    has_han,
     looks_plural,
     region_name,
     singular,
+    zh_label,
 )
 
 _PAIR_RE = re.compile(r"^(a\s+)?pair\s+of\b", re.IGNORECASE)
@@ -94,10 +96,15 @@ class ParsedObject:
     detail: str = ""  # the words after the noun, as written: "with leaves"
     definite: bool = False  # "the cat": may refer to an earlier object
     asked: int | None = None  # the number written when it is above MAX_COUNT ("forty cats": 40)
+    lang: str = "en"  # "zh": read from a Chinese clause; the noun may still be English ("两只cat")
+    measure: str = ""  # Chinese: the measure word as written ("只" of "两只猫"), "" when none
+    modifier: str = ""  # Chinese: the words before the noun, as written ("戴着围巾" of "戴着围巾的猫")
 
     @property
     def label(self) -> str:
-        """One instance as a short phrase: 'a red apple'."""
+        """One instance as a short phrase: 'a red apple' (Chinese: '一个红色的苹果')."""
+        if self.lang == "zh":
+            return zh_label(self.noun, self.colour, self.measure)
         words = " ".join(w for w in (self.colour, self.noun) if w)
         return ("an " if words[:1] in "aeiou" else "a ") + words
 
@@ -119,6 +126,7 @@ class ParsedPrompt:
     style: str | None = None  # "watercolor", "Van Gogh"
     kept: list[str] = field(default_factory=list)  # text that is neither objects nor relations
     scene: Scene = field(default_factory=Scene)
+    lang: str = "en"  # "zh": the prompt has Chinese (outside quotes); "zh-Hant": in Traditional characters
 
     def add(self, obj: ParsedObject) -> int:
         """Append an object, or merge "the cat" into an earlier cat; -> its index."""
@@ -136,7 +144,12 @@ class ParsedPrompt:
 
 
 def parse(prompt: str) -> ParsedPrompt:
-    """Objects, relations, background, style and kept text of one image's prompt."""
+    """Objects, relations, background, style and kept text of one image's prompt. A prompt with
+    Chinese outside its quotes is read by the Chinese rules (chinese.py), to the same result."""
+    if is_chinese(prompt):
+        from .chinese import parse_zh
+
+        return parse_zh(prompt)
     quoted: list[str] = []  # text to render ("a sign saying "Hello, world"") is never parsed
 
     def protect(m: re.Match[str]) -> str:
@@ -161,6 +174,11 @@ def parse(prompt: str) -> ParsedPrompt:
         obj.detail = restore(obj.detail)
     parsed.kept = [restore(k) for k in parsed.kept]
     return parsed
+
+
+def is_chinese(prompt: str) -> bool:
+    """Chinese characters outside quoted text: 'a sign saying "你好"' is an English prompt."""
+    return has_han(_QUOTED_RE.sub(" ", prompt))
 
 
 def scene_words(text: str) -> Scene:
@@ -276,7 +294,12 @@ def _parse_relations(parsed: ParsedPrompt, clause: str, matches: list[re.Match[s
 
 def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
     """'two big red apples on the left with leaves' -> ParsedObject('apple', 2, 'red', 'big',
-    'left', detail='with leaves'); None when the chunk does not read as an object phrase."""
+    'left', detail='with leaves'); None when the chunk does not read as an object phrase.
+    Chinese chunks ('两个红苹果') are read by the Chinese rules."""
+    if has_han(chunk):
+        from .chinese import parse_object_zh
+
+        return parse_object_zh(chunk, lenient=lenient)
     chunk = _FILLER_RE.sub("", chunk.strip(" .!?:")).strip()
     if QUALITY_TAGS.match(chunk):
         return None

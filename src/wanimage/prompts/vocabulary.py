@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from . import zh_words
+
 Region = tuple[float, float, float, float]  # x1, y1, x2, y2 as fractions of the canvas
 
 MAX_COUNT = 20  # the largest count a prompt can ask for; more reads as 20
@@ -196,5 +198,36 @@ def region_name(pos: str) -> str:
 
 
 def colour_words(text: str) -> list[str]:
-    """The colour names a text says, in order: 'a grey and blue kite' -> ['gray', 'blue']."""
+    """The colour names a text says, in order: 'a grey and blue kite' -> ['gray', 'blue']; in
+    Chinese text the words written as colours ('红色的苹果' -> ['red'])."""
+    if has_han(text):
+        found = [(m.start(), zh_words.COLOURS[m.group(1)]) for m in _ZH_COLOUR_RE.finditer(text)]
+        found += [(m.start(), COLOURS[m.group().lower()]) for m in re.finditer(r"[A-Za-z]+", text)
+                  if m.group().lower() in COLOURS]
+        return [name for _, name in sorted(found)]
     return [COLOURS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in COLOURS]
+
+
+_ZH_COLOUR_RE = re.compile("(" + "|".join(sorted(zh_words.COLOURS, key=len, reverse=True)) + ")色")
+
+
+def has_han(text: str) -> bool:
+    """Whether a text has Chinese characters."""
+    return zh_words.HAN_RE.search(text) is not None
+
+
+def zh_label(noun: str, colour: str | None, measure: str) -> str:
+    """One instance of a Chinese object as a short phrase: '一个红色的苹果', '一只cat'."""
+    said = zh_colour(colour) if colour else ""
+    return "一" + (measure or "个") + (said + "的" if said else "") + noun
+
+
+def zh_colour(description: str) -> str:
+    """English colour names in Chinese ('light blue' -> '浅蓝色', 'pink and yellow gradient' ->
+    '粉色和黄色渐变'); any other description as it is."""
+    words = description.split()
+    if description in zh_words.COLOUR_NAMES_ZH:
+        return zh_words.COLOUR_NAMES_ZH[description]
+    if not words or not all(w in zh_words.COLOUR_NAMES_ZH for w in words):
+        return description
+    return "".join(zh_words.COLOUR_NAMES_ZH[w] for w in words)

@@ -1,4 +1,5 @@
-"""The built-in planner: English prompt -> scene plan -> revised prompt + layout. Plain rules,
+"""The built-in planner: prompt -> scene plan -> revised prompt + layout, in the prompt's language
+(a Chinese prompt's plan is said in Chinese: thinking/chinese.py). Plain rules,
 offline, no model. Deterministic: the same prompt and size give the same plan.
 
   "three red apples on the left and a cat above a dog, on a blue background"
@@ -28,7 +29,9 @@ from ..prompts import (
     share_counts,
     split_set,
 )
+from ..prompts.chinese import has_han, to_traditional
 from .base import Brief, Plan, PlannedObject
+from .chinese import revise_zh
 from .layout import MAX_INSTANCES, Placed, layout
 
 log = logging.getLogger(__name__)
@@ -114,8 +117,13 @@ def plan_text(prompt: str, width: int, height: int, *, planner: str = "builtin")
                     kept=tuple(parsed.kept))
     left_out = cap_counts(parsed)
     placed, items = layout(parsed, width, height)
+    if parsed.lang == "en":
+        revised = revise(placed, parsed.background, parsed.style, parsed.kept, left_out)
+    else:
+        revised = revise_zh(placed, parsed.background, parsed.style, parsed.kept, left_out, MAX_INSTANCES, describe)
+        revised = to_traditional(revised) if parsed.lang == "zh-Hant" else revised
     return Plan(
-        revise(placed, parsed.background, parsed.style, parsed.kept, left_out),
+        revised,
         items,
         planner,
         objects=tuple(frozen(p) for p in placed),
@@ -131,8 +139,13 @@ def plan_set(prompt: str, n: int, width: int, height: int) -> Plan:
     if not parts:
         one = plan_text(prompt, width, height)
         return replace(one, images=(one,))
-    plans = tuple(plan_text(", ".join(p for p in (part, shared) if p), width, height) for part in parts)
-    revised = " ".join(f"Image {k}: {p.revised_prompt}" for k, p in enumerate(plans, start=1))
+    zh = has_han(prompt)
+    plans = tuple(plan_text(("，" if zh else ", ").join(p for p in (part, shared) if p), width, height)
+                  for part in parts)
+    if zh:  # "图1：一只猫。图2：一只狗。"
+        revised = "".join(f"图{k}：{p.revised_prompt}" for k, p in enumerate(plans, start=1))
+    else:
+        revised = " ".join(f"Image {k}: {p.revised_prompt}" for k, p in enumerate(plans, start=1))
     return Plan(revised, None, "builtin", images=plans, kept=(shared,) if shared else ())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..prompts import REGIONS, ParsedObject, ParsedPrompt, Region, plural_phrase
+from ..prompts.zh_words import RELATION_ZH
 from ..types import Box, LayoutItem
 
 MAX_INSTANCES = 12  # layout boxes per image; the built-in model itself draws at most 8
@@ -63,7 +64,8 @@ def place_relations(placed: list[Placed], relations: list[tuple[str, int, list[i
             _between(a, others[0], others[1], free)
             continue
         b = others[0]
-        a.relations.append(f"{RELATION_WORDS.get(kind, kind)} {ref(b.obj)}")
+        a.relations.append(f"在{b.obj.noun}的{RELATION_ZH.get(kind, kind)}" if a.obj.lang == "zh"
+                           else f"{RELATION_WORDS.get(kind, kind)} {ref(b.obj)}")
         axis = {"above": 1, "below": 1, "left of": 0, "right of": 0, "next to": 0}.get(kind)
         if axis is None:  # in front of / behind: overlapping, drawn in order
             _overlapping(a, b, free)
@@ -79,7 +81,8 @@ def _between(a: Placed, b: Placed, c: Placed, free: Region) -> None:
     c.region = c.region or (fx2 - third, fy1 + pad, fx2, fy2 - pad)
     mid = (b.region[2] + c.region[0]) / 2
     a.region = a.region or (mid - third / 2, fy1 + pad, mid + third / 2, fy2 - pad)
-    a.relations.append(f"between {ref(b.obj)} and {ref(c.obj)}")
+    a.relations.append(f"在{b.obj.noun}和{c.obj.noun}之间" if a.obj.lang == "zh"
+                       else f"between {ref(b.obj)} and {ref(c.obj)}")
 
 
 def _overlapping(a: Placed, b: Placed, free: Region) -> None:

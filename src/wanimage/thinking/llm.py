@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..llm_chat import LlmFailure, chat, chat_url
+from ..prompts.parse import is_chinese
 from ..types import Box, LayoutItem
 from .base import Brief, Plan, Planner
 
@@ -29,14 +30,20 @@ MIN_INSIDE = 0.5  # a box with less than half its area inside the image is refus
 QUALITY_PATIENCE = 3.0
 
 SYSTEM_PROMPT = """You plan pictures for an image generator before it draws them.
-Rewrite the user's prompt into one precise English prompt that spells out every object with
-its exact count, colour, size and position, the background and the style; keep every detail of
-the original. Then lay the objects out: one box per object instance, in pixel coordinates of
-the output image (origin top-left, x to the right, y down), each inside the image.
+Rewrite the user's prompt into one precise prompt that spells out every object with its exact
+count, colour, size and position, the background and the style; keep every detail of the
+original. Write it in the language of the user's prompt: a Chinese prompt gets a Chinese
+revised prompt (in Traditional characters when the prompt is written in them), an English
+prompt an English one, and a prompt that mixes Chinese and English keeps its mix (its English
+words stay English). Then lay the objects out: one box per object instance, in pixel
+coordinates of the output image (origin top-left, x to the right, y down), each inside the image.
 Answer with ONE JSON object and nothing else:
 {"revised_prompt": "...", "layout": [{"label": "a red apple", "box": [x1, y1, x2, y2]}]}
 "layout" may be omitted when the picture has no countable objects. Labels are short noun
-phrases for one instance ("a red apple", not "three red apples")."""
+phrases for one instance, in the prompt's language ("a red apple" or "一个红苹果", not "three
+red apples")."""
+# Said again beside a Chinese prompt: small models follow the last instruction they read.
+CHINESE_HINT = "The prompt is Chinese: write revised_prompt and the labels in Chinese.\n"
 
 
 class LlmLayoutItem(BaseModel):
@@ -132,7 +139,8 @@ class LlmPlanner:
         timeout = timeout or self.timeout
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Image size: {width}x{height} pixels.\nPrompt: {prompt}"},
+            {"role": "user", "content": f"Image size: {width}x{height} pixels.\n"
+                                        + (CHINESE_HINT if is_chinese(prompt) else "") + f"Prompt: {prompt}"},
         ]
         content = chat(self.url, self.model, messages, timeout=timeout, client=self.client)
         return parse_answer(content)
