@@ -513,6 +513,7 @@ def main() -> None:
     if "wanimage-sdxs" in paths and "sdxs-512" not in presets:
         print("no sdxs-512 preset in `wanimage presets`: wanimage-sdxs left out", flush=True)
         paths.remove("wanimage-sdxs")
+    sys.path.insert(0, str(ROOT / "src"))  # this checkout's presets
     from wanimage.engines.diffusers.presets import PRESETS
 
     repos = [r for name in ("sd-turbo", "sdxs-512") if name in PRESETS and name in presets for r in PRESETS[name].repos]
