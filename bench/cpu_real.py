@@ -192,11 +192,12 @@ def build_models(work: Path, repos: list[str]) -> None:
 
     models = work / "models"
 
-    def fp16(pipe_or_model):
-        return lambda folder, variant: pipe_or_model.to(torch.float16).save_pretrained(folder, variant=variant)
+    def saver(pipe_or_model):  # the published files: fp16 where the pulled variant is fp16, else float32
+        return lambda folder, variant: pipe_or_model.to(torch.float16 if variant == "fp16" else torch.float32
+                                                        ).save_pretrained(folder, variant=variant)
 
-    builders = {SD_TURBO: lambda: fp16(sd_turbo_pipeline()), TAESD: lambda: fp16(taesd_model()),
-                SDXS: lambda: fp16(sdxs_pipeline())}
+    builders = {SD_TURBO: lambda: saver(sd_turbo_pipeline()), TAESD: lambda: saver(taesd_model()),
+                SDXS: lambda: saver(sdxs_pipeline())}
     for repo in dict.fromkeys([SD_TURBO, TAESD, *repos]):
         if repo not in builders:
             print(f"  {repo}: no builder here (a translator or another preset's); not built", flush=True)
@@ -214,9 +215,13 @@ def build_models(work: Path, repos: list[str]) -> None:
         taesd_model().to(torch.float16).save_pretrained(swapped / "vae", variant="fp16")
         index = json.loads((swapped / "model_index.json").read_text())
         index["vae"] = ["diffusers", "AutoencoderTiny"]
+        (swapped / "model_index.json").unlink()  # a link to the pulled folder's file: write a new one
         (swapped / "model_index.json").write_text(json.dumps(index, indent=2))
         files = sorted(p.relative_to(swapped).as_posix() for p in swapped.rglob("*") if p.is_file())
         write_manifest(swapped, SD_TURBO, None, "bench/cpu_real.py (random weights, TAESD in vae/)", files)
+    for other in models.iterdir():  # the preset's other repositories, beside it
+        if other.name != folder_name(SD_TURBO) and not (swapped.parent / other.name).exists():
+            (swapped.parent / other.name).symlink_to(other, target_is_directory=True)
 
 
 # ------------------------------------------------------------------------------ child processes
@@ -309,7 +314,8 @@ def child_ov(path: str, args) -> dict:
 
     folder = Path(args.work) / "peers" / {"ov": "ov", "ov-taesd": "ov-taesd", "ov-int8-taesd": "ov-int8-taesd"}[path]
     pipe = OVStableDiffusionPipeline.from_pretrained(folder, compile=False)
-    pipe.reshape(batch_size=1, height=args.size, width=args.size, num_images_per_prompt=1)  # static, as FastSD CPU
+    # static height and width, as FastSD CPU does; a static batch would be 2 (optimum assumes guidance)
+    pipe.reshape(batch_size=-1, height=args.size, width=args.size, num_images_per_prompt=1)
     pipe.compile()
     pipe.set_progress_bar_config(disable=True)
 
@@ -320,17 +326,84 @@ def child_ov(path: str, args) -> dict:
     return timed(generate, args.repeats)
 
 
-def sdcpp_folder(args) -> Path:
-    """stable-diffusion.cpp reads a diffusers folder by its default file names: links to the
-    pulled fp16 files under them."""
-    src, out = Path(args.folder), Path(args.work) / "peers" / "sdcpp-sd-turbo"
-    for part, name in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
-                       ("text_encoder", "model")):
-        (out / part).mkdir(parents=True, exist_ok=True)
-        link = out / part / f"{name}.safetensors"
-        if not link.exists():
-            link.symlink_to(src / part / f"{name}.fp16.safetensors")
-    shutil.copy(src / "model_index.json", out / "model_index.json")
+def unet_to_original(state: dict) -> dict:
+    """diffusers' UNet names -> the original SD 2.x checkpoint's (model.diffusion_model.*)."""
+    blocks = [("time_embedding.linear_1.", "time_embed.0."), ("time_embedding.linear_2.", "time_embed.2."),
+              ("conv_in.", "input_blocks.0.0."), ("conv_norm_out.", "out.0."), ("conv_out.", "out.2."),
+              ("mid_block.attentions.0.", "middle_block.1.")]
+    blocks += [(f"mid_block.resnets.{j}.", f"middle_block.{2 * j}.") for j in range(2)]
+    for i in range(4):
+        for j in range(2):
+            blocks.append((f"down_blocks.{i}.resnets.{j}.", f"input_blocks.{3 * i + j + 1}.0."))
+            if i < 3:
+                blocks.append((f"down_blocks.{i}.attentions.{j}.", f"input_blocks.{3 * i + j + 1}.1."))
+        for j in range(3):
+            blocks.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{3 * i + j}.0."))
+            if i > 0:
+                blocks.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{3 * i + j}.1."))
+        if i < 3:
+            blocks.append((f"down_blocks.{i}.downsamplers.0.conv.", f"input_blocks.{3 * (i + 1)}.0.op."))
+            blocks.append((f"up_blocks.{i}.upsamplers.0.", f"output_blocks.{3 * i + 2}.{1 if i == 0 else 2}."))
+    resnet = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+              ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
+    out = {}
+    for name, tensor in state.items():
+        new = name
+        if "resnets" in name:
+            for hf, sd in resnet:
+                new = new.replace(hf, sd)
+        for hf, sd in blocks:
+            if new.startswith(hf):
+                new = sd + new[len(hf):]
+                break
+        out["model.diffusion_model." + new] = tensor
+    return out
+
+
+def vae_to_original(state: dict) -> dict:
+    """diffusers' AutoencoderKL names -> the original's (first_stage_model.*), attention as 1x1 convs."""
+    blocks = []
+    for part in ("encoder", "decoder"):
+        blocks.append((f"{part}.mid_block.attentions.0.", f"{part}.mid.attn_1."))
+        blocks += [(f"{part}.mid_block.resnets.{i}.", f"{part}.mid.block_{i + 1}.") for i in range(2)]
+    for i in range(4):
+        blocks += [(f"encoder.down_blocks.{i}.resnets.{j}.", f"encoder.down.{i}.block.{j}.") for j in range(2)]
+        blocks += [(f"decoder.up_blocks.{i}.resnets.{j}.", f"decoder.up.{3 - i}.block.{j}.") for j in range(3)]
+        if i < 3:
+            blocks.append((f"encoder.down_blocks.{i}.downsamplers.0.", f"encoder.down.{i}.downsample."))
+            blocks.append((f"decoder.up_blocks.{i}.upsamplers.0.", f"decoder.up.{3 - i}.upsample."))
+    inner = [("conv_shortcut", "nin_shortcut"), ("conv_norm_out", "norm_out"), ("group_norm.", "norm."),
+             ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")]
+    out = {}
+    for name, tensor in state.items():
+        new = name
+        for hf, sd in blocks:
+            if new.startswith(hf):
+                new = sd + new[len(hf):]
+                break
+        for hf, sd in inner:
+            new = new.replace(hf, sd)
+        if ".attn_1." in new and new.endswith(("q.weight", "k.weight", "v.weight", "proj_out.weight")):
+            tensor = tensor.reshape(*tensor.shape, 1, 1)
+        out["first_stage_model." + new] = tensor
+    return out
+
+
+def sdcpp_checkpoint(args) -> Path:
+    """stable-diffusion.cpp tells SD 2.x from a single-file checkpoint in the original layout (its
+    diffusers-folder loader knows SD 1.x and SDXL only): the pulled fp16 files, renamed, made once."""
+    from safetensors.torch import load_file, save_file
+
+    out = Path(args.work) / "peers" / "sd-turbo-original.safetensors"
+    if out.exists():
+        return out
+    src = Path(args.folder)
+    state = unet_to_original(load_file(src / "unet" / "diffusion_pytorch_model.fp16.safetensors"))
+    state |= vae_to_original(load_file(src / "vae" / "diffusion_pytorch_model.fp16.safetensors"))
+    state |= {"cond_stage_model.transformer." + k: v
+              for k, v in load_file(src / "text_encoder" / "model.fp16.safetensors").items()}
+    save_file({k: v.contiguous() for k, v in state.items()}, out.with_suffix(".tmp"))
+    out.with_suffix(".tmp").rename(out)
     return out
 
 
@@ -340,9 +413,9 @@ def child_sdcpp(path: str, args) -> dict:
     taesd = ""
     if path == "sdcpp-q8-taesd":
         taesd = str(next(Path(args.taesd).glob("diffusion_pytorch_model*.safetensors")))
-    sd = StableDiffusion(model_path=str(sdcpp_folder(args)), taesd_path=taesd, vae_decode_only=True,
+    sd = StableDiffusion(model_path=str(sdcpp_checkpoint(args)), taesd_path=taesd, vae_decode_only=True,
                          wtype="q8_0" if path == "sdcpp-q8-taesd" else "f32", n_threads=os.cpu_count(),
-                         verbose=False)
+                         verbose=True)
 
     def generate(seed: int):
         return sd.generate_image(PROMPT, width=args.size, height=args.size, sample_steps=1, cfg_scale=1.0,
@@ -421,12 +494,28 @@ def process_cpu(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
 
 
+def wait_up(base: str, proc: subprocess.Popen, timeout: float = 900) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}) before answering")
+        try:
+            if httpx.get(base + "/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"no answer from {base}/health in {timeout:.0f}s")
+
+
 def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) -> Row:
     import httpx
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
-    from tests.support.server import free_port, wait_healthy
+    from tests.support.server import free_port
 
     row = Row(spec.name, spec.label, spec.peer)
     data = work / f"data-{spec.name}"
@@ -440,7 +529,7 @@ def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) 
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, timeout=900)
+        wait_up(base, proc)
         size = f"{args.size}*{args.size}"
         if dashscope_call(base, size, 0).status_code == 400:  # below the model's floor: the smallest it takes
             size = "768*768"
@@ -462,11 +551,12 @@ def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) 
     except Exception as exc:  # a failed path is a row that says why; the others still run
         row.error = f"{type(exc).__name__}: {str(exc)[:120]}; see {log}: {tail(log)}"
     finally:
-        proc.send_signal(signal.SIGINT)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
         try:
             _, _, usage = os.wait4(proc.pid, 0)
             row.peak_rss = usage.ru_maxrss * 1024
-        except ChildProcessError:
+        except ChildProcessError:  # already reaped by poll(): it failed, no figure to give
             pass
     return row
 
