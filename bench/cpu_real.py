@@ -400,8 +400,9 @@ def sdcpp_checkpoint(args) -> Path:
     src = Path(args.folder)
     state = unet_to_original(load_file(src / "unet" / "diffusion_pytorch_model.fp16.safetensors"))
     state |= vae_to_original(load_file(src / "vae" / "diffusion_pytorch_model.fp16.safetensors"))
-    state |= {"cond_stage_model.transformer." + k: v
-              for k, v in load_file(src / "text_encoder" / "model.fp16.safetensors").items()}
+    text = load_file(src / "text_encoder" / "model.fp16.safetensors")  # transformers 5 drops "text_model."
+    state |= {"cond_stage_model.transformer." + (k if k.startswith("text_model.") else "text_model." + k): v
+              for k, v in text.items()}
     save_file({k: v.contiguous() for k, v in state.items()}, out.with_suffix(".tmp"))
     out.with_suffix(".tmp").rename(out)
     return out
@@ -439,9 +440,12 @@ def run_child(args) -> None:
     print(RESULT + json.dumps(samples), flush=True)
 
 
+SRC = ROOT / "src"  # the wanimage sources the server and the build run (--src)
+
+
 def this_checkout() -> dict:
     """The environment that runs this checkout's wanimage (the venv's editable install may point elsewhere)."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
 
 
 def spawn(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int, int, str]:
@@ -457,7 +461,7 @@ def spawn(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int, int,
 
 def measure_child(spec: PathSpec, args, python: str, folder: Path, work: Path) -> Row:
     row = Row(spec.name, spec.label, spec.peer)
-    cmd = [python, str(Path(__file__).resolve()), "--child", spec.name, "--folder", str(folder),
+    cmd = [python, str(Path(__file__).resolve()), "--child", spec.name, "--folder", str(folder), "--src", str(SRC),
            "--taesd", str(work / "models" / "madebyollin--taesd"), "--work", str(work),
            "--repeats", str(args.repeats), "--size", str(args.size)]
     log = work / "logs" / f"{spec.name}.log"
@@ -586,11 +590,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--src", default=str(SRC), help="the wanimage sources to serve (another checkout's src/)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--taesd", help=argparse.SUPPRESS)
     parser.add_argument("--repos", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global SRC
+    SRC = Path(args.src).resolve()
     if args.child:
         return run_child(args)
 
@@ -603,7 +610,7 @@ def main() -> None:
     if "wanimage-sdxs" in paths and "sdxs-512" not in presets:
         print("no sdxs-512 preset in `wanimage presets`: wanimage-sdxs left out", flush=True)
         paths.remove("wanimage-sdxs")
-    sys.path.insert(0, str(ROOT / "src"))  # this checkout's presets
+    sys.path.insert(0, str(SRC))  # the served checkout's presets
     from wanimage.engines.diffusers.presets import PRESETS
 
     repos = [r for name in ("sd-turbo", "sdxs-512") if name in PRESETS and name in presets for r in PRESETS[name].repos]
@@ -611,7 +618,7 @@ def main() -> None:
           flush=True)
     # built in a child: the weights' memory goes with it
     status, _, _ = spawn([sys.executable, str(Path(__file__).resolve()), "--child", "build", "--work", str(work),
-                          "--repos", *repos], work / "logs" / "build.log", this_checkout())
+                          "--src", str(SRC), "--repos", *repos], work / "logs" / "build.log", this_checkout())
     print((work / "logs" / "build.log").read_text(), end="", flush=True)
     if status != 0:
         sys.exit(f"building the weights failed: see {work / 'logs' / 'build.log'}")
