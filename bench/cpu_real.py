@@ -582,6 +582,7 @@ def served_presets() -> set[str]:
 
 
 def main() -> None:
+    global SRC
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=DEFAULT_PATHS)
     parser.add_argument("--skip-peers", action="store_true", help="leave out the .venv-peers paths")
@@ -596,7 +597,6 @@ def main() -> None:
     parser.add_argument("--taesd", help=argparse.SUPPRESS)
     parser.add_argument("--repos", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global SRC
     SRC = Path(args.src).resolve()
     if args.child:
         return run_child(args)
