@@ -114,8 +114,9 @@ def ratios(rows: list[Row]) -> dict[str, float]:
 def table(rows: list[Row]) -> str:
     best = fastest_peer(rows)
     rel = ratios(rows)
+    reference = "none" if best is None else best.path if best.peer else f"{best.path}: no peer measured"
     lines = ["| path (512x512, 1 step, median of 3 after a warm-up) | wall s | CPU core-s | peak RSS | "
-             f"vs fastest peer ({best.path if best else 'none'}) |", "|---|---|---|---|---|"]
+             f"vs fastest peer ({reference}) |", "|---|---|---|---|---|"]
     for r in rows:
         if r.error or not r.cpus:
             lines.append(f"| {r.label} | failed: {r.error or 'no samples'} | | | |")

@@ -54,4 +54,5 @@ def test_the_markdown_table_has_a_row_per_path_with_its_figures(cpu_real):
 def test_without_peers_the_fastest_measured_path_is_the_reference(cpu_real):
     only = rows(cpu_real)[:1]
     assert cpu_real.fastest_peer(only).path == "wanimage" and cpu_real.ratios(only) == {"wanimage": 1.0}
+    assert "(wanimage: no peer measured)" in cpu_real.table(only).splitlines()[0]
     assert cpu_real.ratios([]) == {}
