@@ -111,11 +111,11 @@ def ratios(rows: list[Row]) -> dict[str, float]:
     return {r.path: r.cpu / best.cpu for r in rows if r.cpus and not r.error}
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], repeats: int = 3) -> str:
     best = fastest_peer(rows)
     rel = ratios(rows)
     reference = "none" if best is None else best.path if best.peer else f"{best.path}: no peer measured"
-    lines = ["| path (512x512, 1 step, median of 3 after a warm-up) | wall s | CPU core-s | peak RSS | "
+    lines = [f"| path (512x512, 1 step, median of {repeats} after a warm-up) | wall s | CPU core-s | peak RSS | "
              f"vs fastest peer ({reference}) |", "|---|---|---|---|---|"]
     for r in rows:
         if r.error or not r.cpus:
@@ -650,7 +650,7 @@ def main() -> None:
     print()
     print(f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} CPUs, {args.size}x{args.size}, 1 step; "
           f"load average (1 min) after each path: {', '.join(f'{x:.1f}' for x in loads)}")
-    print(table(rows))
+    print(table(rows, args.repeats))
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1))
 
