@@ -8,6 +8,11 @@ images are noise. Nothing is downloaded.
     # SDXS-512's smaller UNet with the tiny decoder)
     .venv/bin/python bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 --vae full tiny --sdxs
 
+    # faster arithmetic, side by side: bfloat16 + TAESD, then each option on top (one row each;
+    # "+" joins options): channels_last, compile, int8-unet, int8-text, int8dyn-unet
+    .venv/bin/python bench/sd_turbo_cpu.py --dtype float32 bfloat16 --vae tiny --options none channels_last \
+        int8-unet int8-unet+int8-text int8dyn-unet compile
+
     # memory: the folders `wanimage pull sd-turbo` writes (fp16 files, random weights), then each
     # dtype loaded through the preset's own loader in a process of its own (peak RSS of that process)
     .venv/bin/python bench/sd_turbo_cpu.py --save /tmp/wanimage-sd-turbo
@@ -147,8 +152,73 @@ def speed(args) -> None:
                     diff = f"{statistics.mean(diffs):.2f}" if diffs else "no float32 run"
                     print(f"| {model} | {dtype} | {vae} | {steps} | {statistics.median(walls):.2f} | "
                           f"{statistics.median(cpus):.1f} | {diff} |", flush=True)
+    if args.options:
+        options_table(args, pipe, turbo, tiny, reference)
     print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}; peak RSS {peak_rss() / 1e9:.2f} GB (float32 "
           "weights built, then cast: see --memory for the preset's own load)")
+
+
+# ------------------------------------------------------------------------------ options
+
+OPTIONS = ("none", "channels_last", "compile", "int8-unet", "int8-text", "int8dyn-unet", "int8dyn-text")
+
+
+def with_options(pipe, options: set[str]) -> None:
+    """The options on the pipeline's modules, in place: torchao int8 (weight-only as the engine's
+    `quantize = "int8"`, or dynamic activation + weight: int8 matmuls), channels_last convolutions,
+    torch.compile of the UNet (inductor, whole module)."""
+    from wanimage.engines.diffusers.acceleration import quantize_module
+
+    for option in sorted(options):
+        kind, _, component = option.partition("-")
+        if kind in ("int8", "int8dyn"):
+            quantize_module(getattr(pipe, {"unet": "unet", "text": "text_encoder"}[component]),
+                            "int8" if kind == "int8" else "int8_dynamic")
+    if "channels_last" in options:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+    if "compile" in options:
+        pipe.unet = torch.compile(pipe.unet)
+
+
+def options_table(args, pipe, turbo, tiny, reference) -> None:
+    """sd-turbo with TAESD in the compute dtype (bfloat16 when asked), each option set on fresh
+    copies of the modules: wall, core-seconds, the first call (compilation), weight bytes, and the
+    difference from float32 on the same seed."""
+    import copy
+
+    from wanimage.engines.diffusers.loader import module_bytes
+
+    dtype = next((d for d in args.dtype if d != "float32"), "float32")
+    from wanimage.engines.diffusers.dtypes import DTYPES
+
+    text = pipe.text_encoder
+    for module in (turbo, text, tiny):
+        module.to(DTYPES[dtype])
+    print(f"\n| options (sd-turbo, {dtype}, tiny decoder) | wall s (median) | CPU core-s | first call s | weights | "
+          "vs float32, same seed |")
+    print("|---|---|---|---|---|---|")
+    for spec in args.options:
+        options = set(spec.split("+")) - {"none"}
+        pipe.unet, pipe.text_encoder, pipe.vae = copy.deepcopy(turbo), copy.deepcopy(text), copy.deepcopy(tiny)
+        with_options(pipe, options)
+        with torch.inference_mode():
+            first = time.perf_counter()
+            timed(pipe, 1, 0, args.size)  # warm-up (compiles)
+            first = time.perf_counter() - first
+            walls, cpus, diffs = [], [], []
+            for seed in range(args.repeats):
+                wall, cpu, image = timed(pipe, 1, seed, args.size)
+                walls.append(wall)
+                cpus.append(cpu)
+                ref = reference.get(("sd-turbo", "tiny", 1, seed))
+                if ref is not None:
+                    diffs.append(float(np.abs(image - ref).mean()))
+        weights = module_bytes(pipe, set())
+        diff = f"{statistics.mean(diffs):.2f}" if diffs else "no float32 run"
+        print(f"| {spec} | {statistics.median(walls):.2f} | {statistics.median(cpus):.1f} | {first:.1f} | "
+              f"{weights / 1e9:.2f} GB | {diff} |", flush=True)
+    pipe.unet, pipe.text_encoder, pipe.vae = turbo, text, tiny
 
 
 # ------------------------------------------------------------------------------ memory
@@ -228,6 +298,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--vae", nargs="+", default=["full", "tiny"], choices=["full", "tiny"])
+    parser.add_argument("--options", nargs="+", default=[], help=f"rows of options on bfloat16 + TAESD, "
+                        f"'+' joins several: {', '.join(OPTIONS)}")
     parser.add_argument("--sdxs", action="store_true", help="also time SDXS-512's UNet (estimated shape), TAESD")
     parser.add_argument("--save", type=Path, help="write the pulled folders (random weights) here")
     parser.add_argument("--memory", type=Path, help="load the folders --save wrote, one process per dtype")

@@ -132,10 +132,12 @@ def apply(pipe, cfg, device: str) -> None:
     traces the modules as the other options left them)."""
     for component, kind in cfg.quantize.items():
         module = getattr(pipe, component, None)
+        if module is None and component == "transformer":  # `quantize = "int8"`: the denoiser, a UNet here
+            module = getattr(pipe, "unet", None)
         if module is None:
             log.warning("quantize: %s has no %s; skipped", type(pipe).__name__, component)
             continue
-        _quantize(module, kind)
+        quantize_module(module, kind)
     denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
     if denoiser is None:
         return
@@ -165,10 +167,15 @@ def set_attention_backend(denoiser, backend: str) -> None:
         _AttentionBackendRegistry.set_active_backend(default)
 
 
-def _quantize(module, kind: str) -> None:
+def quantize_module(module, kind: str) -> None:
+    """torchao's `kind` on every Linear of the module, once (the CPU loader quantizes each component
+    as it streams in, before `apply` sees the pipeline: streamed.py)."""
     import torchao.quantization as tq
 
+    if getattr(module, "_wanimage_quantized", None):
+        return
     tq.quantize_(module, getattr(tq, QUANTIZATIONS[kind])())
+    module._wanimage_quantized = kind
 
 
 def cache_config(cfg, dtype):

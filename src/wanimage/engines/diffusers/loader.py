@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ...errors import ModelUnavailable
-from .acceleration import accelerated, apply
+from .acceleration import accelerated, apply, quantize_module
 from .config import Checkpoint, ModelConfig
 from .dtypes import DTYPES, resolve_dtype  # noqa: F401 - re-exported for the engine and tests
 from .streamed import preload_components
@@ -73,6 +73,14 @@ class PipelineLoader:
                 f"{first}. Pull it (`wanimage pull madebyollin/taesd`), point `vae` at a local copy, or set "
                 "vae = \"full\" to decode with the checkpoint's own VAE", field="model") from exc
 
+    def prepare(self, name: str, module) -> None:
+        """A streamed component quantized as soon as it is loaded, when the config asks for it
+        (`apply` then leaves it as it is)."""
+        kind = self.cfg.quantize.get(name) or (self.cfg.quantize.get("transformer") if name == "unet" else None)
+        if kind:
+            quantize_module(module, kind)
+            _trim_heap()
+
     def build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
         cls = pipeline_class(cls_name)
         started = time.monotonic()
@@ -116,7 +124,7 @@ class PipelineLoader:
             kw["device_map"] = self.cfg.device_map
         elif ckpt.is_local and self.device.startswith("cpu"):  # weights once in RAM, in the compute dtype
             wanted = set(inspect.signature(cls.__init__).parameters) - set(kw)
-            streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw))
+            streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw), self.prepare)
             kw.update({k: v for k, v in streamed.items() if k in wanted})
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
@@ -247,8 +255,18 @@ def module_bytes(pipe, seen: set[int]) -> int:
     for comp in getattr(pipe, "components", {}).values():
         if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
             seen.add(id(comp))
-            total += sum(t.numel() * t.element_size() for t in (*comp.parameters(), *comp.buffers()))
+            total += sum(tensor_bytes(t) for t in (*comp.parameters(), *comp.buffers()))
     return total
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes a tensor holds; a torchao quantized weight (a tensor subclass) is its int8 data and
+    scales, not numel x the dtype it computes in."""
+    flatten = getattr(t, "__tensor_flatten__", None)
+    if flatten is None:
+        return t.numel() * t.element_size()
+    names, _ = flatten()
+    return sum(tensor_bytes(getattr(t, name)) for name in names)
 
 
 def pipeline_class(name: str):

@@ -17,6 +17,7 @@ import importlib
 import json
 import logging
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -88,9 +89,12 @@ def load_component(folder: Path, library: str, class_name: str, variant: str | N
     return model.to(dtype).eval()  # buffers built in float32 join the parameters' dtype
 
 
-def preload_components(path: Path, variant: str | None, dtype: torch.dtype, skip: set[str]) -> dict:
+def preload_components(path: Path, variant: str | None, dtype: torch.dtype, skip: set[str],
+                       prepare: Callable[[str, torch.nn.Module], None] | None = None) -> dict:
     """name -> module for every component of a pipeline folder that streams; the caller hands
-    them to `from_pretrained`, which then loads only the rest (tokenizers, scheduler, ...)."""
+    them to `from_pretrained`, which then loads only the rest (tokenizers, scheduler, ...).
+    `prepare(name, module)` runs on each as soon as it is loaded (int8 quantization: the peak then
+    holds one component at full width, not all of them)."""
     try:
         index = json.loads((path / "model_index.json").read_text())
     except (OSError, ValueError):
@@ -102,5 +106,7 @@ def preload_components(path: Path, variant: str | None, dtype: torch.dtype, skip
         if (path / name).is_dir():
             module = load_component(path / name, spec[0], spec[1], variant, dtype)
             if module is not None:
+                if prepare is not None:
+                    prepare(name, module)
                 out[name] = module
     return out
