@@ -244,13 +244,14 @@ def save(models: Path) -> None:
         pulled(TAESD, lambda f: taesd_model().save_pretrained(f))
 
 
-def memory_child(models: Path, dtype: str, vae: str, size: int) -> dict:
-    """One process: the preset's engines for both model ids over one pool, one image each."""
+def memory_child(models: Path, dtype: str, vae: str, size: int, quantize: str = "preset") -> dict:
+    """One process: the preset's engines for both model ids over one pool, one image each.
+    `quantize`: "preset" keeps the preset's int8 components, "none" turns them off."""
     from dataclasses import replace
 
     from wanimage.engines.diffusers import FAMILIES
     from wanimage.engines.diffusers.engine import DiffusersEngine
-    from wanimage.engines.diffusers.loader import PipelinePool
+    from wanimage.engines.diffusers.loader import PipelinePool, module_bytes
     from wanimage.engines.diffusers.preset_config import preset_configs
 
     configs = preset_configs("sd-turbo", models, models)
@@ -258,7 +259,8 @@ def memory_child(models: Path, dtype: str, vae: str, size: int) -> dict:
     started = time.monotonic()
     engines = []
     for model in ("wan2.7-image", "wan2.7-image-pro"):
-        cfg = replace(configs[model], dtype=dtype, **({"vae": "full"} if vae == "full" else {}))
+        cfg = replace(configs[model], dtype=dtype, **({"vae": "full"} if vae == "full" else {}),
+                      **({"quantize": {}} if quantize == "none" else {}))
         engines.append(DiffusersEngine(model, cfg, FAMILIES["sd"], "cpu", pool, preset="sd-turbo"))
     pipes = [e.pipeline("text_to_image") for e in engines]
     load = time.monotonic() - started
@@ -266,28 +268,28 @@ def memory_child(models: Path, dtype: str, vae: str, size: int) -> dict:
     with torch.inference_mode():
         wall, cpu, _ = timed(pipes[0], 1, 0, size)
     return {"dtype": str(engines[0].dtype).removeprefix("torch."), "vae": type(pipes[0].vae).__name__,
+            "int8": ", ".join(engines[0].cfg.quantize) or "none",
             "shared": pipes[0] is pipes[1], "load_s": load, "peak_after_load": after_load, "peak": peak_rss(),
-            "wall": wall, "cpu": cpu, "weights": sum(t.numel() * t.element_size() for m in
-                                                     (pipes[0].unet, pipes[0].text_encoder, pipes[0].vae)
-                                                     for t in m.parameters())}
+            "wall": wall, "cpu": cpu, "weights": module_bytes(pipes[0], set())}
 
 
 def memory(args) -> None:
-    print("| dtype asked | computes in | decoder | both ids share one pipeline | load s | weights | "
+    print("| dtype asked | computes in | decoder | int8 | both ids share one pipeline | load s | weights | "
           "peak RSS after load | peak RSS after one 512x512 image | wall s | CPU core-s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtype:
         for vae in args.vae:
-            out = subprocess.run([sys.executable, __file__, "--memory-child", str(args.memory), dtype, vae,
-                                  str(args.size)], capture_output=True, text=True)
-            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-            if out.returncode or not lines:
-                print(f"| {dtype} | failed: {out.stderr.strip().splitlines()[-1:]} |")
-                continue
-            r = json.loads(lines[-1])
-            print(f"| {dtype} | {r['dtype']} | {r['vae']} | {r['shared']} | {r['load_s']:.1f} | "
-                  f"{r['weights'] / 1e9:.2f} GB | {r['peak_after_load'] / 1e9:.2f} GB | {r['peak'] / 1e9:.2f} GB | "
-                  f"{r['wall']:.2f} | {r['cpu']:.1f} |", flush=True)
+            for quantize in args.quantize:
+                out = subprocess.run([sys.executable, __file__, "--memory-child", str(args.memory), dtype, vae,
+                                      str(args.size), quantize], capture_output=True, text=True)
+                lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+                if out.returncode or not lines:
+                    print(f"| {dtype} | failed: {out.stderr.strip().splitlines()[-1:]} |")
+                    continue
+                r = json.loads(lines[-1])
+                print(f"| {dtype} | {r['dtype']} | {r['vae']} | {r['int8']} | {r['shared']} | {r['load_s']:.1f} | "
+                      f"{r['weights'] / 1e9:.2f} GB | {r['peak_after_load'] / 1e9:.2f} GB | {r['peak'] / 1e9:.2f} GB | "
+                      f"{r['wall']:.2f} | {r['cpu']:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -303,11 +305,13 @@ def main() -> None:
     parser.add_argument("--sdxs", action="store_true", help="also time SDXS-512's UNet (estimated shape), TAESD")
     parser.add_argument("--save", type=Path, help="write the pulled folders (random weights) here")
     parser.add_argument("--memory", type=Path, help="load the folders --save wrote, one process per dtype")
-    parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--quantize", nargs="+", default=["preset"], choices=["preset", "none"],
+                        help="--memory: the preset's int8 components, or none")
+    parser.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        models, dtype, vae, size = args.memory_child
-        print(json.dumps(memory_child(Path(models), dtype, vae, int(size))))
+        models, dtype, vae, size, quantize = args.memory_child
+        print(json.dumps(memory_child(Path(models), dtype, vae, int(size), quantize)))
     elif args.save:
         save(args.save)
     elif args.memory:

@@ -292,3 +292,20 @@ def test_sdxs_preset_serves_every_mode_from_a_pulled_folder_whose_vae_is_tiny(tm
     inside = np.zeros((48, 64), dtype=bool)
     inside[8:32, 8:32] = True
     assert np.array_equal(np.asarray(boxed)[~inside], np.asarray(src)[~inside])
+
+
+def test_sd_turbo_holds_int8_weights_unless_torchao_is_missing_or_a_config_says_none(tmp_path, monkeypatch, caplog):
+    from wanimage.engines.diffusers import preset_config
+
+    pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
+    configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert configs[MODELS[0]].quantize == {"unet": "int8", "text_encoder": "int8"}
+    assert configs[MODELS[0]].quantize == configs[MODELS[1]].quantize  # one pipeline for both ids
+    override = tmp_path / "engines.toml"
+    override.write_text('[defaults]\nquantize = "none"\n')
+    assert {c.quantize.get("unet") for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {None}
+    monkeypatch.setattr(preset_config, "_has_torchao", lambda: False)
+    with caplog.at_level("WARNING"):
+        configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert {c.quantize.get("unet") for c in configs.values()} == {None}
+    assert "torchao is not installed" in caplog.text and "pip install torchao" in caplog.text

@@ -102,9 +102,20 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
                     pull_command(name, models_dir, default_dir))
         for table in data["models"].values():
             table.pop("vae", None)
+    if any(t.get("quantize") for t in data["models"].values()) and not _has_torchao():
+        log.warning("preset %s: torchao is not installed, so its int8 weights are off (more memory, same speed); "
+                    "`pip install torchao==0.18.0` turns them on", name)
+        for table in data["models"].values():
+            table.pop("quantize", None)
     if config_file is not None:
         data = overlay(data, read_config_file(config_file))
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))
+
+
+def _has_torchao() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torchao") is not None
 
 
 def preset_device(preset: presets.Preset, device: str) -> str:
