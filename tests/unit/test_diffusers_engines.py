@@ -562,28 +562,30 @@ def test_streamed_components_hold_exactly_what_from_pretrained_loads(tmp_path, d
             assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), (name, key)
 
 
-def test_streamed_components_are_quantized_one_at_a_time_as_they_load(tmp_path, monkeypatch):
+def test_streamed_components_are_quantized_layer_by_layer_as_they_load(tmp_path, monkeypatch):
     """`quantize = { unet = "int8", text_encoder = "int8" }` on a pulled folder (the sd-turbo
-    preset's default on a CPU): each component is int8 before the next one is read, so the load
-    never holds two at full width; the engine still draws; `describe` counts the int8 bytes."""
+    preset's default on a CPU): each Linear is int8 as soon as its weights are read, before the
+    component is complete, so no component sits in memory at full width; the engine still draws
+    close to the unquantized one; `describe` counts the int8 bytes."""
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from wanimage.engines.diffusers import loader, streamed
+    from wanimage.engines.diffusers import streamed
     from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
 
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
     tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
     events = []
-    load, quantize = streamed.load_component, loader.quantize_module
+    load, quantize = streamed.load_component, streamed.quantize_module
+
     def loaded(folder, *args):
         module = load(folder, *args)
         if module is not None:
-            events.append(("load", folder.name))
+            events.append(folder.name)
         return module
 
     monkeypatch.setattr(streamed, "load_component", loaded)
-    monkeypatch.setattr(loader, "quantize_module", lambda m, kind: events.append((kind, type(m).__name__)) or quantize(m, kind))
+    monkeypatch.setattr(streamed, "quantize_module", lambda m, kind: events.append(type(m).__name__) or quantize(m, kind))
 
     def engine(quantize):
         raw = {"family": "sd", "text_to_image": {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"},
@@ -592,11 +594,10 @@ def test_streamed_components_are_quantized_one_at_a_time_as_they_load(tmp_path, 
 
     int8 = engine({"unet": "int8", "text_encoder": "int8"})
     pipe = int8.pipeline("text_to_image")
-    assert events == [("load", "text_encoder"), ("int8", "CLIPTextModel"), ("load", "unet"),
-                      ("int8", "UNet2DConditionModel")]
-    for module in (pipe.unet, pipe.text_encoder):
-        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-        assert linears and all("Int8" in type(m.weight).__name__ for m in linears)
+    linears = {name: [m for m in getattr(pipe, name).modules() if isinstance(m, torch.nn.Linear)]
+               for name in ("text_encoder", "unet")}
+    assert events == ["Linear"] * len(linears["text_encoder"]) + ["text_encoder"] + ["Linear"] * len(linears["unet"]) + ["unet"]
+    assert all("Int8" in type(m.weight).__name__ for group in linears.values() for m in group)
     plain = engine("none")
     ours, theirs = (np.asarray(e.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0], dtype=np.int16) for e in (int8, plain))
     assert ours.shape == (70, 100, 3) and np.abs(ours - theirs).mean() <= 8

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ...errors import ModelUnavailable
-from .acceleration import accelerated, apply, quantize_module
+from .acceleration import accelerated, apply
 from .config import Checkpoint, ModelConfig
 from .dtypes import DTYPES, resolve_dtype  # noqa: F401 - re-exported for the engine and tests
 from .streamed import preload_components
@@ -73,13 +73,12 @@ class PipelineLoader:
                 f"{first}. Pull it (`wanimage pull madebyollin/taesd`), point `vae` at a local copy, or set "
                 "vae = \"full\" to decode with the checkpoint's own VAE", field="model") from exc
 
-    def prepare(self, name: str, module) -> None:
-        """A streamed component quantized as soon as it is loaded, when the config asks for it
-        (`apply` then leaves it as it is)."""
-        kind = self.cfg.quantize.get(name) or (self.cfg.quantize.get("transformer") if name == "unet" else None)
-        if kind:
-            quantize_module(module, kind)
-            _trim_heap()
+    def streamed_quantization(self) -> dict[str, str]:
+        """component -> torchao kind for the CPU loader (`quantize = "int8"` names the denoiser)."""
+        table = dict(self.cfg.quantize)
+        if "transformer" in table:
+            table.setdefault("unet", table["transformer"])
+        return table
 
     def build(self, cls_name: str, ckpt: Checkpoint, role: str, siblings: list):
         cls = pipeline_class(cls_name)
@@ -124,7 +123,8 @@ class PipelineLoader:
             kw["device_map"] = self.cfg.device_map
         elif ckpt.is_local and self.device.startswith("cpu"):  # weights once in RAM, in the compute dtype
             wanted = set(inspect.signature(cls.__init__).parameters) - set(kw)
-            streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw), self.prepare)
+            streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw),
+                                          self.streamed_quantization())
             kw.update({k: v for k, v in streamed.items() if k in wanted})
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
