@@ -153,7 +153,7 @@ def test_quantize_per_component_table():
                if isinstance(m, torch.nn.Linear))
     with pytest.raises(EngineConfigError, match="unknown component 'vae'"):
         config(quantize={"vae": "int8"})
-    with pytest.raises(EngineConfigError, match="int8, fp8, fp8_dynamic"):
+    with pytest.raises(EngineConfigError, match="int8, int8_dynamic, fp8, fp8_dynamic"):
         config(quantize="int4")
 
 
