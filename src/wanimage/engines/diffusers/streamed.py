@@ -123,7 +123,18 @@ def _read_quantizing(model, file: Path, dtype: torch.dtype, kind: str) -> tuple[
         if not any(p.is_meta for p in linear.parameters(recurse=False)):
             quantize_module(linear, kind)
             quantized.add(owner)
+            _trim()  # the full-width weight just freed goes back to the system, not into heap holes
     return state, quantized
+
+
+def _trim() -> None:
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _buffers_to(model: torch.nn.Module, dtype: torch.dtype) -> None:
