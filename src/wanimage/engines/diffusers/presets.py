@@ -150,10 +150,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu",
          "quantize": {"unet": "int8", "text_encoder": "int8"}},
         {"steps": 4},
-        "cpu", 3_300_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
-        "2.42 GB in bfloat16) and one 512x512 image with TAESD", "7.3 CPU core-seconds per 512x512 image at 1 "
-        "step, 3.7 s wall on 2 cores (bfloat16 and TAESD; 43.5 in float32 with the SD VAE), measured with random "
-        "weights of its architecture", "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 "
+        "cpu", 2_750_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
+        "1.83 GB: bfloat16, the UNet's and text encoder's linear layers in int8) and one 512x512 image with "
+        "TAESD", "7.3 CPU core-seconds per 512x512 image at 1 step, 3.7 s wall on 2 cores (bfloat16 and TAESD; "
+        "43.5 in float32 with the SD VAE; int8 weights add about 2 %), measured with random weights of its "
+        "architecture", "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 "
         "--vae full tiny --sdxs (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
         "TAESD decodes (vae = \"full\" keeps the SD VAE)",
