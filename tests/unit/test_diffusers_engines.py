@@ -589,7 +589,8 @@ def test_streamed_components_are_quantized_layer_by_layer_as_they_load(tmp_path,
 
     def engine(quantize):
         raw = {"family": "sd", "text_to_image": {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"},
-               "dtype": "bfloat16", "vae": str(tmp_path / "taesd"), "quantize": quantize, **FAST}
+               "dtype": "bfloat16", "vae": str(tmp_path / "taesd"), "quantize": quantize, **FAST,
+               "channels_last": quantize != "none"}  # as the preset: convolution weights laid out as read
         return DiffusersEngine("wan2.7-image", parse_config({"models": {"m": raw}})["m"], FAMILIES["sd"])
 
     int8 = engine({"unet": "int8", "text_encoder": "int8"})
@@ -598,6 +599,7 @@ def test_streamed_components_are_quantized_layer_by_layer_as_they_load(tmp_path,
                for name in ("text_encoder", "unet")}
     assert events == ["Linear"] * len(linears["text_encoder"]) + ["text_encoder"] + ["Linear"] * len(linears["unet"]) + ["unet"]
     assert all("Int8" in type(m.weight).__name__ for group in linears.values() for m in group)
+    assert pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     plain = engine("none")
     ours, theirs = (np.asarray(e.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0], dtype=np.int16) for e in (int8, plain))
     assert ours.shape == (70, 100, 3) and np.abs(ours - theirs).mean() <= 8
@@ -608,3 +610,16 @@ def test_int8_as_a_string_quantizes_the_unet_of_a_unet_family():
     """`quantize = "int8"` means the denoiser: the UNet where the family has no transformer."""
     pipe = make_engine("sd", quantize="int8").pipeline("text_to_image")
     assert "Int8" in type(pipe.unet.down_blocks[-1].attentions[0].transformer_blocks[0].attn1.to_q.weight).__name__
+
+
+def test_channels_last_puts_the_convolutions_in_nhwc_and_keeps_the_image():
+    import torch
+
+    fast = make_engine("sd", channels_last=True)
+    conv = fast.pipeline("text_to_image").unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    ours, theirs = (np.asarray(e.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0], dtype=np.int16)
+                    for e in (fast, make_engine("sd")))
+    assert np.abs(ours - theirs).mean() <= 1
+    shared = make_engine("sd").pipeline("text_to_image").unet.conv_in.weight  # the process's tiny modules untouched
+    assert shared.is_contiguous()

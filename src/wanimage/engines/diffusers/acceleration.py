@@ -122,9 +122,9 @@ def _check_attention(backend: str, device: str, where: str) -> None:
 
 
 def accelerated(cfg) -> bool:
-    """Whether any option changes the pipeline's modules."""
+    """Whether any option changes the pipeline's modules (channels_last too: it re-lays their weights)."""
     return bool(cfg.compile or cfg.cache != "none" or cfg.quantize or cfg.attention_backend
-                or parallel_degree(cfg) > 1)
+                or parallel_degree(cfg) > 1 or cfg.channels_last)
 
 
 def apply(pipe, cfg, device: str) -> None:

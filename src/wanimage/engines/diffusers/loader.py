@@ -43,7 +43,7 @@ class PipelineLoader:
                  c.cache_interval, c.cache_warmup_steps, c.cache_front_blocks, tuple(sorted(c.quantize.items())), c.attention_backend,
                  c.ulysses_degree, c.ring_degree, c.device_map)
         return (self.device, str(self.dtype), c.offload, self.vae_source(), c.vae_tiling, c.vae_slicing,
-                c.attention_slicing, accel)
+                c.attention_slicing, c.channels_last, accel)
 
     def vae_source(self) -> str | None:
         """The tiny autoencoder in the VAE's place, or None for the checkpoint's own VAE."""
@@ -124,7 +124,7 @@ class PipelineLoader:
         elif ckpt.is_local and self.device.startswith("cpu"):  # weights once in RAM, in the compute dtype
             wanted = set(inspect.signature(cls.__init__).parameters) - set(kw)
             streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw),
-                                          self.streamed_quantization())
+                                          self.streamed_quantization(), self.cfg.channels_last)
             kw.update({k: v for k, v in streamed.items() if k in wanted})
         try:
             pipe = cls.from_pretrained(str(local_path(ckpt.source)) if ckpt.is_local else ckpt.source, **kw)
@@ -156,6 +156,11 @@ class PipelineLoader:
             vae.enable_slicing()
         if self.cfg.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
             pipe.enable_attention_slicing()
+        if self.cfg.channels_last:  # oneDNN's convolutions without a layout change around each one
+            for name in ("unet", "transformer", "vae"):
+                module = getattr(pipe, name, None)
+                if isinstance(module, torch.nn.Module):
+                    module.to(memory_format=torch.channels_last)
         apply(pipe, self.cfg, self.device)  # caching, compile, quantization, attention backend
 
 
