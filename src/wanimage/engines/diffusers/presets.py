@@ -151,7 +151,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu",
          "quantize": {"unet": "int8", "text_encoder": "int8"}, "channels_last": True},
         {"steps": 4},
-        "cpu", 2_750_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
+        "cpu", 2_820_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
         "1.83 GB: bfloat16, the UNet's and text encoder's linear layers in int8) and one 512x512 image with "
         "TAESD", "7.3 CPU core-seconds per 512x512 image at 1 step, 3.7 s wall on 2 cores (bfloat16 and TAESD; "
         "43.5 in float32 with the SD VAE; int8 weights add about 2 %), measured with random weights of its "
