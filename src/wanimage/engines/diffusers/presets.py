@@ -154,7 +154,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "cpu", 2_820_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
         "1.83 GB: bfloat16, the UNet's and text encoder's linear layers in int8) and one 512x512 image with "
         "TAESD", "7.3 CPU core-seconds per 512x512 image at 1 step, 3.7 s wall on 2 cores (bfloat16 and TAESD; "
-        "43.5 in float32 with the SD VAE; int8 weights add about 2 %), measured with random weights of its "
+        "43.5 in float32 with the SD VAE; int8 weights and channels_last together about 1 % less), measured with random weights of its "
         "architecture", "bench/sd_turbo_cpu.py --steps 1 --repeats 3 --dtype float32 bfloat16 "
         "--vae full tiny --sdxs (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
