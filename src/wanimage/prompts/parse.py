@@ -13,6 +13,7 @@ verbatim."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .vocabulary import (
@@ -150,16 +151,7 @@ def parse(prompt: str) -> ParsedPrompt:
         from .chinese import parse_zh
 
         return parse_zh(prompt)
-    quoted: list[str] = []  # text to render ("a sign saying "Hello, world"") is never parsed
-
-    def protect(m: re.Match[str]) -> str:
-        quoted.append(m.group())
-        return f"\x02{len(quoted) - 1}\x03"
-
-    def restore(text: str) -> str:
-        return re.sub(r"\x02(\d+)\x03", lambda m: quoted[int(m.group(1))], text)
-
-    text = _QUOTED_RE.sub(protect, " ".join(prompt.split()))
+    text, restore = shield_quotes(" ".join(prompt.split()), _QUOTED_RE)
     text, style = extract_style(text)
     text, background = extract_background(text)
     parsed = ParsedPrompt(background=background and restore(background), style=style and restore(style),
@@ -174,6 +166,21 @@ def parse(prompt: str) -> ParsedPrompt:
         obj.detail = restore(obj.detail)
     parsed.kept = [restore(k) for k in parsed.kept]
     return parsed
+
+
+def shield_quotes(text: str, quotes: re.Pattern[str]) -> tuple[str, Callable[[str], str]]:
+    """`text` with each quoted span (text to render: 'a sign saying "Hello, world"') replaced by
+    a marker no rule matches, and the function that puts the spans back into any piece of it."""
+    quoted: list[str] = []
+
+    def protect(m: re.Match[str]) -> str:
+        quoted.append(m.group())
+        return f"\x02{len(quoted) - 1}\x03"
+
+    def restore(piece: str) -> str:
+        return re.sub(r"\x02(\d+)\x03", lambda m: quoted[int(m.group(1))], piece)
+
+    return quotes.sub(protect, text), restore
 
 
 def is_chinese(prompt: str) -> bool:
