@@ -32,6 +32,7 @@ from tests.support.server import start_server  # noqa: E402
 from wanimage.config import Settings  # noqa: E402
 from wanimage.engines.base import Engine, GenerationJob, no_progress  # noqa: E402
 from wanimage.engines.factories import build_registry  # noqa: E402
+from wanimage.prompts import warm as warm_chinese  # noqa: E402
 from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 
@@ -176,6 +177,7 @@ class ChildServer:
         self.base_url = ready.get(timeout=60)
 
     def _run(self, data_dir: Path, engine, overrides: dict, ready, cpu) -> None:
+        warm_chinese()  # the server loads jieba in a thread at start (~1 s of CPU): not in the figures
         server = start_server(data_dir, engine, **overrides)
 
         def answer_cpu() -> None:  # the CPU seconds of every thread of the server, when asked
@@ -205,6 +207,7 @@ def measure(engine, tmp: Path, repeats: int, remote: bool,
     """Per path: median seconds and, with the server in a process of its own, its mean CPU seconds
     per call (every thread of the server; a figure the machine's load barely moves). The engine's
     servers are started for this case only."""
+    warm_chinese()
     serve = start_server if in_process else ChildServer
     server = serve(tmp / "a", engine, workers=1)
     base = server.base_url
