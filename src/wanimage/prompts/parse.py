@@ -78,6 +78,9 @@ _FILLER_RE = re.compile(  # "please draw me a picture of", "add", "there are": n
     r"composition|emoji|icon)\s+(?:of|with|showing|where)\s+)?(?:there\s+(?:is|are)\s+)?",
     re.I,
 )
+# A phrase that says what not to draw ("no people", "without text", "don't show a logo"): the
+# Chinese rules keep "没有人" the same way.
+_NEGATION_RE = re.compile(r"(?:no|not|without|nothing|never|avoid|don'?t|do not)\b(?!\.)", re.I)
 _FRAMING_RE = re.compile(  # "a cinematic close-up photo of": kept, then the objects parsed
     r"\b(?:an?\s+|the\s+)?(?P<f>(?:[\w-]+\s+){0,2}(?:shot|close-up|closeup|view|portrait|photo|photograph|"
     r"render|painting|sketch))\s+of\s+", re.I)
@@ -308,7 +311,7 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
 
         return parse_object_zh(chunk, lenient=lenient)
     chunk = _FILLER_RE.sub("", chunk.strip(" .!?:")).strip()
-    if QUALITY_TAGS.match(chunk):
+    if QUALITY_TAGS.match(chunk) or _NEGATION_RE.match(chunk):  # "no people": kept, not drawn
         return None
     chunk, where = extract_position(chunk)
     paired = _PAIR_RE.match(chunk.strip(" ,.")) is not None
