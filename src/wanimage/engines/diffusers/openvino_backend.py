@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,9 @@ def convert(name: str, module, folder: Path | None) -> dict:
         return _TRACED[module]
     module = module.float().eval()  # float32 weights: the fp16 files convert exactly (IR stores float16)
     models = {}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer's notes on shape checks it keeps as constants (CLIP's 77 tokens, batch < 64)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         for stem, (graph, example) in _graphs(name, module).items():
             models[stem] = ov.convert_model(graph, example_input=example)
     if folder is not None:
