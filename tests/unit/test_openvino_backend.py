@@ -156,6 +156,11 @@ def test_errors_name_the_key():
         config(backend="openvino", compile=True)
     with pytest.raises(AccelerationError, match=r"backend = \"openvino\" runs on the CPU; this model runs on cuda"):
         check_device(config(backend="openvino"), "cuda", "models.m")
+    from wanimage.errors import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match=r"UNets conditioned on the timestep and the text only; this one also "
+                                               r"takes time_cond_proj_dim: use backend = \"torch\""):
+        ovb.check_unet({"time_cond_proj_dim": 256, "addition_embed_type": None})  # an LCM UNet
 
 
 def test_without_the_openvino_package_start_up_says_what_to_install(monkeypatch):

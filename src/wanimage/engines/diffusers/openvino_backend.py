@@ -264,6 +264,8 @@ class OpenVinoBackend:
             else:
                 where = cache_folder(folder, name, None if folder is None else folder / name, variant)
             stems = ("encoder", "decoder") if name == "vae" else ("model",)
+            if name == "unet":
+                check_unet(module.config)
             if where is not None and all((where / f"{s}.xml").is_file() for s in stems):
                 models = {s: where / f"{s}.xml" for s in stems}
             else:
@@ -272,9 +274,19 @@ class OpenVinoBackend:
                 models = convert(name, module, where)
                 if where is not None:  # compile from the files: OpenVINO maps the weights
                     models = {s: where / f"{s}.xml" for s in stems}
-            config = module.config
-            setattr(pipe, name, self.wrap(name, module if name == "vae" else config, models))
-            del module
+            setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))
+
+
+def check_unet(config) -> None:
+    """The graph takes (sample, timestep, text embeddings): a UNet that needs more is refused at load."""
+    extra = [k for k in ("time_cond_proj_dim", "addition_embed_type", "class_embed_type", "encoder_hid_dim_type")
+             if config.get(k) is not None]
+    if extra:
+        from ...errors import ModelUnavailable
+
+        raise ModelUnavailable(f"model: backend = \"openvino\" converts UNets conditioned on the timestep and the "
+                               f"text only; this one also takes {', '.join(extra)}: use backend = \"torch\"",
+                               field="model")
 
 
 def _config(name: str, folder: Path):
