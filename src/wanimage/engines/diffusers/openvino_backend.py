@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...errors import ModelUnavailable
+
 log = logging.getLogger(__name__)
 
 CONVERTER = 1  # bump when the traced graphs change: IR cached by an older converter is rebuilt
@@ -84,7 +86,7 @@ class OVUNet(OVModule):
     def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None, cross_attention_kwargs=None,
                 added_cond_kwargs=None, return_dict: bool = True, **unused):
         if timestep_cond is not None or cross_attention_kwargs or any(v is not None for v in unused.values()):
-            raise NotImplementedError("backend = \"openvino\": this UNet call needs inputs the converted graph "
+            raise ModelUnavailable("model: backend = \"openvino\": this UNet call needs inputs the converted graph "
                                       "does not take (timestep_cond, adapters, ControlNet residuals); use backend = "
                                       "\"torch\" for this checkpoint")
         t = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)[:1]  # one timestep for the batch
@@ -107,7 +109,7 @@ class OVTextEncoder(OVModule):
             log.warning("backend = \"openvino\": the text encoder's attention_mask is ignored (the graph reads "
                         "the ids only, as SD's CLIP does)")
         if output_hidden_states:
-            raise NotImplementedError("backend = \"openvino\": clip_skip (hidden states) is not converted; "
+            raise ModelUnavailable("model: backend = \"openvino\": clip_skip (hidden states) is not converted; "
                                       "use backend = \"torch\"")
         return (self.run(input_ids.long())[0],)
 
@@ -282,8 +284,6 @@ def check_unet(config) -> None:
     extra = [k for k in ("time_cond_proj_dim", "addition_embed_type", "class_embed_type", "encoder_hid_dim_type")
              if config.get(k) is not None]
     if extra:
-        from ...errors import ModelUnavailable
-
         raise ModelUnavailable(f"model: backend = \"openvino\" converts UNets conditioned on the timestep and the "
                                f"text only; this one also takes {', '.join(extra)}: use backend = \"torch\"",
                                field="model")
