@@ -85,8 +85,7 @@ class PipelineLoader:
         pipe = None
         for sibling in siblings if self.cfg.offload == "none" else []:
             try:
-                # same modules, no second copy in memory (OpenVINO's VAE is passed: its type is not checked)
-                pipe = cls.from_pipe(sibling, **({"vae": sibling.vae} if self.openvino and hasattr(sibling, "vae") else {}))
+                pipe = self.share(cls, sibling)
                 break
             except (ValueError, TypeError) as exc:  # the sibling lacks a component this class needs
                 log.info("%s: %s cannot share %s's modules (%s)", self.model, cls_name, type(sibling).__name__, exc)
@@ -161,6 +160,15 @@ class PipelineLoader:
             local = local_path(vae)
             vae_root = vae_files = local if local.is_dir() else None
         self.openvino.convert_pipeline(pipe, folder, ckpt.variant, vae_root, vae_files)
+
+    def share(self, cls, sibling):
+        """A `cls` pipeline over `sibling`'s modules: no second copy in memory. The VAE is passed
+        by hand, since from_pipe checks its type against the class's hint and drops a tiny
+        autoencoder (or OpenVINO's stand-in), which made every role load the checkpoint again;
+        the dtype is the sibling's own, since from_pipe otherwise casts the new pipeline, and
+        with it the shared modules in place, to float32."""
+        vae = {"vae": sibling.vae} if getattr(sibling, "vae", None) is not None else {}
+        return cls.from_pipe(sibling, dtype=sibling.dtype, **vae)
 
     def place(self, pipe) -> None:
         """dtype, device, offload, VAE tiling/slicing, attention slicing, then acceleration.py's options."""
