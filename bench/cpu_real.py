@@ -6,6 +6,8 @@ saved where `wanimage pull` puts them, and timed at 512x512, one step, median of
                        HTTP request, the image downloaded
     wanimage-taesd     the same server, TAESD's AutoencoderTiny swapped into the pulled folder
     wanimage-sdxs      `serve --preset sdxs-512`, when `wanimage presets` lists it
+    wanimage-openvino  `serve --preset sd-turbo` with an engine config file holding
+                       `backend = "openvino"` (the first start converts; its IR stays in the folder)
     diffusers-fp32     StableDiffusionPipeline, float32, eager (no server)
     diffusers-bf16     the same under torch.autocast("cpu", bfloat16)
     ov                 OpenVINO through optimum-intel (FastSD CPU's engine), default precision
@@ -62,6 +64,7 @@ PATHS: dict[str, PathSpec] = {p.name: p for p in (
     PathSpec("wanimage", "wanimage `serve --preset sd-turbo`", "server", False),
     PathSpec("wanimage-taesd", "wanimage, TAESD swapped into the pulled folder", "server", False),
     PathSpec("wanimage-sdxs", "wanimage `serve --preset sdxs-512`", "server", False),
+    PathSpec("wanimage-openvino", "wanimage `serve --preset sd-turbo`, backend = \"openvino\"", "server", False),
     PathSpec("diffusers-fp32", "diffusers float32 eager (no server)", "torch", True),
     PathSpec("diffusers-bf16", "diffusers bfloat16 autocast (no server)", "torch", True),
     PathSpec("ov", "OpenVINO (optimum-intel), default precision", "peer", True),
@@ -528,6 +531,9 @@ def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) 
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
     env = {**this_checkout(), "WANIMAGE_MODELS_DIR": str(models)}
+    if spec.name == "wanimage-openvino":  # the preset's keys with one on top (docs/diffusers.md "OpenVINO backend")
+        (work / "openvino.toml").write_text('[defaults]\nbackend = "openvino"\n')
+        env["WANIMAGE_ENGINE_CONFIG"] = str(work / "openvino.toml")
     cmd = [str(Path(sys.executable).parent / "wanimage"), "--log-level", "warning", "serve", "--preset", preset,
            "--data-dir", str(data), "--port", str(port)]
     log = work / "logs" / f"{spec.name}.log"

@@ -5,7 +5,7 @@ plus requests per second for 50 concurrent clients on a fast engine. The remote 
 the same engine is the backend of a front whose models are remote, and the front's overhead is its
 time minus the backend's own b64_json time. Everything runs side by side in one process on loopback.
 
-    .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--noise 0,6] [--repeats 7] [--no-remote]
+    .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--steps 30] [--noise 0,6] [--repeats 7] [--no-remote]
     .venv/bin/python bench/overhead.py --seconds 0 --repeats 40 --no-remote --no-throughput  # the server alone
 """
 
@@ -32,6 +32,7 @@ from tests.support.server import start_server  # noqa: E402
 from wanimage.config import Settings  # noqa: E402
 from wanimage.engines.base import Engine, GenerationJob, no_progress  # noqa: E402
 from wanimage.engines.factories import build_registry  # noqa: E402
+from wanimage.prompts import warm as warm_chinese  # noqa: E402
 from wanimage.types import ALL_MODES, Capabilities  # noqa: E402
 
 
@@ -44,30 +45,35 @@ def painted(width: int, height: int, noise: float, seed: int = 0) -> Image.Image
 
 
 class SleepEngine(Engine):
-    """Stands for a real engine with a fixed compute time; its images are painted once per size
-    and reused, so the engine's own time does not wobble and the ratio isolates the server."""
+    """Stands for a real engine with a fixed compute time, reporting progress after each of its
+    `steps` as a sampler does (each report is server work: a cancel check, an event, a throttled
+    progress write); its images are painted once per size and reused, so the engine's own time
+    does not wobble and the ratio isolates the server."""
 
-    def __init__(self, seconds: float, noise: float = 6.0) -> None:
+    def __init__(self, seconds: float, noise: float = 6.0, steps: int = 1) -> None:
         self.name = f"sleep-{seconds}s"
         self.seconds = seconds
         self.noise = noise
+        self.steps = max(1, steps)
         self.capabilities = Capabilities(modes=ALL_MODES)
         self._cache: dict[tuple[int, int], Image.Image] = {}
 
     def generate(self, job: GenerationJob, progress) -> list[Image.Image]:
-        time.sleep(self.seconds)
+        for step in range(1, self.steps + 1):
+            time.sleep(self.seconds / self.steps)
+            progress(step / self.steps)
         size = (job.width, job.height)
         if size not in self._cache:
             self._cache[size] = painted(*size, self.noise)
         return [self._cache[size]] * job.n
 
 
-def make_engine(kind: str, seconds: float, noise: float):
+def make_engine(kind: str, seconds: float, noise: float, steps: int):
     if kind == "builtin":
         from wanimage.engines.builtin import load_builtin_engine
 
         return load_builtin_engine()  # its own time varies a little from run to run
-    return SleepEngine(seconds, noise)
+    return SleepEngine(seconds, noise, steps)
 
 
 def engine_time(engine, repeats: int) -> float:
@@ -171,6 +177,7 @@ class ChildServer:
         self.base_url = ready.get(timeout=60)
 
     def _run(self, data_dir: Path, engine, overrides: dict, ready, cpu) -> None:
+        warm_chinese()  # the server loads jieba in a thread at start (~1 s of CPU): not in the figures
         server = start_server(data_dir, engine, **overrides)
 
         def answer_cpu() -> None:  # the CPU seconds of every thread of the server, when asked
@@ -200,6 +207,7 @@ def measure(engine, tmp: Path, repeats: int, remote: bool,
     """Per path: median seconds and, with the server in a process of its own, its mean CPU seconds
     per call (every thread of the server; a figure the machine's load barely moves). The engine's
     servers are started for this case only."""
+    warm_chinese()
     serve = start_server if in_process else ChildServer
     server = serve(tmp / "a", engine, workers=1)
     base = server.base_url
@@ -247,6 +255,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--engine", default="sleep", choices=["sleep", "builtin"])
     parser.add_argument("--seconds", type=float, default=1.0, help="SleepEngine compute time")
+    parser.add_argument("--steps", type=int, default=30,
+                        help="progress reports per image, as a sampler's steps (SleepEngine)")
     parser.add_argument("--noise", default="0,6",
                         help="SleepEngine image grain per case, comma-separated (0 = flat art, 6 = photo-like)")
     parser.add_argument("--repeats", type=int, default=7)
@@ -260,9 +270,10 @@ def main() -> None:
 
     noises = [float(n) for n in args.noise.split(",")] if args.engine == "sleep" else [0.0]
     with tempfile.TemporaryDirectory() as tmp:
-        cases = {noise: measure(make_engine(args.engine, args.seconds, noise), Path(tmp) / f"n{noise}",
+        cases = {noise: measure(make_engine(args.engine, args.seconds, noise, args.steps), Path(tmp) / f"n{noise}",
                                 args.repeats, not args.no_remote, args.in_process) for noise in noises}
-        print(f"engine={args.engine} 1K (1024x1024), median of {args.repeats}; "
+        steps = f", {args.steps} progress steps" if args.engine == "sleep" else ""
+        print(f"engine={args.engine}{steps} 1K (1024x1024), median of {args.repeats}; "
               "+ms = milliseconds per image the server adds over the engine alone")
         print("server CPU = CPU ms of the server process per call (all its threads), mean")
         header = "".join(f" {'noise ' + format(n, 'g'):>33s}" for n in noises)

@@ -637,7 +637,22 @@ def test_body_not_an_object(server, dialect):
 def test_unknown_path(server, path, dialect):
     resp = httpx.post(server.base_url + path, json={})
     message = assert_error(resp, dialect, 404, "InvalidURL", None)
-    assert path in message
+    assert path in message and "did you mean" not in message
+
+
+@pytest.mark.parametrize(
+    ("path", "meant"),
+    [("/services/aigc/multimodal-generation/generation", "/api/v1/services/aigc/multimodal-generation/generation"),
+     ("/api/services/aigc/multimodal-generation/generation", "/api/v1/services/aigc/multimodal-generation/generation"),
+     ("/api/v1/images/generations", "/v1/images/generations"),
+     ("/images/generations", "/v1/images/generations")],
+    ids=["no-prefix", "no-version", "openai-under-dashscope", "openai-no-prefix"],
+)
+def test_a_path_under_the_wrong_prefix_names_the_endpoint_meant(server, path, meant):
+    """A base URL without /api/v1 (or with it, for the OpenAI SDK) is the commonest set-up slip."""
+    resp = httpx.post(server.base_url + path, json={})
+    assert resp.status_code == 404
+    assert f"did you mean POST {meant}?" in resp.text and "base URL ends in /api/v1" in resp.text
 
 
 def test_multipart_flattened_bbox_list(server):

@@ -523,13 +523,19 @@ def test_pulled_folders_load_in_the_compute_dtype_with_the_tiny_autoencoder(tmp_
     tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
     for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
         monkeypatch.setattr(dtypes, "cpu_has_bfloat16", lambda native=native: native)
-        raw = {"family": "sd", "text_to_image": {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"},
+        folder = {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"}
+        raw = {"family": "sd", "text_to_image": folder, "edit": folder, "inpaint": folder,
                "dtype": "auto", "vae": str(tmp_path / "taesd"), **FAST}
         engine = DiffusersEngine("wan2.7-image", parse_config({"models": {"m": raw}})["m"], FAMILIES["sd"])
         pipe = engine.pipeline("text_to_image")
         assert isinstance(pipe.vae, AutoencoderTiny)
         assert {p.dtype for m in (pipe.unet, pipe.text_encoder, pipe.vae) for p in m.parameters()} == {dtype}
         assert engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
+        # the edit roles hold the same modules, in the same dtype (no second load, no float32 cast)
+        for role in ("edit", "inpaint"):
+            other = engine.pipeline(role)
+            assert all(getattr(other, m) is getattr(pipe, m) for m in ("unet", "text_encoder", "vae")), role
+        assert {p.dtype for m in (pipe.unet, pipe.text_encoder, pipe.vae) for p in m.parameters()} == {dtype}
 
 
 def test_a_missing_tiny_autoencoder_names_the_fix(tmp_path):

@@ -309,3 +309,13 @@ def test_sd_turbo_holds_int8_weights_unless_torchao_is_missing_or_a_config_says_
         configs = preset_configs("sd-turbo", tmp_path, tmp_path)
     assert {c.quantize.get("unet") for c in configs.values()} == {None}
     assert "torchao is not installed" in caplog.text and "pip install torchao" in caplog.text
+
+
+def test_openvino_over_sd_turbo_drops_the_presets_torch_only_keys(tmp_path):
+    """int8 and channels_last act on torch modules; `backend = "openvino"` in a config file over
+    the preset replaces them, so the preset's defaults give way instead of refusing to start."""
+    pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
+    override = tmp_path / "engines.toml"
+    override.write_text('[defaults]\nbackend = "openvino"\n')
+    configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
+    assert {(c.backend, bool(c.quantize), c.channels_last) for c in configs.values()} == {("openvino", False, False)}

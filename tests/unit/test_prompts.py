@@ -78,6 +78,10 @@ TABLE: list[tuple[str, str, dict]] = [
      "2 puppy @bottom left | 1 kitten @top right", {}),
     ("a moon in the top right-hand corner", "1 moon @top right", {}),
     ("a house in the middle", "1 house @center", {}),
+    # what not to draw: kept text, as "没有人" is below
+    ("no people, a quiet street", "1 quiet street", {"kept": ["no people"]}),
+    ("a room, without text", "1 room", {"kept": ["without text"]}),
+    ("a notebook and a nothing-box", "1 notebook | 1 nothing-box", {}),  # words that start with "no"/"nothing"
     ("a boat centered", "1 boat @center", {}),
     ("an apple on the left-hand side of the picture", "1 apple @left", {}),
     # relations

@@ -17,6 +17,7 @@ from wanimage.core.request import build_request
 from wanimage.core.service import ImageService
 from wanimage.core.task import Origin
 from wanimage.engines.registry import EngineRegistry
+from wanimage.errors import ApiError
 from wanimage.tasks.events import TaskEvent
 from wanimage.tasks.records import TaskStatus
 
@@ -47,6 +48,40 @@ def test_events_published_before_the_stream_reads_are_all_delivered(tmp_path):
     finally:
         service.store.close()
 
+
+
+def test_a_sync_wait_reads_the_store_at_the_start_and_the_end_not_at_each_step(tmp_path):
+    """A worker in this process tells its waiters by events; a sync request, which shows no
+    progress, is not woken by a step's event, and no event costs it a database read."""
+    service = make_service(tmp_path)
+    reads = []
+    store_get = service.store.get
+    service.store.get = lambda task_id: reads.append(task_id) or store_get(task_id)
+
+    async def scenario() -> tuple[str, list[str]]:
+        req = build_request(model="wan2.7-image", prompt="a tree", size="1K", seed=1)
+        record = await service.submit(req, Origin.OPENAI)
+        waiting = asyncio.ensure_future(service.wait(record.id))
+        for _ in range(5):  # the waiter subscribes and reads the store once
+            await asyncio.sleep(0.01)
+        (sub,) = service.events._subs[record.id]
+        claimed = service.store.claim("worker-here")
+        assert claimed is not None and claimed.id == record.id
+        for step in range(1, 31):
+            service.events.publish(record.id, TaskEvent("progress", step * 3))
+        await asyncio.sleep(0.01)
+        assert sub.queue.empty()  # not one of the 30 steps reached the sync waiter
+        failure = ApiError("the engine gave up", status=500, code="InternalError").to_payload()
+        assert service.store.finish(record.id, "worker-here", TaskStatus.FAILED, failure)
+        service.events.publish(record.id, TaskEvent("done"))
+        task = await waiting
+        return task.status.value, reads
+
+    try:
+        status, reads = asyncio.run(scenario())
+        assert status == "FAILED" and len(reads) == 2, reads
+    finally:
+        service.store.close()
 
 def test_a_refused_submit_leaves_no_subscription_behind(tmp_path):
     service = make_service(tmp_path)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError, InternalError, InvalidParameter
@@ -92,7 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
             # receive() for chunked bodies (no Content-Length), which must stay a 413.
             return render_error(request, exc.__cause__)
         if exc.status_code == 404:
-            err = ApiError(f"no such endpoint: {request.method} {request.url.path}", status=404, code="InvalidURL")
+            err = ApiError(f"no such endpoint: {request.method} {request.url.path}"
+                           + _did_you_mean(request), status=404, code="InvalidURL")
         elif exc.status_code == 405:
             allow = (exc.headers or {}).get("Allow", "")
             err = ApiError(f"method {request.method} is not allowed on {request.url.path}"
@@ -115,6 +117,29 @@ def install_error_handlers(app: FastAPI) -> None:
     # middlewares (create_app adds the request-context middleware after this), fixes both;
     # the handler above stays as the last resort.
     app.add_middleware(_UnexpectedErrorMiddleware)
+
+
+# A client whose base URL lacks (or doubles) the API prefix calls a real endpoint under the wrong
+# one; the 404 names the endpoint it meant and where each dialect lives.
+_API_PREFIXES = ("/api/v1", "/v1")
+
+
+def _did_you_mean(request: Request) -> str:
+    path = request.url.path
+    core = path
+    for prefix in ("/api/v1", "/api", "/v1"):
+        if core.startswith(prefix + "/"):
+            core = core[len(prefix):]
+            break
+    for prefix in _API_PREFIXES:
+        meant = prefix + core
+        if meant == path:
+            continue
+        scope = {**request.scope, "path": meant}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return (f"; did you mean {request.method} {meant}? The client's base URL ends in /api/v1 "
+                        "for the DashScope API, /v1 for the OpenAI one")
+    return ""
 
 
 class _UnexpectedErrorMiddleware:

@@ -3,6 +3,8 @@ behind them, result bytes, and the dashscope SDK's uploads (`oss://KEY`)."""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ class StoredFile:
     path: Path
     media_type: str
     max_age: int  # seconds a client may cache it: never past its URL's expiry
+    stat: os.stat_result  # taken with the lookup, so the response need not stat the file again
 
 
 class Files:
@@ -49,10 +52,14 @@ class Files:
             path = self.images.path(key)
         except InvalidKey:
             raise NotFound("no such file") from None
-        if not path.is_file():
+        try:
+            found = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            found = None
+        if found is None or not stat.S_ISREG(found.st_mode):
             raise NotFound("no such file (it may have been purged)")
         max_age = max(0, min(self.images.ttl_seconds, expiry - int(time.time())))
-        return StoredFile(path, content_type(key), max_age)
+        return StoredFile(path, content_type(key), max_age, found)
 
     # What the routers need besides tasks: each is a method here, so no handler reaches a store.
 

@@ -294,7 +294,7 @@ class ImageService:
             log.info("task %s: the client went away before the end; task %s", task_id, task.status.value)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> Task:
-        async for _ in self.follow(task_id, timeout=timeout):
+        async for _ in self.follow(task_id, timeout=timeout, progress=False):
             pass
         with store_errors():
             record = await asyncio.to_thread(self.store.get, task_id)
@@ -316,11 +316,12 @@ class ImageService:
         return task, self.follower.events(sub, self.settings.sync_timeout_seconds)
 
     def follow(
-        self, task_id: str, *, timeout: float | None = None, previews: bool = False
+        self, task_id: str, *, timeout: float | None = None, previews: bool = False, progress: bool = True
     ) -> AsyncIterator[TaskEvent]:
-        """Yield progress events (with partial images when `previews`) until the task ends."""
+        """Yield progress events (with partial images when `previews`) until the task ends;
+        with `progress` False, only wait for the end."""
         timeout = self.settings.sync_timeout_seconds if timeout is None else timeout
-        return self.follower.events(self.events.subscribe(task_id, previews=previews), timeout)
+        return self.follower.events(self.events.subscribe(task_id, previews=previews, progress=progress), timeout)
 
     def follow_progress(self, task_id: str, events: AsyncIterator[TaskEvent]) -> AsyncIterator[int]:
         """Each new progress value of a followed task (DashScope SSE frames), whichever process

@@ -39,7 +39,8 @@ def _diffusers(d: dict) -> dict:
     checkpoints = list(seen.values())
     known = [c["on_disk"] for c in checkpoints if c["on_disk"] is not None]
     label = f"preset {d['preset']}" if d.get("preset") else f"diffusers {d['family']}"
-    return {"engine": "diffusers", "label": f"{label} ({d['family']}, {d['device']})", "preset": d.get("preset"),
+    where = d["device"] + (", openvino" if d.get("runtime") == "openvino" else "")  # docs/diffusers.md "OpenVINO backend"
+    return {"engine": "diffusers", "label": f"{label} ({d['family']}, {where})", "preset": d.get("preset"),
             "family": d["family"], "checkpoints": checkpoints, "on_disk": all(known) if known else None,
             "disk_bytes": d.get("disk_bytes"), "resident": any(r["loaded"] for r in d["roles"]),
             "device": d["device"], "dtype": d["dtype"], "memory_bytes": d["bytes"]}

@@ -253,18 +253,16 @@ _SENTENCE_RE = re.compile(r"[，,。；;！!？?\n]|\.(?:\s|$)")
 
 def parse_zh(prompt: str) -> ParsedPrompt:
     """Objects, relations, background, style and kept text of one Chinese (or mixed) prompt."""
-    from .parse import ParsedPrompt, Scene, extract_background, extract_style, scene_words
+    from .parse import (
+        ParsedPrompt,
+        Scene,
+        extract_background,
+        extract_style,
+        scene_words,
+        shield_quotes,
+    )
 
-    quoted: list[str] = []
-
-    def protect(m: re.Match[str]) -> str:
-        quoted.append(m.group())
-        return f"\x02{len(quoted) - 1}\x03"
-
-    def restore(text: str) -> str:
-        return re.sub(r"\x02(\d+)\x03", lambda m: quoted[int(m.group(1))], text)
-
-    text = _QUOTED_RE.sub(protect, " ".join(prompt.split()))
+    text, restore = shield_quotes(" ".join(prompt.split()), _QUOTED_RE)
     simplified = to_simplified(text)
     lang = "zh-Hant" if simplified != text else "zh"
     text, style = style_zh(simplified)

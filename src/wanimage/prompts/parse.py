@@ -13,6 +13,7 @@ verbatim."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .vocabulary import (
@@ -77,6 +78,9 @@ _FILLER_RE = re.compile(  # "please draw me a picture of", "add", "there are": n
     r"composition|emoji|icon)\s+(?:of|with|showing|where)\s+)?(?:there\s+(?:is|are)\s+)?",
     re.I,
 )
+# A phrase that says what not to draw ("no people", "without text", "don't show a logo"): the
+# Chinese rules keep "没有人" the same way.
+_NEGATION_RE = re.compile(r"(?:no|not|without|nothing|never|avoid|don'?t|do not)\b(?!\.)", re.I)
 _FRAMING_RE = re.compile(  # "a cinematic close-up photo of": kept, then the objects parsed
     r"\b(?:an?\s+|the\s+)?(?P<f>(?:[\w-]+\s+){0,2}(?:shot|close-up|closeup|view|portrait|photo|photograph|"
     r"render|painting|sketch))\s+of\s+", re.I)
@@ -150,16 +154,7 @@ def parse(prompt: str) -> ParsedPrompt:
         from .chinese import parse_zh
 
         return parse_zh(prompt)
-    quoted: list[str] = []  # text to render ("a sign saying "Hello, world"") is never parsed
-
-    def protect(m: re.Match[str]) -> str:
-        quoted.append(m.group())
-        return f"\x02{len(quoted) - 1}\x03"
-
-    def restore(text: str) -> str:
-        return re.sub(r"\x02(\d+)\x03", lambda m: quoted[int(m.group(1))], text)
-
-    text = _QUOTED_RE.sub(protect, " ".join(prompt.split()))
+    text, restore = shield_quotes(" ".join(prompt.split()), _QUOTED_RE)
     text, style = extract_style(text)
     text, background = extract_background(text)
     parsed = ParsedPrompt(background=background and restore(background), style=style and restore(style),
@@ -174,6 +169,21 @@ def parse(prompt: str) -> ParsedPrompt:
         obj.detail = restore(obj.detail)
     parsed.kept = [restore(k) for k in parsed.kept]
     return parsed
+
+
+def shield_quotes(text: str, quotes: re.Pattern[str]) -> tuple[str, Callable[[str], str]]:
+    """`text` with each quoted span (text to render: 'a sign saying "Hello, world"') replaced by
+    a marker no rule matches, and the function that puts the spans back into any piece of it."""
+    quoted: list[str] = []
+
+    def protect(m: re.Match[str]) -> str:
+        quoted.append(m.group())
+        return f"\x02{len(quoted) - 1}\x03"
+
+    def restore(piece: str) -> str:
+        return re.sub(r"\x02(\d+)\x03", lambda m: quoted[int(m.group(1))], piece)
+
+    return quotes.sub(protect, text), restore
 
 
 def is_chinese(prompt: str) -> bool:
@@ -301,7 +311,7 @@ def parse_object(chunk: str, *, lenient: bool = False) -> ParsedObject | None:
 
         return parse_object_zh(chunk, lenient=lenient)
     chunk = _FILLER_RE.sub("", chunk.strip(" .!?:")).strip()
-    if QUALITY_TAGS.match(chunk):
+    if QUALITY_TAGS.match(chunk) or _NEGATION_RE.match(chunk):  # "no people": kept, not drawn
         return None
     chunk, where = extract_position(chunk)
     paired = _PAIR_RE.match(chunk.strip(" ,.")) is not None

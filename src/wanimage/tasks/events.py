@@ -30,6 +30,7 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[TaskEvent]
     previews: bool
+    progress: bool = True  # False: only the end ("done", "failed"), as a sync request needs
 
 
 class TaskEvents:
@@ -40,8 +41,8 @@ class TaskEvents:
         self.work_available = threading.Event()  # wakes idle workers on submit
 
     # ---- subscribers (asyncio side)
-    def subscribe(self, task_id: str, *, previews: bool = False) -> Subscription:
-        sub = Subscription(task_id, asyncio.get_running_loop(), asyncio.Queue(), previews)
+    def subscribe(self, task_id: str, *, previews: bool = False, progress: bool = True) -> Subscription:
+        sub = Subscription(task_id, asyncio.get_running_loop(), asyncio.Queue(), previews, progress)
         with self._lock:
             self._subs[task_id].append(sub)
         return sub
@@ -63,6 +64,8 @@ class TaskEvents:
         with self._lock:
             subs = list(self._subs.get(task_id, ()))
         for sub in subs:
+            if event.kind == "progress" and not sub.progress:
+                continue  # each event wakes the subscriber's event loop: none it would ignore
             if event.previews and not sub.previews:
                 event_for_sub = TaskEvent(event.kind, event.progress)
             else:

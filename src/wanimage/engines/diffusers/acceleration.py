@@ -54,6 +54,19 @@ def check_device(cfg, device: str, where: str, devices: list[str] | None = None)
         parallel.rank_devices(cfg, device, devices, where)
     if cfg.device_map:
         _check_device_map(cfg, device, where)
+    if cfg.backend == "openvino":
+        _check_openvino(device, where)
+
+
+def _check_openvino(device: str, where: str) -> None:
+    if not device.startswith("cpu"):
+        raise AccelerationError(f"{where}.backend = \"openvino\" runs on the CPU; this model runs on {device}: "
+                                "remove `backend` (torch) or set device = \"cpu\"")
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        raise AccelerationError(f"{where}.backend = \"openvino\" needs the openvino package: "
+                                "`pip install 'wanimage[openvino]'`, or remove `backend` (torch)") from None
 
 
 def _check_device_map(cfg, device: str, where: str) -> None:

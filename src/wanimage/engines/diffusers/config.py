@@ -42,6 +42,10 @@ QUANTIZATIONS = {  # name -> torchao config class
     "fp8_dynamic": "Float8DynamicActivationFloat8WeightConfig",  # FP8 matmuls: fastest on Hopper
 }
 QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_encoder_3")
+# backend = "openvino" (openvino_backend.py): the families whose modules it converts, and the keys
+# that act on torch modules and so mean nothing there
+BACKENDS = ("torch", "openvino")
+OPENVINO_FAMILIES = ("sd",)
 # families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
 # the UNets' have none
 CP_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
@@ -107,6 +111,7 @@ class ModelConfig:
     attention_slicing: bool = False
     channels_last: bool = False  # convolutions in NHWC (CPU: 3 % less time for sd-turbo, measured)
     compile: bool = False  # torch.compile the repeated transformer blocks (acceleration.py)
+    backend: str = "torch"  # "openvino": the UNet, text encoder and VAE run in OpenVINO on the CPU (openvino_backend.py)
     # acceleration (acceleration.py, docs/diffusers.md "Acceleration"): each off unless set
     compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"
     compile_backend: str | None = None  # None: inductor
@@ -227,12 +232,31 @@ def validate(cfg, where: str) -> None:
     if cfg.ulysses_degree < 1 or cfg.ring_degree < 1:
         raise EngineConfigError(f"{where}: ulysses_degree and ring_degree are 1 (off) or more")
     _validate_parallel(cfg, where)
+    _validate_backend(cfg, where)
     for size in cfg.warmup_sizes:
         if parse_size(size) is None:
             raise EngineConfigError(f"{where}.warmup_sizes: sizes as \"1024*1024\", got {size!r}")
     if cfg.warmup_sizes and not (cfg.compile and cfg.preload):
         raise EngineConfigError(f"{where}.warmup_sizes: warm-up compiles at start-up; set compile = true "
                                 "and preload = true with it")
+
+
+def _validate_backend(cfg, where: str) -> None:
+    """backend = "openvino" converts an SD-family pipeline's modules; the torch-module options cannot act there."""
+    if cfg.backend not in BACKENDS:
+        raise EngineConfigError(f"{where}.backend: one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
+    if cfg.backend == "torch":
+        return
+    if cfg.family not in OPENVINO_FAMILIES:
+        raise EngineConfigError(f"{where}.backend = \"openvino\": converts the {', '.join(OPENVINO_FAMILIES)} family's "
+                                f"modules only, not the {cfg.family} family's; remove `backend` for this model")
+    torch_only = [key for key, on in (("compile", cfg.compile), ("quantize", cfg.quantize),
+                                      ("cache", cfg.cache != "none"), ("attention_backend", cfg.attention_backend),
+                                      ("offload", cfg.offload != "none"), ("device_map", cfg.device_map),
+                                      ("ulysses_degree / ring_degree", parallel_degree(cfg) > 1)) if on]
+    if torch_only:
+        raise EngineConfigError(f"{where}.backend = \"openvino\": {', '.join(torch_only)} act on torch modules, which "
+                                "OpenVINO replaces; remove them or use backend = \"torch\"")
 
 
 def _validate_parallel(cfg, where: str) -> None:

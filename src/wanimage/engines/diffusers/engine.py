@@ -335,7 +335,7 @@ class DiffusersEngine(Engine):
                          "loaded": pipe is not None, "bytes": nbytes, **disk_state(ckpt)})
         vae = self.loader.vae_source()
         return {"model": self.model, "family": self.family.name, "preset": self.preset, "device": self.device,
-                "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload,
+                "dtype": str(self.dtype).removeprefix("torch."), "offload": self.cfg.offload, "runtime": self.cfg.backend,
                 "vae": {"checkpoint": vae, **disk_state(Checkpoint(vae), component=True)} if vae else None,
                 "roles": rows, "bytes": sum(r["bytes"] for r in rows),
                 "disk_bytes": sum({r["checkpoint"]: r["disk_bytes"] or 0 for r in rows}.values())}

@@ -35,6 +35,12 @@ class PipelineLoader:
 
     def __init__(self, model: str, cfg: ModelConfig, hub_hint: str, device: str, dtype: torch.dtype):
         self.model, self.cfg, self.hub_hint, self.device, self.dtype = model, cfg, hub_hint, device, dtype
+        self.openvino = None  # backend = "openvino": converts the loaded modules (openvino_backend.py)
+        if cfg.backend == "openvino":
+            from .openvino_backend import OpenVinoBackend
+
+            self.openvino = OpenVinoBackend(cfg.dtype)
+            self.dtype = torch.float32  # torch weights load in float32 so they convert exactly
 
     def placement(self) -> tuple:
         """What, besides the checkpoint and class, makes two loaded pipelines different."""
@@ -43,7 +49,7 @@ class PipelineLoader:
                  c.cache_interval, c.cache_warmup_steps, c.cache_front_blocks, tuple(sorted(c.quantize.items())), c.attention_backend,
                  c.ulysses_degree, c.ring_degree, c.device_map)
         return (self.device, str(self.dtype), c.offload, self.vae_source(), c.vae_tiling, c.vae_slicing,
-                c.attention_slicing, c.channels_last, accel)
+                c.attention_slicing, c.channels_last, accel, c.backend, c.dtype if self.openvino else None)
 
     def vae_source(self) -> str | None:
         """The tiny autoencoder in the VAE's place, or None for the checkpoint's own VAE."""
@@ -86,7 +92,7 @@ class PipelineLoader:
         pipe = None
         for sibling in siblings if self.cfg.offload == "none" else []:
             try:
-                pipe = cls.from_pipe(sibling)  # same modules, no second copy in memory
+                pipe = self.share(cls, sibling)
                 break
             except (ValueError, TypeError) as exc:  # the sibling lacks a component this class needs
                 log.info("%s: %s cannot share %s's modules (%s)", self.model, cls_name, type(sibling).__name__, exc)
@@ -110,9 +116,13 @@ class PipelineLoader:
             shared = tiny_pipeline(cls, ckpt.source.removeprefix("tiny:")).components
             if vae is not None:
                 shared["vae"] = vae
-            return cls(**{k: copy.deepcopy(v) if k == "scheduler" or (private and isinstance(v, torch.nn.Module))
+            pipe = cls(**{k: copy.deepcopy(v) if k == "scheduler" or (private and isinstance(v, torch.nn.Module))
                           else v for k, v in shared.items()})
+            if self.openvino:
+                self.openvino.convert_pipeline(pipe, None, None, None, None)  # traced in memory, once per process
+            return pipe
         kw = {"dtype": self.dtype}
+        ready: dict = {}  # backend = "openvino": stand-ins loaded from cached IR
         if vae is not None:  # given, so from_pretrained does not load the checkpoint's VAE at all
             kw["vae"] = vae
         if ckpt.revision:
@@ -122,6 +132,10 @@ class PipelineLoader:
         if self.cfg.device_map:  # components spread over the GPUs by accelerate
             kw["device_map"] = self.cfg.device_map
         elif ckpt.is_local and self.device.startswith("cpu"):  # weights once in RAM, in the compute dtype
+            if self.openvino:  # cached IR: those modules never load in torch (None here, put in place below)
+                ready = self.openvino.cached(local_path(ckpt.source), ckpt.variant,
+                                             set(inspect.signature(cls.__init__).parameters) - set(kw))
+                kw.update(dict.fromkeys(ready))
             wanted = set(inspect.signature(cls.__init__).parameters) - set(kw)
             streamed = preload_components(local_path(ckpt.source), ckpt.variant, self.dtype, set(kw),
                                           self.streamed_quantization(), self.cfg.channels_last)
@@ -137,7 +151,32 @@ class PipelineLoader:
                 f"{ckpt.source if not ckpt.is_local else '<repo id> --local-dir ' + ckpt.source}` (accept "
                 f"its licence on huggingface.co first if it is gated; {self.hub_hint}), or point "
                 "the engine config at a local copy", field="model") from exc
+        if self.openvino:
+            for name, module in ready.items():
+                setattr(pipe, name, module)
+            self.convert(pipe, ckpt)
         return pipe
+
+    def convert(self, pipe, ckpt: Checkpoint) -> None:
+        """backend = "openvino": the pipeline's modules converted, their IR cached beside the weights
+        (the pulled folder's, or the tiny autoencoder's own folder for its VAE)."""
+        folder = local_path(ckpt.source) if ckpt.is_local else None
+        vae = self.vae_source()
+        if vae is None:
+            vae_root, vae_files = folder, None if folder is None else folder / "vae"
+        else:
+            local = local_path(vae)
+            vae_root = vae_files = local if local.is_dir() else None
+        self.openvino.convert_pipeline(pipe, folder, ckpt.variant, vae_root, vae_files)
+
+    def share(self, cls, sibling):
+        """A `cls` pipeline over `sibling`'s modules: no second copy in memory. The VAE is passed
+        by hand, since from_pipe checks its type against the class's hint and drops a tiny
+        autoencoder (or OpenVINO's stand-in), which made every role load the checkpoint again;
+        the dtype is the sibling's own, since from_pipe otherwise casts the new pipeline, and
+        with it the shared modules in place, to float32."""
+        vae = {"vae": sibling.vae} if getattr(sibling, "vae", None) is not None else {}
+        return cls.from_pipe(sibling, dtype=sibling.dtype, **vae)
 
     def place(self, pipe) -> None:
         """dtype, device, offload, VAE tiling/slicing, attention slicing, then acceleration.py's options."""

@@ -108,7 +108,14 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
         for table in data["models"].values():
             table.pop("quantize", None)
     if config_file is not None:
-        data = overlay(data, read_config_file(config_file))
+        file_data = read_config_file(config_file)
+        data = overlay(data, file_data)
+        for model, table in data["models"].items():  # OpenVINO replaces the torch modules these act on
+            if table.get("backend") == "openvino":
+                own = {**(file_data.get("defaults") or {}), **((file_data.get("models") or {}).get(model) or {})}
+                for key in ("quantize", "channels_last"):
+                    if key not in own:
+                        table.pop(key, None)
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))
 
 

@@ -1,0 +1,302 @@
+"""OpenVINO as the CPU backend of the Stable Diffusion family (`backend = "openvino"`,
+docs/diffusers.md "OpenVINO backend"), with the `openvino` package alone (no optimum-intel).
+
+The pipeline stays diffusers' own (scheduler, callback, img2img and inpaint logic, the engine
+around it); only its heavy modules run in OpenVINO:
+
+    unet            the whole UNet2DConditionModel        -> OVUNet (a torch-module-shaped wrapper)
+    text_encoder    the CLIP text model                    -> OVTextEncoder
+    vae             its encoder and decoder submodules     -> OVPart inside a copy of the VAE object,
+                                                              so .encode/.decode/.config stay diffusers'
+
+Each is traced once with `openvino.convert_model` (from float32 weights) and saved as IR
+(`model.xml` + weights in float16, as the pulled files are) under the checkpoint's folder, in
+`.cache/openvino/<component>-<key>/` (`wanimage pull` and `folder_bytes` leave `.cache` alone). The
+key covers the weight files (name, size, mtime), the openvino version and CONVERTER, so a restart
+loads the IR without loading the torch weights at all, and new weights or a new converter convert
+again. The wrappers take and give float32 tensors; OpenVINO computes in its inference precision
+(`dtype`: "auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
+
+Shapes stay dynamic: one compiled model serves every size and batch. The UNet is traced at a latent
+size that is not a multiple of its total downsampling, so the graph keeps diffusers'
+`forward_upsample_size` path (upsample to the skip connection's size) and runs any size the torch
+UNet runs."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+CONVERTER = 1  # bump when the traced graphs change: IR cached by an older converter is rebuilt
+PRECISIONS = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}  # dtype -> INFERENCE_PRECISION_HINT
+CACHE = Path(".cache") / "openvino"
+TEXT_ENCODERS = ("text_encoder",)
+# graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ------------------------------------------------------------------------ torch-shaped wrappers
+
+
+class OVModule(torch.nn.Module):
+    """A compiled OpenVINO model behind a torch module's face: .config, .dtype and .device as
+    the pipeline reads them (float32 on the CPU), float32 tensors in and out."""
+
+    def __init__(self, compiled, config: Any = None):
+        super().__init__()
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        if config is not None:
+            self.config = config
+        # a tensor for diffusers' dtype/device lookups (ModelMixin.dtype reads the first one it finds)
+        self.register_buffer("_probe", torch.zeros(()), persistent=False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def run(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        arrays = [np.ascontiguousarray(x.detach().cpu().numpy()) for x in inputs]
+        result = self.request.infer(arrays)
+        return [torch.from_numpy(np.array(result[out])) for out in self.compiled.outputs]
+
+
+class OVUNet(OVModule):
+    """UNet2DConditionModel's call as the SD pipelines make it."""
+
+    def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None, cross_attention_kwargs=None,
+                added_cond_kwargs=None, return_dict: bool = True, **unused):
+        if timestep_cond is not None or cross_attention_kwargs or any(v is not None for v in unused.values()):
+            raise ModelUnavailable("model: backend = \"openvino\": this UNet call needs inputs the converted graph "
+                                      "does not take (timestep_cond, adapters, ControlNet residuals); use backend = "
+                                      "\"torch\" for this checkpoint")
+        t = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)[:1]  # one timestep for the batch
+        out = self.run(sample.float(), t, encoder_hidden_states.float())[0]
+        if not return_dict:
+            return (out,)
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+
+        return UNet2DConditionOutput(sample=out)
+
+
+class OVTextEncoder(OVModule):
+    """A CLIP text model: `(last_hidden_state,)` for the input ids."""
+
+    warned = False
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=None, return_dict=None, **unused):
+        if attention_mask is not None and not OVTextEncoder.warned:
+            OVTextEncoder.warned = True
+            log.warning("backend = \"openvino\": the text encoder's attention_mask is ignored (the graph reads "
+                        "the ids only, as SD's CLIP does)")
+        if output_hidden_states:
+            raise ModelUnavailable("model: backend = \"openvino\": clip_skip (hidden states) is not converted; "
+                                      "use backend = \"torch\"")
+        return (self.run(input_ids.long())[0],)
+
+
+class OVPart(OVModule):
+    """A VAE's encoder or decoder: one tensor in, one out."""
+
+    def forward(self, x, *unused):
+        return self.run(x.float())[0]
+
+
+# ------------------------------------------------------------------------------ conversion
+
+
+class _UNetGraph(torch.nn.Module):
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+
+
+class _TextGraph(torch.nn.Module):
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids):
+        return self.encoder(input_ids, return_dict=False)[0]
+
+
+def _example_unet(unet) -> dict:
+    c = unet.config
+    # 9x7 latents: not a multiple of the downsampling, so the traced graph keeps the upsample-to-size path
+    return {"sample": torch.randn(1, c.in_channels, 9, 7), "timestep": torch.tensor([999.0]),
+            "encoder_hidden_states": torch.randn(1, 77, c.cross_attention_dim)}
+
+
+def _graphs(name: str, module) -> dict[str, tuple[torch.nn.Module, dict]]:
+    """file stem -> (the torch module to trace, its example input) for one pipeline component."""
+    if name == "unet":
+        return {"model": (_UNetGraph(module), _example_unet(module))}
+    if name in TEXT_ENCODERS:
+        return {"model": (_TextGraph(module), {"input_ids": torch.zeros(1, 77, dtype=torch.long)})}
+    latent = module.config.latent_channels
+    return {"encoder": (module.encoder, {"x": torch.randn(1, 3, 64, 48)}),
+            "decoder": (module.decoder, {"x": torch.randn(1, latent, 8, 6)})}
+
+
+def convert(name: str, module, folder: Path | None) -> dict:
+    """Trace the component to OpenVINO models: stem -> openvino.Model; saved to `folder` as IR
+    (written to a temporary folder, then renamed: two processes converting at once both finish)."""
+    import openvino as ov
+
+    if folder is None and module in _TRACED:
+        return _TRACED[module]
+    module = module.float().eval()  # float32 weights: the fp16 files convert exactly (IR stores float16)
+    models = {}
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer's notes on shape checks it keeps as constants (CLIP's 77 tokens, batch < 64)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        for stem, (graph, example) in _graphs(name, module).items():
+            models[stem] = ov.convert_model(graph, example_input=example)
+    if folder is not None:
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for stem, model in models.items():
+            ov.save_model(model, tmp / f"{stem}.xml", compress_to_fp16=True)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        for stale in folder.parent.glob(f"{name}-*"):  # IR of older weights or converters
+            if stale != folder and ".tmp-" not in stale.name:
+                shutil.rmtree(stale, ignore_errors=True)
+    else:
+        _TRACED[module] = models
+    return models
+
+
+def cache_folder(root: Path | None, name: str, files: Path | None, variant: str | None) -> Path | None:
+    """Where a component's IR lives: `<root>/.cache/openvino/<name>-<key>`, the key from the weight
+    files in `files` (a component folder), the variant, openvino's version and CONVERTER."""
+    if root is None or files is None or not files.is_dir():
+        return None
+    import openvino as ov
+
+    stats = sorted((p.relative_to(files).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in files.iterdir() if p.is_file() and not p.name.startswith("."))
+    blob = json.dumps([ov.__version__, CONVERTER, name, variant, stats]).encode()
+    return root / CACHE / f"{name}-{hashlib.sha1(blob).hexdigest()[:16]}"
+
+
+# ------------------------------------------------------------------------------ the backend
+
+
+class OpenVinoBackend:
+    """Converts (or loads from cache) one pipeline's modules and puts the wrappers in their place."""
+
+    def __init__(self, dtype_name: str | None, threads: int | None = None):
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if dtype_name and dtype_name != "auto":
+            self.config["INFERENCE_PRECISION_HINT"] = PRECISIONS[dtype_name]
+        self.config["INFERENCE_NUM_THREADS"] = threads or torch.get_num_threads()
+
+    def compile(self, model_or_path):
+        model = self.core.read_model(str(model_or_path)) if isinstance(model_or_path, Path) else model_or_path
+        return self.core.compile_model(model, "CPU", self.config)
+
+    def wrap(self, name: str, module_or_config, models: dict):
+        """The torch-shaped stand-in for component `name`."""
+        if name == "unet":
+            return OVUNet(self.compile(models["model"]), module_or_config)
+        if name in TEXT_ENCODERS:
+            return OVTextEncoder(self.compile(models["model"]), module_or_config)
+        vae = copy.copy(module_or_config)  # the VAE object itself (tiny, and shared in tests): a copy
+        vae._modules = dict(vae._modules)  # of its module table, so the original keeps its parts
+        vae._modules["encoder"] = OVPart(self.compile(models["encoder"]))
+        vae._modules["decoder"] = OVPart(self.compile(models["decoder"]))
+        return vae
+
+    # ----------------------------------------------------------------- pulled folders
+
+    def cached(self, folder: Path, variant: str | None, names: set[str]) -> dict:
+        """Wrappers for the components of a pulled pipeline folder whose IR is cached: loaded
+        without their torch weights (the VAE always loads in torch: its object wraps the parts)."""
+        out = {}
+        for name in (n for n in ("unet", *TEXT_ENCODERS) if n in names):
+            where = cache_folder(folder, name, folder / name, variant)
+            if where is None or not (where / "model.xml").is_file():
+                continue
+            config = _config(name, folder / name)
+            if config is None:
+                continue
+            out[name] = self.wrap(name, config, {"model": where / "model.xml"})
+            log.info("openvino: %s from %s", name, where)
+        return out
+
+    def convert_pipeline(self, pipe, folder: Path | None, variant: str | None, vae_root: Path | None,
+                         vae_files: Path | None) -> None:
+        """Every torch UNet / text encoder / VAE of `pipe` replaced by its OpenVINO stand-in,
+        IR written to the folders' caches (None: converted in memory, e.g. tiny test checkpoints)."""
+        for name in ("unet", *TEXT_ENCODERS, "vae"):
+            module = getattr(pipe, name, None)
+            if module is None or isinstance(module, OVModule) or isinstance(getattr(module, "decoder", None), OVPart):
+                continue
+            if name == "vae":
+                where = cache_folder(vae_root, name, vae_files, None if vae_root != folder else variant)
+            else:
+                where = cache_folder(folder, name, None if folder is None else folder / name, variant)
+            stems = ("encoder", "decoder") if name == "vae" else ("model",)
+            if name == "unet":
+                check_unet(module.config)
+            if where is not None and all((where / f"{s}.xml").is_file() for s in stems):
+                models = {s: where / f"{s}.xml" for s in stems}
+            else:
+                log.info("openvino: converting %s (%s) once%s", name, type(module).__name__,
+                         f"; IR cached in {where}" if where else "")
+                models = convert(name, module, where)
+                if where is not None:  # compile from the files: OpenVINO maps the weights
+                    models = {s: where / f"{s}.xml" for s in stems}
+            setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))
+
+
+def check_unet(config) -> None:
+    """The graph takes (sample, timestep, text embeddings): a UNet that needs more is refused at load."""
+    extra = [k for k in ("time_cond_proj_dim", "addition_embed_type", "class_embed_type", "encoder_hid_dim_type")
+             if config.get(k) is not None]
+    if extra:
+        raise ModelUnavailable(f"model: backend = \"openvino\" converts UNets conditioned on the timestep and the "
+                               f"text only; this one also takes {', '.join(extra)}: use backend = \"torch\"",
+                               field="model")
+
+
+def _config(name: str, folder: Path):
+    """A component's config as its torch module would carry it, read from its config.json."""
+    if not (folder / "config.json").is_file():
+        return None
+    if name == "unet":
+        from diffusers.configuration_utils import FrozenDict
+
+        return FrozenDict(json.loads((folder / "config.json").read_text()))
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(folder))
