@@ -168,3 +168,74 @@ def test_without_the_openvino_package_start_up_says_what_to_install(monkeypatch)
     with pytest.raises(AccelerationError, match=r"models\.wan2\.7-image\.backend = \"openvino\" needs the openvino "
                                                 r"package: `pip install 'wanimage\[openvino\]'`"):
         engines_from_configs({"wan2.7-image": config(backend="openvino")})
+
+
+def mapped_kb(path) -> list[int]:
+    """Resident kB of each mapping of `path` in this process (/proc/self/smaps)."""
+    import os
+
+    real, out, current = os.path.realpath(path), [], False
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:  # a mapping's first line
+            current = len(head) == 6 and head[5] == real
+        elif current and line.startswith("Rss:"):
+            out.append(int(head[1]))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise: Linux")
+def test_weight_pages_are_dropped_from_the_process_and_read_back_unchanged(tmp_path):
+    import mmap
+
+    data = np.random.default_rng(0).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes()
+    (tmp_path / "model.bin").write_bytes(data)
+    with open(tmp_path / "model.bin", "rb") as f:
+        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # read-only and shared, as OpenVINO maps it
+    assert view[:] == data and mapped_kb(tmp_path / "model.bin") == [4096]  # every page resident
+    pages = ovb.WeightPages([tmp_path / "model.bin"])
+    with pages.dropping():
+        pass
+    assert mapped_kb(tmp_path / "model.bin") == [0]
+    assert view[:] == data  # faulted back in from the file
+    view.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
+def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays_alive(tmp_path, monkeypatch):
+    """The fp16 IR weights OpenVINO keeps mapped beside its own copies are not counted in the
+    process, and the float32 torch modules converted at the first start are freed."""
+    import gc
+    import weakref
+
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
+    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
+    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
+    overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
+    converted, convert = [], ovb.convert
+
+    def tracked(name, module, folder):
+        converted.append(weakref.ref(module))
+        return convert(name, module, folder)
+
+    monkeypatch.setattr(ovb, "convert", tracked)
+    engine = make_engine(PipelinePool(), **overrides)
+    engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)
+    gc.collect()
+    assert len(converted) == 3 and all(ref() is None for ref in converted)  # unet, text encoder, vae
+    bins = [*(tmp_path / "sd" / ".cache").rglob("*.bin"), *(tmp_path / "taesd" / ".cache").rglob("*.bin")]
+    assert len(bins) == 4 and all(sum(mapped_kb(b)) == 0 for b in bins), {b.name: mapped_kb(b) for b in bins}
+    assert any(mapped_kb(b) for b in bins)  # mapped, as OpenVINO maps them, and nothing resident
+
+    def never(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__} built in torch on a restart")
+
+    monkeypatch.setattr(UNet2DConditionModel, "__init__", never)  # a restart from the cached IR: the UNet
+    monkeypatch.setattr(CLIPTextModel, "__init__", never)  # and the text encoder never load in torch
+    restarted = make_engine(PipelinePool(), **overrides)
+    assert restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
