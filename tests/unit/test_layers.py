@@ -23,6 +23,8 @@ FORBIDDEN = {
     "storage": {"api", "core", "tasks", "engines", "thinking", "model", "runners", "app"},
     "model": {"api", "core", "tasks", "engines", "thinking", "storage", "runners", "app", "config"},
     "core": {"api", "runners", "app"},
+    # a leaf every layer may use (the C library's memory calls)
+    "memory": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
     "llm_chat": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
     # route handlers call the service, never a store, an engine or the queue
     "api": {"tasks", "storage", "engines", "thinking", "model", "runners", "app"},

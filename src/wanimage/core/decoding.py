@@ -13,9 +13,6 @@ boxes and output sizes are in the original's pixels (`original_size`, used by co
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import io
 import logging
 import math
@@ -27,6 +24,7 @@ from dataclasses import dataclass
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from wanimage.errors import InvalidParameter, Throttling
+from wanimage.memory import libc, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -264,15 +262,6 @@ def _reduce_on_white(rgba: Image.Image, factor: int) -> Image.Image:
 
 # -------------------------------------------------------------------------------- memory
 
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-
-
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 # 16 MiB: Pillow's pixel blocks (16 MiB each for a large image) and every buffer of a decoded
 # input above the 2K tier come from mmap and go back to the OS when freed, while the 3-12 MB
@@ -292,11 +281,11 @@ def tune_allocator() -> bool:
     mmap and go back to the OS when freed. glibc's default threshold rises after each such free,
     so later large images land in per-thread arenas that keep their peak; a server that decoded a
     few large inputs then stayed gigabytes above idle. Idempotent; False off glibc."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
+    lib = libc()
+    if lib is None or not hasattr(lib, "mallopt"):
         return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return bool(lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        lib.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
 def release_after_decoding(pixel_bytes: int) -> None:
@@ -307,9 +296,3 @@ def release_after_decoding(pixel_bytes: int) -> None:
         release_free_memory()
 
 
-def release_free_memory() -> None:
-    """Give memory freed after a large decode back to the OS (glibc keeps it in its arenas
-    otherwise, so a server that decoded a few large images stays large). A no-op off glibc."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ...memory import release_free_memory
 from .acceleration import quantize_module
 from .repo_files import _variant_of
 
@@ -130,18 +131,9 @@ def _read_quantizing(model, file: Path, dtype: torch.dtype, kind: str, channels_
         if not any(p.is_meta for p in linear.parameters(recurse=False)):
             quantize_module(linear, kind)
             quantized.add(owner)
-            _trim()  # the full-width weight just freed goes back to the system, not into heap holes
+            release_free_memory()  # the full-width weight just freed goes back to the system, not into heap holes
     return state, quantized
 
-
-def _trim() -> None:
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
 
 
 def _buffers_to(model: torch.nn.Module, dtype: torch.dtype) -> None:
