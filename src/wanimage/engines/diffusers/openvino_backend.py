@@ -17,8 +17,9 @@ loads the IR without loading the torch weights at all, and new weights or a new 
 again. `quantize = { unet = "int8", text_encoder = "int8" }` compresses that component's IR weights
 to int8 with NNCF (`nncf.compress_weights`, weight-only INT8_ASYM: per output channel, a float16
 scale and a uint8 zero point, as optimum-intel's 8-bit export does) before it is saved; that IR
-lives in `<component>.int8-<key>/`, so a float16 IR is never read for int8 nor the other way. The wrappers take and give float32 tensors; OpenVINO computes in its inference precision
-(`dtype`: "auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
+lives in `<component>.int8-<key>/`, so a float16 IR is never read for int8 nor the other way. The
+wrappers take and give float32 tensors; OpenVINO computes in its inference precision (`dtype`:
+"auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
 
 Shapes stay dynamic: one compiled model serves every size and batch. The UNet is traced at a latent
 size that is not a multiple of its total downsampling, so the graph keeps diffusers'
