@@ -254,10 +254,29 @@ def ir_weight_types(xml) -> set[str]:
             if layer.get("type") == "Const" and layer.find("data").get("size") not in (None, "0")}
 
 
+def weight_sources(xml, op_type: str) -> set[str]:
+    """Element types of the constants feeding the weight input of each `op_type` layer (through the
+    Convert / Subtract / Multiply / Reshape of a decompression); activations x activations skipped."""
+    import openvino as ov
+
+    out = set()
+    for op in ov.Core().read_model(str(xml)).get_ops():
+        if op.get_type_name() != op_type:
+            continue
+        node = op.input_value(1).get_node()
+        for _ in range(6):
+            if node.get_type_name() in ("Constant", "Parameter") or node.get_input_size() == 0:
+                break
+            node = node.input_value(0).get_node()
+        if node.get_type_name() == "Constant":
+            out.add(node.get_element_type().get_type_name())
+    return out
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
 def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(tmp_path, torch_engine):
     """quantize = int8 per component: the UNet's and the text encoder's IR hold uint8 weights (NNCF's
-    INT8_ASYM) in `<component>.int8-<key>`, beside (never instead of) the float16 IR; the images keep
+    INT8_ASYM; the UNet's convolutions stay float16) in `<component>.int8-<key>`, beside (never instead of) the float16 IR; the images keep
     their size and stay close to torch's, and the IR's mapped pages are still dropped after a call."""
     from diffusers import StableDiffusionPipeline
 
@@ -277,6 +296,10 @@ def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(tmp_path, torch_e
     for name in ("unet", "text_encoder"):
         assert "u8" in ir_weight_types(folders[f"{name}.int8"] / "model.xml"), name
         assert "u8" not in ir_weight_types(folders[name] / "model.xml"), name  # the float16 IR, untouched
+    assert weight_sources(folders["unet.int8"] / "model.xml", "MatMul") == {"u8"}
+    # convolutions keep float weights: OpenVINO's CPU plugin would fold int8 ones to float32 (UNCOMPRESSED)
+    convolutions = weight_sources(folders["unet.int8"] / "model.xml", "Convolution")
+    assert convolutions and "u8" not in convolutions
     assert "u8" not in ir_weight_types(next((tmp_path / "taesd" / ".cache" / "openvino").iterdir()) / "decoder.xml")
     reference = torch_engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
     assert np.abs(pixels(image) - pixels(reference)).mean() < 3.0  # measured 0.20 (the float16 IR: 0.04)
