@@ -61,6 +61,7 @@ COMPRESSIONS = {"int8": "INT8_ASYM"}  # quantize kind -> nncf.CompressWeightsMod
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
 # while it keeps MatMul weights in uint8. Part of the cache key.
 UNCOMPRESSED = ("Convolution", "GroupConvolution")
+COMPRESSOR = 2  # bump when compress() changes: int8 IR made by an older one is rebuilt
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -299,7 +300,11 @@ def compress(model, quantize: str | None):
     if quantize is None:
         return model
     import nncf
+    from openvino._offline_transformations import compress_model_transformation
 
+    # float32 weights to float16 first, as save_model(compress_to_fp16=True) does for a float IR (it
+    # skips a model NNCF has compressed): else the convolutions' weights are stored in float32
+    compress_model_transformation(model)
     return nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, COMPRESSIONS[quantize]),
                                  ignored_scope=nncf.IgnoredScope(types=list(UNCOMPRESSED), validate=False))
 
@@ -319,7 +324,7 @@ def cache_folder(root: Path | None, name: str, files: Path | None, variant: str 
     if quantize is not None:
         from importlib.metadata import version
 
-        tools += [quantize, version("nncf"), UNCOMPRESSED]
+        tools += [quantize, version("nncf"), UNCOMPRESSED, COMPRESSOR]
     blob = json.dumps([*tools, name, variant, stats]).encode()
     stem = name if quantize is None else f"{name}.{quantize}"
     return root / CACHE / f"{stem}-{hashlib.sha1(blob).hexdigest()[:16]}"
