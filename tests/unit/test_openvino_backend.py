@@ -219,9 +219,9 @@ def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays
     overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
     converted, convert = [], ovb.convert
 
-    def tracked(name, module, folder):
+    def tracked(name, module, folder, quantize=None):
         converted.append(weakref.ref(module))
-        return convert(name, module, folder)
+        return convert(name, module, folder, quantize)
 
     monkeypatch.setattr(ovb, "convert", tracked)
     engine = make_engine(PipelinePool(), **overrides)
@@ -239,3 +239,120 @@ def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays
     monkeypatch.setattr(CLIPTextModel, "__init__", never)  # and the text encoder never load in torch
     restarted = make_engine(PipelinePool(), **overrides)
     assert restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
+
+
+# ------------------------------------------------------------------ quantize = "int8": NNCF on the IR
+
+INT8 = {"unet": "int8", "text_encoder": "int8"}
+
+
+def ir_weight_types(xml) -> set[str]:
+    """Element types of the IR's weight constants (`Const` layers stored in the .bin)."""
+    import xml.etree.ElementTree as ET
+
+    return {layer.find("data").get("element_type") for layer in ET.parse(xml).getroot().iter("layer")
+            if layer.get("type") == "Const" and layer.find("data").get("size") not in (None, "0")}
+
+
+def weight_sources(xml, op_type: str) -> set[str]:
+    """Element types of the constants feeding the weight input of each `op_type` layer (through the
+    Convert / Subtract / Multiply / Reshape of a decompression); activations x activations skipped."""
+    import openvino as ov
+
+    out = set()
+    for op in ov.Core().read_model(str(xml)).get_ops():
+        if op.get_type_name() != op_type:
+            continue
+        node = op.input_value(1).get_node()
+        for _ in range(6):
+            if node.get_type_name() in ("Constant", "Parameter") or node.get_input_size() == 0:
+                break
+            node = node.input_value(0).get_node()
+        if node.get_type_name() == "Constant":
+            out.add(node.get_element_type().get_type_name())
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
+def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(tmp_path, torch_engine):
+    """quantize = int8 per component: the UNet's and the text encoder's IR hold uint8 weights (NNCF's
+    INT8_ASYM; the UNet's convolutions stay float16) in `<component>.int8-<key>`, beside (never instead of) the float16 IR; the images keep
+    their size and stay close to torch's, and the IR's mapped pages are still dropped after a call."""
+    from diffusers import StableDiffusionPipeline
+
+    from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
+    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
+    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
+    overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
+    plain = make_engine(PipelinePool(), **overrides).generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    engine = make_engine(PipelinePool(), **overrides, quantize=INT8)
+    image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert image.size == (100, 70)
+    cache = tmp_path / "sd" / ".cache" / "openvino"
+    folders = {p.name.split("-")[0]: p for p in cache.iterdir()}
+    assert sorted(folders) == ["text_encoder", "text_encoder.int8", "unet", "unet.int8"]
+    for name in ("unet", "text_encoder"):
+        assert "u8" in ir_weight_types(folders[f"{name}.int8"] / "model.xml"), name
+        assert "u8" not in ir_weight_types(folders[name] / "model.xml"), name  # the float16 IR, untouched
+    assert weight_sources(folders["unet.int8"] / "model.xml", "MatMul") == {"u8"}
+    # convolutions stay float16: OpenVINO's CPU plugin would fold int8 ones to float32 (UNCOMPRESSED)
+    assert weight_sources(folders["unet.int8"] / "model.xml", "Convolution") == {"f16"}
+    assert "u8" not in ir_weight_types(next((tmp_path / "taesd" / ".cache" / "openvino").iterdir()) / "decoder.xml")
+    reference = torch_engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert np.abs(pixels(image) - pixels(reference)).mean() < 3.0  # measured 0.20 (the float16 IR: 0.04)
+    assert not np.array_equal(pixels(image), pixels(plain))  # the int8 IR ran, not the float16 one
+    bins = list((folders["unet.int8"]).glob("*.bin")) + list(folders["text_encoder.int8"].glob("*.bin"))
+    assert bins and all(mapped_kb(b) and sum(mapped_kb(b)) == 0 for b in bins)  # WeightPages, compressed IR
+    restarted = make_engine(PipelinePool(), **overrides, quantize=INT8)  # from the int8 cache, no conversion
+    assert np.array_equal(pixels(restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]), pixels(image))
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == sorted(folders)
+
+
+def test_the_cache_key_covers_the_compression(tmp_path):
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"0" * 64)
+    plain = ovb.cache_folder(tmp_path, "unet", tmp_path / "unet", "fp16")
+    int8 = ovb.cache_folder(tmp_path, "unet", tmp_path / "unet", "fp16", "int8")
+    assert plain != int8 and plain.name.startswith("unet-") and int8.name.startswith("unet.int8-")
+    assert int8 == ovb.cache_folder(tmp_path, "unet", tmp_path / "unet", "fp16", "int8")
+
+
+def u8_constants(module: ovb.OVModule) -> int:
+    """uint8 constants of the graph OpenVINO's CPU plugin runs (its FullyConnected layers keep
+    compressed weights in uint8 and decompress them as they compute)."""
+    def info(op, key):
+        return op.get_rt_info()[key].astype(str) if key in op.get_rt_info() else None
+
+    return sum(info(op, "layerType") == "Const" and info(op, "outputPrecisions") == "u8"
+               for op in module.compiled.get_runtime_model().get_ops())
+
+
+def test_int8_in_memory_for_tiny_checkpoints(ov_engine, torch_engine):
+    """A `tiny:` checkpoint (no folder): the compressed graph is traced in memory, `quantize = "int8"`
+    (the denoiser, `transformer`) meaning the UNet alone."""
+    engine = make_engine(backend="openvino", dtype="float32", quantize="int8")
+    image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    pipe, plain = engine.pipeline("text_to_image"), ov_engine.pipeline("text_to_image")
+    assert u8_constants(pipe.unet) > 50 and u8_constants(plain.unet) < 5  # measured 127 and 1
+    assert u8_constants(pipe.text_encoder) == u8_constants(plain.text_encoder)  # not asked: not compressed
+    reference = torch_engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert image.size == (100, 70) and np.abs(pixels(image) - pixels(reference)).mean() < 3.0
+
+
+def test_quantize_kinds_openvino_cannot_make_are_refused_by_name(monkeypatch):
+    with pytest.raises(EngineConfigError, match=r"models\.m\.quantize\.unet = \"fp8\": backend = \"openvino\" "
+                                                r"compresses weights to int8 only .*set quantize\.unet = \"int8\""):
+        config(backend="openvino", quantize={"unet": "fp8", "text_encoder": "int8"})
+    with pytest.raises(EngineConfigError, match=r"models\.m\.quantize\.transformer = \"int8_dynamic\": backend = "
+                                                r"\"openvino\" compresses weights to int8 only"):
+        config(backend="openvino", quantize="int8_dynamic")
+    with pytest.raises(EngineConfigError, match=r"models\.m\.quantize\.text_encoder_2: backend = \"openvino\" "
+                                                r"compresses the unet's and the text_encoder's weights"):
+        config(backend="openvino", quantize={"text_encoder_2": "int8"})
+    monkeypatch.setitem(sys.modules, "nncf", None)  # `import nncf` raises ImportError
+    with pytest.raises(AccelerationError, match=r"models\.wan2\.7-image\.quantize\.unet = \"int8\" with backend = "
+                                                r"\"openvino\" needs the nncf package .*`pip install "
+                                                r"'wanimage\[openvino\]'`"):
+        engines_from_configs({"wan2.7-image": config(backend="openvino", quantize={"unet": "int8"})})

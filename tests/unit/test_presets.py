@@ -304,18 +304,27 @@ def test_sd_turbo_holds_int8_weights_unless_torchao_is_missing_or_a_config_says_
     override = tmp_path / "engines.toml"
     override.write_text('[defaults]\nquantize = "none"\n')
     assert {c.quantize.get("unet") for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {None}
-    monkeypatch.setattr(preset_config, "_has_torchao", lambda: False)
+    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "torchao")
     with caplog.at_level("WARNING"):
         configs = preset_configs("sd-turbo", tmp_path, tmp_path)
     assert {c.quantize.get("unet") for c in configs.values()} == {None}
     assert "torchao is not installed" in caplog.text and "pip install torchao" in caplog.text
 
 
-def test_openvino_over_sd_turbo_drops_the_presets_torch_only_keys(tmp_path):
-    """int8 and channels_last act on torch modules; `backend = "openvino"` in a config file over
-    the preset replaces them, so the preset's defaults give way instead of refusing to start."""
+def test_openvino_over_sd_turbo_keeps_the_presets_int8_and_drops_channels_last(tmp_path, monkeypatch, caplog):
+    """`backend = "openvino"` in a config file over the preset: its int8 weights become NNCF's
+    compression of the IR (without nncf installed they are off, with a warning saying what to
+    install); channels_last, a torch layout, gives way instead of refusing to start."""
+    from wanimage.engines.diffusers import preset_config
+
     pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
     override = tmp_path / "engines.toml"
     override.write_text('[defaults]\nbackend = "openvino"\n')
     configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
-    assert {(c.backend, bool(c.quantize), c.channels_last) for c in configs.values()} == {("openvino", False, False)}
+    assert {(c.backend, c.channels_last) for c in configs.values()} == {("openvino", False)}
+    assert all(c.quantize == {"unet": "int8", "text_encoder": "int8"} for c in configs.values())
+    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "nncf")
+    with caplog.at_level("WARNING"):
+        configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
+    assert {(c.backend, bool(c.quantize)) for c in configs.values()} == {("openvino", False)}
+    assert "nncf is not installed" in caplog.text and "pip install 'wanimage[openvino]'" in caplog.text

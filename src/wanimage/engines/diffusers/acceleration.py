@@ -9,6 +9,7 @@
                               once per block class and shape, seconds instead of minutes)
     quantize = "int8"         torchao weight-only int8 / FP8 of the denoiser, or a table per
                               component: quantize = { transformer = "fp8", text_encoder = "int8" }
+                              (backend = "openvino": int8 only, NNCF on the IR: openvino_backend.py)
     attention_backend = ...   diffusers' set_attention_backend ("flash", "sage", "_native_cudnn", ...)
     ulysses_degree / ring_degree  context parallelism of one image over several GPUs (diffusers'
                               ContextParallelConfig; one process per rank: parallel.py, ranks.py)
@@ -46,7 +47,7 @@ def check_device(cfg, device: str, where: str, devices: list[str] | None = None)
         except ImportError:
             raise AccelerationError(f"{where}.cache = \"cache_dit\" needs the cache-dit package: "
                                     "`pip install --no-deps cache-dit` (its other requirements are already here)") from None
-    for component, kind in cfg.quantize.items():
+    for component, kind in cfg.quantize.items() if cfg.backend != "openvino" else ():  # OpenVINO: NNCF, below
         _check_quantization(kind, device, f"{where}.quantize.{component}")
     if cfg.attention_backend:
         _check_attention(cfg.attention_backend, device, f"{where}.attention_backend")
@@ -55,10 +56,12 @@ def check_device(cfg, device: str, where: str, devices: list[str] | None = None)
     if cfg.device_map:
         _check_device_map(cfg, device, where)
     if cfg.backend == "openvino":
-        _check_openvino(device, where)
+        _check_openvino(cfg, device, where)
 
 
-def _check_openvino(device: str, where: str) -> None:
+def _check_openvino(cfg, device: str, where: str) -> None:
+    """The CPU, the openvino package, and NNCF where the IR's weights are compressed (quantize;
+    config.py has refused the kinds OpenVINO's path cannot make)."""
     if not device.startswith("cpu"):
         raise AccelerationError(f"{where}.backend = \"openvino\" runs on the CPU; this model runs on {device}: "
                                 "remove `backend` (torch) or set device = \"cpu\"")
@@ -67,6 +70,13 @@ def _check_openvino(device: str, where: str) -> None:
     except ImportError:
         raise AccelerationError(f"{where}.backend = \"openvino\" needs the openvino package: "
                                 "`pip install 'wanimage[openvino]'`, or remove `backend` (torch)") from None
+    for component, kind in cfg.quantize.items():
+        try:
+            import nncf  # noqa: F401
+        except ImportError:
+            raise AccelerationError(f"{where}.quantize.{component} = \"{kind}\" with backend = \"openvino\" needs "
+                                    "the nncf package (it compresses the IR's weights): `pip install "
+                                    "'wanimage[openvino]'`, or remove `quantize`") from None
 
 
 def _check_device_map(cfg, device: str, where: str) -> None:
@@ -143,7 +153,8 @@ def accelerated(cfg) -> bool:
 def apply(pipe, cfg, device: str) -> None:
     """Quantize, then attention backend, step cache, context parallelism, and compile last (it
     traces the modules as the other options left them)."""
-    for component, kind in cfg.quantize.items():
+    # backend = "openvino": the modules are OpenVINO's, their IR weights compressed at conversion
+    for component, kind in cfg.quantize.items() if cfg.backend != "openvino" else ():
         module = getattr(pipe, component, None)
         if module is None and component == "transformer":  # `quantize = "int8"`: the denoiser, a UNet here
             module = getattr(pipe, "unet", None)

@@ -46,6 +46,9 @@ QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_en
 # that act on torch modules and so mean nothing there
 BACKENDS = ("torch", "openvino")
 OPENVINO_FAMILIES = ("sd",)
+# what `quantize` means there: the IR's weights compressed by NNCF (weight-only int8), per component
+OPENVINO_QUANTIZATIONS = ("int8",)
+OPENVINO_QUANTIZABLE = ("transformer", "unet", "text_encoder")  # `transformer`: the denoiser, a UNet here
 # families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
 # the UNets' have none
 CP_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
@@ -122,7 +125,7 @@ class ModelConfig:
     cache_interval: int = 5  # taylorseer: full compute every this many steps
     cache_warmup_steps: int = 3  # taylorseer, cache_dit: full steps before caching starts
     cache_front_blocks: int = 1  # cache_dit: blocks that always run (its Fn_compute_blocks)
-    quantize: dict = field(default_factory=dict)  # component -> int8 | fp8 | fp8_dynamic (torchao)
+    quantize: dict = field(default_factory=dict)  # component -> int8 | fp8 | fp8_dynamic (torchao; OpenVINO: int8 by NNCF)
     attention_backend: str | None = None  # diffusers' set_attention_backend: flash, sage, _native_cudnn, ...
     max_batch: int = 1  # text-to-image: images of one request per pipeline call
     ulysses_degree: int = 1  # context parallelism: one process per rank (parallel.py, ranks.py)
@@ -250,13 +253,20 @@ def _validate_backend(cfg, where: str) -> None:
     if cfg.family not in OPENVINO_FAMILIES:
         raise EngineConfigError(f"{where}.backend = \"openvino\": converts the {', '.join(OPENVINO_FAMILIES)} family's "
                                 f"modules only, not the {cfg.family} family's; remove `backend` for this model")
-    torch_only = [key for key, on in (("compile", cfg.compile), ("quantize", cfg.quantize),
-                                      ("cache", cfg.cache != "none"), ("attention_backend", cfg.attention_backend),
+    torch_only = [key for key, on in (("compile", cfg.compile), ("cache", cfg.cache != "none"), ("attention_backend", cfg.attention_backend),
                                       ("offload", cfg.offload != "none"), ("device_map", cfg.device_map),
                                       ("ulysses_degree / ring_degree", parallel_degree(cfg) > 1)) if on]
     if torch_only:
         raise EngineConfigError(f"{where}.backend = \"openvino\": {', '.join(torch_only)} act on torch modules, which "
                                 "OpenVINO replaces; remove them or use backend = \"torch\"")
+    for component, kind in cfg.quantize.items():
+        if component not in OPENVINO_QUANTIZABLE:
+            raise EngineConfigError(f"{where}.quantize.{component}: backend = \"openvino\" compresses the unet's and "
+                                    f"the text_encoder's weights (the sd family has no {component}); remove it")
+        if kind not in OPENVINO_QUANTIZATIONS:
+            raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": backend = \"openvino\" compresses "
+                                    f"weights to {' or '.join(OPENVINO_QUANTIZATIONS)} only (NNCF, weight-only); set "
+                                    f"quantize.{component} = \"int8\", remove it, or use backend = \"torch\"")
 
 
 def _validate_parallel(cfg, where: str) -> None:

@@ -40,7 +40,7 @@ class PipelineLoader:
         if cfg.backend == "openvino":
             from .openvino_backend import OpenVinoBackend
 
-            self.openvino = OpenVinoBackend(cfg.dtype)
+            self.openvino = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize)  # int8: NNCF on the IR
             self.dtype = torch.float32  # torch weights load in float32 so they convert exactly
 
     def placement(self) -> tuple:
@@ -81,8 +81,9 @@ class PipelineLoader:
                 "vae = \"full\" to decode with the checkpoint's own VAE", field="model") from exc
 
     def streamed_quantization(self) -> dict[str, str]:
-        """component -> torchao kind for the CPU loader (`quantize = "int8"` names the denoiser)."""
-        table = dict(self.cfg.quantize)
+        """component -> torchao kind for the CPU loader (`quantize = "int8"` names the denoiser);
+        none for OpenVINO, which converts float32 modules and compresses the IR's weights itself."""
+        table = {} if self.openvino else dict(self.cfg.quantize)
         if "transformer" in table:
             table.setdefault("unet", table["transformer"])
         return table

@@ -14,8 +14,13 @@ Each is traced once with `openvino.convert_model` (from float32 weights) and sav
 `.cache/openvino/<component>-<key>/` (`wanimage pull` and `folder_bytes` leave `.cache` alone). The
 key covers the weight files (name, size, mtime), the openvino version and CONVERTER, so a restart
 loads the IR without loading the torch weights at all, and new weights or a new converter convert
-again. The wrappers take and give float32 tensors; OpenVINO computes in its inference precision
-(`dtype`: "auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
+again. `quantize = { unet = "int8", text_encoder = "int8" }` compresses that component's IR weights
+to int8 with NNCF (`nncf.compress_weights`, weight-only INT8_ASYM: per output channel, a float16
+scale and a uint8 zero point, as optimum-intel's 8-bit export does; the MatMuls and embeddings, not
+the convolutions: UNCOMPRESSED) before it is saved; that IR
+lives in `<component>.int8-<key>/`, so a float16 IR is never read for int8 nor the other way. The
+wrappers take and give float32 tensors; OpenVINO computes in its inference precision (`dtype`:
+"auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
 
 Shapes stay dynamic: one compiled model serves every size and batch. The UNet is traced at a latent
 size that is not a multiple of its total downsampling, so the graph keeps diffusers'
@@ -50,6 +55,13 @@ CONVERTER = 1  # bump when the traced graphs change: IR cached by an older conve
 PRECISIONS = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}  # dtype -> INFERENCE_PRECISION_HINT
 CACHE = Path(".cache") / "openvino"
 TEXT_ENCODERS = ("text_encoder",)
+COMPRESSIONS = {"int8": "INT8_ASYM"}  # quantize kind -> nncf.CompressWeightsMode (weight-only)
+# Layers whose weights stay float16 when compressing: the CPU plugin folds int8 convolution weights
+# back to float32 when it compiles (sd-turbo's UNet: 2.58 GB resident after compiling, 4.32 GB after
+# a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
+# while it keeps MatMul weights in uint8. Part of the cache key.
+UNCOMPRESSED = ("Convolution", "GroupConvolution")
+COMPRESSOR = 2  # bump when compress() changes: int8 IR made by an older one is rebuilt
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -247,20 +259,21 @@ def _graphs(name: str, module) -> dict[str, tuple[torch.nn.Module, dict]]:
             "decoder": (module.decoder, {"x": torch.randn(1, latent, 8, 6)})}
 
 
-def convert(name: str, module, folder: Path | None) -> dict:
-    """Trace the component to OpenVINO models: stem -> openvino.Model; saved to `folder` as IR
-    (written to a temporary folder, then renamed: two processes converting at once both finish)."""
+def convert(name: str, module, folder: Path | None, quantize: str | None = None) -> dict:
+    """Trace the component to OpenVINO models: stem -> openvino.Model, its weights compressed to
+    `quantize` (COMPRESSIONS) when given; saved to `folder` as IR (written to a temporary folder,
+    then renamed: two processes converting at once both finish)."""
     import openvino as ov
 
-    if folder is None and module in _TRACED:
-        return _TRACED[module]
+    if folder is None and quantize in _TRACED.get(module, {}):
+        return _TRACED[module][quantize]
     module = module.float().eval()  # float32 weights: the fp16 files convert exactly (IR stores float16)
     models = {}
     with torch.no_grad(), warnings.catch_warnings():
         # the tracer's notes on shape checks it keeps as constants (CLIP's 77 tokens, batch < 64)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         for stem, (graph, example) in _graphs(name, module).items():
-            models[stem] = ov.convert_model(graph, example_input=example)
+            models[stem] = compress(ov.convert_model(graph, example_input=example), quantize)
     if folder is not None:
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -271,25 +284,50 @@ def convert(name: str, module, folder: Path | None) -> dict:
             tmp.rename(folder)
         except OSError:  # another process wrote it first
             shutil.rmtree(tmp, ignore_errors=True)
-        for stale in folder.parent.glob(f"{name}-*"):  # IR of older weights or converters
+        prefix = folder.name.rpartition("-")[0]  # `unet` or `unet.int8`: the other kind's IR stays
+        for stale in folder.parent.glob(f"{prefix}-*"):  # IR of older weights or converters
             if stale != folder and ".tmp-" not in stale.name:
                 shutil.rmtree(stale, ignore_errors=True)
     else:
-        _TRACED[module] = models
+        _TRACED.setdefault(module, {})[quantize] = models
     return models
 
 
-def cache_folder(root: Path | None, name: str, files: Path | None, variant: str | None) -> Path | None:
-    """Where a component's IR lives: `<root>/.cache/openvino/<name>-<key>`, the key from the weight
-    files in `files` (a component folder), the variant, openvino's version and CONVERTER."""
+def compress(model, quantize: str | None):
+    """The model with its MatMul and embedding (Gather) weights compressed in place by NNCF,
+    weight-only: activations stay in the inference precision; convolutions stay float16
+    (UNCOMPRESSED). None: the model as it is."""
+    if quantize is None:
+        return model
+    import nncf
+    from openvino._offline_transformations import compress_model_transformation
+
+    # float32 weights to float16 first, as save_model(compress_to_fp16=True) does for a float IR (it
+    # skips a model NNCF has compressed): else the convolutions' weights are stored in float32
+    compress_model_transformation(model)
+    return nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, COMPRESSIONS[quantize]),
+                                 ignored_scope=nncf.IgnoredScope(types=list(UNCOMPRESSED), validate=False))
+
+
+def cache_folder(root: Path | None, name: str, files: Path | None, variant: str | None,
+                 quantize: str | None = None) -> Path | None:
+    """Where a component's IR lives: `<root>/.cache/openvino/<name>[.<quantize>]-<key>`, the key
+    from the weight files in `files` (a component folder), the variant, the compression, openvino's
+    version and CONVERTER (and nncf's when it compresses)."""
     if root is None or files is None or not files.is_dir():
         return None
     import openvino as ov
 
     stats = sorted((p.relative_to(files).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
                    for p in files.iterdir() if p.is_file() and not p.name.startswith("."))
-    blob = json.dumps([ov.__version__, CONVERTER, name, variant, stats]).encode()
-    return root / CACHE / f"{name}-{hashlib.sha1(blob).hexdigest()[:16]}"
+    tools = [ov.__version__, CONVERTER]
+    if quantize is not None:
+        from importlib.metadata import version
+
+        tools += [quantize, version("nncf"), UNCOMPRESSED, COMPRESSOR]
+    blob = json.dumps([*tools, name, variant, stats]).encode()
+    stem = name if quantize is None else f"{name}.{quantize}"
+    return root / CACHE / f"{stem}-{hashlib.sha1(blob).hexdigest()[:16]}"
 
 
 # ------------------------------------------------------------------------------ the backend
@@ -298,10 +336,13 @@ def cache_folder(root: Path | None, name: str, files: Path | None, variant: str 
 class OpenVinoBackend:
     """Converts (or loads from cache) one pipeline's modules and puts the wrappers in their place."""
 
-    def __init__(self, dtype_name: str | None, threads: int | None = None):
+    def __init__(self, dtype_name: str | None, threads: int | None = None, quantize: dict | None = None):
         import openvino as ov
 
         self.core = ov.Core()
+        self.quantize = dict(quantize or {})  # component -> COMPRESSIONS kind (`transformer`: the UNet)
+        if "transformer" in self.quantize:
+            self.quantize.setdefault("unet", self.quantize.pop("transformer"))
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if dtype_name and dtype_name != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = PRECISIONS[dtype_name]
@@ -336,7 +377,7 @@ class OpenVinoBackend:
         without their torch weights (the VAE always loads in torch: its object wraps the parts)."""
         out = {}
         for name in (n for n in ("unet", *TEXT_ENCODERS) if n in names):
-            where = cache_folder(folder, name, folder / name, variant)
+            where = cache_folder(folder, name, folder / name, variant, self.quantize.get(name))
             if where is None or not (where / "model.xml").is_file():
                 continue
             config = _config(name, folder / name)
@@ -357,16 +398,18 @@ class OpenVinoBackend:
             if name == "vae":
                 where = cache_folder(vae_root, name, vae_files, None if vae_root != folder else variant)
             else:
-                where = cache_folder(folder, name, None if folder is None else folder / name, variant)
+                where = cache_folder(folder, name, None if folder is None else folder / name, variant,
+                                     self.quantize.get(name))
             stems = ("encoder", "decoder") if name == "vae" else ("model",)
             if name == "unet":
                 check_unet(module.config)
             if where is not None and all((where / f"{s}.xml").is_file() for s in stems):
                 models = {s: where / f"{s}.xml" for s in stems}
             else:
-                log.info("openvino: converting %s (%s) once%s", name, type(module).__name__,
+                log.info("openvino: converting %s (%s) once%s%s", name, type(module).__name__,
+                         f", weights in {self.quantize[name]}" if name in self.quantize else "",
                          f"; IR cached in {where}" if where else "")
-                models = convert(name, module, where)
+                models = convert(name, module, where, self.quantize.get(name))
                 if where is not None:  # compile from the files: OpenVINO maps the weights
                     models = {s: where / f"{s}.xml" for s in stems}
             setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))

@@ -102,27 +102,29 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
                     pull_command(name, models_dir, default_dir))
         for table in data["models"].values():
             table.pop("vae", None)
-    if any(t.get("quantize") for t in data["models"].values()) and not _has_torchao():
-        log.warning("preset %s: torchao is not installed, so its int8 weights are off (more memory, same speed); "
-                    "`pip install torchao==0.18.0` turns them on", name)
-        for table in data["models"].values():
-            table.pop("quantize", None)
-    if config_file is not None:
-        file_data = read_config_file(config_file)
-        data = overlay(data, file_data)
-        for model, table in data["models"].items():  # OpenVINO replaces the torch modules these act on
-            if table.get("backend") == "openvino":
-                own = {**(file_data.get("defaults") or {}), **((file_data.get("models") or {}).get(model) or {})}
-                for key in ("quantize", "channels_last"):
-                    if key not in own:
-                        table.pop(key, None)
+    file_data = read_config_file(config_file) if config_file is not None else {}
+    data = overlay(data, file_data)
+    missing = set()  # the package each backend's int8 needs, where it is not installed
+    for model, table in data["models"].items():
+        own = {**(file_data.get("defaults") or {}), **((file_data.get("models") or {}).get(model) or {})}
+        openvino = table.get("backend") == "openvino"
+        if openvino and "channels_last" not in own:  # a torch layout; OpenVINO replaces those modules
+            table.pop("channels_last", None)
+        package = "nncf" if openvino else "torchao"  # OpenVINO compresses its IR's weights with NNCF
+        if table.get("quantize") and "quantize" not in own and not _installed(package):
+            missing.add(package)
+            table.pop("quantize")
+    for package in sorted(missing):
+        log.warning("preset %s: %s is not installed, so its int8 weights are off (more memory, about the same "
+                    "speed); `%s` turns them on", name, package,
+                    "pip install 'wanimage[openvino]'" if package == "nncf" else "pip install torchao==0.18.0")
     return parse_config(data, f"preset {name}" + (f" + {config_file}" if config_file else ""))
 
 
-def _has_torchao() -> bool:
+def _installed(package: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("torchao") is not None
+    return importlib.util.find_spec(package) is not None
 
 
 def preset_device(preset: presets.Preset, device: str) -> str:
