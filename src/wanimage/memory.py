@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 
 
 @functools.cache
@@ -27,3 +28,14 @@ def release_free_memory() -> None:
     lib = libc()
     if lib is not None and hasattr(lib, "malloc_trim"):
         lib.malloc_trim(0)
+
+
+@functools.cache
+def madvise():
+    """libc's madvise(address, length, advice), typed, or None where there is none (off Linux:
+    its callers read /proc/self/maps too)."""
+    lib = libc()
+    fn = getattr(lib, "madvise", None) if lib is not None and os.path.exists("/proc/self/maps") else None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+    return fn

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import ctypes.util
 import hashlib
 import json
 import logging
@@ -48,6 +46,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelUnavailable
+from ...memory import madvise
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +104,15 @@ class WeightPages:
         return out
 
     def drop(self, ranges: list[tuple[int, int]]) -> None:
-        madvise = _madvise()
-        for start, length in ranges if madvise else []:
-            madvise(start, length, self.MADV_DONTNEED)
+        advise = madvise()
+        for start, length in ranges if advise else []:
+            advise(start, length, self.MADV_DONTNEED)
 
     @contextlib.contextmanager
     def dropping(self):
         """While the block runs (one inference), the mapped weight pages are dropped every period."""
         ranges = self.ranges() if self.files else []
-        if not ranges or _madvise() is None:
+        if not ranges or madvise() is None:
             yield
             return
         done = threading.Event()
@@ -130,21 +129,6 @@ class WeightPages:
             done.set()
             thread.join()
             self.drop(ranges)
-
-
-_LIBC: list = []
-
-
-def _madvise():
-    """libc's madvise, or None where there is none (not glibc / not Linux)."""
-    if not _LIBC:
-        try:
-            fn = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).madvise
-            fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
-        except (OSError, AttributeError):
-            fn = None
-        _LIBC.append(fn if os.path.exists("/proc/self/maps") else None)
-    return _LIBC[0]
 
 
 # ------------------------------------------------------------------------ torch-shaped wrappers
