@@ -8,6 +8,8 @@ saved where `wanimage pull` puts them, and timed at 512x512, one step, median of
     wanimage-sdxs      `serve --preset sdxs-512`, when `wanimage presets` lists it
     wanimage-openvino  `serve --preset sd-turbo` with an engine config file holding
                        `backend = "openvino"` (the first start converts; its IR stays in the folder)
+    wanimage-openvino-fp16   the same with `quantize = "none"`: the float16 IR
+    wanimage-sdxs-openvino   `serve --preset sdxs-512` with `backend = "openvino"`
     diffusers-fp32     StableDiffusionPipeline, float32, eager (no server)
     diffusers-bf16     the same under torch.autocast("cpu", bfloat16)
     ov                 OpenVINO through optimum-intel (FastSD CPU's engine), default precision
@@ -58,13 +60,20 @@ class PathSpec:
     label: str
     kind: str  # "server": wanimage serve; "torch": a child in this venv; "peer": a child in .venv-peers
     peer: bool  # counts for "the fastest peer"
+    preset: str = "sd-turbo"  # server paths: `wanimage serve --preset`
+    config: str = ""  # server paths: an engine config file's [defaults] on top of the preset's keys
 
 
 PATHS: dict[str, PathSpec] = {p.name: p for p in (
     PathSpec("wanimage", "wanimage `serve --preset sd-turbo`", "server", False),
     PathSpec("wanimage-taesd", "wanimage, TAESD swapped into the pulled folder", "server", False),
-    PathSpec("wanimage-sdxs", "wanimage `serve --preset sdxs-512`", "server", False),
-    PathSpec("wanimage-openvino", "wanimage `serve --preset sd-turbo`, backend = \"openvino\"", "server", False),
+    PathSpec("wanimage-sdxs", "wanimage `serve --preset sdxs-512`", "server", False, "sdxs-512"),
+    PathSpec("wanimage-openvino", "wanimage `serve --preset sd-turbo`, backend = \"openvino\"", "server", False,
+             config='backend = "openvino"\n'),
+    PathSpec("wanimage-openvino-fp16", "wanimage `serve --preset sd-turbo`, backend = \"openvino\", float16 IR",
+             "server", False, config='backend = "openvino"\nquantize = "none"\n'),
+    PathSpec("wanimage-sdxs-openvino", "wanimage `serve --preset sdxs-512`, backend = \"openvino\"", "server", False,
+             "sdxs-512", 'backend = "openvino"\n'),
     PathSpec("diffusers-fp32", "diffusers float32 eager (no server)", "torch", True),
     PathSpec("diffusers-bf16", "diffusers bfloat16 autocast (no server)", "torch", True),
     PathSpec("ov", "OpenVINO (optimum-intel), default precision", "peer", True),
@@ -519,7 +528,7 @@ def wait_up(base: str, proc: subprocess.Popen, timeout: float = 900) -> None:
     raise TimeoutError(f"no answer from {base}/health in {timeout:.0f}s")
 
 
-def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) -> Row:
+def measure_server(spec: PathSpec, args, models: Path, work: Path) -> Row:
     import httpx
     from PIL import Image
 
@@ -531,10 +540,10 @@ def measure_server(spec: PathSpec, args, models: Path, preset: str, work: Path) 
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
     env = {**this_checkout(), "WANIMAGE_MODELS_DIR": str(models)}
-    if spec.name == "wanimage-openvino":  # the preset's keys with one on top (docs/diffusers.md "OpenVINO backend")
-        (work / "openvino.toml").write_text('[defaults]\nbackend = "openvino"\n')
-        env["WANIMAGE_ENGINE_CONFIG"] = str(work / "openvino.toml")
-    cmd = [str(Path(sys.executable).parent / "wanimage"), "--log-level", "warning", "serve", "--preset", preset,
+    if spec.config:  # the preset's keys with these on top (docs/diffusers.md "OpenVINO backend")
+        (work / f"{spec.name}.toml").write_text("[defaults]\n" + spec.config)
+        env["WANIMAGE_ENGINE_CONFIG"] = str(work / f"{spec.name}.toml")
+    cmd = [str(Path(sys.executable).parent / "wanimage"), "--log-level", "warning", "serve", "--preset", spec.preset,
            "--data-dir", str(data), "--port", str(port)]
     log = work / "logs" / f"{spec.name}.log"
     with open(log, "w") as out:
@@ -615,9 +624,9 @@ def main() -> None:
     if any(PATHS[p].kind == "peer" for p in paths) and not Path(args.peers_python).exists():
         sys.exit(f"{args.peers_python} is missing: run `make peers`, or pass --skip-peers")
     presets = served_presets()
-    if "wanimage-sdxs" in paths and "sdxs-512" not in presets:
-        print("no sdxs-512 preset in `wanimage presets`: wanimage-sdxs left out", flush=True)
-        paths.remove("wanimage-sdxs")
+    for name in [p for p in paths if PATHS[p].kind == "server" and PATHS[p].preset not in presets]:
+        print(f"no {PATHS[name].preset} preset in `wanimage presets`: {name} left out", flush=True)
+        paths.remove(name)
     sys.path.insert(0, str(SRC))  # the served checkout's presets
     from wanimage.engines.diffusers.presets import PRESETS
 
@@ -645,7 +654,7 @@ def main() -> None:
         print(f"{name} ...", flush=True)
         if spec.kind == "server":
             models = work / ("models-taesd" if name == "wanimage-taesd" else "models")
-            row = measure_server(spec, args, models, "sdxs-512" if name == "wanimage-sdxs" else "sd-turbo", work)
+            row = measure_server(spec, args, models, work)
         else:
             python = sys.executable if spec.kind == "torch" else args.peers_python
             row = measure_child(spec, args, python, folder, work)

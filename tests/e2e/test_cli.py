@@ -164,3 +164,28 @@ def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path):
     env = {**os.environ, "WANIMAGE_METRICS_ALLOW": "10.0.0.0/24,nope"}
     done = subprocess.run([*CLI, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 2 and "'nope' is not an address or network" in done.stderr
+
+
+def test_ctrl_c_stops_the_server_gracefully_without_a_traceback(tmp_path):
+    import signal
+    import time
+
+    from tests.support.server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--data-dir", str(tmp_path), "--port", str(port)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert err.rstrip().endswith("wanimage: stopped")

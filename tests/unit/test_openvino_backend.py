@@ -15,6 +15,7 @@ from PIL import Image
 from wanimage.core.job import make_job
 from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
+from wanimage.errors import ModelUnavailable
 from wanimage.engines.diffusers import openvino_backend as ovb
 from wanimage.engines.diffusers.acceleration import check_device
 from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
@@ -203,8 +204,10 @@ def test_weight_pages_are_dropped_from_the_process_and_read_back_unchanged(tmp_p
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
 def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays_alive(tmp_path, monkeypatch):
-    """The fp16 IR weights OpenVINO keeps mapped beside its own copies are not counted in the
-    process, and the float32 torch modules converted at the first start are freed."""
+    """The UNet and the text encoder convert in a child process: even the first start never builds
+    them in torch here (their float32 weights and the tracer's graph are the child's); the fp16 IR
+    weights OpenVINO keeps mapped beside its own copies are not counted in the process; the VAE,
+    converted here, is freed."""
     import gc
     import weakref
 
@@ -223,22 +226,61 @@ def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays
         converted.append(weakref.ref(module))
         return convert(name, module, folder, quantize)
 
+    def never(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__} built in torch in the server's process")
+
     monkeypatch.setattr(ovb, "convert", tracked)
+    monkeypatch.setattr(UNet2DConditionModel, "__init__", never)
+    monkeypatch.setattr(CLIPTextModel, "__init__", never)
     engine = make_engine(PipelinePool(), **overrides)
-    engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)
+    assert engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
     gc.collect()
-    assert len(converted) == 3 and all(ref() is None for ref in converted)  # unet, text encoder, vae
+    assert len(converted) == 1 and converted[0]() is None  # the VAE; the others in the child
     bins = [*(tmp_path / "sd" / ".cache").rglob("*.bin"), *(tmp_path / "taesd" / ".cache").rglob("*.bin")]
     assert len(bins) == 4 and all(sum(mapped_kb(b)) == 0 for b in bins), {b.name: mapped_kb(b) for b in bins}
     assert any(mapped_kb(b) for b in bins)  # mapped, as OpenVINO maps them, and nothing resident
 
-    def never(self, *args, **kwargs):
-        raise AssertionError(f"{type(self).__name__} built in torch on a restart")
 
-    monkeypatch.setattr(UNet2DConditionModel, "__init__", never)  # a restart from the cached IR: the UNet
-    monkeypatch.setattr(CLIPTextModel, "__init__", never)  # and the text encoder never load in torch
-    restarted = make_engine(PipelinePool(), **overrides)
-    assert restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
+def test_shapes_compile_static_and_turn_dynamic_when_sizes_keep_changing():
+    a, b, c = ((1, 4, 8, 8),), ((1, 4, 8, 12),), ((1, 4, 12, 8),)
+    shapes = ovb.Shapes()
+    assert shapes.plan(a) == a and shapes.plan(a) is None  # compiled for the first call's shapes, then kept
+    assert shapes.plan(b) == b and shapes.plan(a) == a  # a size change recompiles, twice
+    assert shapes.plan(c) == ()  # a third change within the window: one dynamic graph
+    assert shapes.plan(a) is None and shapes.plan(b) is None  # and it stays
+    spread = ovb.Shapes()
+    for shape in (a, b, a, b, a):  # changes further apart than the window: static each time
+        assert spread.plan(shape) == shape
+        for _ in range(ovb.Shapes.WINDOW):
+            assert spread.plan(shape) is None
+
+
+def test_a_size_change_recompiles_for_the_new_shapes_with_the_same_pixels():
+    engine = make_engine(backend="openvino", dtype="float32")
+    first = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    unet = engine.pipeline("text_to_image").unet
+    assert all(port.get_partial_shape().is_static for port in unet.compiled.inputs)
+    compiled = unet.compiled
+    assert engine.generate(job(Mode.TEXT_TO_IMAGE, width=70, height=100), no_progress)[0].size == (70, 100)
+    assert unet.compiled is not compiled and all(p.get_partial_shape().is_static for p in unet.compiled.inputs)
+    again = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert np.array_equal(pixels(first), pixels(again))
+
+
+def test_a_failed_conversion_names_the_component_and_what_to_do(tmp_path):
+    """The child's failure reaches the user as a model error with its last words, not a stack trace."""
+    from diffusers import StableDiffusionPipeline
+
+    from wanimage.engines.diffusers.tiny import tiny_pipeline
+
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd")
+    (tmp_path / "sd" / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not safetensors")
+    backend = ovb.OpenVinoBackend("float32")
+    with pytest.raises(ModelUnavailable) as caught:
+        backend.ensure_ir(tmp_path / "sd", None, {"unet"})
+    message = caught.value.message
+    assert "could not convert unet" in message and 'backend = "torch"' in message, message
+    assert not any((tmp_path / "sd" / ".cache" / "openvino").glob("unet-*/model.xml"))
 
 
 # ------------------------------------------------------------------ quantize = "int8": NNCF on the IR

@@ -294,37 +294,46 @@ def test_sdxs_preset_serves_every_mode_from_a_pulled_folder_whose_vae_is_tiny(tm
     assert np.array_equal(np.asarray(boxed)[~inside], np.asarray(src)[~inside])
 
 
-def test_sd_turbo_holds_int8_weights_unless_torchao_is_missing_or_a_config_says_none(tmp_path, monkeypatch, caplog):
+def test_sd_turbo_runs_on_openvino_with_int8_where_installed_and_a_config_can_say_otherwise(tmp_path, monkeypatch,
+                                                                                              caplog):
+    """The preset's backend is OpenVINO: its int8 weights are NNCF's compression of the IR (without
+    nncf installed they are off, with a warning saying what to install); channels_last, a torch
+    layout, gives way; a config file's `quantize = "none"` or `backend = "torch"` wins."""
     from wanimage.engines.diffusers import preset_config
 
     pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
     configs = preset_configs("sd-turbo", tmp_path, tmp_path)
-    assert configs[MODELS[0]].quantize == {"unet": "int8", "text_encoder": "int8"}
-    assert configs[MODELS[0]].quantize == configs[MODELS[1]].quantize  # one pipeline for both ids
+    assert {(c.backend, c.channels_last) for c in configs.values()} == {("openvino", False)}
+    assert all(c.quantize == {"unet": "int8", "text_encoder": "int8"} for c in configs.values())
     override = tmp_path / "engines.toml"
     override.write_text('[defaults]\nquantize = "none"\n')
     assert {c.quantize.get("unet") for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {None}
-    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "torchao")
+    override.write_text('[defaults]\nbackend = "torch"\n')
+    configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
+    assert {(c.backend, c.channels_last, c.quantize.get("unet")) for c in configs.values()} == {("torch", True, "int8")}
+    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "nncf")
     with caplog.at_level("WARNING"):
         configs = preset_configs("sd-turbo", tmp_path, tmp_path)
-    assert {c.quantize.get("unet") for c in configs.values()} == {None}
-    assert "torchao is not installed" in caplog.text and "pip install torchao" in caplog.text
+    assert {(c.backend, bool(c.quantize)) for c in configs.values()} == {("openvino", False)}
+    assert "nncf is not installed" in caplog.text and "pip install 'wanimage[openvino]'" in caplog.text
 
 
-def test_openvino_over_sd_turbo_keeps_the_presets_int8_and_drops_channels_last(tmp_path, monkeypatch, caplog):
-    """`backend = "openvino"` in a config file over the preset: its int8 weights become NNCF's
-    compression of the IR (without nncf installed they are off, with a warning saying what to
-    install); channels_last, a torch layout, gives way instead of refusing to start."""
+def test_without_openvino_the_cpu_presets_run_on_torch_and_their_int8_needs_torchao(tmp_path, monkeypatch, caplog):
     from wanimage.engines.diffusers import preset_config
 
     pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
-    override = tmp_path / "engines.toml"
-    override.write_text('[defaults]\nbackend = "openvino"\n')
-    configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
-    assert {(c.backend, c.channels_last) for c in configs.values()} == {("openvino", False)}
-    assert all(c.quantize == {"unet": "int8", "text_encoder": "int8"} for c in configs.values())
-    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "nncf")
+    monkeypatch.setattr(preset_config, "_installed", lambda package: package != "openvino")
     with caplog.at_level("WARNING"):
-        configs = preset_configs("sd-turbo", tmp_path, tmp_path, override)
-    assert {(c.backend, bool(c.quantize)) for c in configs.values()} == {("openvino", False)}
-    assert "nncf is not installed" in caplog.text and "pip install 'wanimage[openvino]'" in caplog.text
+        configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert {(c.backend, c.channels_last, c.quantize.get("unet")) for c in configs.values()} == {("torch", True, "int8")}
+    assert "openvino is not installed, so it runs on torch" in caplog.text
+    assert "pip install 'wanimage[openvino]'" in caplog.text
+    monkeypatch.setattr(preset_config, "_installed", lambda package: package not in ("openvino", "torchao"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        configs = preset_configs("sd-turbo", tmp_path, tmp_path)
+    assert {(c.backend, c.quantize.get("unet")) for c in configs.values()} == {("torch", None)}
+    assert "torchao is not installed" in caplog.text and "pip install torchao" in caplog.text
+    override = tmp_path / "engines.toml"  # asked for in a config file, it is not dropped: start-up refuses later
+    override.write_text('[defaults]\nbackend = "openvino"\n')
+    assert {c.backend for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {"openvino"}

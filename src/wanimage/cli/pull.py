@@ -104,8 +104,41 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130
     if preset and not args.to and not args.dry_run:
+        status = _convert_for_openvino(preset, models_dir, settings.engine_config)
+        if status:
+            return status
+    if preset and not args.to and not args.dry_run:
         flag = f" --models-dir {models_dir}" if args.models_dir else ""
         print(f"serve it: wanimage serve --preset {preset}{flag}")
+    return 0
+
+
+def _convert_for_openvino(preset: str, models_dir: Path, engine_config: Path | None) -> int:
+    """Where the preset runs on OpenVINO here (an engine config's `backend = "openvino"`), its IR is
+    made now, so the server's first start loads it instead of converting (docs/diffusers.md)."""
+    from ..engines.diffusers.config import EngineConfigError
+    from ..engines.diffusers.preset_config import PresetNotReady, preset_configs
+    from ..errors import ApiError
+
+    default_dir = models_dir  # the pull command in a PresetNotReady message: this pull's own folder
+    try:
+        configs = preset_configs(preset, models_dir, default_dir, engine_config)
+        if any(cfg.backend == "openvino" for cfg in configs.values()):
+            import importlib.util
+
+            if importlib.util.find_spec("openvino") is None:
+                print("backend = \"openvino\" needs the openvino package: pip install 'wanimage[openvino]'",
+                      file=sys.stderr)
+                return 1
+            from ..engines.diffusers.openvino_backend import convert_ahead
+
+            convert_ahead(configs, echo=print)
+    except (PresetNotReady, EngineConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ApiError as exc:  # a conversion that failed: its message names the component
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

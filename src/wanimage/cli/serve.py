@@ -41,7 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  {model}: {'ready' if error is None else error}", file=sys.stderr)
     app = create_app(settings, registry)
     print(f"wanimage listening on http://{settings.host}:{settings.port}  (docs at /docs)", file=sys.stderr)
-    uvicorn.Server(uvicorn_config(app, settings, log_level=args.log_level)).run()
+    try:
+        uvicorn.Server(uvicorn_config(app, settings, log_level=args.log_level)).run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, then raises the signal again
+        print("wanimage: stopped", file=sys.stderr)
+        return 130
     return 0
 
 

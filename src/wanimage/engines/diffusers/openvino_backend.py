@@ -36,7 +36,10 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
 import warnings
 import weakref
 from pathlib import Path
@@ -134,15 +137,52 @@ class WeightPages:
 # ------------------------------------------------------------------------ torch-shaped wrappers
 
 
-class OVModule(torch.nn.Module):
-    """A compiled OpenVINO model behind a torch module's face: .config, .dtype and .device as
-    the pipeline reads them (float32 on the CPU), float32 tensors in and out."""
+class Shapes:
+    """Which input shapes a module is compiled for: static, the shapes of its latest call, as
+    FastSD CPU runs OpenVINO (measured on the AMX Xeon: the UNet 9 %, the text encoder and TAESD's
+    decoder 8 % less CPU time per call than one dynamic graph, docs/diffusers.md "OpenVINO
+    backend"), recompiled when a call brings other shapes (sd-turbo's UNet: about 3.5 s, the old
+    one freed first so memory holds one copy). When shapes keep changing (SWITCHES changes within
+    WINDOW calls: clients asking several sizes) it compiles one dynamic graph for every shape
+    and keeps it."""
 
-    def __init__(self, compiled, config: Any = None, pages: WeightPages | None = None):
+    SWITCHES, WINDOW = 3, 20
+
+    def __init__(self):
+        self.current: tuple | None = None  # the shapes compiled for; () once dynamic
+        self.calls = 0
+        self.switched_at: list[int] = []  # call numbers of the recent recompiles
+
+    def plan(self, shapes: tuple) -> tuple | None:
+        """The shapes to compile for before this call (() for dynamic), or None to keep the compiled one."""
+        self.calls += 1
+        if self.current == () or shapes == self.current:
+            return None
+        if self.current is not None:
+            self.switched_at = [c for c in self.switched_at if c > self.calls - self.WINDOW] + [self.calls]
+        self.current = () if len(self.switched_at) >= self.SWITCHES else shapes
+        return self.current
+
+
+def ov_shape(shape: tuple):
+    import openvino as ov
+
+    return ov.PartialShape(list(shape))
+
+
+class OVModule(torch.nn.Module):
+    """An OpenVINO model behind a torch module's face: .config, .dtype and .device as the pipeline
+    reads them (float32 on the CPU), float32 tensors in and out. Compiled at its first call, for
+    that call's input shapes (Shapes), from the IR file or an in-memory ov.Model."""
+
+    def __init__(self, core, source, device_config: dict, config: Any = None):
         super().__init__()
-        self.compiled = compiled
-        self.request = compiled.create_infer_request()
-        self.pages = pages or WeightPages([])  # the IR weight files this compiled model maps
+        self.core, self.source, self.device_config = core, source, device_config
+        self.shapes = Shapes()
+        self.compiled = self.request = None
+        self.lock = threading.Lock()  # one infer request: calls (and recompiles) one at a time
+        # the IR weight file this model maps, dropped from the process while it runs
+        self.pages = WeightPages([source.with_suffix(".bin")]) if isinstance(source, Path) else WeightPages([])
         if config is not None:
             self.config = config
         # a tensor for diffusers' dtype/device lookups (ModelMixin.dtype reads the first one it finds)
@@ -156,11 +196,30 @@ class OVModule(torch.nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
+    def compile_for(self, shapes: tuple) -> None:
+        """Compile for these input shapes (() : every shape), the previous compiled model freed first."""
+        self.compiled = self.request = None
+        # an in-memory model is cloned: reshape() changes it in place, and a dynamic graph needs the original
+        model = self.core.read_model(str(self.source)) if isinstance(self.source, Path) else self.source.clone()
+        if shapes:
+            model.reshape({port: ov_shape(shape) for port, shape in zip(model.inputs, shapes)})
+        elif self.shapes.calls > 1:
+            log.info("openvino: %s called with %d different input shapes; one dynamic graph serves them all now "
+                     "(about 9 %% slower per call than one compiled for a single shape)", type(self).__name__,
+                     len(self.shapes.switched_at) + 1)
+        self.compiled = self.core.compile_model(model, "CPU", self.device_config)
+        self.request = self.compiled.create_infer_request()
+        self.pages.drop(self.pages.ranges())
+
     def run(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
         arrays = [np.ascontiguousarray(x.detach().cpu().numpy()) for x in inputs]
-        with self.pages.dropping():
-            result = self.request.infer(arrays)
-        return [torch.from_numpy(np.array(result[out])) for out in self.compiled.outputs]
+        with self.lock:
+            shapes = self.shapes.plan(tuple(a.shape for a in arrays))
+            if shapes is not None:
+                self.compile_for(shapes)
+            with self.pages.dropping():
+                result = self.request.infer(arrays)
+            return [torch.from_numpy(np.array(result[out])) for out in self.compiled.outputs]
 
 
 class OVUNet(OVModule):
@@ -333,14 +392,8 @@ class OpenVinoBackend:
         self.config["INFERENCE_NUM_THREADS"] = threads or torch.get_num_threads()
 
     def compile(self, cls, model_or_path, config: Any = None) -> OVModule:
-        """`cls` around the compiled model; from an IR path, its mapped weight file's pages are
-        dropped while it runs (WeightPages), and the ov.Model read from it is not kept."""
-        if not isinstance(model_or_path, Path):
-            return cls(self.core.compile_model(model_or_path, "CPU", self.config), config)
-        compiled = self.core.compile_model(self.core.read_model(str(model_or_path)), "CPU", self.config)
-        pages = WeightPages([model_or_path.with_suffix(".bin")])
-        pages.drop(pages.ranges())
-        return cls(compiled, config, pages)
+        """`cls` around the IR file or ov.Model, compiled at its first call (OVModule)."""
+        return cls(self.core, model_or_path, self.config, config)
 
     def wrap(self, name: str, module_or_config, models: dict):
         """The torch-shaped stand-in for component `name`."""
@@ -356,18 +409,35 @@ class OpenVinoBackend:
 
     # ----------------------------------------------------------------- pulled folders
 
-    def cached(self, folder: Path, variant: str | None, names: set[str]) -> dict:
-        """Wrappers for the components of a pulled pipeline folder whose IR is cached: loaded
-        without their torch weights (the VAE always loads in torch: its object wraps the parts)."""
+    def ir_folders(self, folder: Path, variant: str | None, names: set[str]) -> dict[str, Path]:
+        """component -> its IR's cache folder, for the UNet and text encoders of a pulled pipeline
+        folder among `names` (whether or not the IR is there yet)."""
         out = {}
-        for name in (n for n in ("unet", *TEXT_ENCODERS) if n in names):
+        for name in (n for n in ("unet", *TEXT_ENCODERS) if n in names and (folder / n / "config.json").is_file()):
             where = cache_folder(folder, name, folder / name, variant, self.quantize.get(name))
-            if where is None or not (where / "model.xml").is_file():
-                continue
-            config = _config(name, folder / name)
-            if config is None:
-                continue
-            out[name] = self.wrap(name, config, {"model": where / "model.xml"})
+            if where is not None:
+                out[name] = where
+        return out
+
+    def ensure_ir(self, folder: Path, variant: str | None, names: set[str], echo=None) -> dict[str, Path]:
+        """The IR of the pulled folder's UNet and text encoders, converted where missing, all in one
+        child process (convert_in_child): the float32 torch weights and the tracer's graphs never
+        count in this process. `echo(str)`: where to say what is converted (the log otherwise)."""
+        wanted = self.ir_folders(folder, variant, names)
+        missing = {name: where for name, where in wanted.items() if not (where / "model.xml").is_file()}
+        if "unet" in missing:
+            check_unet(_config("unet", folder / "unet"))
+        if missing:
+            convert_in_child(folder, variant, {n: (self.quantize.get(n), w) for n, w in missing.items()}, echo)
+        return wanted
+
+    def cached(self, folder: Path, variant: str | None, names: set[str]) -> dict:
+        """Wrappers for the UNet and text encoders of a pulled pipeline folder, from their IR
+        (converted first where it is missing): loaded without their torch weights (the VAE always
+        loads in torch: its object wraps the parts)."""
+        out = {}
+        for name, where in self.ensure_ir(folder, variant, names).items():
+            out[name] = self.wrap(name, _config(name, folder / name), {"model": where / "model.xml"})
             log.info("openvino: %s from %s", name, where)
         return out
 
@@ -397,6 +467,53 @@ class OpenVinoBackend:
                 if where is not None:  # compile from the files: OpenVINO maps the weights
                     models = {s: where / f"{s}.xml" for s in stems}
             setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))
+
+
+def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None) -> None:
+    """Convert components of a pulled folder to IR in a process of its own (`python -m
+    wanimage.engines.diffusers.openvino_convert`), one after the other: `jobs` is component ->
+    (quantize kind or None, IR folder). Tracing holds the float32 module and its graph (sd-turbo's
+    UNet peaks at several GB), which a server (or `wanimage pull`) should not keep: the child gives
+    every page back when it exits. Its output (NNCF's tables and progress bars) goes to the log."""
+    say = echo or log.info
+    spec = [[name, quantize or "", str(where)] for name, (quantize, where) in jobs.items()]
+    cmd = [sys.executable, "-m", "wanimage.engines.diffusers.openvino_convert", str(folder), json.dumps(spec)]
+    if variant:
+        cmd += ["--variant", variant]
+    package_root = str(Path(__file__).resolve().parents[3])  # the folder holding `wanimage`, as imported here
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
+        "once, in a child process (about a minute for SD-Turbo); the IR is kept for every later start")
+    started = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in (run.stdout + run.stderr).splitlines():
+        log.debug("openvino convert: %s", line)
+    missing = [name for name, (_, where) in jobs.items() if not (where / "model.xml").is_file()]
+    if run.returncode != 0 or missing:
+        tail = " | ".join(line.strip() for line in (run.stderr or run.stdout).strip().splitlines()[-3:])
+        killed = " (killed: out of memory?)" if run.returncode in (-9, 137) else ""
+        raise ModelUnavailable(f"model: backend = \"openvino\" could not convert {', '.join(missing or jobs)} of "
+                               f"{folder}: exit {run.returncode}{killed}: {tail or 'no output'}; use backend = "
+                               "\"torch\" or check the pulled files", field="model")
+    say(f"openvino: converted in {time.monotonic() - started:.0f}s")
+
+
+def convert_ahead(configs: dict, echo=print) -> int:
+    """`wanimage pull`: the IR of every pulled checkpoint that a `backend = "openvino"` model of
+    `configs` (model id -> ModelConfig) serves, converted now, each in a child process, so that no
+    server start converts. The number of checkpoint folders looked at."""
+    seen = set()
+    for cfg in configs.values():
+        if cfg.backend != "openvino":
+            continue
+        backend = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize)
+        for ckpt in cfg.roles.values():
+            key = (ckpt.source, ckpt.variant, tuple(sorted(backend.quantize.items())))
+            if ckpt.is_tiny or not ckpt.is_local or key in seen:
+                continue
+            seen.add(key)
+            backend.ensure_ir(Path(ckpt.source).expanduser(), ckpt.variant, {"unet", *TEXT_ENCODERS}, echo)
+    return len(seen)
 
 
 def check_unet(config) -> None:

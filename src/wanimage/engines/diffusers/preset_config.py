@@ -107,6 +107,9 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
     missing = set()  # the package each backend's int8 needs, where it is not installed
     for model, table in data["models"].items():
         own = {**(file_data.get("defaults") or {}), **((file_data.get("models") or {}).get(model) or {})}
+        if table.get("backend") == "openvino" and "backend" not in own and not _installed("openvino"):
+            missing.add("openvino")  # the preset's own choice falls back to torch; a config file's is refused later
+            table["backend"] = "torch"
         openvino = table.get("backend") == "openvino"
         if openvino and "channels_last" not in own:  # a torch layout; OpenVINO replaces those modules
             table.pop("channels_last", None)
@@ -115,6 +118,11 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
             missing.add(package)
             table.pop("quantize")
     for package in sorted(missing):
+        if package == "openvino":
+            log.warning("preset %s: openvino is not installed, so it runs on torch (about 1.5x the CPU time per "
+                        "image, docs/diffusers.md); `pip install 'wanimage[openvino]'` turns its OpenVINO backend on",
+                        name)
+            continue
         log.warning("preset %s: %s is not installed, so its int8 weights are off (more memory, about the same "
                     "speed); `%s` turns them on", name, package,
                     "pip install 'wanimage[openvino]'" if package == "nncf" else "pip install torchao==0.18.0")

@@ -145,10 +145,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "sd-turbo", "SD-Turbo: real images on a CPU, 1 step at 512 px", "sd",
         {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
-        # int8 weights (torchao, weight-only) of the UNet's and the text encoder's linear layers: 0.6 GB
-        # less memory for about 2 % more time; channels_last convolutions: 3 % less (docs/diffusers.md,
-        # "CPU arithmetic and memory")
-        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu",
+        # OpenVINO where it is installed (torch otherwise, with channels_last convolutions); int8 weights
+        # of the UNet's and the text encoder's MatMuls (NNCF on OpenVINO's IR, torchao's Linear layers on
+        # torch): what keeps the process under 3 GB (docs/diffusers.md, "CPU side by side")
+        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
          "quantize": {"unet": "int8", "text_encoder": "int8"}, "channels_last": True},
         {"steps": 4},
         "cpu", 2_820_000_000, "measured: peak RSS of the whole process, both model ids loaded (the weights once, "
@@ -164,7 +164,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "sdxs-512", "SDXS-512: one step, a small UNet and a tiny decoder, the fastest on a CPU", "sd",
         {role: Role(SDXS) for role in ("text_to_image", "edit", "inpaint", "refine")},
-        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu"},
+        {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino"},
         {},
         "cpu", 1_350_000_000, "the weights in bfloat16 (half the published float32 files); activations not "
         "measured", "3.9 CPU core-seconds per 512x512 image at 1 step, 2.0 s wall on 2 cores (bfloat16, its tiny "
