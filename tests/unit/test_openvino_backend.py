@@ -15,13 +15,13 @@ from PIL import Image
 from wanimage.core.job import make_job
 from wanimage.engines.base import GenerationJob, no_progress
 from wanimage.engines.diffusers import FAMILIES, engines_from_configs
-from wanimage.errors import ModelUnavailable
 from wanimage.engines.diffusers import openvino_backend as ovb
 from wanimage.engines.diffusers.acceleration import check_device
 from wanimage.engines.diffusers.config import AccelerationError, EngineConfigError, parse_config
 from wanimage.engines.diffusers.engine import DiffusersEngine
 from wanimage.engines.diffusers.loader import PipelinePool
 from wanimage.engines.diffusers.tiny import tiny_cpu_speedups
+from wanimage.errors import ModelUnavailable
 from wanimage.types import Box, Mode
 
 ROLES = {role: "tiny:sd" for role in ("text_to_image", "edit", "inpaint", "refine")}
