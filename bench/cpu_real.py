@@ -1,6 +1,8 @@
 """wanimage's CPU preset beside the fastest CPU engines, in one run: SD-Turbo's architecture (and
 TAESD's, and SDXS-512's where a preset serves it) built in code with random weights at full size,
-saved where `wanimage pull` puts them, and timed at 512x512, one step, median of 3 after a warm-up:
+saved where `wanimage pull` puts them, and timed at 512x512, one step, median of 3 after a warm-up
+(`--interleave`: every path started first, then one image of each in turn, so that all of them meet
+the same moments of a shared machine; they are all resident at once):
 
     wanimage           `wanimage serve --preset sd-turbo` as a user runs it: a real DashScope
                        HTTP request, the image downloaded; its defaults: OpenVINO where installed,
@@ -51,7 +53,7 @@ PROMPT = "a red apple on a table"
 SD_TURBO = "stabilityai/sd-turbo"
 TAESD = "madebyollin/taesd"
 SDXS = "IDKiro/sdxs-512-0.9"
-RESULT = "CPU_REAL_RESULT "  # a child's last stdout line: this prefix and its samples as JSON
+READY, DONE = "CPU_REAL_READY", "CPU_REAL_DONE "  # a child's protocol lines (serve_images)
 
 
 @dataclass(frozen=True)
@@ -124,21 +126,32 @@ def ratios(rows: list[Row]) -> dict[str, float]:
     return {r.path: r.cpu / best.cpu for r in rows if r.cpus and not r.error}
 
 
-def table(rows: list[Row], repeats: int = 3) -> str:
+def paired(row: Row, best: Row) -> float | None:
+    """With --interleave, the median over rounds of this path's CPU time over the fastest peer's in
+    the same round: the machine's speed changes from one minute to the next, a round's ratio much less."""
+    if len(row.cpus) != len(best.cpus) or not row.cpus:
+        return None
+    return statistics.median(a / b for a, b in zip(row.cpus, best.cpus, strict=True))
+
+
+def table(rows: list[Row], repeats: int = 3, interleaved: bool = False) -> str:
     best = fastest_peer(rows)
     rel = ratios(rows)
     reference = "none" if best is None else best.path if best.peer else f"{best.path}: no peer measured"
+    extra = " paired, per round |" if interleaved else ""
     lines = [f"| path (512x512, 1 step, median of {repeats} after a warm-up) | wall s | CPU core-s | peak RSS | "
-             f"vs fastest peer ({reference}) |", "|---|---|---|---|---|"]
+             f"vs fastest peer ({reference}) |{extra}", "|---|---|---|---|---|" + ("---|" if interleaved else "")]
     for r in rows:
         if r.error or not r.cpus:
-            lines.append(f"| {r.label} | failed: {r.error or 'no samples'} | | | |")
+            lines.append(f"| {r.label} | failed: {r.error or 'no samples'} | | | |" + (" |" if interleaved else ""))
             continue
         ratio = f"{rel[r.path]:.1f}x" if rel[r.path] >= 1.95 else f"{rel[r.path]:.2f}x"
         if best is not None and r.path == best.path:
             ratio = f"**{ratio}** (fastest)"
+        pair = paired(r, best) if interleaved and best is not None else None
         lines.append(f"| {r.label}{' (' + r.note + ')' if r.note else ''} | {r.wall:.2f} | {r.cpu:.1f} | "
-                     f"{r.peak_rss / 1e9:.1f} GB | {ratio} |")
+                     f"{r.peak_rss / 1e9:.1f} GB | {ratio} |" + (f" {pair:.2f}x |" if pair is not None else
+                                                                 " |" if interleaved else ""))
     return "\n".join(lines)
 
 
@@ -247,18 +260,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(generate, repeats: int) -> dict:
-    generate(0)  # warm-up: first-call allocations, kernel selection, compilation
-    walls, cpus = [], []
-    for i in range(repeats):
+def serve_images(generate) -> None:
+    """The child's side of the protocol: a warm-up image (first-call allocations, kernel selection,
+    compilation), READY, then one image per seed read from stdin, answered with its wall and CPU
+    seconds, until stdin closes."""
+    generate(0)
+    print(READY, flush=True)
+    for line in sys.stdin:
         wall, cpu = time.perf_counter(), cpu_seconds()
-        generate(i + 1)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(cpu_seconds() - cpu)
-    return {"walls": walls, "cpus": cpus}
+        generate(int(line))
+        print(f"{DONE}{time.perf_counter() - wall} {cpu_seconds() - cpu}", flush=True)
 
 
-def child_torch(path: str, args) -> dict:
+def child_torch(path: str, args):
     import torch
     from diffusers import StableDiffusionPipeline
 
@@ -271,7 +285,7 @@ def child_torch(path: str, args) -> dict:
             return pipe(PROMPT, num_inference_steps=1, guidance_scale=0.0, height=args.size, width=args.size,
                         generator=torch.Generator("cpu").manual_seed(seed)).images[0]
 
-    return timed(generate, args.repeats)
+    return generate
 
 
 def ov_export(args) -> None:
@@ -323,7 +337,7 @@ def ov_export(args) -> None:
         (tiny / "vae_decoder" / "config.json").write_text(json.dumps(config, indent=2, default=list))
 
 
-def child_ov(path: str, args) -> dict:
+def child_ov(path: str, args):
     import torch
     from optimum.intel import OVStableDiffusionPipeline
 
@@ -338,7 +352,7 @@ def child_ov(path: str, args) -> dict:
         return pipe(PROMPT, num_inference_steps=1, guidance_scale=0.0, height=args.size, width=args.size,
                     generator=torch.Generator("cpu").manual_seed(seed)).images[0]
 
-    return timed(generate, args.repeats)
+    return generate
 
 
 def unet_to_original(state: dict) -> dict:
@@ -423,7 +437,7 @@ def sdcpp_checkpoint(args) -> Path:
     return out
 
 
-def child_sdcpp(path: str, args) -> dict:
+def child_sdcpp(path: str, args):
     from stable_diffusion_cpp import StableDiffusion
 
     taesd = ""
@@ -437,7 +451,7 @@ def child_sdcpp(path: str, args) -> dict:
         return sd.generate_image(PROMPT, width=args.size, height=args.size, sample_steps=1, cfg_scale=1.0,
                                  sample_method="euler", seed=seed)
 
-    return timed(generate, args.repeats)
+    return generate
 
 
 def run_child(args) -> None:
@@ -457,11 +471,8 @@ def run_child(args) -> None:
         if any(c.backend == "openvino" for c in configs.values()):
             convert_ahead(configs)
         return
-    started = time.monotonic()
     fn = child_torch if PATHS[path].kind == "torch" else child_ov if path.startswith("ov") else child_sdcpp
-    samples = fn(path, args)
-    samples["seconds"] = time.monotonic() - started
-    print(RESULT + json.dumps(samples), flush=True)
+    serve_images(fn(path, args))
 
 
 SRC = ROOT / "src"  # the wanimage sources the server and the build run (--src)
@@ -472,30 +483,56 @@ def this_checkout() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
 
 
-def spawn(cmd: list[str], log: Path, env: dict | None = None) -> tuple[int, int, str]:
-    """Run a child to its end: (exit status, peak RSS bytes, its last stdout line)."""
+def spawn(cmd: list[str], log: Path, env: dict | None = None) -> int:
+    """Run a child to its end (building, exporting, preparing), its output in `log`: its exit status."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    lines = log.read_text().splitlines()
-    result = next((ln for ln in reversed(lines) if ln.startswith(RESULT)), "")
-    return proc.returncode, usage.ru_maxrss * 1024, result
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
 
 
-def measure_child(spec: PathSpec, args, python: str, folder: Path, work: Path) -> Row:
-    row = Row(spec.name, spec.label, spec.peer)
-    cmd = [python, str(Path(__file__).resolve()), "--child", spec.name, "--folder", str(folder), "--src", str(SRC),
-           "--taesd", str(work / "models" / "madebyollin--taesd"), "--work", str(work),
-           "--repeats", str(args.repeats), "--size", str(args.size)]
-    log = work / "logs" / f"{spec.name}.log"
-    status, peak, result = spawn(cmd, log, this_checkout() if spec.kind == "torch" else None)
-    if status != 0 or not result:
-        row.error = f"exit {status}, see {log}: " + tail(log)
-        return row
-    samples = json.loads(result.removeprefix(RESULT))
-    row.walls, row.cpus, row.peak_rss = samples["walls"], samples["cpus"], peak
-    return row
+class ChildPath:
+    """A torch or peer path: a child process that loads its pipeline, makes a warm-up image, then
+    one image per seed it is sent (serve_images)."""
+
+    def __init__(self, spec: PathSpec, args, python: str, folder: Path, work: Path):
+        self.row = Row(spec.name, spec.label, spec.peer)
+        self.log = work / "logs" / f"{spec.name}.log"
+        self.cmd = [python, str(Path(__file__).resolve()), "--child", spec.name, "--folder", str(folder),
+                    "--src", str(SRC), "--taesd", str(work / "models" / "madebyollin--taesd"), "--work", str(work),
+                    "--size", str(args.size)]
+        self.env = this_checkout() if spec.kind == "torch" else None
+        self.proc = None
+
+    def start(self) -> None:
+        self.stderr = open(self.log, "w")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env=self.env, cwd=ROOT, text=True)
+        for line in self.proc.stdout:  # its own prints (sd.cpp's) go by; READY ends the warm-up
+            if READY in line:
+                return
+        raise RuntimeError(f"exit {self.proc.wait()} before its first image")
+
+    def one(self, seed: int) -> None:
+        self.proc.stdin.write(f"{seed}\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if DONE in line:  # after whatever a library printed without a newline
+                wall, cpu = line.split(DONE, 1)[1].split()
+                self.row.walls.append(float(wall))
+                self.row.cpus.append(float(cpu))
+                return
+        raise RuntimeError(f"exit {self.proc.wait()} during an image")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+        try:
+            _, _, usage = os.wait4(self.proc.pid, 0)
+            self.row.peak_rss = usage.ru_maxrss * 1024
+        except ChildProcessError:  # reaped already: it failed, no figure to give
+            pass
+        self.stderr.close()
 
 
 def tail(log: Path) -> str:
@@ -538,66 +575,114 @@ def wait_up(base: str, proc: subprocess.Popen, timeout: float = 900) -> None:
     raise TimeoutError(f"no answer from {base}/health in {timeout:.0f}s")
 
 
-def measure_server(spec: PathSpec, args, models: Path, work: Path) -> Row:
-    import httpx
-    from PIL import Image
+class ServerPath:
+    """A wanimage path: `wanimage serve --preset` in a process of its own (its IR made beforehand, as
+    `wanimage pull` does), a warm-up request, then one DashScope request per seed, the image downloaded."""
 
-    sys.path.insert(0, str(ROOT))
-    from tests.support.server import free_port
+    def __init__(self, spec: PathSpec, args, models: Path, work: Path):
+        self.spec, self.args, self.models, self.work = spec, args, models, work
+        self.row = Row(spec.name, spec.label, spec.peer)
+        self.log = work / "logs" / f"{spec.name}.log"
+        self.proc = None
 
-    row = Row(spec.name, spec.label, spec.peer)
-    data = work / f"data-{spec.name}"
-    shutil.rmtree(data, ignore_errors=True)
-    port = free_port()
-    env = {**this_checkout(), "WANIMAGE_MODELS_DIR": str(models)}
-    if spec.config:  # the preset's keys with these on top (docs/diffusers.md "OpenVINO backend")
-        (work / f"{spec.name}.toml").write_text("[defaults]\n" + spec.config)
-        env["WANIMAGE_ENGINE_CONFIG"] = str(work / f"{spec.name}.toml")
-    # what `wanimage pull` does after downloading (the translator is not built here, so not pull itself):
-    # the OpenVINO IR made in a process of its own, not timed and not in the server's peak
-    status, _, _ = spawn([sys.executable, str(Path(__file__).resolve()), "--child", "prepare", "--work", str(work),
-                          "--src", str(SRC), "--folder", str(models), "--repos", spec.preset],
-                         work / "logs" / f"{spec.name}-prepare.log", env)
-    if status != 0:
-        row.error = f"preparing the IR failed: {tail(work / 'logs' / f'{spec.name}-prepare.log')}"
-        return row
-    cmd = [str(Path(sys.executable).parent / "wanimage"), "--log-level", "warning", "serve", "--preset", spec.preset,
-           "--data-dir", str(data), "--port", str(port)]
-    log = work / "logs" / f"{spec.name}.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(base, proc)
-        size = f"{args.size}*{args.size}"
-        if dashscope_call(base, size, 0).status_code == 400:  # below the model's floor: the smallest it takes
-            size = "768*768"
-            row.note = f"asked {size}: the API's floor"
-        for i in range(args.repeats + 1):  # the first is the warm-up
-            wall, cpu = time.perf_counter(), process_cpu(proc.pid)
-            answer = dashscope_call(base, size, i)
-            answer.raise_for_status()
-            url = answer.json()["output"]["choices"][0]["message"]["content"][0]["image"]
-            image = httpx.get(url, timeout=60)
-            image.raise_for_status()
-            if i:
-                row.walls.append(time.perf_counter() - wall)
-                row.cpus.append(process_cpu(proc.pid) - cpu)
-        from io import BytesIO
+    def start(self) -> None:
+        sys.path.insert(0, str(ROOT))
+        from tests.support.server import free_port
 
-        drawn = Image.open(BytesIO(image.content)).size
-        row.note = ", ".join(filter(None, [row.note, f"image {drawn[0]}x{drawn[1]}"]))
-    except Exception as exc:  # a failed path is a row that says why; the others still run
-        row.error = f"{type(exc).__name__}: {str(exc)[:120]}; see {log}: {tail(log)}"
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
+        spec, work = self.spec, self.work
+        data = work / f"data-{spec.name}"
+        shutil.rmtree(data, ignore_errors=True)
+        env = {**this_checkout(), "WANIMAGE_MODELS_DIR": str(self.models)}
+        if spec.config:  # the preset's keys with these on top (docs/diffusers.md "OpenVINO backend")
+            (work / f"{spec.name}.toml").write_text("[defaults]\n" + spec.config)
+            env["WANIMAGE_ENGINE_CONFIG"] = str(work / f"{spec.name}.toml")
+        # what `wanimage pull` does after downloading (the translator is not built here, so not pull itself):
+        # the OpenVINO IR made in a process of its own, not timed and not in the server's peak
+        prepared = work / "logs" / f"{spec.name}-prepare.log"
+        if spawn([sys.executable, str(Path(__file__).resolve()), "--child", "prepare", "--work", str(work),
+                  "--src", str(SRC), "--folder", str(self.models), "--repos", spec.preset], prepared, env) != 0:
+            raise RuntimeError(f"preparing the IR failed: {tail(prepared)}")
+        port = free_port()
+        cmd = [str(Path(sys.executable).parent / "wanimage"), "--log-level", "warning", "serve", "--preset",
+               spec.preset, "--data-dir", str(data), "--port", str(port)]
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.base = f"http://127.0.0.1:{port}"
+        wait_up(self.base, self.proc)
+        self.size = f"{self.args.size}*{self.args.size}"
+        if dashscope_call(self.base, self.size, 0).status_code == 400:  # below the model's floor: the smallest
+            self.size = "768*768"
+            self.row.note = f"asked {self.size}: the API's floor"
+        self.request(0)  # the warm-up
+
+    def request(self, seed: int) -> bytes:
+        import httpx
+
+        answer = dashscope_call(self.base, self.size, seed)
+        answer.raise_for_status()
+        url = answer.json()["output"]["choices"][0]["message"]["content"][0]["image"]
+        image = httpx.get(url, timeout=60)
+        image.raise_for_status()
+        return image.content
+
+    def one(self, seed: int) -> None:
+        wall, cpu = time.perf_counter(), process_cpu(self.proc.pid)
+        image = self.request(seed)
+        self.row.walls.append(time.perf_counter() - wall)
+        self.row.cpus.append(process_cpu(self.proc.pid) - cpu)
+        if len(self.row.walls) == 1:
+            from io import BytesIO
+
+            from PIL import Image
+
+            drawn = Image.open(BytesIO(image)).size
+            self.row.note = ", ".join(filter(None, [self.row.note, f"image {drawn[0]}x{drawn[1]}"]))
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
         try:
-            _, _, usage = os.wait4(proc.pid, 0)
-            row.peak_rss = usage.ru_maxrss * 1024
+            _, _, usage = os.wait4(self.proc.pid, 0)
+            self.row.peak_rss = usage.ru_maxrss * 1024
         except ChildProcessError:  # already reaped by poll(): it failed, no figure to give
             pass
-    return row
+
+
+def run_paths(runners: list, repeats: int, interleave: bool, loads: list[float]) -> None:
+    """Each path started (and warmed up), `repeats` images, stopped: one path after the other, or
+    (interleave) all started first, then one image of each in turn, so that every path meets the
+    same moments of a shared machine. A path that fails keeps its error; the others go on."""
+    def attempt(runner, step, *a) -> bool:
+        if runner.row.error:
+            return False
+        try:
+            step(*a)
+            return True
+        except Exception as exc:  # a failed path is a row that says why
+            runner.row.error = f"{type(exc).__name__}: {str(exc)[:120]}; see {runner.log}: {tail(runner.log)}"
+            runner.stop()
+            return False
+
+    def report(runner) -> None:
+        row = runner.row
+        loads.append(os.getloadavg()[0])
+        print(f"  {row.path}: {row.error or f'wall {row.wall:.2f} s, CPU {row.cpu:.1f} core-s, peak RSS {row.peak_rss / 1e9:.1f} GB'}"
+              f"; load {loads[-1]:.1f}", flush=True)
+
+    groups = [runners] if interleave else [[r] for r in runners]
+    for group in groups:
+        for runner in group:
+            print(f"{runner.row.path} ...", flush=True)
+            attempt(runner, runner.start)
+        for seed in range(1, repeats + 1):
+            for runner in group:
+                attempt(runner, runner.one, seed)
+        for runner in group:
+            if not runner.row.error:
+                runner.stop()
+            report(runner)
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -624,6 +709,8 @@ def main() -> None:
     parser.add_argument("--peers-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--work", default=str(ROOT / ".cache" / "cpu-real"), help="weights and logs (kept)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--interleave", action="store_true",
+                        help="start every path first, then one image of each in turn (all resident at once: mind the RAM)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--src", default=str(SRC), help="the wanimage sources to serve (another checkout's src/)")
@@ -652,38 +739,34 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; building weights in {work}",
           flush=True)
     # built in a child: the weights' memory goes with it
-    status, _, _ = spawn([sys.executable, str(Path(__file__).resolve()), "--child", "build", "--work", str(work),
-                          "--src", str(SRC), "--repos", *repos], work / "logs" / "build.log", this_checkout())
+    status = spawn([sys.executable, str(Path(__file__).resolve()), "--child", "build", "--work", str(work),
+                    "--src", str(SRC), "--repos", *repos], work / "logs" / "build.log", this_checkout())
     print((work / "logs" / "build.log").read_text(), end="", flush=True)
     if status != 0:
         sys.exit(f"building the weights failed: see {work / 'logs' / 'build.log'}")
     folder = work / "models" / "stabilityai--sd-turbo"
     if any(p.startswith("ov") for p in paths):
         print("exporting the OpenVINO folders (once)", flush=True)
-        status, _, _ = spawn([args.peers_python, str(Path(__file__).resolve()), "--child", "ov-export", "--folder",
-                              str(folder), "--taesd", str(work / "models" / "madebyollin--taesd"), "--work",
-                              str(work)], work / "logs" / "ov-export.log")
+        status = spawn([args.peers_python, str(Path(__file__).resolve()), "--child", "ov-export", "--folder",
+                        str(folder), "--taesd", str(work / "models" / "madebyollin--taesd"), "--work", str(work)],
+                       work / "logs" / "ov-export.log")
         if status != 0:
             print(f"OpenVINO export failed: {tail(work / 'logs' / 'ov-export.log')}", flush=True)
 
-    rows, loads = [], []
+    runners, loads = [], []
     for name in paths:
         spec = PATHS[name]
-        print(f"{name} ...", flush=True)
         if spec.kind == "server":
-            models = work / ("models-taesd" if name == "wanimage-taesd" else "models")
-            row = measure_server(spec, args, models, work)
+            runners.append(ServerPath(spec, args, work / ("models-taesd" if name == "wanimage-taesd" else "models"), work))
         else:
-            python = sys.executable if spec.kind == "torch" else args.peers_python
-            row = measure_child(spec, args, python, folder, work)
-        loads.append(os.getloadavg()[0])
-        print(f"  {row.error or f'wall {row.wall:.2f} s, CPU {row.cpu:.1f} core-s, peak RSS {row.peak_rss / 1e9:.1f} GB'}"
-              f"; load {loads[-1]:.1f}", flush=True)
-        rows.append(row)
+            runners.append(ChildPath(spec, args, sys.executable if spec.kind == "torch" else args.peers_python,
+                                     folder, work))
+    run_paths(runners, args.repeats, args.interleave, loads)
+    rows = [r.row for r in runners]
     print()
     print(f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} CPUs, {args.size}x{args.size}, 1 step; "
-          f"load average (1 min) after each path: {', '.join(f'{x:.1f}' for x in loads)}")
-    print(table(rows, args.repeats))
+          f"load average (1 min) as each path ended: {', '.join(f'{x:.1f}' for x in loads)}")
+    print(table(rows, args.repeats, args.interleave))
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1))
 
