@@ -107,22 +107,21 @@ def cmd_pull(args: argparse.Namespace) -> int:
         status = _convert_for_openvino(preset, models_dir, settings.engine_config)
         if status:
             return status
-    if preset and not args.to and not args.dry_run:
         flag = f" --models-dir {models_dir}" if args.models_dir else ""
         print(f"serve it: wanimage serve --preset {preset}{flag}")
     return 0
 
 
 def _convert_for_openvino(preset: str, models_dir: Path, engine_config: Path | None) -> int:
-    """Where the preset runs on OpenVINO here (an engine config's `backend = "openvino"`), its IR is
-    made now, so the server's first start loads it instead of converting (docs/diffusers.md)."""
+    """Where the preset runs on OpenVINO here (the CPU presets' default when openvino is installed,
+    or a config file's `backend = "openvino"`), its IR is made now, in a child process, so that the
+    server's first start loads it instead of converting (docs/diffusers.md "OpenVINO backend")."""
     from ..engines.diffusers.config import EngineConfigError
     from ..engines.diffusers.preset_config import PresetNotReady, preset_configs
     from ..errors import ApiError
 
-    default_dir = models_dir  # the pull command in a PresetNotReady message: this pull's own folder
     try:
-        configs = preset_configs(preset, models_dir, default_dir, engine_config)
+        configs = preset_configs(preset, models_dir, models_dir, engine_config)
         if any(cfg.backend == "openvino" for cfg in configs.values()):
             import importlib.util
 
