@@ -257,7 +257,10 @@ def test_shapes_compile_static_and_turn_dynamic_when_sizes_keep_changing():
 
 def test_a_size_change_recompiles_for_the_new_shapes_with_the_same_pixels():
     engine = make_engine(backend="openvino", dtype="float32")
+    assert engine.describe()["bytes"] == 0  # nothing loaded yet
     first = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    unet_weights = engine.pipeline("text_to_image").unet.weight_bytes()
+    assert unet_weights > 0 and engine.describe()["bytes"] > unet_weights  # `wanimage models` counts OpenVINO's
     unet = engine.pipeline("text_to_image").unet
     assert all(port.get_partial_shape().is_static for port in unet.compiled.inputs)
     compiled = unet.compiled

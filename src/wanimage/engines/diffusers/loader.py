@@ -290,12 +290,14 @@ def _trim_heap() -> None:
 
 
 def module_bytes(pipe, seen: set[int]) -> int:
-    """Bytes of parameters and buffers of the pipeline's modules not already in `seen`."""
+    """Bytes of parameters and buffers of the pipeline's modules not already in `seen`, and of the
+    compiled OpenVINO models among them (which hold their weights outside torch)."""
     total = 0
     for comp in getattr(pipe, "components", {}).values():
         if isinstance(comp, torch.nn.Module) and id(comp) not in seen:
             seen.add(id(comp))
             total += sum(tensor_bytes(t) for t in (*comp.parameters(), *comp.buffers()))
+            total += sum(m.weight_bytes() for m in comp.modules() if hasattr(m, "weight_bytes"))
     return total
 
 

@@ -196,6 +196,15 @@ class OVModule(torch.nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
+    def weight_bytes(self) -> int:
+        """Its weights' bytes once compiled (0 before the first call): the IR's weight file, whose
+        int8 and float16 constants the CPU plugin copies one for one (float16 into bfloat16)."""
+        if self.compiled is None:
+            return 0
+        if isinstance(self.source, Path):
+            return self.source.with_suffix(".bin").stat().st_size
+        return sum(op.get_byte_size() for op in self.source.get_ops() if op.get_type_name() == "Constant")
+
     def compile_for(self, shapes: tuple) -> None:
         """Compile for these input shapes (() : every shape), the previous compiled model freed first."""
         self.compiled = self.request = None
