@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import hashlib
 import json
 import logging
@@ -49,7 +50,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelUnavailable
-from ...memory import madvise
+from ...memory import madvise, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -324,12 +325,19 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None)
     if folder is None and quantize in _TRACED.get(module, {}):
         return _TRACED[module][quantize]
     module = module.float().eval()  # float32 weights: the fp16 files convert exactly (IR stores float16)
+    graphs = _graphs(name, module)
+    owner = module if folder is None else None  # in memory: the cache's key
+    del module  # to files: the float32 weights go once their graph is float16 (when the caller kept no reference)
     models = {}
     with torch.no_grad(), warnings.catch_warnings():
         # the tracer's notes on shape checks it keeps as constants (CLIP's 77 tokens, batch < 64)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        for stem, (graph, example) in _graphs(name, module).items():
-            models[stem] = compress(ov.convert_model(graph, example_input=example), quantize)
+        for stem in list(graphs):
+            graph, example = graphs.pop(stem)
+            model = ov.convert_model(graph, example_input=example)
+            del graph
+            models[stem] = compress(model, quantize) if folder is None else compress(float16(model), quantize)
+            del model
     if folder is not None:
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -345,8 +353,20 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None)
             if stale != folder and ".tmp-" not in stale.name:
                 shutil.rmtree(stale, ignore_errors=True)
     else:
-        _TRACED.setdefault(module, {})[quantize] = models
+        _TRACED.setdefault(owner, {})[quantize] = models
     return models
+
+
+def float16(model):
+    """The model with its float32 weights stored in float16, as save_model(compress_to_fp16=True)
+    writes them, done before saving: the float32 constants (the torch module's memory, which they
+    share) are released here, before NNCF compresses, not after."""
+    from openvino._offline_transformations import compress_model_transformation
+
+    compress_model_transformation(model)
+    gc.collect()
+    release_free_memory()
+    return model
 
 
 def compress(model, quantize: str | None):
@@ -356,11 +376,10 @@ def compress(model, quantize: str | None):
     if quantize is None:
         return model
     import nncf
-    from openvino._offline_transformations import compress_model_transformation
 
     # float32 weights to float16 first, as save_model(compress_to_fp16=True) does for a float IR (it
     # skips a model NNCF has compressed): else the convolutions' weights are stored in float32
-    compress_model_transformation(model)
+    float16(model)
     return nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, COMPRESSIONS[quantize]),
                                  ignored_scope=nncf.IgnoredScope(types=list(UNCOMPRESSED), validate=False))
 

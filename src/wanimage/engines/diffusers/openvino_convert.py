@@ -40,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant")
     args = parser.parse_args(argv)
     for name, quantize, out in json.loads(args.jobs):
-        module = load_float32(args.folder, name, args.variant)
-        with torch.no_grad():
-            convert(name, module, Path(out), quantize or None)
-        del module
+        with torch.no_grad():  # no reference kept here: convert() frees the float32 weights as it goes
+            convert(name, load_float32(args.folder, name, args.variant), Path(out), quantize or None)
         gc.collect()
         release_free_memory()
         print(f"converted {name} -> {out}", flush=True)
