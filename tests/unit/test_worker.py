@@ -199,8 +199,9 @@ def test_one_task_through_the_pipeline(parts):
     req = build_request(model="wan2.7-image", prompt="two red apples on the left", size="1024*1024", n=2, seed=7)
     queued(store, req=req)
     made: list[int] = []
+    kept: dict[str, bytes] = {}
     worker = Worker(store, TaskPipeline(pipeline, store, images, events, on_phase=lambda p, s: phases.append(p),
-                                        on_images=made.append), events, name="w1")
+                                        on_images=made.append, on_stored=kept.__setitem__), events, name="w1")
     assert worker.run_one()
     record = store.get("t")
     assert record.status is TaskStatus.SUCCEEDED, record.outcome
@@ -209,6 +210,7 @@ def test_one_task_through_the_pipeline(parts):
     assert (result.size, result.seed, result.planner) == ("1024*1024", 7, "builtin")
     assert result.revised_prompt.startswith("Two red apples on the left")
     assert engine.jobs[0].prompts[0] == result.revised_prompt and engine.jobs[0].layout  # the plan reached the engine
+    assert kept == {key: images.read(key) for key in result.images}  # handed on only once stored
     pngs = [Image.open(io.BytesIO(images.read(key))) for key in result.images]
     assert [im.size for im in pngs] == [(1024, 1024)] * 2
     assert phases == ["queued", "planning", "generating", "encoding", "storing"]
@@ -245,6 +247,7 @@ def test_partial_images_reach_a_stream_in_this_process(parts):
     progress = [e for e in got if e.kind == "progress"]
     assert [e.progress for e in progress] == [25, 50, 75, 100]
     assert all(len(e.previews) == 1 for e in progress) and got[-1].kind == "done"
+    assert got[-1].record == store.get("t")  # the row as written: a waiter here needs no read
 
 
 def test_a_stream_elsewhere_gets_partial_images_through_the_image_store(parts):

@@ -181,9 +181,11 @@ class TaskPipeline:
     """The worker's handler: one queued task through the Pipeline, its results in the image store."""
 
     def __init__(self, pipeline: Pipeline, store: ProgressStore, images: ImageStore, events: TaskEvents, *,
-                 on_phase: PhaseObserver | None = None, on_images: Callable[[int], None] | None = None) -> None:
+                 on_phase: PhaseObserver | None = None, on_images: Callable[[int], None] | None = None,
+                 on_stored: Callable[[str, bytes], None] | None = None) -> None:
         self.pipeline, self.store, self.images, self.events = pipeline, store, images, events
         self.on_phase, self.on_images = on_phase, on_images
+        self.on_stored = on_stored  # each result's key and bytes, once stored (the service keeps the newest)
 
     def __call__(self, task: TaskRecord, worker_id: str) -> str:
         if self.on_phase and task.scheduled_time is not None:
@@ -200,6 +202,9 @@ class TaskPipeline:
         rendered = self.pipeline.render(job.with_images(inputs), progress, clock, task_id=task.id,
                                         ingredients=ingredients)
         keys = [self.images.put(png, prefix="results") for png in rendered.pngs]
+        if self.on_stored:
+            for key, png in zip(keys, rendered.pngs, strict=True):
+                self.on_stored(key, png)
         clock.lap("storing")
         if self.on_images:
             self.on_images(len(keys))

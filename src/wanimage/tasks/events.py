@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from ..errors import ApiError
+from .records import TaskRecord
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TaskEvent:
     progress: int = 0
     previews: list[Image.Image] = field(default_factory=list)
     error: ApiError | None = None  # "failed": the error a waiter answers with
+    record: TaskRecord | None = None  # "done": the row as the worker wrote it, so a waiter need not read it
 
 
 @dataclass(eq=False)
@@ -31,6 +33,7 @@ class Subscription:
     queue: asyncio.Queue[TaskEvent]
     previews: bool
     progress: bool = True  # False: only the end ("done", "failed"), as a sync request needs
+    ended: TaskRecord | None = None  # the task's row at its end, when its follower got it without a read
 
 
 class TaskEvents:

@@ -261,9 +261,11 @@ class TaskStore:
         worker_id: str,
         status: TaskStatus,
         outcome: str | None = None,
-    ) -> bool:
+    ) -> TaskRecord | None:
+        """End the task; its row as written (RETURNING: no second read), or None when the task
+        is no longer this worker's."""
         with self.engine.begin() as conn:
-            res = conn.execute(
+            row = conn.execute(
                 update(tasks)
                 .where(_held_by(task_id, worker_id))
                 .values(
@@ -272,8 +274,9 @@ class TaskStore:
                     progress=100 if status is TaskStatus.SUCCEEDED else tasks.c.progress,
                     result=outcome,
                 )
-            )
-        return res.rowcount == 1
+                .returning(*tasks.c)
+            ).mappings().first()
+        return _record(row) if row else None
 
     def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None:
         """Give a task back to the queue after its engine was lost, or fail it once it has used
