@@ -104,7 +104,7 @@ class ImageService:
         if count:  # WANIMAGE_DEVICES: at least one worker per device (engines/devices.py)
             count = max(count, len(self.settings.device_list()))
         handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase,
-                               on_images=self._count_images)
+                               on_images=self._count_images, on_stored=self.files.recent.add)
         for i in range(count):
             worker = Worker(
                 self.store,
