@@ -9,6 +9,7 @@ import asyncio
 import io
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -170,6 +171,45 @@ def test_progress_writes_to_the_store_are_throttled():
     clock.t += 0.6
     write(30, [])
     assert store.get("t").progress == 30
+
+
+def test_progress_written_in_the_background_keeps_its_order_and_a_failure_costs_only_the_figure(caplog):
+    """An engine's step does not wait on the database: the writes go, in order, to one thread;
+    one that fails is logged and the task goes on."""
+    store, clock = InMemoryTaskStore(), Clock()
+    queued(store)
+    store.claim("w1")
+    background = ThreadPoolExecutor(1)
+    write = ProgressWriter(TaskContext("t", "w1", store.url), store, interval=0.5, clock=clock, background=background)
+    for pct in (10, 40, 100):
+        write(pct, [])
+        clock.t += 0.6
+    background.submit(lambda: None).result()  # the three writes have run, in order
+    assert store.get("t").progress == 100
+    store.report_progress = lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    write.written = 0
+    write(100, [])  # fails in the background, not here
+    background.shutdown(wait=True)
+    assert store.get("t").progress == 100 and "progress 100 % not written" in caplog.text
+
+
+def test_only_subscriptions_that_take_progress_are_listening():
+    events = TaskEvents()
+
+    async def scenario() -> list[bool]:
+        seen = [events.listening("t")]
+        end_only = events.subscribe("t", progress=False)
+        seen.append(events.listening("t"))
+        first, second = events.subscribe("t"), events.subscribe("t")
+        seen.append(events.listening("t"))
+        events.unsubscribe(first)
+        seen.append(events.listening("t"))
+        events.unsubscribe(second)
+        seen.append(events.listening("t"))
+        events.unsubscribe(end_only)
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True, True, False]
 
 
 def test_a_replica_progress_goes_through_the_store_only():

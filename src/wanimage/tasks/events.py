@@ -41,6 +41,7 @@ class TaskEvents:
         self._lock = threading.Lock()
         self._subs: dict[str, list[Subscription]] = defaultdict(list)
         self._canceled: set[str] = set()
+        self._listening: dict[str, int] = {}  # task id -> subscriptions that take progress events
         self.work_available = threading.Event()  # wakes idle workers on submit
 
     # ---- subscribers (asyncio side)
@@ -48,6 +49,8 @@ class TaskEvents:
         sub = Subscription(task_id, asyncio.get_running_loop(), asyncio.Queue(), previews, progress)
         with self._lock:
             self._subs[task_id].append(sub)
+            if progress:
+                self._listening[task_id] = self._listening.get(task_id, 0) + 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -55,10 +58,20 @@ class TaskEvents:
             subs = self._subs.get(sub.task_id, [])
             if sub in subs:
                 subs.remove(sub)
+                if sub.progress and self._listening.get(sub.task_id, 0) > 1:
+                    self._listening[sub.task_id] -= 1
+                elif sub.progress:
+                    self._listening.pop(sub.task_id, None)
             if not subs:
                 self._subs.pop(sub.task_id, None)
 
     # ---- publishers (worker threads)
+    def listening(self, task_id: str) -> bool:
+        """Whether a subscription takes this task's progress events. Asked at every step of an
+        engine, so without the lock: one dict lookup, atomic in CPython (a subscription made at
+        that very moment hears from the next step)."""
+        return task_id in self._listening
+
     def wants_previews(self, task_id: str) -> bool:
         with self._lock:
             return any(s.previews for s in self._subs.get(task_id, ()))
