@@ -25,7 +25,7 @@ from ..storage.base import ImageStore
 from ..tasks.events import TaskEvents
 from ..tasks.records import TaskContext, TaskRecord
 from ..thinking import Brief, Planner
-from .decoding import DECODED_SUFFIX, from_decoded_png
+from .decoding import BYTES_PER_PIXEL, DECODED_SUFFIX, from_decoded_png, release_after_decoding
 from .inputs import decode_image
 from .job import resolve_job
 from .postprocess import add_watermark, apply_palette, encode_png, png_parts
@@ -196,11 +196,16 @@ class TaskPipeline:
             raise ApiError("this task was queued by an earlier version of the server and cannot run; submit it "
                            "again", status=500, code="InternalError.Stale", should_retry=False)
         inputs, ingredients = load_inputs(self.images, list(job.inputs))
+        pixel_bytes = sum(image.width * image.height for image in inputs) * BYTES_PER_PIXEL
         ctx = TaskContext(task.id, worker_id, self.store.url)
         progress = TaskProgress.in_process(ctx, self.store, self.images, self.events,
                                            shared_wanted=task.wants_previews)
-        rendered = self.pipeline.render(job.with_images(inputs), progress, clock, task_id=task.id,
-                                        ingredients=ingredients)
+        try:
+            rendered = self.pipeline.render(job.with_images(inputs), progress, clock, task_id=task.id,
+                                            ingredients=ingredients)
+        finally:
+            del inputs  # the decoded inputs' pages go back to the system once they are freed (large ones)
+            release_after_decoding(pixel_bytes)
         keys = [self.images.put(png, prefix="results") for png in rendered.pngs]
         if self.on_stored:
             for key, png in zip(keys, rendered.pngs, strict=True):
