@@ -5,6 +5,7 @@ Then their response models (responses.py): a few bodies pinned byte for byte."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -455,6 +456,8 @@ def test_openai_bodies_pinned():
         '{"created":17,"data":[{"b64_json":"QQ==","revised_prompt":"rp"},{"b64_json":"Qg==","revised_prompt":"rp"}],'
         '"size":"64x32","output_format":"png","usage":{"image_count":2,"input_tokens":0,"output_tokens":0,"total_tokens":0}}'
     )
+    pngs = [b"A", b"B"]  # their base64: QQ== and Qg==, spliced into the rendered body
+    assert oa_out.ImagesResponse.b64_json(task(origin=Origin.OPENAI, result=TWO), 17, pngs) == body.render_json()
     common = '"b64_json":"QQ==","created_at":17,"size":"64x32","quality":"auto","background":"opaque","output_format":"png"'
     partial = oa_out.StreamEvent.partial("image_edit", "QQ==", created=17, size="64x32", index=0)
     assert wire(partial) == '{"type":"image_edit.partial_image",' + common + ',"partial_image_index":0}'
@@ -463,3 +466,13 @@ def test_openai_bodies_pinned():
         '{"type":"image_generation.completed",' + common + ',"revised_prompt":"rp","usage":{"input_tokens":0,'
         '"output_tokens":0,"total_tokens":0,"input_tokens_details":{"image_tokens":0,"text_tokens":0}}}'
     )
+
+
+def test_openai_b64_splice_is_not_fooled_by_a_prompt():
+    """The markers the base64 replaces hold a fresh random id: a prompt cannot name one."""
+    result = GenerationResult(images=[f"{i}.png" for i in range(11)], size="64*32", prompt="p",
+                              revised_prompt='"b64-0-1" b64- "', seed=3, sequential=False)
+    pngs = [bytes([i]) * (i + 1) for i in range(11)]
+    body = json.loads(oa_out.ImagesResponse.b64_json(task(origin=Origin.OPENAI, result=result), 17, pngs))
+    assert [base64.b64decode(item["b64_json"]) for item in body["data"]] == pngs
+    assert {item["revised_prompt"] for item in body["data"]} == {'"b64-0-1" b64- "'}

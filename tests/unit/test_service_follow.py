@@ -15,7 +15,7 @@ from tests.support.test_engine import DeterministicEngine
 from wanimage.config import Settings
 from wanimage.core.request import build_request
 from wanimage.core.service import ImageService
-from wanimage.core.task import Origin
+from wanimage.core.task import GenerationResult, Origin
 from wanimage.engines.registry import EngineRegistry
 from wanimage.errors import ApiError
 from wanimage.tasks.events import TaskEvent
@@ -82,6 +82,35 @@ def test_a_sync_wait_reads_the_store_at_the_start_and_the_end_not_at_each_step(t
         assert status == "FAILED" and len(reads) == 2, reads
     finally:
         service.store.close()
+
+def test_a_sync_call_answered_by_a_worker_here_reads_no_task_row(tmp_path):
+    """The sync call subscribes before its task exists, so the end event of a worker in this
+    process cannot be missed and no read is needed to start following; that event carries the
+    row as the worker wrote it (TaskStore.finish's RETURNING), so none is needed at the end."""
+    service = make_service(tmp_path)
+    reads = []
+    store_get = service.store.get
+    service.store.get = lambda task_id: reads.append(task_id) or store_get(task_id)
+
+    async def scenario():
+        req = build_request(model="wan2.7-image", prompt="a tree", size="1K", seed=1)
+        answer = asyncio.ensure_future(service.generate(req, Origin.OPENAI))
+        while (claimed := service.store.claim("worker-here")) is None:
+            await asyncio.sleep(0.005)
+        result = GenerationResult(images=["results/a.png"], size="1024*1024", prompt="a tree",
+                                  revised_prompt="a tree", seed=1, sequential=False).to_payload()
+        ended = service.store.finish(claimed.id, "worker-here", TaskStatus.SUCCEEDED, result)
+        assert ended == store_get(claimed.id)  # the row as written, read back
+        service.events.publish(claimed.id, TaskEvent("done", 100, record=ended))
+        return await answer
+
+    try:
+        task = asyncio.run(scenario())
+        assert task.status is TaskStatus.SUCCEEDED and task.result.images == ["results/a.png"]
+        assert reads == [] and service.events._subs == {}
+    finally:
+        service.store.close()
+
 
 def test_a_refused_submit_leaves_no_subscription_behind(tmp_path):
     service = make_service(tmp_path)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from wanimage.api import files
-from wanimage.core.files import Files
+from wanimage.core.files import Files, RecentResults
 from wanimage.errors import AccessDenied, ApiError, NotFound
 from wanimage.storage import InvalidKey, LocalImageStore
 
@@ -206,6 +206,38 @@ def test_router_answers_the_same_whether_it_reads_the_file_whole_or_streams_it(s
         assert whole.headers[name] == streamed.headers[name], name
     part = client.get(url, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == body[10:20]
+
+
+def test_router_answers_a_result_kept_in_memory_as_it_answers_from_the_file(store, client):
+    """The GET that follows a sync answer takes the bytes a worker here just stored from memory:
+    the same body and validators as a read of the file, and only while the file exists."""
+    key = store.put(PNG, prefix="results")
+    url = store.signed_url(key, BASE)
+    from_file = client.get(url)
+    client.app.state.service.files.recent.add(key, PNG)
+    from_memory = client.get(url)
+    assert from_memory.content == from_file.content == PNG
+    for name in ("content-length", "etag", "last-modified", "accept-ranges", "content-type", "cache-control"):
+        assert from_memory.headers[name] == from_file.headers[name], name
+    path, expires, _ = split(url)
+    assert client.get(path, params={"Expires": expires, "Signature": "0" * 64}).status_code == 403
+    store.delete(key)
+    assert client.get(url).status_code == 404
+
+
+def test_recent_results_are_bounded_in_bytes_and_age():
+    clock = SimpleNamespace(t=0.0)
+    recent = RecentResults(max_bytes=10, max_age=30, clock=lambda: clock.t)
+    recent.add("a", b"1234")
+    recent.add("b", b"5678")
+    recent.add("c", b"90ab")  # 12 bytes: the oldest goes
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (None, b"5678", b"90ab")
+    recent.add("big", b"x" * 11)  # larger than the whole budget: never kept
+    assert recent.get("big") is None and recent.get("c") == b"90ab"
+    clock.t = 31
+    assert recent.get("c") is None
+    recent.add("d", b"1")  # adding drops what aged out
+    assert list(recent._items) == ["d"]
 
 
 def test_router_serves_keys_that_need_quoting(store, client):

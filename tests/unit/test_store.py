@@ -62,9 +62,9 @@ def test_finish_only_by_the_holder(make_store):
     s = make_store()
     s.create("t", "m", "{}")
     s.claim("w1")
-    assert not s.finish("t", "w2", TaskStatus.SUCCEEDED)
-    assert s.finish("t", "w1", TaskStatus.FAILED, "an error")
-    assert s.get("t").status is TaskStatus.FAILED
+    assert s.finish("t", "w2", TaskStatus.SUCCEEDED) is None
+    ended = s.finish("t", "w1", TaskStatus.FAILED, "an error")
+    assert ended == s.get("t") and ended.status is TaskStatus.FAILED  # the row as written
 
 
 def test_recovery_requeues_once_then_fails(make_store):

@@ -9,6 +9,7 @@ import asyncio
 import io
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -172,6 +173,45 @@ def test_progress_writes_to_the_store_are_throttled():
     assert store.get("t").progress == 30
 
 
+def test_progress_written_in_the_background_keeps_its_order_and_a_failure_costs_only_the_figure(caplog):
+    """An engine's step does not wait on the database: the writes go, in order, to one thread;
+    one that fails is logged and the task goes on."""
+    store, clock = InMemoryTaskStore(), Clock()
+    queued(store)
+    store.claim("w1")
+    background = ThreadPoolExecutor(1)
+    write = ProgressWriter(TaskContext("t", "w1", store.url), store, interval=0.5, clock=clock, background=background)
+    for pct in (10, 40, 100):
+        write(pct, [])
+        clock.t += 0.6
+    background.submit(lambda: None).result()  # the three writes have run, in order
+    assert store.get("t").progress == 100
+    store.report_progress = lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    write.written = 0
+    write(100, [])  # fails in the background, not here
+    background.shutdown(wait=True)
+    assert store.get("t").progress == 100 and "progress 100 % not written" in caplog.text
+
+
+def test_only_subscriptions_that_take_progress_are_listening():
+    events = TaskEvents()
+
+    async def scenario() -> list[bool]:
+        seen = [events.listening("t")]
+        end_only = events.subscribe("t", progress=False)
+        seen.append(events.listening("t"))
+        first, second = events.subscribe("t"), events.subscribe("t")
+        seen.append(events.listening("t"))
+        events.unsubscribe(first)
+        seen.append(events.listening("t"))
+        events.unsubscribe(second)
+        seen.append(events.listening("t"))
+        events.unsubscribe(end_only)
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True, True, False]
+
+
 def test_a_replica_progress_goes_through_the_store_only():
     store = InMemoryTaskStore()
     queued(store)
@@ -199,8 +239,9 @@ def test_one_task_through_the_pipeline(parts):
     req = build_request(model="wan2.7-image", prompt="two red apples on the left", size="1024*1024", n=2, seed=7)
     queued(store, req=req)
     made: list[int] = []
+    kept: dict[str, bytes] = {}
     worker = Worker(store, TaskPipeline(pipeline, store, images, events, on_phase=lambda p, s: phases.append(p),
-                                        on_images=made.append), events, name="w1")
+                                        on_images=made.append, on_stored=kept.__setitem__), events, name="w1")
     assert worker.run_one()
     record = store.get("t")
     assert record.status is TaskStatus.SUCCEEDED, record.outcome
@@ -209,6 +250,7 @@ def test_one_task_through_the_pipeline(parts):
     assert (result.size, result.seed, result.planner) == ("1024*1024", 7, "builtin")
     assert result.revised_prompt.startswith("Two red apples on the left")
     assert engine.jobs[0].prompts[0] == result.revised_prompt and engine.jobs[0].layout  # the plan reached the engine
+    assert kept == {key: images.read(key) for key in result.images}  # handed on only once stored
     pngs = [Image.open(io.BytesIO(images.read(key))) for key in result.images]
     assert [im.size for im in pngs] == [(1024, 1024)] * 2
     assert phases == ["queued", "planning", "generating", "encoding", "storing"]
@@ -245,6 +287,7 @@ def test_partial_images_reach_a_stream_in_this_process(parts):
     progress = [e for e in got if e.kind == "progress"]
     assert [e.progress for e in progress] == [25, 50, 75, 100]
     assert all(len(e.previews) == 1 for e in progress) and got[-1].kind == "done"
+    assert got[-1].record == store.get("t")  # the row as written: a waiter here needs no read
 
 
 def test_a_stream_elsewhere_gets_partial_images_through_the_image_store(parts):

@@ -5,6 +5,8 @@ The signature is checked before the file system is touched, so a key that was ne
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
@@ -30,30 +32,47 @@ class ImageFileResponse(FileResponse):
 
 
 @router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
-def get_file(
+async def get_file(
     request: Request,
     key: str,
     expires: str | None = Query(None, alias="Expires"),
     signature: str | None = Query(None, alias="Signature"),
 ) -> Response:
+    """A result a worker here made moments ago (the GET that follows a sync answer) is answered
+    on the event loop from the bytes kept in memory (core.files.RecentResults), after the
+    signature check and a stat of the file just written; everything else in a worker thread."""
+    files = service_of(request).files
+    whole = request.method == "GET" and "range" not in request.headers
+    recent = files.recent.get(key) if whole else None
+    if recent is None:
+        return await asyncio.to_thread(_stored_file, request, key, expires, signature)
+    found = files.signed_file(key, expires, signature)
+    return _whole_file(found, _headers(found), recent)
+
+
+def _stored_file(request: Request, key: str, expires: str | None, signature: str | None) -> Response:
     found = service_of(request).files.signed_file(key, expires, signature)
-    headers = {"Cache-Control": f"private, max-age={found.max_age}", "X-Content-Type-Options": "nosniff"}
     whole = (request.method == "GET" and "range" not in request.headers
              and found.stat.st_size <= WHOLE_READ_MAX_BYTES)
     if whole:
-        return _whole_file(found, headers)
-    return ImageFileResponse(found.path, media_type=found.media_type, headers=headers, stat_result=found.stat)
+        return _whole_file(found, _headers(found))
+    return ImageFileResponse(found.path, media_type=found.media_type, headers=_headers(found), stat_result=found.stat)
 
 
-def _whole_file(found: StoredFile, headers: dict[str, str]) -> Response:
-    """The file in one read, with the validators FileResponse would send (an ETag from the
-    modification time and size, Last-Modified) and Accept-Ranges, so a client that resumes
-    or revalidates sees the same server either way."""
+def _headers(found: StoredFile) -> dict[str, str]:
+    return {"Cache-Control": f"private, max-age={found.max_age}", "X-Content-Type-Options": "nosniff"}
+
+
+def _whole_file(found: StoredFile, headers: dict[str, str], data: bytes | None = None) -> Response:
+    """The file in one read (or `data`, its bytes already in memory), with the validators
+    FileResponse would send (an ETag from the modification time and size, Last-Modified) and
+    Accept-Ranges, so a client that resumes or revalidates sees the same server either way."""
     reference = FileResponse(found.path, stat_result=found.stat)  # its headers only: nothing is read
     for name in ("etag", "last-modified", "accept-ranges"):
         headers[name] = reference.headers[name]
-    try:
-        data = found.path.read_bytes()
-    except FileNotFoundError:  # purged between the lookup and the read
-        raise NotFound("no such file (it may have been purged)") from None
+    if data is None:
+        try:
+            data = found.path.read_bytes()
+        except FileNotFoundError:  # purged between the lookup and the read
+            raise NotFound("no such file (it may have been purged)") from None
     return Response(data, media_type=found.media_type, headers=headers)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,18 +27,51 @@ class StoredFile:
     stat: os.stat_result  # taken with the lookup, so the response need not stat the file again
 
 
+class RecentResults:
+    """The newest result PNGs, kept in memory for a short while after a worker here stored them:
+    the sync answer that follows (its b64_json, or the GET of its URL a few milliseconds later)
+    takes them from here, with no read of the file and no thread hop. Bounded in bytes and age.
+    The stored file stays the truth: a GET answers from here only once it found the file."""
+
+    def __init__(self, max_bytes: int = 32 << 20, max_age: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes, self.max_age, self.clock = max_bytes, max_age, clock
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # oldest first
+        self._bytes = 0
+        self._lock = threading.Lock()  # added to by worker threads, read by the event loop
+
+    def add(self, key: str, data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._lock:
+            now = self.clock()
+            self._items[key] = (now, data)
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes or now - next(iter(self._items.values()))[0] > self.max_age:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            item = self._items.get(key)
+        if item is None or self.clock() - item[0] > self.max_age:
+            return None
+        return item[1]
+
+
 class Files:
     def __init__(self, images: ImageStore, *, public_base_url: str | None = None,
                  upload_ttl_seconds: float = 48 * 3600) -> None:
         self.images = images
         self.public_base_url = public_base_url
         self.upload_ttl_seconds = upload_ttl_seconds
+        self.recent = RecentResults()
 
     def image_url(self, key: str, base_url: str) -> str:
         return self.images.signed_url(key, self.public_base_url or base_url)
 
     def image_bytes(self, key: str) -> bytes:
-        return self.images.read(key)
+        return self.recent.get(key) or self.images.read(key)
 
     @property
     def serves_files(self) -> bool:

@@ -31,24 +31,29 @@ class TaskFollower:
     def __init__(self, store: TaskStore, images: ImageStore, events: TaskEvents) -> None:
         self.store, self.images, self.bus = store, images, events
 
-    async def events(self, sub: Subscription, timeout: float) -> AsyncIterator[TaskEvent]:
+    async def events(self, sub: Subscription, timeout: float, *, read_first: bool = True) -> AsyncIterator[TaskEvent]:
         """Yield the subscription's progress events (with partial images when it wants them)
-        until the task ends; WaitTimeout past `timeout` seconds. Ends the subscription."""
+        until the task ends; WaitTimeout past `timeout` seconds. Ends the subscription. The
+        task's row at its end is left in `sub.ended` when it came without a read of the store
+        (with the end event of a worker in this process, or from the read that found it ended).
+        `read_first` False: the subscription was made before the task existed, so a worker here
+        cannot end it unseen and the store is read only after STORE_POLL_SECONDS of quiet."""
         try:
-            async for event in self._events(sub, timeout):
+            async for event in self._events(sub, timeout, read_first):
                 yield event
         finally:
             self.bus.unsubscribe(sub)
 
-    async def _events(self, sub: Subscription, timeout: float) -> AsyncIterator[TaskEvent]:
+    async def _events(self, sub: Subscription, timeout: float, read_first: bool) -> AsyncIterator[TaskEvent]:
         task_id = sub.task_id
         deadline = time.monotonic() + timeout
         shared = -1  # progress of the last partial image taken from the store
-        read_store = True
+        read_store = read_first
         while True:
-            # The store is read first and whenever no event came for STORE_POLL_SECONDS (a worker
-            # in another process), not after each event of a worker here: a 30-step engine's
-            # events cost a database read each (1.1 ms of server CPU per step, measured).
+            # The store is read first (unless `read_first` is False) and whenever no event came for
+            # STORE_POLL_SECONDS (a worker in another process), not after each event of a worker
+            # here: a 30-step engine's events cost a database read each (1.1 ms of server CPU per
+            # step, measured).
             if read_store:
                 with store_errors():
                     record = await asyncio.to_thread(self.store.get, task_id)
@@ -59,6 +64,7 @@ class TaskFollower:
                     if image is not None:
                         yield TaskEvent("progress", shared, [image])
                 if record is None or record.status.terminal:
+                    sub.ended = record
                     # Events published before the store said "ended" are still owed to the caller.
                     while not sub.queue.empty():
                         event = sub.queue.get_nowait()
@@ -79,6 +85,7 @@ class TaskFollower:
                 continue
             read_store = False
             if event.kind == "done":
+                sub.ended = event.record
                 return
             if event.kind == "failed":  # its row could not be written: the waiter hears it here
                 raise event.error or ApiError("the task failed", status=500, code="InternalError", should_retry=False)

@@ -25,7 +25,7 @@ from ..storage.base import ImageStore
 from ..tasks.events import TaskEvents
 from ..tasks.records import TaskContext, TaskRecord
 from ..thinking import Brief, Planner
-from .decoding import DECODED_SUFFIX, from_decoded_png
+from .decoding import BYTES_PER_PIXEL, DECODED_SUFFIX, from_decoded_png, release_after_decoding
 from .inputs import decode_image
 from .job import resolve_job
 from .postprocess import add_watermark, apply_palette, encode_png, png_parts
@@ -181,9 +181,11 @@ class TaskPipeline:
     """The worker's handler: one queued task through the Pipeline, its results in the image store."""
 
     def __init__(self, pipeline: Pipeline, store: ProgressStore, images: ImageStore, events: TaskEvents, *,
-                 on_phase: PhaseObserver | None = None, on_images: Callable[[int], None] | None = None) -> None:
+                 on_phase: PhaseObserver | None = None, on_images: Callable[[int], None] | None = None,
+                 on_stored: Callable[[str, bytes], None] | None = None) -> None:
         self.pipeline, self.store, self.images, self.events = pipeline, store, images, events
         self.on_phase, self.on_images = on_phase, on_images
+        self.on_stored = on_stored  # each result's key and bytes, once stored (the service keeps the newest)
 
     def __call__(self, task: TaskRecord, worker_id: str) -> str:
         if self.on_phase and task.scheduled_time is not None:
@@ -194,12 +196,20 @@ class TaskPipeline:
             raise ApiError("this task was queued by an earlier version of the server and cannot run; submit it "
                            "again", status=500, code="InternalError.Stale", should_retry=False)
         inputs, ingredients = load_inputs(self.images, list(job.inputs))
+        pixel_bytes = sum(image.width * image.height for image in inputs) * BYTES_PER_PIXEL
         ctx = TaskContext(task.id, worker_id, self.store.url)
         progress = TaskProgress.in_process(ctx, self.store, self.images, self.events,
                                            shared_wanted=task.wants_previews)
-        rendered = self.pipeline.render(job.with_images(inputs), progress, clock, task_id=task.id,
-                                        ingredients=ingredients)
+        try:
+            rendered = self.pipeline.render(job.with_images(inputs), progress, clock, task_id=task.id,
+                                            ingredients=ingredients)
+        finally:
+            del inputs  # the decoded inputs' pages go back to the system once they are freed (large ones)
+            release_after_decoding(pixel_bytes)
         keys = [self.images.put(png, prefix="results") for png in rendered.pngs]
+        if self.on_stored:
+            for key, png in zip(keys, rendered.pngs, strict=True):
+                self.on_stored(key, png)
         clock.lap("storing")
         if self.on_images:
             self.on_images(len(keys))

@@ -27,7 +27,7 @@ from ..errors import (
     UnsupportedOperation,
 )
 from ..storage import ImageStore, open_image_store
-from ..tasks.events import TaskEvent, TaskEvents
+from ..tasks.events import Subscription, TaskEvent, TaskEvents
 from ..tasks.records import QueueFull, TaskRecord
 from ..tasks.store import TaskStore
 from ..tasks.worker import Worker
@@ -104,7 +104,7 @@ class ImageService:
         if count:  # WANIMAGE_DEVICES: at least one worker per device (engines/devices.py)
             count = max(count, len(self.settings.device_list()))
         handler = TaskPipeline(self.pipeline, self.store, self.images, self.events, on_phase=self._observe_phase,
-                               on_images=self._count_images)
+                               on_images=self._count_images, on_stored=self.files.recent.add)
         for i in range(count):
             worker = Worker(
                 self.store,
@@ -185,33 +185,48 @@ class ImageService:
         """Fetch the inputs, check every remaining rule and resolve the job, store the inputs,
         queue the task. The queue limit is checked first (a full queue costs no fetch) and again,
         atomically, by the insert. Each thread hop costs a sync call about a millisecond on a busy
-        machine, so the checks share one hop, and the insert wakes the workers from its own."""
+        machine, so the checks share one hop, and the insert wakes the workers from its own; with
+        no input image to fetch, checks, job and insert share one hop."""
+        task_id = task_id or str(uuid.uuid4())
+        create = partial(self._queue, task_id, wants_previews=previews, max_pending=self.settings.max_queue,
+                         owner=tenant.key_id)
+        if not req.images:
+            try:
+                with store_errors():
+                    record = await asyncio.to_thread(self._admit_and_queue, req, origin, create)
+            except QueueFull:
+                raise self._queue_full() from None
+            return Task.of(record)
         engine = await asyncio.to_thread(self._admit, req.model)
         inputs = await self.fetcher.fetch_all(list(req.images))
-        task_id = task_id or str(uuid.uuid4())
         refs = tuple(f"input://inputs/{task_id}/{item.position}.{item.format.lower()}" for item in inputs)
         job = resolve_job(req, [item.image for item in inputs], engine.capabilities, refs)
-        if inputs:
-            await asyncio.to_thread(self._store_inputs, inputs, refs)
+        await asyncio.to_thread(self._store_inputs, inputs, refs)
         submission = Submission(origin=origin, asked=req.with_images(list(refs)).to_json(), job=job)
-        create = partial(self._queue, wants_previews=previews, max_pending=self.settings.max_queue,
-                         owner=tenant.key_id)
         try:
             with store_errors():
-                record = await asyncio.to_thread(create, task_id, req.model, submission.to_payload())
+                record = await asyncio.to_thread(create, req.model, submission.to_payload())
         except QueueFull:
-            if refs:
-                await asyncio.to_thread(self.images.delete_prefix, f"inputs/{task_id}")
+            await asyncio.to_thread(self.images.delete_prefix, f"inputs/{task_id}")
             raise self._queue_full() from None
         return Task.of(record)
 
-    def _admit(self, model: str):
+    def _admit_and_queue(self, req: GenerationRequest, origin: Origin,
+                         create: Callable[[str, str], TaskRecord]) -> TaskRecord:
+        """A request without input images, from its engine to its queued row in one thread: no
+        fetch to spare, so the queue's depth is left to the insert's own atomic check."""
+        engine = self._admit(req.model, depth_checked=False)
+        job = resolve_job(req, [], engine.capabilities, ())
+        return create(req.model, Submission(origin=origin, asked=req.to_json(), job=job).to_payload())
+
+    def _admit(self, model: str, *, depth_checked: bool = True):
         """The engine serving `model`, once the queue has room (a full queue costs no fetch), the
         model is known and available (a first use loads it) and the disk has room."""
-        with store_errors():
-            depth = self.queue_depth()
-        if depth >= self.settings.max_queue:
-            raise self._queue_full()
+        if depth_checked:
+            with store_errors():
+                depth = self.queue_depth()
+            if depth >= self.settings.max_queue:
+                raise self._queue_full()
         engine = self.engines.get(model)
         disk = self.disk_status()
         if disk["low"]:
@@ -250,9 +265,17 @@ class ImageService:
                        hung_up: Callable[[], Awaitable[bool]] | None = None) -> Task:
         """A sync call: submit, follow the task to its end and return it SUCCEEDED, or raise the
         error its caller receives. `hung_up` (asked every DISCONNECT_POLL_SECONDS) tells that the
-        client went away: the task is canceled, since nobody is left to receive its images."""
-        task = await self.submit(req, origin, tenant=tenant)
-        waiting = asyncio.ensure_future(self.wait(task.id))
+        client went away: the task is canceled, since nobody is left to receive its images.
+        The end is awaited on a subscription made before the task exists, so it cannot be
+        missed and no read of the store is needed to start following."""
+        task_id = str(uuid.uuid4())
+        sub = self.events.subscribe(task_id, progress=False)
+        try:
+            task = await self.submit(req, origin, task_id=task_id, tenant=tenant)
+        except BaseException:
+            self.events.unsubscribe(sub)
+            raise
+        waiting = asyncio.ensure_future(self._ended(sub, self.settings.sync_timeout_seconds, read_first=False))
         try:
             while True:
                 done, _ = await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS)
@@ -294,10 +317,18 @@ class ImageService:
             log.info("task %s: the client went away before the end; task %s", task_id, task.status.value)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> Task:
-        async for _ in self.follow(task_id, timeout=timeout, progress=False):
+        timeout = self.settings.sync_timeout_seconds if timeout is None else timeout
+        return await self._ended(self.events.subscribe(task_id, progress=False), timeout)
+
+    async def _ended(self, sub: Subscription, timeout: float, *, read_first: bool = True) -> Task:
+        """The task once it ended: its row as the end event of a worker here carried it, or
+        read from the store (a worker elsewhere)."""
+        async for _ in self.follower.events(sub, timeout, read_first=read_first):
             pass
-        with store_errors():
-            record = await asyncio.to_thread(self.store.get, task_id)
+        record = sub.ended
+        if record is None:
+            with store_errors():
+                record = await asyncio.to_thread(self.store.get, sub.task_id)
         assert record is not None
         return Task.of(record)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from ..errors import ApiError
+from .records import TaskRecord
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TaskEvent:
     progress: int = 0
     previews: list[Image.Image] = field(default_factory=list)
     error: ApiError | None = None  # "failed": the error a waiter answers with
+    record: TaskRecord | None = None  # "done": the row as the worker wrote it, so a waiter need not read it
 
 
 @dataclass(eq=False)
@@ -31,6 +33,7 @@ class Subscription:
     queue: asyncio.Queue[TaskEvent]
     previews: bool
     progress: bool = True  # False: only the end ("done", "failed"), as a sync request needs
+    ended: TaskRecord | None = None  # the task's row at its end, when its follower got it without a read
 
 
 class TaskEvents:
@@ -38,6 +41,7 @@ class TaskEvents:
         self._lock = threading.Lock()
         self._subs: dict[str, list[Subscription]] = defaultdict(list)
         self._canceled: set[str] = set()
+        self._listening: dict[str, int] = {}  # task id -> subscriptions that take progress events
         self.work_available = threading.Event()  # wakes idle workers on submit
 
     # ---- subscribers (asyncio side)
@@ -45,6 +49,8 @@ class TaskEvents:
         sub = Subscription(task_id, asyncio.get_running_loop(), asyncio.Queue(), previews, progress)
         with self._lock:
             self._subs[task_id].append(sub)
+            if progress:
+                self._listening[task_id] = self._listening.get(task_id, 0) + 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -52,10 +58,20 @@ class TaskEvents:
             subs = self._subs.get(sub.task_id, [])
             if sub in subs:
                 subs.remove(sub)
+                if sub.progress and self._listening.get(sub.task_id, 0) > 1:
+                    self._listening[sub.task_id] -= 1
+                elif sub.progress:
+                    self._listening.pop(sub.task_id, None)
             if not subs:
                 self._subs.pop(sub.task_id, None)
 
     # ---- publishers (worker threads)
+    def listening(self, task_id: str) -> bool:
+        """Whether a subscription takes this task's progress events. Asked at every step of an
+        engine, so without the lock: one dict lookup, atomic in CPython (a subscription made at
+        that very moment hears from the next step)."""
+        return task_id in self._listening
+
     def wants_previews(self, task_id: str) -> bool:
         with self._lock:
             return any(s.previews for s in self._subs.get(task_id, ()))

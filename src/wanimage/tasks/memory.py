@@ -126,14 +126,13 @@ class InMemoryTaskStore:
         worker_id: str,
         status: TaskStatus,
         outcome: str | None = None,
-    ) -> bool:
+    ) -> TaskRecord | None:
         with self._lock:
             task = self._held(task_id, worker_id)
             if task is None:
-                return False
+                return None
             progress = 100 if status is TaskStatus.SUCCEEDED else task.progress
-            self._set(task, status=status, end_time=self.clock(), progress=progress, outcome=outcome)
-            return True
+            return self._set(task, status=status, end_time=self.clock(), progress=progress, outcome=outcome)
 
     def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None:
         with self._lock:

@@ -36,7 +36,8 @@ class WorkerQueue(Protocol):
     """What a worker needs of the task store (TaskStore, or InMemoryTaskStore in tests)."""
 
     def claim(self, worker_id: str) -> TaskRecord | None: ...
-    def finish(self, task_id: str, worker_id: str, status: TaskStatus, outcome: str | None = None) -> bool: ...
+    def finish(self, task_id: str, worker_id: str, status: TaskStatus,
+               outcome: str | None = None) -> TaskRecord | None: ...
     def requeue(self, task_id: str, worker_id: str, max_attempts: int) -> TaskStatus | None: ...
     def register_worker(self, worker_id: str) -> None: ...
     def beat_worker(self, worker_id: str) -> None: ...
@@ -127,7 +128,7 @@ class Worker:
     def _run(self, task: TaskRecord) -> None:
         started = time.monotonic()
         status, outcome = TaskStatus.FAILED, None
-        requeued = False
+        requeued, ended = False, None
         try:
             outcome = self.handler(task, self.worker_id)
             status = TaskStatus.SUCCEEDED
@@ -145,9 +146,9 @@ class Worker:
                 status = self.store.requeue(task.id, self.worker_id, self.max_attempts) or status
                 self.events.work_available.set()
             else:
-                status = self._end(task, status, outcome)
-            if status is not TaskStatus.PENDING:
-                self.events.publish(task.id, TaskEvent("done", 100))
+                status, ended = self._end(task, status, outcome)
+            if status is not TaskStatus.PENDING:  # with the row as written: a waiter here answers from it
+                self.events.publish(task.id, TaskEvent("done", 100, record=ended))
         log.info("task %s %s in %.2fs", task.id, status.value, time.monotonic() - started)
         if self.on_finished:
             self.on_finished(task, status)
@@ -162,16 +163,18 @@ class Worker:
         return InternalError(f"generation failed: {type(exc).__name__}: {exc}", code="InternalError.Algo",
                              should_retry=False)
 
-    def _end(self, task: TaskRecord, status: TaskStatus, outcome: str | None) -> TaskStatus:
+    def _end(self, task: TaskRecord, status: TaskStatus, outcome: str | None) -> tuple[TaskStatus, TaskRecord | None]:
         """Write the task's outcome. When that write fails (a full disk, a database gone), the
         in-process waiters are told at once that the task failed, and the worker keeps trying to
         record FAILED (a smaller write) every FINISH_RETRY_INTERVAL until it can or it is
         stopped, taking no other task meanwhile: the task ends FAILED as soon as the database
-        takes writes again, and a stopped worker's row goes stale, so recovery takes the task."""
+        takes writes again, and a stopped worker's row goes stale, so recovery takes the task.
+        Returns the status and the row as written (None when it was not)."""
         try:
-            if not self.store.finish(task.id, self.worker_id, status, outcome):
+            ended = self.store.finish(task.id, self.worker_id, status, outcome)
+            if ended is None:
                 log.warning("task %s was taken from worker %s before it finished", task.id, self.worker_id)
-            return status
+            return status, ended
         except Exception as exc:
             error = storage_full("the task's outcome") if is_disk_full(exc) else InternalError(
                 f"the task's outcome could not be recorded: {type(exc).__name__}", code="InternalError.Store",
@@ -185,4 +188,4 @@ class Worker:
                 break
             except Exception as exc:
                 log.debug("task %s: outcome still not recorded (%s)", task.id, exc)
-        return TaskStatus.FAILED
+        return TaskStatus.FAILED, None

@@ -6,6 +6,8 @@ an optional key (`partial_image_index`, `revised_prompt` on events) is absent ra
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -65,6 +67,21 @@ class ImagesResponse(OpenAIResponse):
                 for v in values]
         return cls(created=created, data=data, size=result.size.replace("*", "x"),
                    usage=ImagesUsage(image_count=len(result.images)))
+
+    @classmethod
+    def b64_json(cls, record: Task, created: int, pngs: list[bytes]) -> bytes:
+        """The b64_json answer's JSON bytes: `render_json()` of the answer with a marker in each
+        `b64_json`, each marker then replaced by its PNG's base64. Base64 needs no JSON escaping,
+        so the 2.8 MB strings of a photo-like 1K image are neither decoded to `str` nor scanned
+        and copied by the serializer (about 2.5 ms of the 5 that made the body, measured). The
+        markers hold a fresh random id, so no prompt text can forge one."""
+        marker = f"b64-{uuid.uuid4().hex}-"
+        rest = cls.of(record, created, "b64_json", [f"{marker}{i}" for i in range(len(pngs))]).render_json()
+        pieces = []
+        for index, png in enumerate(pngs):
+            head, rest = rest.split(f'"{marker}{index}"'.encode(), 1)
+            pieces += [head, b'"', base64.b64encode(png), b'"']
+        return b"".join([*pieces, rest])
 
 
 class TokenDetails(OpenAIResponse):

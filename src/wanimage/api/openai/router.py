@@ -73,18 +73,18 @@ async def _run(request: Request, req: GenerationRequest, options: wire.Options, 
             headers={"Cache-Control": "no-cache"},
         )
     task = await service.generate(req, Origin.OPENAI, tenant=tenant_of(request), hung_up=request.is_disconnected)
-    body = ImagesResponse.of(task, int(time.time()), options.response_format, await _images(request, task, options))
-    return Response(body.render_json(), media_type="application/json")
-
-
-async def _images(request: Request, record: Task, options: wire.Options) -> list[str]:
-    """Per image its signed URL, or its base64 for `b64_json`."""
-    assert record.result is not None
+    assert task.result is not None
     if options.response_format == "b64_json":
-        service = service_of(request)
-        return [_b64(await asyncio.to_thread(service.files.image_bytes, k)) for k in record.result.images]
-    sign = url_for(request)
-    return [sign(k) for k in record.result.images]
+        body = ImagesResponse.b64_json(task, int(time.time()), await _pngs(service, task.result.images))
+    else:
+        sign = url_for(request)
+        body = ImagesResponse.of(task, int(time.time()), "url", [sign(k) for k in task.result.images]).render_json()
+    return Response(body, media_type="application/json")
+
+
+async def _pngs(service: ImageService, keys: list[str]) -> list[bytes]:
+    """The result files: from memory when a worker here just made them (no thread hop), else read."""
+    return [service.files.recent.get(k) or await asyncio.to_thread(service.files.image_bytes, k) for k in keys]
 
 
 def _sse(data: dict, event: str | None = None) -> bytes:
@@ -114,7 +114,8 @@ async def _events(
         assert final.result is not None
         size = final.result.size.replace("*", "x")
         for key in final.result.images:
-            b64 = _b64(await asyncio.to_thread(service.files.image_bytes, key))
+            (png,) = await _pngs(service, [key])
+            b64 = _b64(png)
             event = StreamEvent.completed(kind, b64, created=created, size=size, revised_prompt=final.result.revised_prompt)
             yield _sse(event.render())
     except ApiError as exc:
