@@ -287,6 +287,7 @@ class ImageService:
                                    status=499, code="Canceled")
         finally:
             waiting.cancel()
+            self.events.unsubscribe(sub)  # the follower does it too, unless canceled before it ran
 
     @staticmethod
     def succeeded(task: Task | None) -> Task:
