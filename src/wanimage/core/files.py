@@ -45,8 +45,9 @@ class RecentResults:
             return
         with self._lock:
             now = self.clock()
+            _, replaced = self._items.pop(key, (0.0, b""))  # a key stored again is counted once
             self._items[key] = (now, data)
-            self._bytes += len(data)
+            self._bytes += len(data) - len(replaced)
             while self._bytes > self.max_bytes or now - next(iter(self._items.values()))[0] > self.max_age:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= len(dropped)
