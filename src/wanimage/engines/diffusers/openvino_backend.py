@@ -19,6 +19,7 @@ to int8 with NNCF (`nncf.compress_weights`, weight-only INT8_ASYM: per output ch
 scale and a uint8 zero point, as optimum-intel's 8-bit export does; the MatMuls and embeddings, not
 the convolutions: UNCOMPRESSED) before it is saved; that IR
 lives in `<component>.int8-<key>/`, so a float16 IR is never read for int8 nor the other way. The
+UNet's MatMuls at its two highest resolutions stay float16 as well (FLOAT16_LEVELS: compute-bound there). The
 wrappers take and give float32 tensors; OpenVINO computes in its inference precision (`dtype`:
 "auto" is OpenVINO's own choice, bfloat16 on CPUs that have it).
 
@@ -64,7 +65,13 @@ COMPRESSIONS = {"int8": "INT8_ASYM"}  # quantize kind -> nncf.CompressWeightsMod
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
 # while it keeps MatMul weights in uint8. Part of the cache key.
 UNCOMPRESSED = ("Convolution", "GroupConvolution")
-COMPRESSOR = 2  # bump when compress() changes: int8 IR made by an older one is rebuilt
+# The UNet's MatMuls at its two highest resolutions stay float16 too: there a MatMul runs over
+# 4096 or 1024 tokens (512x512) and is compute-bound, so int8 weights cost time to unpack (per-layer
+# profile of sd-turbo's UNet: 69 of the 88 ms int8 added) and save little memory (their weights are
+# 61M of the UNet's 300M MatMul parameters). Measured on sd-turbo, the IRs alternating in one process,
+# 16 rounds: 0.958x the all-int8 UNet's CPU time, +67 MB of IR. Part of the cache key.
+FLOAT16_LEVELS = 2
+COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is rebuilt
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -326,6 +333,7 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None)
         return _TRACED[module][quantize]
     module = module.float().eval()  # float32 weights: the fp16 files convert exactly (IR stores float16)
     graphs = _graphs(name, module)
+    keep = float16_scopes(name, module)
     owner = module if folder is None else None  # in memory: the cache's key
     del module  # to files: the float32 weights go once their graph is float16 (when the caller kept no reference)
     models = {}
@@ -336,7 +344,7 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None)
             graph, example = graphs.pop(stem)
             model = ov.convert_model(graph, example_input=example)
             del graph
-            models[stem] = compress(model, quantize) if folder is None else compress(float16(model), quantize)
+            models[stem] = compress(model, quantize, keep) if folder is None else compress(float16(model), quantize, keep)
             del model
     if folder is not None:
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -369,10 +377,25 @@ def float16(model):
     return model
 
 
-def compress(model, quantize: str | None):
+def float16_scopes(name: str, module) -> list[str]:
+    """Node-name patterns (regular expressions) of the layers `compress` leaves float16 beyond
+    UNCOMPRESSED: a UNet's down and up blocks at its FLOAT16_LEVELS highest resolutions, never its
+    lowest (the traced graph names its nodes after the torch modules, e.g.
+    `__module.unet.down_blocks.0.attentions...`)."""
+    if name != "unet":
+        return []
+    levels = len(module.config.block_out_channels)
+    kept = range(min(FLOAT16_LEVELS, levels - 1))
+    if not kept:
+        return []
+    blocks = [f"down_blocks\\.{i}" for i in kept] + [f"up_blocks\\.{levels - 1 - i}" for i in kept]
+    return [f".*\\.({'|'.join(blocks)})\\..*"]
+
+
+def compress(model, quantize: str | None, keep: list[str] | tuple[str, ...] = ()):
     """The model with its MatMul and embedding (Gather) weights compressed in place by NNCF,
     weight-only: activations stay in the inference precision; convolutions stay float16
-    (UNCOMPRESSED). None: the model as it is."""
+    (UNCOMPRESSED), and the layers whose names match a `keep` pattern. None: the model as it is."""
     if quantize is None:
         return model
     import nncf
@@ -381,7 +404,8 @@ def compress(model, quantize: str | None):
     # skips a model NNCF has compressed): else the convolutions' weights are stored in float32
     float16(model)
     return nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, COMPRESSIONS[quantize]),
-                                 ignored_scope=nncf.IgnoredScope(types=list(UNCOMPRESSED), validate=False))
+                                 ignored_scope=nncf.IgnoredScope(types=list(UNCOMPRESSED), patterns=list(keep),
+                                                                 validate=False))
 
 
 def cache_folder(root: Path | None, name: str, files: Path | None, variant: str | None,
@@ -399,7 +423,7 @@ def cache_folder(root: Path | None, name: str, files: Path | None, variant: str 
     if quantize is not None:
         from importlib.metadata import version
 
-        tools += [quantize, version("nncf"), UNCOMPRESSED, COMPRESSOR]
+        tools += [quantize, version("nncf"), UNCOMPRESSED, FLOAT16_LEVELS, COMPRESSOR]
     blob = json.dumps([*tools, name, variant, stats]).encode()
     stem = name if quantize is None else f"{name}.{quantize}"
     return root / CACHE / f"{stem}-{hashlib.sha1(blob).hexdigest()[:16]}"
