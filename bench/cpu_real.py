@@ -155,6 +155,18 @@ def table(rows: list[Row], repeats: int = 3, interleaved: bool = False) -> str:
     return "\n".join(lines)
 
 
+def sdxs_line(rows: list[Row], interleaved: bool) -> str:
+    """Issue 24's mark for the SDXS preset: its CPU time over sd-turbo's (paired per round when
+    interleaved, else by medians); empty when either path did not run."""
+    by_path = {r.path: r for r in rows if r.cpus and not r.error}
+    sdxs, turbo = by_path.get("wanimage-sdxs"), by_path.get("wanimage")
+    if sdxs is None or turbo is None:
+        return ""
+    pair = paired(sdxs, turbo) if interleaved else None
+    return (f"sdxs-512 / sd-turbo through the server: {sdxs.cpu / turbo.cpu:.2f}x by medians"
+            + (f", {pair:.2f}x paired per round" if pair is not None else ""))
+
+
 # ------------------------------------------------------------------------ weights, built in code
 
 
@@ -168,20 +180,12 @@ def taesd_model():
 
 
 def sdxs_pipeline():
-    """SDXS-512's shape: SD 2.1's text encoder, a UNet with three levels and one block per level,
-    and a tiny decoder. An estimate from the SDXS paper's description (its config.json could not be
-    read here): this UNet has 416M parameters where the published float32 file (1.31 GB) holds
-    about 328M, so its time is an upper bound."""
-    import torch
-    from diffusers import UNet2DConditionModel
-
+    """SDXS-512's shape: SD 2.1's text encoder, the block-pruned UNet of sd_turbo_cpu.sdxs_unet (an
+    estimate: its config.json could not be read here) and a tiny decoder."""
     pipe = sd_turbo_pipeline()
-    torch.manual_seed(1)
-    pipe.unet = UNet2DConditionModel(
-        sample_size=64, in_channels=4, out_channels=4, layers_per_block=1, cross_attention_dim=1024,
-        block_out_channels=(320, 640, 1280), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")).eval()
+    from sd_turbo_cpu import sdxs_unet
+
+    pipe.unet = sdxs_unet()
     pipe.vae = taesd_model()
     return pipe
 
@@ -767,6 +771,7 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} CPUs, {args.size}x{args.size}, 1 step; "
           f"load average (1 min) as each path ended: {', '.join(f'{x:.1f}' for x in loads)}")
     print(table(rows, args.repeats, args.interleave))
+    print(sdxs_line(rows, args.interleave))
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1))
 

@@ -82,8 +82,10 @@ def taesd_model():
 
 
 def sdxs_unet():
-    """SDXS-512's UNet as the SDXS paper describes it (three levels, one block per level, about a
-    third of SD 2.1's), not its published config.json, which could not be read here: an estimate."""
+    """SDXS-512's UNet as its paper describes it: SD 2.1's, block-pruned as BK-SDM-Tiny is (three
+    levels, one block per level, no middle block): 318.7M parameters, against the paper's 0.32B and
+    the published float32 file's ~328M (1.31 GB). Its config.json could not be read here: an
+    estimate. (Until 6 December 2026 this kept the middle block: 416M, an upper bound.)"""
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(2)
@@ -91,7 +93,7 @@ def sdxs_unet():
         sample_size=64, in_channels=4, out_channels=4, layers_per_block=1, cross_attention_dim=1024,
         block_out_channels=(320, 640, 1280), attention_head_dim=(5, 10, 20), use_linear_projection=True,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")).eval()
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), mid_block_type=None).eval()
 
 
 def params(module) -> float:
