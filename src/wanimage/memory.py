@@ -39,3 +39,34 @@ def madvise():
     if fn is not None:
         fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
     return fn
+
+
+MADV_DONTNEED = 4
+
+
+def drop_clean_file_pages(path: str | os.PathLike) -> bool:
+    """Drop from this process the resident pages of its memory mappings of the file at `path`,
+    when none of them was ever written (smaps: no Anonymous pages, the copies a write makes in a
+    private mapping; Private_Dirty also counts a freshly written file's page cache), so dropping loses nothing:
+    a page read again faults back in from the file, unchanged. For weights a library mapped
+    copy-on-write (safetensors) and the process no longer reads, or reads only as they are on disk.
+    False (nothing dropped) where a page was written, or off Linux."""
+    advise, target = madvise(), os.path.realpath(path)
+    if advise is None:
+        return False
+    ranges, dirty, current = [], 0, None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split(maxsplit=5)
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):  # a mapping's first line
+                current = head[0] if len(head) == 6 and head[5].strip() == target else None
+                if current:
+                    lo, hi = (int(x, 16) for x in current.split("-"))
+                    ranges.append((lo, hi - lo))
+            elif current and head[0] == "Anonymous:":
+                dirty += int(head[1])
+    if not ranges or dirty:
+        return False
+    for start, length in ranges:
+        advise(start, length, MADV_DONTNEED)
+    return True

@@ -6,11 +6,14 @@ the revised prompt says what the model was given. Bilingual families get the pro
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from tests.support.mapped import resident_kb
 from tests.support.tiny_marian import tiny_marian
 from wanimage.core.job import make_job
 from wanimage.core.pipeline import Pipeline
@@ -107,6 +110,20 @@ def test_the_tiny_marian_model_translates_to_target_vocabulary_deterministically
     first = translate("一只猫坐在窗台上")
     assert first and first != "一只猫坐在窗台上"  # random weights: some text of its vocabulary
     assert translate("一只猫坐在窗台上") == first  # greedy: the same prompt, the same words
+
+
+def test_the_translator_runs_int8_linear_layers_and_keeps_no_weight_page_mapped(marian):
+    """int8_linears: every Linear layer dynamic int8, every other tensor copied off the float32
+    file's mapping and the mapping's pages dropped: what a server holds after a Chinese prompt."""
+    import torch
+
+    translate = MarianTranslator(marian)
+    english = translate("一只猫坐在窗台上")
+    kinds = {type(module) for module in translate._model.modules()}
+    assert torch.nn.Linear not in kinds and torch.ao.nn.quantized.dynamic.Linear in kinds
+    if sys.platform.startswith("linux"):
+        assert resident_kb(Path(marian) / "model.safetensors") == 0
+    assert translate("一只猫坐在窗台上") == english
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl"])
