@@ -154,10 +154,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "cpu", 2_940_000_000, "measured: peak RSS of the whole server process through a 768*768 request (drawn "
         "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull`, int8 MatMul "
         "weights below the UNet's two highest resolutions, TAESD (on torch, without openvino: 3.1 GB)",
-        "2.3 CPU core-seconds per image at 1 step through the server, 1.4 s wall on 2 cores (OpenVINO, int8 "
+        "1.8 CPU core-seconds per image at 1 step through the server, 1.0 s wall on 2 cores (OpenVINO, int8 "
         "MatMul weights below the UNet's two highest resolutions, TAESD), beside FastSD CPU's OpenVINO + TAESD "
-        "at 2.1 in the same interleaved run: 1.02x its time paired per round; an Intel Xeon with AMX, random "
-        "weights of its architecture", "bench/cpu_real.py --repeats 21 --interleave --paths wanimage "
+        "at 1.9 in the same interleaved run: 0.98x its time paired per round (1.04x in a second run); an Intel "
+        "Xeon with AMX, random weights of its architecture", "bench/cpu_real.py --repeats 21 --interleave --paths wanimage "
         "wanimage-sdxs ov-taesd ov-int8-taesd (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
         "TAESD decodes (vae = \"full\" keeps the SD VAE)",
@@ -169,9 +169,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino"},
         {},
         "cpu", 2_300_000_000, "measured: peak RSS of the whole server process through a 768*768 request (drawn "
-        "at 512x512): OpenVINO, float16 weights", "1.0 CPU core-seconds per image at 1 step through the server, "
-        "0.64 s wall on 2 cores (OpenVINO), 0.49x sd-turbo's time paired per round in the same interleaved run "
-        "(0.45x by medians); random weights and a UNet of the SDXS paper's block-pruned shape (318.7M "
+        "at 512x512): OpenVINO, float16 weights", "0.9 CPU core-seconds per image at 1 step through the server, "
+        "0.54 s wall on 2 cores (OpenVINO), 0.48x sd-turbo's time paired per round in the same interleaved run "
+        "(0.45x in a second run); random weights and a UNet of the SDXS paper's block-pruned shape (318.7M "
         "parameters where the paper gives 0.32B; its published config.json not read here: an estimate)",
         "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
         "(docs/diffusers.md)",
