@@ -72,10 +72,13 @@ def test_the_pipelines_modules_run_in_openvino_and_are_shared_by_every_role(ov_e
     for role in ("edit", "inpaint", "refine"):  # from_pipe: one converted copy for all four roles
         other = ov_engine.pipeline(role)
         assert other.unet is pipe.unet and other.text_encoder is pipe.text_encoder and other.vae is pipe.vae
+    assert not ovb.flushes_denormals()
     ov_engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)  # compiled at their first call
     for module in (pipe.unet, pipe.text_encoder, pipe.vae.decoder):  # latency settings, denormals flushed
         assert module.compiled.get_property("PERFORMANCE_HINT") == "LATENCY"
         assert module.compiled.get_property("CPU_DENORMALS_OPTIMIZATION") is True
+    # ... in the plugin's threads only: the caller's thread computes as before (IEEE denormals)
+    assert not ovb.flushes_denormals()
 
 
 def test_text_to_image_same_seed_same_pixels_and_close_to_torch(ov_engine, torch_engine):

@@ -76,6 +76,30 @@ COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+# ------------------------------------------------------------------------ the calling thread's float mode
+
+def flushes_denormals() -> bool:
+    """Whether this thread flushes denormal float32 results to zero (the CPU's FTZ flag)."""
+    tiny = np.finfo(np.float32).tiny
+    return bool(np.float32(tiny) / np.float32(2) == 0)
+
+
+@contextlib.contextmanager
+def denormals_flushed():
+    """FTZ/DAZ on in this thread while the block runs, its previous mode back after.
+
+    CPU_DENORMALS_OPTIMIZATION sets the flags in the thread that compiles, and the plugin's workers
+    take them from the thread that calls infer; set by the plugin alone they stayed on in that
+    thread (and the threads it starts) for the rest of the process, changing every later numpy and
+    torch result there (hypothesis refuses to run in such a process: the e2e fuzz test failed)."""
+    before = flushes_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
 # ------------------------------------------------------------------------ the IR's weight pages
 
 
@@ -234,7 +258,7 @@ class OVModule(torch.nn.Module):
 
     def run(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
         arrays = [np.ascontiguousarray(x.detach().cpu().numpy()) for x in inputs]
-        with self.lock:
+        with self.lock, denormals_flushed():
             shapes = self.shapes.plan(tuple(a.shape for a in arrays))
             if shapes is not None:
                 self.compile_for(shapes)
@@ -444,7 +468,8 @@ class OpenVinoBackend:
             self.quantize.setdefault("unet", self.quantize.pop("transformer"))
         # denormal floats flushed to zero (FTZ/DAZ) in the plugin's threads: sd-turbo's UNet 0.95 of
         # the CPU time with the same outputs (the IRs alternating in one process, 20 rounds, against
-        # 0.986 for a second copy of the default: docs/diffusers.md "OpenVINO backend")
+        # 0.986 for a second copy of the default: docs/diffusers.md "OpenVINO backend"); the
+        # calling thread's own mode is kept (OVModule.run: denormals_flushed)
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "CPU_DENORMALS_OPTIMIZATION": "YES"}
         if dtype_name and dtype_name != "auto":
             self.config["INFERENCE_PRECISION_HINT"] = PRECISIONS[dtype_name]
