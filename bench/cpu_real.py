@@ -50,9 +50,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "a red apple on a table"
+PROMPT_ZH = "桌子上的一个红苹果"  # --chinese: the wanimage paths' prompt (translated by the preset's MarianMT)
 SD_TURBO = "stabilityai/sd-turbo"
 TAESD = "madebyollin/taesd"
 SDXS = "IDKiro/sdxs-512-0.9"
+ZH_EN = "Helsinki-NLP/opus-mt-zh-en"
 READY, DONE = "CPU_REAL_READY", "CPU_REAL_DONE "  # a child's protocol lines (serve_images)
 
 
@@ -197,6 +199,16 @@ def sd_turbo_pipeline():
     return build()
 
 
+def translator_folder(folder: Path, variant: str | None) -> None:
+    """opus-mt-zh-en's shape with random weights (the tests' tokenizer, its vocabulary padded to the
+    model's 65001 pieces): what a Chinese prompt loads, at its real size."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.tiny_marian import tiny_marian
+
+    tiny_marian(folder, full_size=True)
+    shutil.rmtree(folder.parent / (folder.name + ".raw"))
+
+
 def save_pulled(models: Path, repo: str, save, variant: str | None) -> Path:
     """A folder as `wanimage pull` leaves it: the files, then the manifest."""
     import torch
@@ -229,10 +241,10 @@ def build_models(work: Path, repos: list[str]) -> None:
                                                         ).save_pretrained(folder, variant=variant)
 
     builders = {SD_TURBO: lambda: saver(sd_turbo_pipeline()), TAESD: lambda: saver(taesd_model()),
-                SDXS: lambda: saver(sdxs_pipeline())}
+                SDXS: lambda: saver(sdxs_pipeline()), ZH_EN: lambda: translator_folder}
     for repo in dict.fromkeys([SD_TURBO, TAESD, *repos]):
         if repo not in builders:
-            print(f"  {repo}: no builder here (a translator or another preset's); not built", flush=True)
+            print(f"  {repo}: no builder here (another preset's); not built", flush=True)
             continue
         variant = REPOS[repo].variant if repo in REPOS else ("fp16" if repo == SD_TURBO else None)
         started = time.monotonic()
@@ -547,11 +559,11 @@ def tail(log: Path) -> str:
 # ------------------------------------------------------------------------------------ the server
 
 
-def dashscope_call(base: str, size: str, seed: int):
+def dashscope_call(base: str, size: str, seed: int, prompt: str = PROMPT):
     import httpx
 
     body = {"model": "wan2.7-image",
-            "input": {"messages": [{"role": "user", "content": [{"text": PROMPT}]}]},
+            "input": {"messages": [{"role": "user", "content": [{"text": prompt}]}]},
             "parameters": {"size": size, "seed": seed, "n": 1, "thinking_mode": False, "watermark": False}}
     return httpx.post(base + "/api/v1/services/aigc/multimodal-generation/generation", json=body, timeout=900)
 
@@ -622,7 +634,7 @@ class ServerPath:
     def request(self, seed: int) -> bytes:
         import httpx
 
-        answer = dashscope_call(self.base, self.size, seed)
+        answer = dashscope_call(self.base, self.size, seed, PROMPT_ZH if self.args.chinese else PROMPT)
         answer.raise_for_status()
         url = answer.json()["output"]["choices"][0]["message"]["content"][0]["image"]
         image = httpx.get(url, timeout=60)
@@ -718,6 +730,8 @@ def main() -> None:
     parser.add_argument("--interleave", action="store_true",
                         help="start every path first, then one image of each in turn (all resident at once: mind the RAM)")
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--chinese", action="store_true",
+                        help="the wanimage paths ask in Chinese (the preset's translator loads); the peers in English")
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--src", default=str(SRC), help="the wanimage sources to serve (another checkout's src/)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -112,15 +112,20 @@ def test_the_tiny_marian_model_translates_to_target_vocabulary_deterministically
     assert translate("一只猫坐在窗台上") == first  # greedy: the same prompt, the same words
 
 
-def test_the_translator_runs_int8_linear_layers_and_keeps_no_weight_page_mapped(marian):
-    """int8_linears: every Linear layer dynamic int8, every other tensor copied off the float32
-    file's mapping and the mapping's pages dropped: what a server holds after a Chinese prompt."""
+def test_the_translator_runs_int8_weights_and_keeps_no_weight_page_mapped(marian):
+    """int8_weights: every Linear layer dynamic int8, the token embedding in 8-bit rows (one module
+    where three shared the weight), every other tensor copied off the float32 file's mapping and
+    the mapping's pages dropped: what a server holds after a Chinese prompt."""
     import torch
 
     translate = MarianTranslator(marian)
     english = translate("一只猫坐在窗台上")
-    kinds = {type(module) for module in translate._model.modules()}
+    model = translate._model
+    kinds = {type(module) for module in model.modules()}
     assert torch.nn.Linear not in kinds and torch.ao.nn.quantized.dynamic.Linear in kinds
+    assert torch.nn.Embedding not in kinds
+    tokens = model.get_encoder().embed_tokens
+    assert isinstance(tokens, torch.ao.nn.quantized.Embedding) and model.get_decoder().embed_tokens is tokens
     if sys.platform.startswith("linux"):
         assert resident_kb(Path(marian) / "model.safetensors") == 0
     assert translate("一只猫坐在窗台上") == english

@@ -14,6 +14,7 @@ import gc
 import logging
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,14 +67,16 @@ def llm_translation(llm: LlmEndpoint, text: str) -> str:
     return english
 
 
-def int8_linears(model, folder: Path):
+def int8_weights(model, folder: Path):
     """`model` with its Linear layers in int8 (torch's dynamic quantization: int8 weights, each
-    call's activations quantized as it runs, as CTranslate2 runs OPUS-MT models by default) and
-    nothing left reading the weight file's memory mapping, whose pages are then dropped. opus-mt-zh-en's
-    shape with random weights, 40 tokens from a 20-token prompt: 0.57-0.62 CPU seconds against
-    1.05-1.32 in float32; +0.24 GB resident after translating (+0.30 at the load's peak) against
-    +0.33 (docs/diffusers.md "CPU side by side"). Quantized layer by layer, the mapped pages dropped
-    after each, so the float32 file is never resident whole beside the int8 copies."""
+    call's activations quantized as it runs, as CTranslate2 runs OPUS-MT models by default), its
+    token embedding in 8-bit rows (a scale and zero point per row: one module for the three places
+    that share the weight), and nothing left reading the weight file's memory mapping, whose pages
+    are then dropped. opus-mt-zh-en's shape with random weights, 40 tokens from a 20-token prompt:
+    0.57-0.62 CPU seconds against 1.05-1.32 in float32; about +0.14 GB resident after translating
+    against +0.24 with a float32 embedding and +0.33 all float32 (docs/diffusers.md "CPU side by
+    side"). Quantized layer by layer, the mapped pages dropped after each, so the float32 file is
+    never resident whole beside the int8 copies."""
     import torch
 
     files = list(folder.glob("*.safetensors"))
@@ -82,8 +85,11 @@ def int8_linears(model, folder: Path):
         for path in files:
             drop_clean_file_pages(path)
 
-    # every tensor but the Linear weights (quantized below) copied off the mapping first: embeddings,
-    # norms and the Linear biases, which the int8 layers keep as they are
+    with warnings.catch_warnings():  # torch's notice that quantized tensors move to torchao (torch 2.13 has them)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor, torch.quantize_per_channel")
+        int8_embeddings(model)
+    # every other tensor but the Linear weights (quantized below) copied off the mapping first:
+    # norms, positions and the Linear biases, which the int8 layers keep as they are
     kept: dict[int, torch.Tensor] = {}
     for module in model.modules():
         own = [module.bias] if isinstance(module, torch.nn.Linear) else [*module.parameters(recurse=False),
@@ -101,9 +107,28 @@ def int8_linears(model, folder: Path):
     return model
 
 
+def int8_embeddings(model) -> None:
+    """Every plain nn.Embedding in `model` replaced by torch's 8-bit one (rows quantized with their
+    own scale and zero point), built once per weight: Marian's shared, encoder and decoder token
+    embeddings are one weight (65001 x 512: 133 MB in float32, 34 MB so). Subclasses (Marian's
+    sinusoidal positions) stay as they are."""
+    import torch
+    from torch.ao.nn.quantized import Embedding as Int8Embedding
+
+    made: dict[int, torch.nn.Module] = {}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is not torch.nn.Embedding:
+                continue
+            if id(child.weight) not in made:
+                child.qconfig = torch.ao.quantization.float_qparams_weight_only_qconfig
+                made[id(child.weight)] = Int8Embedding.from_float(child)
+            setattr(parent, name, made[id(child.weight)])
+
+
 class MarianTranslator:
     """A MarianMT zh->en checkpoint (a transformers folder), loaded on first use, on the CPU with
-    int8 Linear layers (int8_linears: about 0.2 GB; a prompt takes well under a second), greedy so
+    int8 Linear layers and embedding (int8_weights: about 0.15 GB; a prompt takes well under a second), greedy so
     the same prompt translates the same way."""
 
     def __init__(self, path: str) -> None:
@@ -118,7 +143,7 @@ class MarianTranslator:
 
                 folder = Path(self.path).expanduser()
                 self._tokenizer = MarianTokenizer.from_pretrained(folder)
-                self._model = int8_linears(MarianMTModel.from_pretrained(folder).eval(), folder)
+                self._model = int8_weights(MarianMTModel.from_pretrained(folder).eval(), folder)
         return self._tokenizer, self._model
 
     def __call__(self, text: str) -> str:
