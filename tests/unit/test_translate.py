@@ -112,6 +112,16 @@ def test_the_tiny_marian_model_translates_to_target_vocabulary_deterministically
     assert translate("一只猫坐在窗台上") == first  # greedy: the same prompt, the same words
 
 
+def test_room_is_made_once_before_the_translator_loads(marian):
+    """The engine's pipelines hand back their work buffers before the Marian model loads (the
+    process's peak is not the two together), once: later prompts find it loaded."""
+    made: list[bool] = []
+    translate = MarianTranslator(marian, before_load=lambda: made.append(translate._model is None))
+    translate("一只猫坐在窗台上")
+    translate("一个红苹果")
+    assert made == [True]
+
+
 def test_the_translator_runs_int8_weights_and_keeps_no_weight_page_mapped(marian):
     """int8_weights: every Linear layer dynamic int8, the token embedding in 8-bit rows (one module
     where three shared the weight), every other tensor copied off the float32 file's mapping and
@@ -135,8 +145,13 @@ def test_the_translator_runs_int8_weights_and_keeps_no_weight_page_mapped(marian
 def test_clip_engine_draws_the_marian_translation_and_reports_it(family, marian, monkeypatch):
     eng = engine(family, translator=marian)
     seen = spy_prompts(eng, monkeypatch)
+    assert eng.translator.marian.before_load == eng.pool.release_buffers
+    released: list[bool] = []
+    monkeypatch.setattr(eng.pool, "release_buffers", lambda: released.append(eng.translator.marian._model is None))
+    eng.translator.marian.before_load = eng.pool.release_buffers  # the spy in the hook's place
     registry = EngineRegistry({"wan2.7-image": lambda: eng})
     rendered = Pipeline(registry).render(job("一只猫坐在窗台上"), no_progress)
+    assert released == [True]  # the pipelines made room before the Marian model loaded
     english = MarianTranslator(marian)("一只猫坐在窗台上")
     assert seen == [english] and rendered.revised_prompt == english  # what CLIP read is what the API says
     assert eng.prepare(eng.prepare(job("一只猫坐在窗台上"))).prompts == (english,)  # a translation stays as it is

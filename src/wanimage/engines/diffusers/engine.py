@@ -74,8 +74,10 @@ class DiffusersEngine(Engine):
                  llm: LlmEndpoint | None = None):
         self.model, self.cfg, self.family, self.preset = model, cfg, family, preset
         # CLIP reads English only: Chinese prompts are translated first (translate.py)
-        self.translator = None if reads_chinese(family.name) else PromptTranslator(llm, cfg.translator)
         self.pool = pool or PipelinePool()
+        # its model loads at the first Chinese prompt, once the pipelines' work buffers are handed back
+        self.translator = None if reads_chinese(family.name) else PromptTranslator(
+            llm, cfg.translator, before_load=self.pool.release_buffers)
         self.device = cfg.device or device
         self.dtype = resolve_dtype(cfg.dtype, self.device)
         # FP8 / flash attention on a CPU refused here; `devices`: a context-parallel model's ranks (ranks.py)

@@ -264,11 +264,15 @@ class OVModule(torch.nn.Module):
                 self.compile_for(shapes)
             with self.pages.dropping():
                 result = self.request.infer(arrays)
-            outputs = [torch.from_numpy(np.array(result[out])) for out in self.compiled.outputs]
-            # the plugin's activation buffers handed back between calls: sd-turbo's server sits
-            # 146 MB lower, so a Chinese prompt's translator loads under 3 GB; 1.5-2.5 ms a call
-            self.compiled.release_memory()
-            return outputs
+            return [torch.from_numpy(np.array(result[out])) for out in self.compiled.outputs]
+
+    def release_buffers(self) -> None:
+        """Hand back the work buffers the compiled model keeps between calls (146 MB for sd-turbo
+        at 512x512, all modules); its next call allocates them again. Not after every call: faulting
+        them in again cost 12 % of an image's CPU time (docs/diffusers.md "OpenVINO backend")."""
+        with self.lock:
+            if self.compiled is not None:
+                self.compiled.release_memory()
 
 
 class OVUNet(OVModule):

@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,14 +141,17 @@ class MarianTranslator:
     int8 Linear layers and embedding (int8_weights: about 0.15 GB; a prompt takes well under a second), greedy so
     the same prompt translates the same way."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, before_load: Callable[[], None] | None = None) -> None:
         self.path = path
+        self.before_load = before_load  # makes room: the engine's pipelines hand back their work buffers
         self._model = self._tokenizer = None
         self._lock = threading.Lock()
 
     def _load(self):
         with self._lock:
             if self._model is None:
+                if self.before_load is not None:
+                    self.before_load()
                 from transformers import MarianMTModel, MarianTokenizer
 
                 folder = Path(self.path).expanduser()
@@ -169,9 +173,10 @@ class PromptTranslator:
     """Chinese -> English for one engine: the LLM first, the Marian model when the LLM fails or is
     not configured. None from `english` when nothing can translate (the prompt goes as written)."""
 
-    def __init__(self, llm: LlmEndpoint | None, marian_path: str | None) -> None:
+    def __init__(self, llm: LlmEndpoint | None, marian_path: str | None,
+                 before_load: Callable[[], None] | None = None) -> None:
         self.llm = llm
-        self.marian = MarianTranslator(marian_path) if marian_path else None
+        self.marian = MarianTranslator(marian_path, before_load) if marian_path else None
         self._seen: dict[str, str] = {}  # a set's shared context and retries translate once
 
     @property
