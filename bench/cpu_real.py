@@ -24,7 +24,8 @@ Speed and memory do not depend on the weight values, so these are the models' co
 the images are noise. Nothing is downloaded. Every path runs in a process of its own: the server
 (and the diffusers paths) with this venv's Python, the peers with `.venv-peers` (`make peers`),
 so they never import into the server's venv. Per image: wall seconds and CPU core-seconds (the
-child's rusage, every thread); per path: the child's peak RSS (ru_maxrss from wait4). The table
+child's rusage, every thread); per path: the child's peak RSS (ru_maxrss from wait4; for a server,
+its VmHWM just before it is stopped: the peak while serving, its shutdown left out). The table
 gives each path's CPU core-seconds over the fastest peer's (every path that is not wanimage).
 
     make peers
@@ -101,6 +102,7 @@ class Row:
     walls: list[float] = field(default_factory=list)  # seconds per image
     cpus: list[float] = field(default_factory=list)  # CPU core-seconds per image
     peak_rss: int = 0  # bytes
+    exit_rss: int = 0  # bytes, server paths: wait4's figure, which also counts the process's shutdown
     note: str = ""
     error: str = ""
 
@@ -655,15 +657,29 @@ class ServerPath:
             self.row.note = ", ".join(filter(None, [self.row.note, f"image {drawn[0]}x{drawn[1]}"]))
 
     def stop(self) -> None:
+        """The server's peak while it served (VmHWM read before it is stopped; its shutdown, freeing
+        the engines, added up to 0.14 GB in some runs and none in others), then stopped."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            self.row.peak_rss = serving_peak(self.proc.pid)
             self.proc.send_signal(signal.SIGINT)
         try:
             _, _, usage = os.wait4(self.proc.pid, 0)
-            self.row.peak_rss = usage.ru_maxrss * 1024
+            self.row.exit_rss = usage.ru_maxrss * 1024
         except ChildProcessError:  # already reaped by poll(): it failed, no figure to give
             pass
+
+
+def serving_peak(pid: int) -> int:
+    """Bytes: the process's peak resident set so far (VmHWM), 0 where /proc cannot say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def run_paths(runners: list, repeats: int, interleave: bool, loads: list[float]) -> None:
@@ -685,7 +701,8 @@ def run_paths(runners: list, repeats: int, interleave: bool, loads: list[float])
     def report(runner) -> None:
         row = runner.row
         loads.append(os.getloadavg()[0])
-        print(f"  {row.path}: {row.error or f'wall {row.wall:.2f} s, CPU {row.cpu:.1f} core-s, peak RSS {row.peak_rss / 1e9:.1f} GB'}"
+        exit_rss = f" (to its exit: {row.exit_rss / 1e9:.2f})" if row.exit_rss else ""
+        print(f"  {row.path}: {row.error or f'wall {row.wall:.2f} s, CPU {row.cpu:.1f} core-s, peak RSS {row.peak_rss / 1e9:.2f} GB{exit_rss}'}"
               f"; load {loads[-1]:.1f}", flush=True)
 
     groups = [runners] if interleave else [[r] for r in runners]
