@@ -424,6 +424,36 @@ def _idat_chunks(source: np.ndarray, rows: RowsFn | None, level: int, digest) ->
             crc = isal_zlib.crc32(piece, crc)
         return body, crc, isal_zlib.adler32(data), len(data)
 
+    pieces: list = [None] * count  # per slice, its IDAT chunk's pieces, once hashed
+    hashing = threading.Lock()
+    state = {"next": 0, "adler": 1}  # the next slice to hash; the Adler-32 of the rows before it
+
+    def close(index: int) -> list[bytes]:
+        """Slice `index`'s whole IDAT chunk, fed to the digest (in order: under `hashing`)."""
+        body, crc, slice_adler, length = results[index]
+        state["adler"] = adler32_combine(state["adler"], slice_adler, length)
+        if index == count - 1:
+            trailer = struct.pack(">I", state["adler"])
+            body, crc = [*body, trailer], isal_zlib.crc32(trailer, crc)
+        chunk = [struct.pack(">I", sum(map(len, body))) + b"IDAT", *body, struct.pack(">I", crc)]
+        for part in chunk if digest is not None else ():
+            digest.update(part)
+        return chunk
+
+    def ready(index: int) -> bool:
+        return index < count and done[index].is_set() and not isinstance(results[index], BaseException)
+
+    def hash_ready() -> None:
+        """Whoever finishes a slice hashes the slices ready in order, as far as they go; one
+        thread at a time, and the holder looks again after letting go, so none is left behind."""
+        while ready(state["next"]) and hashing.acquire(blocking=False):
+            try:
+                while ready(index := state["next"]):
+                    pieces[index] = close(index)
+                    state["next"] = index + 1
+            finally:
+                hashing.release()
+
     def work() -> None:
         while (index := next(claim)) < count:
             try:
@@ -431,38 +461,18 @@ def _idat_chunks(source: np.ndarray, rows: RowsFn | None, level: int, digest) ->
             except BaseException as exc:  # handed to the caller, which raises it
                 results[index] = exc
             done[index].set()
+            hash_ready()
 
-    helpers = [_deflate_pool().submit(work) for _ in range(min(threads - 1, count - 1))]
-    chunks: list[bytes] = []
-    adler, hashed = 1, 0
-
-    def take(index: int) -> None:
-        nonlocal adler
-        result = results[index]
+    for _ in range(min(threads - 1, count - 1)):  # not waited for: a helper the pool starts late finds no slice left
+        _deflate_pool().submit(work)
+    work()  # the caller takes slices too: one no helper has started is not waited for
+    for event in done:
+        event.wait()
+    for result in results:
         if isinstance(result, BaseException):
             raise result
-        body, crc, slice_adler, length = result
-        adler = adler32_combine(adler, slice_adler, length)
-        if index == count - 1:
-            trailer = struct.pack(">I", adler)
-            body, crc = [*body, trailer], isal_zlib.crc32(trailer, crc)
-        piece = [struct.pack(">I", sum(map(len, body))) + b"IDAT", *body, struct.pack(">I", crc)]
-        for part in piece if digest is not None else ():
-            digest.update(part)
-        chunks.extend(part for part in piece if part)
-
-    # The caller works too (a slice no helper has started is not waited for), and feeds the
-    # digest whatever is ready, in order, between its slices.
-    while (index := next(claim)) < count:
-        try:
-            results[index] = make(index)
-        finally:
-            done[index].set()
-        while hashed < count and done[hashed].is_set():
-            take(hashed)
-            hashed += 1
-    for index in range(hashed, count):
-        done[index].wait()
-        take(index)
-    del helpers  # not waited for: every slice is done, and a helper the pool never started has none left
-    return chunks
+    with hashing:  # what the helpers left: slices that finished while the lock was held
+        while (index := state["next"]) < count:
+            pieces[index] = close(index)
+            state["next"] = index + 1
+    return [part for chunk in pieces for part in chunk if part]

@@ -91,31 +91,29 @@ class Provenance:
         return watermark.embed_pixels(image, self.payload)
 
     def rows(self, pixels: np.ndarray, label: tuple[int, int, np.ndarray] | None = None):
-        """For (H, W, 3) uint8 `pixels`: `rows(r0, r1, out)` (postprocess.RowsFn) writing rows
-        r0..r1 of what `mark_pixels` makes of them, with the visible `label` plate
-        (postprocess.label_patch) in first, so the PNG writer marks each slice on its own thread;
-        None when nothing is to be drawn."""
+        """For (H, W, 3) uint8 `pixels`: `rows(r0, r1, out)` (postprocess.RowsFn) writing rows r0..r1 of what `mark_pixels` makes
+        of them, the visible `label` plate (postprocess.label_patch) in first, so the PNG writer
+        marks each slice on its own thread; None when nothing is to be drawn."""
         if label is None and not self.options.watermark:
             return None
         height, width, channels = pixels.shape
-        source = pixels.reshape(height, -1)  # (H, W * 3)
         mark = self.options.watermark
         pattern = watermark.pattern(width, height, self.payload) if mark else None  # (H, W * 3)
         y0, x0, plate = label if label is not None else (0, 0, pixels[:0, :0])
-        y1, plate = y0 + plate.shape[0], plate.reshape(plate.shape[0], plate.shape[1] * channels)  # (h, w * 3)
-        c0, c1 = x0 * channels, x0 * channels + plate.shape[1]
+        y1, x1 = y0 + plate.shape[0], x0 + plate.shape[1]
 
         def write(r0: int, r1: int, out: np.ndarray) -> None:
+            block = out.reshape(r1 - r0, width, channels)  # (rows, W, 3), the same memory
             if mark:
-                watermark.clip(source[r0:r1], out)
+                watermark.clip(pixels[r0:r1], block)
             else:
-                out[:] = source[r0:r1]
+                block[:] = pixels[r0:r1]
             top, bottom = max(r0, y0), min(r1, y1)
             if top < bottom:
-                block = out[top - r0:bottom - r0, c0:c1]
-                block[:] = plate[top - y0:bottom - y0]
+                labelled = block[top - r0:bottom - r0, x0:x1]
+                labelled[:] = plate[top - y0:bottom - y0]
                 if mark:
-                    watermark.clip(block, block)
+                    watermark.clip(labelled, labelled)
             if pattern is not None:
                 out += pattern[r0:r1]
 
