@@ -1,5 +1,5 @@
-"""Two checkouts' servers measured alternately by bench/overhead.py: the +ms per path of each,
-run after run, their medians and the paired differences (B - A). The machine's load moves both
+"""Two checkouts' servers measured alternately by bench/overhead.py: the +ms per path of each
+(and finish_image's wall ms per 1K image), run after run, their medians and the paired differences (B - A). The machine's load moves both
 alike within a pair, so the paired figure is the one to quote on a shared machine.
 
     .venv/bin/python bench/paired.py /path/to/old /path/to/new --pairs 5 -- --seconds 0 --repeats 40 --no-remote --no-throughput
@@ -19,6 +19,7 @@ from pathlib import Path
 
 OVERHEAD = Path(__file__).resolve().parent / "overhead.py"
 ROW = re.compile(r"^(?P<path>[a-z].*?)\s{2,}(?P<cells>[-\d.\s]+)$")
+FINISH = re.compile(r"^noise (?P<noise>\S+): finish_image .* (?P<wall>[\d.]+) ms wall$")
 
 
 def run(checkout: Path, args: list[str]) -> dict[tuple[str, int], float]:
@@ -28,6 +29,9 @@ def run(checkout: Path, args: list[str]) -> dict[tuple[str, int], float]:
                          check=True).stdout
     found = {}
     for line in out.splitlines():
+        if match := FINISH.match(line):  # in-process, wall ms: listed as case "noise N"
+            found[(f"finish_image wall (noise {match['noise']})", 0)] = float(match["wall"])
+            continue
         match = ROW.match(line)
         if not match or match["path"].startswith(("path", "engine alone")):
             continue
