@@ -231,3 +231,23 @@ def test_the_label_plate_alone_is_the_label_add_watermark_draws(size):
     expected = np.asarray(img).copy()
     expected[y0:y0 + plate.shape[0], x0:x0 + plate.shape[1]] = plate
     assert np.array_equal(np.asarray(add_watermark(img)), expected)
+
+
+def test_images_encoded_at_once_share_the_deflate_threads_and_each_comes_out_whole(monkeypatch):
+    """Workers encoding at the same time: a slice whose helper is busy elsewhere is taken by its
+    own caller, and every file still decodes to its pixels with the digest of its bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(postprocess.os, "cpu_count", lambda: 3)
+    images = [np.asarray(scene(700, 900, seed=seed)) for seed in range(4)]
+
+    def encode(pixels):
+        digest = hashlib.sha256()
+        data = b"".join(png_parts(pixels, 1, digest=digest))
+        return data, digest.digest()
+
+    with ThreadPoolExecutor(4) as workers:
+        for _ in range(3):
+            for pixels, (data, digest) in zip(images, workers.map(encode, images), strict=True):
+                assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
+                assert digest == hashlib.sha256(data).digest()

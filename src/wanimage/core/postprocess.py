@@ -379,8 +379,9 @@ def adler32_combine(first: int, second: int, second_length: int) -> int:
 
 def _idat_chunks(source: np.ndarray, rows: RowsFn | None, level: int, digest) -> list[bytes]:
     """The image data as IDAT chunks, one per slice of rows, each slice made whole on a thread:
-    its rows (`rows`, else `source`'s), filtered, deflated, its chunk's CRC-32 and its Adler-32;
-    the caller takes slices too and, between them, feeds `digest` the chunks ready in order.
+    its rows (`rows`, else `source`'s), filtered, deflated, its chunk's CRC-32 and its Adler-32.
+    The caller takes slices too; whichever thread finishes one feeds `digest` the chunks ready,
+    in order, so the hash of the first slices overlaps the deflate of the last.
     Each chunk's data is a piece of one zlib stream: the header in the first, the Adler-32 of all
     the filtered rows (combined from the slices') at the end of the last. Both deflaters and
     numpy release the GIL."""
