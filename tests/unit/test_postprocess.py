@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
+from wanimage.core import postprocess
 from wanimage.core.postprocess import (
     add_watermark,
+    adler32_combine,
     apply_palette,
     encode_png,
+    label_patch,
     palette_distance,
+    png_parts,
     watermark_box,
 )
 from wanimage.types import PaletteColor
@@ -166,3 +173,81 @@ def test_encode_png_edge_shapes_and_levels():
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), np.asarray(img))
     with pytest.raises(ValueError):
         encode_png(Image.new("RGB", (4, 4)), 10)
+
+
+def _idat_lengths(data: bytes) -> list[int]:
+    """The data length of each IDAT chunk, every chunk's CRC checked on the way."""
+    lengths, at = [], 8
+    while at < len(data):
+        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
+        body, (crc,) = data[at + 8:at + 8 + length], struct.unpack(">I", data[at + 8 + length:at + 12 + length])
+        assert zlib.crc32(body, zlib.crc32(kind)) == crc, kind
+        lengths += [length] if kind == b"IDAT" else []
+        at += 12 + length
+    return lengths
+
+
+@pytest.mark.parametrize("level", [0, 1, 6])
+def test_a_large_image_is_written_as_several_idat_chunks_that_pillow_reads(monkeypatch, level):
+    monkeypatch.setattr(postprocess.os, "cpu_count", lambda: 4)  # slices even on a one-core machine
+    img = scene(1024, 768)
+    data = encode_png(img, level)
+    assert len(_idat_lengths(data)) > 2  # one IDAT chunk per slice, each with its own CRC
+    decoded = Image.open(io.BytesIO(data))
+    decoded.load()
+    assert np.array_equal(np.asarray(decoded), np.asarray(img))
+
+
+def test_marks_drawn_slice_by_slice_give_the_pixels_of_a_whole_image_pass(monkeypatch):
+    """`rows` (what the writer marks on its threads) and the digest fed as slices finish: the
+    same pixels as the marks applied to the whole image first, and the SHA-256 of the file."""
+    monkeypatch.setattr(postprocess.os, "cpu_count", lambda: 3)
+    pixels = np.asarray(scene(900, 1300))
+
+    def rows(r0, r1, out):  # e.g. a watermark: every value changes, by row
+        np.add(pixels.reshape(len(pixels), -1)[r0:r1], (np.arange(r0, r1) % 256).astype(np.uint8)[:, None], out=out)
+
+    digest = hashlib.sha256()
+    parts = png_parts(pixels, 1, [(b"tEXt", b"k\x00v")], rows=rows, digest=digest)
+    data = b"".join(parts)
+    expected = pixels + (np.arange(len(pixels)) % 256).astype(np.uint8)[:, None, None]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), expected)
+    assert digest.digest() == hashlib.sha256(data).digest()
+    assert len(_idat_lengths(data)) > 1
+
+
+def test_adler32_of_slices_combines_to_the_whole():
+    rng = np.random.default_rng(0)
+    a, b = rng.bytes(70000), rng.bytes(123457)
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+    assert adler32_combine(1, zlib.adler32(b), len(b)) == zlib.adler32(b)
+    assert adler32_combine(zlib.adler32(a), 1, 0) == zlib.adler32(a)
+
+
+@pytest.mark.parametrize("size", [(1024, 1024), (97, 61), (40, 20)])
+def test_the_label_plate_alone_is_the_label_add_watermark_draws(size):
+    img = scene(*size)
+    y0, x0, plate = label_patch(np.asarray(img))
+    expected = np.asarray(img).copy()
+    expected[y0:y0 + plate.shape[0], x0:x0 + plate.shape[1]] = plate
+    assert np.array_equal(np.asarray(add_watermark(img)), expected)
+
+
+def test_images_encoded_at_once_share_the_deflate_threads_and_each_comes_out_whole(monkeypatch):
+    """Workers encoding at the same time: a slice whose helper is busy elsewhere is taken by its
+    own caller, and every file still decodes to its pixels with the digest of its bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(postprocess.os, "cpu_count", lambda: 3)
+    images = [np.asarray(scene(700, 900, seed=seed)) for seed in range(4)]
+
+    def encode(pixels):
+        digest = hashlib.sha256()
+        data = b"".join(png_parts(pixels, 1, digest=digest))
+        return data, digest.digest()
+
+    with ThreadPoolExecutor(4) as workers:
+        for _ in range(3):
+            for pixels, (data, digest) in zip(images, workers.map(encode, images), strict=True):
+                assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
+                assert digest == hashlib.sha256(data).digest()

@@ -359,3 +359,24 @@ def test_a_box_edit_keeps_every_pixel_outside_its_boxes(settings):
     assert np.array_equal(out[~inside], before[~inside])  # bit for bit outside the box
     assert np.abs(out[inside] - before[inside]).mean() > 1  # palette and mark inside it
     assert read_manifest(png, "image/png").by_wanimage  # signed over the finished file
+
+
+@pytest.mark.parametrize("label", [True, False])
+def test_finish_image_marks_on_the_png_writers_threads_as_on_the_whole_image(settings, monkeypatch, label):
+    """The fast path (marks drawn per slice, the file hashed as slices finish) writes the pixels
+    of the plain one (label, then invisible mark, on the whole image), and a manifest that holds."""
+    from wanimage.core import postprocess
+
+    monkeypatch.setattr(postprocess.os, "cpu_count", lambda: 4)
+    provenance = Provenance.from_settings(settings)
+    req = build_request(model="wan2.7-image", prompt="a red fox", size="1024*1024", seed=1, thinking_mode=False,
+                        watermark=label)
+    job = resolve_job(req, [])
+    image = photo(1024, 1024)
+    data = finish_image(image, job, 1, provenance, facts(width=1024, height=1024))
+    expected = provenance.mark_pixels(postprocess.add_watermark(image) if label else image)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), expected)
+    assert sum(kind == b"IDAT" for kind, _ in png_chunks(data)) > 1
+    report = read_manifest(data, "image/png")
+    assert report.status == "untrusted" and report.failures == () and report.by_wanimage
+    assert watermark.detect(Image.open(io.BytesIO(data))).found

@@ -91,7 +91,7 @@ def test_a_png_signed_from_its_pieces_is_the_png_with_the_manifest_inserted(sett
 
 
 def test_a_failing_data_hash_call_falls_back_to_builder_sign_and_says_so_once(settings, monkeypatch, caplog):
-    def fail(self, png, manifest):
+    def fail(self, png, manifest, **_):
         raise c2pa_datahash.DataHashUnavailable("signing: simulated")
     monkeypatch.setattr(c2pa_datahash.DataHashSigner, "sign_png", fail)
     signer = credentials(settings)

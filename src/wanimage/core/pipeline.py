@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from ..engines.base import GenerationJob, ProgressFn
@@ -28,7 +29,7 @@ from ..thinking import Brief, Planner
 from .decoding import BYTES_PER_PIXEL, DECODED_SUFFIX, from_decoded_png, release_after_decoding
 from .inputs import decode_image
 from .job import resolve_job
-from .postprocess import add_watermark, apply_palette, encode_png, png_parts
+from .postprocess import add_watermark, apply_palette, encode_png, label_patch, png_parts
 from .progress import ProgressStore, TaskProgress
 from .provenance import ImageFacts, Ingredient, Provenance, ingredient_of
 from .request import GenerationRequest
@@ -87,12 +88,19 @@ def finish_image(image: Image.Image, job: GenerationJob, level: int,
     is the input's, bit for bit (the visible label, asked for, is drawn where it always is)."""
     if job.palette:
         image = _within(apply_palette(image, list(job.palette), strength=PALETTE_STRENGTH), image, region)
-    if job.watermark:
-        image = add_watermark(image)
     if provenance is None or facts is None:
-        return encode_png(image, level)
-    pixels = provenance.mark_pixels(image, region)
-    return provenance.seal(png_parts(pixels, level, provenance.chunks(facts)), facts)  # joined once, there
+        return encode_png(add_watermark(image) if job.watermark else image, level)
+    digest, chunks = provenance.digest(), provenance.chunks(facts)
+    if region is None and image.mode == "RGB":
+        # The marks drawn slice by slice on the PNG writer's threads, and the file hashed for
+        # the seal as its slices finish: no pass over the whole image before deflate starts.
+        pixels = np.asarray(image)  # (H, W, 3), read-only
+        label = label_patch(pixels) if job.watermark else None
+        parts = png_parts(pixels, level, chunks, rows=provenance.rows(pixels, label), digest=digest)
+    else:
+        marked = provenance.mark_pixels(add_watermark(image) if job.watermark else image, region)
+        parts = png_parts(marked, level, chunks, digest=digest)
+    return provenance.seal(parts, facts, digest)  # joined once, there
 
 
 class Pipeline:

@@ -28,11 +28,13 @@ apply_palette: 75 / 143 / 430 ms at 1K / 2K / 4K; add_watermark: 1 / 3 / 13 ms."
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import struct
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -79,24 +81,43 @@ def add_watermark(img: Image.Image, text: str = WATERMARK_TEXT) -> Image.Image:
     """A copy of `img` with `text` on a semi-transparent dark plate in the bottom-right corner,
     sized to the image (font ~3.2% of the short side). Pixels outside watermark_box are untouched."""
     out = img.convert("RGBA" if img.mode in ("RGBA", "LA", "PA") else "RGB")
-    x0, y0, x1, y1, size = _label_geometry(out.width, out.height, text)
+    (x0, y0, _, _), overlay = _label_overlay(out.width, out.height, text)
+    region = Image.alpha_composite(out.crop((x0, y0, x0 + overlay.width, y0 + overlay.height)).convert("RGBA"),
+                                   overlay)
+    out.paste(region.convert(out.mode), (x0, y0))
+    return out
+
+
+def label_patch(pixels: np.ndarray, text: str = WATERMARK_TEXT) -> tuple[int, int, np.ndarray]:
+    """The visible label of `add_watermark` for (H, W, 3|4) uint8 `pixels`, as (y0, x0, plate):
+    the plate's pixels (h, w, channels), to go at row y0, column x0. Only the plate's rectangle
+    is composited, so the whole image is not copied for it (the PNG writer takes the plate)."""
+    height, width, channels = pixels.shape
+    (x0, y0, x1, y1), overlay = _label_overlay(width, height, text)
+    mode = "RGB" if channels == 3 else "RGBA"
+    region = Image.alpha_composite(Image.fromarray(pixels[y0:y1, x0:x1], mode).convert("RGBA"), overlay)
+    return y0, x0, np.asarray(region.convert(mode))
+
+
+@lru_cache(maxsize=8)
+def _label_overlay(width: int, height: int, text: str) -> tuple[tuple[int, int, int, int], Image.Image]:
+    """The label plate's box and its RGBA overlay: the same for every image of a size (drawing the
+    text costs more than compositing it). Not mutated by its users (alpha_composite makes a new image)."""
+    x0, y0, x1, y1, size = _label_geometry(width, height, text)
     font = _font(size)
-    region = out.crop((x0, y0, x1, y1)).convert("RGBA")  # (h, w) plate region only
-    overlay = Image.new("RGBA", region.size, (0, 0, 0, 0))
+    overlay = Image.new("RGBA", (x1 - x0, y1 - y0), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     draw.rounded_rectangle(
-        (0, 0, region.width - 1, region.height - 1), radius=max(2, size // 4), fill=(0, 0, 0, 150)
+        (0, 0, overlay.width - 1, overlay.height - 1), radius=max(2, size // 4), fill=(0, 0, 0, 150)
     )
     left, top, right, bottom = font.getbbox(text, stroke_width=_stroke(size))
-    text_x = (region.width - (right - left)) / 2 - left
-    text_y = (region.height - (bottom - top)) / 2 - top
+    text_x = (overlay.width - (right - left)) / 2 - left
+    text_y = (overlay.height - (bottom - top)) / 2 - top
     white = (255, 255, 255, 235)
     draw.text(
         (text_x, text_y), text, font=font, fill=white, stroke_width=_stroke(size), stroke_fill=white
     )
-    region = Image.alpha_composite(region, overlay)
-    out.paste(region.convert(out.mode), (x0, y0))
-    return out
+    return (x0, y0, x1, y1), overlay
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +272,13 @@ def apply_palette(
 
 _PNG_COLOUR_TYPES = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}  # 8 bits per sample
 _PARALLEL_MIN_BYTES = 1 << 20  # below this, one deflate stream is as fast as several
+_SLICES_PER_THREAD = 2  # more slices than threads: the first ones are hashed while the last deflate
 _AFTER_IHDR = 8 + 12 + 13  # signature, then IHDR: length, type, 13 bytes, CRC
+_ADLER_BASE = 65521
+
+RowsFn = Callable[[int, int, np.ndarray], None]
+"""`rows(r0, r1, out)` writes rows r0..r1 (exclusive) of the pixels to encode into `out`
+(r1 - r0, W * channels): how the PNG writer takes pixels it marks itself, slice by slice."""
 
 
 def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
@@ -261,21 +288,27 @@ def encode_png(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[t
     `chunks` (type, data), e.g. the provenance text chunks, are written right after IHDR.
 
     Pillow's encoder tries five PNG filters on every row, which costs more than the deflate itself
-    (about 0.9 s of its 1.8 s for a 4096^2 RGB image). Here every row gets the Up filter, computed
-    in one numpy subtraction, and deflate runs in parallel slices (the pigz layout: raw deflate
-    streams joined at byte-aligned sync flushes under one zlib header and Adler-32).
+    (about 0.9 s of its 1.8 s for a 4096^2 RGB image). Here every row gets the Up filter, and the
+    rows are filtered and deflated in parallel slices, one IDAT chunk each (the pigz layout: raw
+    deflate streams joined at byte-aligned sync flushes under one zlib header and Adler-32).
     level 0: stored, no compression. 1-3: ISA-L's igzip, about three times zlib's speed on
     photographic residuals at the same size. 4-9: zlib's default strategy at that level: smaller
     on flat graphics with repeated structure, much slower."""
     return b"".join(png_parts(img, level, chunks))
 
 
-def png_parts(img: Image.Image | np.ndarray, level: int = 1,
-              chunks: Sequence[tuple[bytes, bytes]] = ()) -> list[bytes]:
+def png_parts(img: Image.Image | np.ndarray, level: int = 1, chunks: Sequence[tuple[bytes, bytes]] = (), *,
+              rows: RowsFn | None = None, digest=None) -> list[bytes]:
     """The PNG file of `encode_png` as its pieces in order, not joined: parts[0] the signature,
-    parts[1] the IHDR chunk, then the text chunks, IDAT and IEND. The C2PA seal hashes the pieces
-    and places its manifest after IHDR, and the file is joined once, there: each join of a 2 MB
-    PNG is a fresh buffer the kernel must fault in (about 1 ms on a busy machine)."""
+    parts[1] the IHDR chunk, then the text chunks, the IDAT chunks and IEND. The C2PA seal places
+    its manifest after IHDR and the file is joined once, there: each join of a 2 MB PNG is a
+    fresh buffer the kernel must fault in (about 1 ms on a busy machine).
+
+    `rows`: the pixels to write are not `img` (an array that gives their shape) but what
+    `rows` makes of them, slice by slice on the deflate threads (the watermarks: no pass over
+    the whole image before the first slice can start). `digest`: a hashlib object fed every
+    part in order as it is ready, each IDAT chunk while later slices still deflate (the C2PA
+    hard binding hashes the file: Provenance.seal takes the digest instead of hashing again)."""
     level = int(level)
     if not 0 <= level <= 9:
         raise ValueError(f"PNG compress level must be 0..9, got {level}")
@@ -283,36 +316,38 @@ def png_parts(img: Image.Image | np.ndarray, level: int = 1,
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
             raise ValueError(f"PNG pixels must be uint8 (H, W, 3|4), got {img.dtype} {img.shape}")
         mode, (height, width) = ("RGB" if img.shape[2] == 3 else "RGBA"), img.shape[:2]
-        rows = np.ascontiguousarray(img).reshape(height, -1)  # (H, W * channels)
+        source = np.ascontiguousarray(img).reshape(height, -1)  # (H, W * channels)
     else:
+        if rows is not None:
+            raise ValueError("png_parts: `rows` goes with an array, not an Image")
         if img.mode not in _PNG_COLOUR_TYPES:
             if img.mode in ("P", "1", "I;16", "I", "F"):
                 buf = io.BytesIO()
                 img.save(buf, format="PNG", compress_level=level)
                 data = buf.getvalue()
-                return [data[:8], data[8:_AFTER_IHDR], *(_chunk(*c) for c in chunks), data[_AFTER_IHDR:]]
+                parts = [data[:8], data[8:_AFTER_IHDR], *(_chunk(*c) for c in chunks), data[_AFTER_IHDR:]]
+                for part in parts if digest is not None else ():
+                    digest.update(part)
+                return parts
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         mode, (width, height) = img.mode, img.size
-        rows = np.asarray(img, dtype=np.uint8).reshape(height, -1)  # (H, W * channels)
-    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)  # (H, 1 + W * channels)
-    if level == 0:
-        filtered[:, 0], filtered[:, 1:] = 0, rows  # filter None: stored data needs no prediction
-    else:
-        filtered[:, 0] = 2  # filter Up: this row minus the row above (the first row: minus zeros)
-        filtered[0, 1:] = rows[0]
-        np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    idat = _zlib_parallel(memoryview(filtered).cast("B"), level)
-    crc = isal_zlib.crc32(b"IDAT")
-    for piece in idat:
-        crc = isal_zlib.crc32(piece, crc)
+        source = np.asarray(img, dtype=np.uint8).reshape(height, -1)  # (H, W * channels)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[mode], 0, 0, 0)
-    return [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), *(_chunk(*c) for c in chunks),
-            struct.pack(">I", sum(map(len, idat))) + b"IDAT", *idat, struct.pack(">I", crc), _chunk(b"IEND", b"")]
+    head = [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), *(_chunk(*c) for c in chunks)]
+    for part in head if digest is not None else ():
+        digest.update(part)
+    idat = _idat_chunks(source, rows, level, digest)
+    if digest is not None:
+        digest.update(_IEND)
+    return [*head, *idat, _IEND]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     crc = zlib.crc32(data, zlib.crc32(kind))
     return b"".join([struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)])
+
+
+_IEND = _chunk(b"IEND", b"")
 
 
 def _deflater(level: int):
@@ -326,24 +361,119 @@ def _deflater(level: int):
 
 @lru_cache(maxsize=1)
 def _deflate_pool() -> ThreadPoolExecutor:
-    """Threads kept for the slices after the first (the caller deflates that one): starting
-    threads for every image cost more than a 1K image's second slice saves."""
+    """Threads kept for the slices the caller does not take itself: starting threads for every
+    image cost more than a 1K image's second slice saves."""
     return ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8) - 1), thread_name_prefix="deflate")
 
 
-def _zlib_parallel(data: memoryview, level: int) -> list[bytes]:
-    """A zlib stream of `data` as its pieces, its slices deflated on threads (both deflaters
-    release the GIL)."""
-    parts = max(1, min(os.cpu_count() or 1, 8, len(data) // _PARALLEL_MIN_BYTES))
-    step = -(-len(data) // parts)
-    slices = [data[i : i + step] for i in range(0, len(data), step)] or [data]
+def adler32_combine(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of two byte strings joined, from each one's and the second's length (zlib's
+    adler32_combine, which neither zlib module exposes): each slice sums its own rows on its thread."""
+    rem = second_length % _ADLER_BASE
+    sum1 = first & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER_BASE
+    sum1 = (sum1 + (second & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
+    sum2 = (sum2 + (first >> 16) + (second >> 16) + _ADLER_BASE - rem) % _ADLER_BASE
+    return sum1 | (sum2 << 16)
 
-    def deflate(index: int) -> tuple[bytes, bytes]:
-        stream = _deflater(level)
-        last = index == len(slices) - 1
-        return stream.compress(slices[index]), stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
-    rest = [_deflate_pool().submit(deflate, i) for i in range(1, len(slices))]
-    body = [deflate(0), *(future.result() for future in rest)]
+def _idat_chunks(source: np.ndarray, rows: RowsFn | None, level: int, digest) -> list[bytes]:
+    """The image data as IDAT chunks, one per slice of rows, each slice made whole on a thread:
+    its rows (`rows`, else `source`'s), filtered, deflated, its chunk's CRC-32 and its Adler-32.
+    The caller takes slices too; whichever thread finishes one feeds `digest` the chunks ready,
+    in order, so the hash of the first slices overlaps the deflate of the last.
+    Each chunk's data is a piece of one zlib stream: the header in the first, the Adler-32 of all
+    the filtered rows (combined from the slices') at the end of the last. Both deflaters and
+    numpy release the GIL."""
+    height, row_bytes = source.shape
+    threads = max(1, min(os.cpu_count() or 1, 8, height * (row_bytes + 1) // _PARALLEL_MIN_BYTES))
+    count = min(height, threads * _SLICES_PER_THREAD if threads > 1 else 1)
+    bounds = [height * i // count for i in range(count + 1)]
     header = b"\x78\x01" if level <= 1 else b"\x78\x9c"  # CMF/FLG; FLEVEL is informative only
-    return [header, *(piece for pair in body for piece in pair if piece), struct.pack(">I", isal_zlib.adler32(data))]
+    done = [threading.Event() for _ in range(count)]
+    results: list = [None] * count
+    claim = itertools.count()
+
+    def make(index: int) -> tuple[list[bytes], int, int, int]:
+        """Slice `index`: its chunk's pieces before the CRC, the CRC so far, its Adler-32 and length."""
+        r0, r1 = bounds[index], bounds[index + 1]
+        above = max(r0 - 1, 0)  # the Up filter needs the row above the slice
+        if rows is None:
+            pixels = source[above:r1]
+        else:
+            pixels = np.empty((r1 - above, row_bytes), dtype=np.uint8)  # (rows, W * channels)
+            rows(above, r1, pixels)
+        filtered = np.empty((r1 - r0, row_bytes + 1), dtype=np.uint8)  # (rows, 1 + W * channels)
+        if level == 0:
+            filtered[:, 0] = 0  # filter None: stored data needs no prediction
+            filtered[:, 1:] = pixels[r0 - above:]
+        else:
+            filtered[:, 0] = 2  # filter Up: this row minus the row above (the first row: minus zeros)
+            if r0 == 0:
+                filtered[0, 1:] = pixels[0]
+                np.subtract(pixels[1:], pixels[:-1], out=filtered[1:, 1:])
+            else:
+                np.subtract(pixels[1:], pixels[:-1], out=filtered[:, 1:])
+        data = memoryview(filtered).cast("B")
+        stream = _deflater(level)
+        last = index == count - 1
+        body = [stream.compress(data), stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)]
+        if index == 0:
+            body.insert(0, header)
+        crc = isal_zlib.crc32(b"IDAT")
+        for piece in body:
+            crc = isal_zlib.crc32(piece, crc)
+        return body, crc, isal_zlib.adler32(data), len(data)
+
+    pieces: list = [None] * count  # per slice, its IDAT chunk's pieces, once hashed
+    hashing = threading.Lock()
+    state = {"next": 0, "adler": 1}  # the next slice to hash; the Adler-32 of the rows before it
+
+    def close(index: int) -> list[bytes]:
+        """Slice `index`'s whole IDAT chunk, fed to the digest (in order: under `hashing`)."""
+        body, crc, slice_adler, length = results[index]
+        state["adler"] = adler32_combine(state["adler"], slice_adler, length)
+        if index == count - 1:
+            trailer = struct.pack(">I", state["adler"])
+            body, crc = [*body, trailer], isal_zlib.crc32(trailer, crc)
+        chunk = [struct.pack(">I", sum(map(len, body))) + b"IDAT", *body, struct.pack(">I", crc)]
+        for part in chunk if digest is not None else ():
+            digest.update(part)
+        return chunk
+
+    def ready(index: int) -> bool:
+        return index < count and done[index].is_set() and not isinstance(results[index], BaseException)
+
+    def hash_ready() -> None:
+        """Whoever finishes a slice hashes the slices ready in order, as far as they go; one
+        thread at a time, and the holder looks again after letting go, so none is left behind."""
+        while ready(state["next"]) and hashing.acquire(blocking=False):
+            try:
+                while ready(index := state["next"]):
+                    pieces[index] = close(index)
+                    state["next"] = index + 1
+            finally:
+                hashing.release()
+
+    def work() -> None:
+        while (index := next(claim)) < count:
+            try:
+                results[index] = make(index)
+            except BaseException as exc:  # handed to the caller, which raises it
+                results[index] = exc
+            done[index].set()
+            hash_ready()
+
+    for _ in range(min(threads - 1, count - 1)):  # not waited for: a helper the pool starts late finds no slice left
+        _deflate_pool().submit(work)
+    work()  # the caller takes slices too: one no helper has started is not waited for
+    for event in done:
+        event.wait()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    with hashing:  # what the helpers left: slices that finished while the lock was held
+        while (index := state["next"]) < count:
+            pieces[index] = close(index)
+            state["next"] = index + 1
+    return [part for chunk in pieces for part in chunk if part]

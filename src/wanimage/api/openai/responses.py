@@ -6,10 +6,10 @@ an optional key (`partial_image_index`, `revised_prompt` on events) is absent ra
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any, Literal
 
+import pybase64
 from pydantic import BaseModel, ConfigDict
 
 from ...core.task import Task
@@ -80,7 +80,7 @@ class ImagesResponse(OpenAIResponse):
         pieces = []
         for index, png in enumerate(pngs):
             head, rest = rest.split(f'"{marker}{index}"'.encode(), 1)
-            pieces += [head, b'"', base64.b64encode(png), b'"']
+            pieces += [head, b'"', pybase64.b64encode(png), b'"']
         return b"".join([*pieces, rest])
 
 

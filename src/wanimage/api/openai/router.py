@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+import pybase64
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
@@ -93,7 +94,7 @@ def _sse(data: dict, event: str | None = None) -> bytes:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return pybase64.b64encode_as_string(data)
 
 
 async def _events(

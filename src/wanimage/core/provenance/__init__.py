@@ -90,6 +90,42 @@ class Provenance:
             return Image.composite(watermark.embed(image, self.payload), image, region)
         return watermark.embed_pixels(image, self.payload)
 
+    def rows(self, pixels: np.ndarray, label: tuple[int, int, np.ndarray] | None = None):
+        """For (H, W, 3) uint8 `pixels`: `rows(r0, r1, out)` (postprocess.RowsFn) writing rows r0..r1 of what `mark_pixels` makes
+        of them, the visible `label` plate (postprocess.label_patch) in first, so the PNG writer
+        marks each slice on its own thread; None when nothing is to be drawn."""
+        if label is None and not self.options.watermark:
+            return None
+        height, width, channels = pixels.shape
+        mark = self.options.watermark
+        pattern = watermark.pattern(width, height, self.payload) if mark else None  # (H, W * 3)
+        y0, x0, plate = label if label is not None else (0, 0, pixels[:0, :0])
+        y1, x1 = y0 + plate.shape[0], x0 + plate.shape[1]
+
+        def write(r0: int, r1: int, out: np.ndarray) -> None:
+            block = out.reshape(r1 - r0, width, channels)  # (rows, W, 3), the same memory
+            if mark:
+                watermark.clip(pixels[r0:r1], block)
+            else:
+                block[:] = pixels[r0:r1]
+            top, bottom = max(r0, y0), min(r1, y1)
+            if top < bottom:
+                labelled = block[top - r0:bottom - r0, x0:x1]
+                labelled[:] = plate[top - y0:bottom - y0]
+                if mark:
+                    watermark.clip(labelled, labelled)
+            if pattern is not None:
+                out += pattern[r0:r1]
+
+        return write
+
+    def digest(self):
+        """A SHA-256 for the PNG writer to feed as it goes (postprocess.png_parts), when the C2PA
+        seal's hard binding will take it; else None."""
+        if self.credentials is None or self.credentials.path != "data-hash":
+            return None
+        return hashlib.sha256()
+
     def chunks(self, facts: ImageFacts) -> list[tuple[bytes, bytes]]:
         """PNG text chunks (type, data) to write before the image data."""
         out = []
@@ -105,11 +141,12 @@ class Provenance:
                 steps=facts.steps)))
         return out
 
-    def seal(self, png: PngData, facts: ImageFacts) -> bytes:
+    def seal(self, png: PngData, facts: ImageFacts, digest=None) -> bytes:
         """The PNG with a signed C2PA manifest (unchanged when C2PA is off). `png` is its bytes or
-        its pieces in order (postprocess.png_parts): hashed piece by piece, joined once."""
+        its pieces in order (postprocess.png_parts): hashed piece by piece, joined once; or, with
+        `digest` (from `self.digest()`, fed every piece of `png` in order), not hashed again."""
         if self.credentials is None:
             return png if isinstance(png, bytes) else b"".join(png)
         manifest = manifest_definition(title=f"wanimage-{facts.task_id}-{facts.index}.png", version=__version__,
                                        model=facts.model, engine=facts.engine, ingredients=list(facts.ingredients))
-        return self.credentials.sign_png(png, manifest)
+        return self.credentials.sign_png(png, manifest, sha256=digest.digest() if digest is not None else None)

@@ -121,12 +121,13 @@ class ContentCredentials:
         """How PNGs are signed: "data-hash" (c2pa_datahash.py) or "stream" (Builder.sign)."""
         return "stream" if self._data_hash is None else "data-hash"
 
-    def sign_png(self, png: PngData, manifest: dict) -> bytes:
-        """The signed PNG; `png` its bytes or its pieces in order (postprocess.png_parts)."""
+    def sign_png(self, png: PngData, manifest: dict, *, sha256: bytes | None = None) -> bytes:
+        """The signed PNG; `png` its bytes or its pieces in order (postprocess.png_parts);
+        `sha256`, when given, their SHA-256, already computed (the data-hash flow's hard binding)."""
         fast = self._data_hash
         if fast is not None:
             try:
-                return fast.sign_png(png, manifest)
+                return fast.sign_png(png, manifest, sha256=sha256)
             except DataHashUnavailable as exc:  # from now on Builder.sign, said once
                 self._data_hash = None
                 log.warning("C2PA: the data-hash flow failed, signing through Builder.sign from now on: %s", exc)

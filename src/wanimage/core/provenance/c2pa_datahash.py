@@ -118,9 +118,10 @@ class DataHashSigner:
         self._reserve = int(lib.c2pa_signer_reserve_size(self._signer))
         weakref.finalize(self, _free, lib, self._signer, self._context)
 
-    def sign_png(self, png: PngData, manifest: dict) -> bytes:
+    def sign_png(self, png: PngData, manifest: dict, *, sha256: bytes | None = None) -> bytes:
         """The signed PNG; `png` its bytes or its pieces in order (postprocess.png_parts), hashed
-        piece by piece and joined once, with the manifest, into the file returned."""
+        piece by piece (unless `sha256`, their SHA-256, was computed as they were made) and
+        joined once, with the manifest, into the file returned."""
         pieces = [png] if isinstance(png, bytes | bytearray | memoryview) else list(png)
         head, tail = split_at(pieces, AFTER_IHDR)
         first = b"".join(head)
@@ -137,11 +138,13 @@ class DataHashSigner:
                     builder, self._reserve, _FORMAT, out), "placeholder")
             # The hash covers the file minus the manifest chunk at AFTER_IHDR: the PNG as it is now.
             # Outside the lock: hashlib lets go of the GIL, so two workers hash at once.
-            digest = hashlib.sha256()
-            for piece in pieces:
-                digest.update(piece)
+            if sha256 is None:
+                digest = hashlib.sha256()
+                for piece in pieces:
+                    digest.update(piece)
+                sha256 = digest.digest()
             data_hash = {"exclusions": [{"start": AFTER_IHDR, "length": len(placeholder)}],
-                         "name": "jumbf manifest", "alg": "sha256", "hash": list(digest.digest()), "pad": []}
+                         "name": "jumbf manifest", "alg": "sha256", "hash": list(sha256), "pad": []}
             with self._lock:
                 signed = self._bytes(lambda out: lib.c2pa_builder_sign_data_hashed_embeddable(
                     builder, self._signer, json.dumps(data_hash).encode(), _FORMAT, None, out), "signing")

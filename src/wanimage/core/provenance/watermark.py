@@ -79,6 +79,17 @@ def tile_chips(payload: int) -> np.ndarray:
     return chips.reshape(CHIPS, CHIPS)
 
 
+def pattern(width: int, height: int, payload: int) -> np.ndarray:
+    """(H, W * 3) uint8, read-only: the mark `embed_pixels` adds to a clipped image's R, G, B rows."""
+    return _pattern(width, height, payload)
+
+
+def clip(values: np.ndarray, out: np.ndarray) -> None:
+    """`values` clipped to [AMPLITUDE, 255 - AMPLITUDE] into `out`: the headroom adding
+    `pattern` modulo 256 needs not to wrap."""
+    np.clip(values, AMPLITUDE, 255 - AMPLITUDE, out=out)
+
+
 @lru_cache(maxsize=2)  # a server makes one size most of the time; 4K RGB holds 48 MB
 def _pattern(width: int, height: int, payload: int) -> np.ndarray:
     """(H, W * 3) uint8: the mark to add, modulo 256, to every R, G and B value of a row:
