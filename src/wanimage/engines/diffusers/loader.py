@@ -234,16 +234,17 @@ class PipelinePool:
     def release_buffers(self) -> None:
         """Every loaded pipeline's compiled modules (OpenVINO's) hand back the work buffers they keep
         between calls: before something large loads beside them (the translator), so that the
-        process's peak is not the two together."""
-        with self.lock:
-            seen: set[int] = set()
-            for pipe, *_ in self._entries.values():
-                for component in pipe.components.values():
-                    for module in component.modules() if isinstance(component, torch.nn.Module) else ():
-                        release = getattr(module, "release_buffers", None)
-                        if release is not None and id(module) not in seen:
-                            seen.add(id(module))
-                            release()
+        process's peak is not the two together. Without the pool's lock (the translator loads
+        outside a job, holding its own lock; a job may translate under the pool's): each module
+        waits only for its own call in progress, and the next call allocates the buffers again."""
+        seen: set[int] = set()
+        for pipe, *_ in list(self._entries.values()):
+            for component in pipe.components.values():
+                for module in component.modules() if isinstance(component, torch.nn.Module) else ():
+                    release = getattr(module, "release_buffers", None)
+                    if release is not None and id(module) not in seen:
+                        seen.add(id(module))
+                        release()
 
     def touch(self, since: float) -> None:
         """Pipelines used by a job that began at `since` (pool clock) count as used now that it ended."""

@@ -74,7 +74,7 @@ def int8_weights(model, folder: Path):
     token embedding in 8-bit rows (a scale and zero point per row: one module for the three places
     that share the weight), and nothing left reading the weight file's memory mapping, whose pages
     are then dropped. opus-mt-zh-en's shape with random weights, 40 tokens from a 20-token prompt:
-    0.57-0.62 CPU seconds against 1.05-1.32 in float32; about +0.14 GB resident after translating
+    0.57-0.62 CPU seconds against 1.05-1.32 in float32; about +0.15 GB resident after translating
     against +0.24 with a float32 embedding and +0.33 all float32 (docs/diffusers.md "CPU side by
     side"). Quantized layer by layer, the mapped pages dropped after each, so the float32 file is
     never resident whole beside the int8 copies."""
@@ -95,7 +95,7 @@ def int8_weights(model, folder: Path):
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor, torch.quantize_per_channel")
         warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
         # the vocabulary-sized weights first, while little else is resident: the output projection
-        # (lm_head) and the token embedding read the same 133 MB of the file (one peak 0.1 GB lower)
+        # (lm_head) and the token embedding read the same 133 MB of the file (the load's peak 0.05 GB lower)
         quantize(model, outside, dtype=torch.qint8, inplace=True)
         drop_mapped_pages()
         int8_embeddings(model)
