@@ -153,11 +153,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 4},
         "cpu", 2_960_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
         "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull`, int8 MatMul "
-        "weights below the UNet's two highest resolutions, TAESD; 2.95-3.09 GB once a Chinese prompt has loaded "
+        "weights below the UNet's two highest resolutions, TAESD; 2.93-3.10 GB once a Chinese prompt has loaded "
         "the translator (on torch, without openvino: 3.1 GB)",
         "1.8 CPU core-seconds per image at 1 step through the server, 1.0 s wall on 2 cores (OpenVINO, int8 "
         "MatMul weights below the UNet's two highest resolutions, TAESD), beside FastSD CPU's OpenVINO + TAESD "
-        "at 1.7 in the same interleaved run: 1.03x its time paired per round (0.98x to 1.04x in four runs); an "
+        "at 1.7 in the same interleaved run: 1.03x its time paired per round (0.98x to 1.04x in five runs); an "
         "Intel Xeon with AMX, random weights of its architecture", "bench/cpu_real.py --repeats 21 --interleave --paths wanimage "
         "wanimage-sdxs ov-taesd ov-int8-taesd (docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
@@ -172,7 +172,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "cpu", 2_300_000_000, "measured: peak RSS of the whole server process through a 768*768 request (drawn "
         "at 512x512): OpenVINO, float16 weights", "0.8-0.9 CPU core-seconds per image at 1 step through the "
         "server, 0.5 s wall on 2 cores (OpenVINO), 0.46x sd-turbo's time paired per round in the same interleaved "
-        "run (0.45x to 0.48x in four runs); random weights and a UNet of the SDXS paper's block-pruned shape (318.7M "
+        "run (0.45x to 0.48x in five runs); random weights and a UNet of the SDXS paper's block-pruned shape (318.7M "
         "parameters where the paper gives 0.32B; its published config.json not read here: an estimate)",
         "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
         "(docs/diffusers.md)",
