@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cpu_real import PROMPT, PROMPT_ZH, dashscope_call  # noqa: E402
+from cpu_real import PROMPT, PROMPT_ZH, dashscope_call, process_cpu  # noqa: E402
 
 from tests.support.server import free_port, wait_healthy  # noqa: E402
 
@@ -42,9 +42,9 @@ def memory(pid: int) -> dict[str, int]:
 
 
 def counters(pid: int) -> tuple[float, int]:
-    """CPU seconds (every thread) and minor page faults of the process so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
+    """CPU seconds (every thread, cpu_real's reading) and minor page faults of the process so far."""
+    minor_faults = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    return process_cpu(pid), minor_faults
 
 
 def line(label: str, seconds: float | None, mb: dict[str, int], cpu: float | None = None, faults: int = 0) -> str:
