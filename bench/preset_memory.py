@@ -32,12 +32,13 @@ FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
 
 
 def memory(pid: int) -> dict[str, int]:
-    """MB of each FIELDS line of /proc/<pid>/status."""
+    """MB (10^6 bytes, as bench/cpu_real.py's GB are 10^9: /proc's "kB" are KiB) of each FIELDS
+    line of /proc/<pid>/status."""
     found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in FIELDS:
-            found[key] = int(value.split()[0]) // 1024
+            found[key] = int(value.split()[0]) * 1024 // 1_000_000
     return found
 
 

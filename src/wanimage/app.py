@@ -44,8 +44,12 @@ def create_app(settings: Settings, engines: EngineRegistry, *, start_workers: bo
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # jieba's dictionary takes about a second to load: in the background, so that neither the
-        # start-up nor the first Chinese prompt waits for it (a prompt that comes sooner waits on its lock)
-        threading.Thread(target=warm_chinese, name="warm-chinese", daemon=True).start()
+        # start-up nor the first Chinese prompt waits for it (a prompt that comes sooner waits on its
+        # lock), where an engine reads every prompt's words; elsewhere (a diffusers preset) only
+        # thinking mode and edits in Chinese read them, and their first one loads it: 134 MB resident
+        # a CPU preset's server does not hold for nothing (docs/diffusers.md, memory)
+        if engines.reads_chinese_words:
+            threading.Thread(target=warm_chinese, name="warm-chinese", daemon=True).start()
         for model, error in (await asyncio.to_thread(engines.preload)).items():
             if error:
                 log.error("%s", error)

@@ -66,6 +66,10 @@ class EngineFactory:
     spans_devices: bool = False
     heavy: bool = False  # loading takes seconds: `wanimage models` describes it unloaded instead
     describe_unloaded: Callable[[], dict] | None = None  # the listing's row without loading the engine
+    # the engine reads every prompt's words itself, Chinese ones with jieba (the built-in model): the
+    # server loads jieba's dictionary at start-up, not at the first Chinese prompt. Elsewhere only
+    # thinking mode and edit / set prompts in Chinese need it, and it costs 134 MB resident.
+    reads_chinese_words: bool = False
 
     def __call__(self) -> Engine:
         return self.build()

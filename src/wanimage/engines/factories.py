@@ -24,7 +24,8 @@ class BuiltinFactory(EngineFactory):
     models` describes it without loading (`heavy`, `describe_unloaded`)."""
 
     def __init__(self, device: str) -> None:
-        super().__init__(partial(_load_builtin, device), heavy=True, describe_unloaded=partial(_builtin_row, device))
+        super().__init__(partial(_load_builtin, device), heavy=True, describe_unloaded=partial(_builtin_row, device),
+                         reads_chinese_words=True)
 
 
 def _load_builtin(device: str) -> Engine:

@@ -35,6 +35,11 @@ class EngineRegistry:
     def models(self) -> list[str]:
         return list(self._entries)
 
+    @property
+    def reads_chinese_words(self) -> bool:
+        """Whether an engine served here segments Chinese prompts itself (EngineFactory)."""
+        return any(entry.factory.reads_chinese_words for entry in self._entries.values())
+
     def get(self, model: str) -> Engine:
         entry = self._entries.get(model)
         if entry is None:
