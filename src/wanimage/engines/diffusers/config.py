@@ -46,8 +46,9 @@ QUANTIZABLE = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_en
 # that act on torch modules and so mean nothing there
 BACKENDS = ("torch", "openvino")
 OPENVINO_FAMILIES = ("sd",)
-# what `quantize` means there: the IR's weights compressed by NNCF (weight-only int8), per component
-OPENVINO_QUANTIZATIONS = ("int8",)
+# what `quantize` means there: the IR's weights compressed by NNCF (weight-only int8), per component;
+# int8_hybrid (the UNet): its convolutions in int8, weights and activations, calibrated (openvino_calibrate.py)
+OPENVINO_QUANTIZATIONS = ("int8", "int8_hybrid")
 OPENVINO_QUANTIZABLE = ("transformer", "unet", "text_encoder")  # `transformer`: the denoiser, a UNet here
 # families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
 # the UNets' have none
@@ -206,8 +207,9 @@ def quantize_table(value: Any, where: str) -> dict[str, str]:
         if component not in QUANTIZABLE:
             raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)}")
         if kind != "none":
-            if kind not in QUANTIZATIONS:
-                raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)}")
+            if kind not in QUANTIZATIONS and kind not in OPENVINO_QUANTIZATIONS:
+                raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)} "
+                                        f"(backend = \"openvino\": {', '.join(OPENVINO_QUANTIZATIONS)})")
             out[component] = kind
     return out
 
@@ -249,6 +251,10 @@ def _validate_backend(cfg, where: str) -> None:
     if cfg.backend not in BACKENDS:
         raise EngineConfigError(f"{where}.backend: one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
     if cfg.backend == "torch":
+        for component, kind in cfg.quantize.items():
+            if kind not in QUANTIZATIONS:
+                raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": OpenVINO's kind (its int8 "
+                                        "convolutions); set backend = \"openvino\" or quantize = \"int8\"")
         return
     if cfg.family not in OPENVINO_FAMILIES:
         raise EngineConfigError(f"{where}.backend = \"openvino\": converts the {', '.join(OPENVINO_FAMILIES)} family's "
@@ -265,8 +271,12 @@ def _validate_backend(cfg, where: str) -> None:
                                     f"the text_encoder's weights (the sd family has no {component}); remove it")
         if kind not in OPENVINO_QUANTIZATIONS:
             raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": backend = \"openvino\" compresses "
-                                    f"weights to {' or '.join(OPENVINO_QUANTIZATIONS)} only (NNCF, weight-only); set "
+                                    f"weights to {' or '.join(OPENVINO_QUANTIZATIONS)} only (NNCF); set "
                                     f"quantize.{component} = \"int8\", remove it, or use backend = \"torch\"")
+        if kind == "int8_hybrid" and component == "text_encoder":
+            raise EngineConfigError(f"{where}.quantize.text_encoder = \"int8_hybrid\": int8_hybrid quantizes the "
+                                    "UNet's convolutions, and the text encoder has none; set quantize.text_encoder "
+                                    "= \"int8\"")
 
 
 def _validate_parallel(cfg, where: str) -> None:

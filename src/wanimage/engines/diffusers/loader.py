@@ -40,7 +40,8 @@ class PipelineLoader:
         if cfg.backend == "openvino":
             from .openvino_backend import OpenVinoBackend
 
-            self.openvino = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize)  # int8: NNCF on the IR
+            # int8: NNCF on the IR; steps and guidance: what an int8_hybrid UNet is calibrated on
+            self.openvino = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize, steps=cfg.steps, guidance=cfg.guidance)
             self.dtype = torch.float32  # torch weights load in float32 so they convert exactly
 
     def placement(self) -> tuple:

@@ -44,6 +44,8 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ import torch
 
 from ...errors import ModelUnavailable
 from ...memory import madvise, release_free_memory
+from .openvino_calibrate import Calibration, quantize_convolutions, unet_inputs
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,11 @@ CONVERTER = 1  # bump when the traced graphs change: IR cached by an older conve
 PRECISIONS = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}  # dtype -> INFERENCE_PRECISION_HINT
 CACHE = Path(".cache") / "openvino"
 TEXT_ENCODERS = ("text_encoder",)
-COMPRESSIONS = {"int8": "INT8_ASYM"}  # quantize kind -> nncf.CompressWeightsMode (weight-only)
+# quantize kind -> nncf.CompressWeightsMode of its MatMul and embedding weights (weight-only)
+COMPRESSIONS = {"int8": "INT8_ASYM", "int8_hybrid": "INT8_ASYM"}
+# kinds whose convolutions also run in int8, weights and activations, calibrated on the UNet's own
+# inputs (openvino_calibrate.py): the UNet's only
+CALIBRATED = ("int8_hybrid",)
 # Layers whose weights stay float16 when compressing: the CPU plugin folds int8 convolution weights
 # back to float32 when it compiles (sd-turbo's UNet: 2.58 GB resident after compiling, 4.32 GB after
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
@@ -355,11 +362,17 @@ def _graphs(name: str, module) -> dict[str, tuple[torch.nn.Module, dict]]:
             "decoder": (module.decoder, {"x": torch.randn(1, latent, 8, 6)})}
 
 
-def convert(name: str, module, folder: Path | None, quantize: str | None = None) -> dict:
+def convert(name: str, module, folder: Path | None, quantize: str | None = None,
+            calibration: Callable[[], Calibration] | None = None) -> dict:
     """Trace the component to OpenVINO models: stem -> openvino.Model, its weights compressed to
-    `quantize` (COMPRESSIONS) when given; saved to `folder` as IR (written to a temporary folder,
-    then renamed: two processes converting at once both finish)."""
+    `quantize` (COMPRESSIONS) when given, its convolutions quantized first for a CALIBRATED kind
+    (`calibration`: what makes the UNet's calibration inputs, called once it is traced); saved to
+    `folder` as IR (written to a temporary folder, then renamed: two processes converting at once
+    both finish)."""
     import openvino as ov
+
+    if quantize in CALIBRATED and (name != "unet" or calibration is None):
+        raise ValueError(f"quantize = {quantize!r} quantizes a UNet's convolutions and needs its calibration")
 
     if folder is None and quantize in _TRACED.get(module, {}):
         return _TRACED[module][quantize]
@@ -376,7 +389,11 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None)
             graph, example = graphs.pop(stem)
             model = ov.convert_model(graph, example_input=example)
             del graph
-            models[stem] = compress(model, quantize, keep) if folder is None else compress(float16(model), quantize, keep)
+            if folder is not None:
+                model = float16(model)
+            if quantize in CALIBRATED:
+                model = quantize_convolutions(model, unet_inputs(model, calibration()))
+            models[stem] = compress(model, quantize, keep)
             del model
     if folder is not None:
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -467,13 +484,15 @@ def cache_folder(root: Path | None, name: str, files: Path | None, variant: str 
 class OpenVinoBackend:
     """Converts (or loads from cache) one pipeline's modules and puts the wrappers in their place."""
 
-    def __init__(self, dtype_name: str | None, threads: int | None = None, quantize: dict | None = None):
+    def __init__(self, dtype_name: str | None, threads: int | None = None, quantize: dict | None = None,
+                 steps: int | None = None, guidance: float | None = None):
         import openvino as ov
 
         self.core = ov.Core()
         self.quantize = dict(quantize or {})  # component -> COMPRESSIONS kind (`transformer`: the UNet)
         if "transformer" in self.quantize:
             self.quantize.setdefault("unet", self.quantize.pop("transformer"))
+        self.steps, self.guidance = steps, guidance  # the model's, for a CALIBRATED UNet's sampling run
         # denormal floats flushed to zero (FTZ/DAZ) in the plugin's threads: sd-turbo's UNet 0.95 of
         # the CPU time with the same outputs (the IRs alternating in one process, 20 rounds, against
         # 0.986 for a second copy of the default: docs/diffusers.md "OpenVINO backend"); the
@@ -520,7 +539,8 @@ class OpenVinoBackend:
         if "unet" in missing:
             check_unet(_config("unet", folder / "unet"))
         if missing:
-            convert_in_child(folder, variant, {n: (self.quantize.get(n), w) for n, w in missing.items()}, echo)
+            convert_in_child(folder, variant, {n: (self.quantize.get(n), w) for n, w in missing.items()}, echo,
+                             steps=self.steps, guidance=self.guidance)
         return wanted
 
     def cached(self, folder: Path, variant: str | None, names: set[str]) -> dict:
@@ -555,13 +575,18 @@ class OpenVinoBackend:
                 log.info("openvino: converting %s (%s) once%s%s", name, type(module).__name__,
                          f", weights in {self.quantize[name]}" if name in self.quantize else "",
                          f"; IR cached in {where}" if where else "")
-                models = convert(name, module, where, self.quantize.get(name))
+                calibration = None
+                if name == "unet":  # made only when the kind needs it (the text encoder still torch's)
+                    calibration = partial(Calibration.of, pipe.tokenizer, pipe.text_encoder, pipe.scheduler,
+                                          module.config, self.steps, self.guidance)
+                models = convert(name, module, where, self.quantize.get(name), calibration)
                 if where is not None:  # compile from the files: OpenVINO maps the weights
                     models = {s: where / f"{s}.xml" for s in stems}
             setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))
 
 
-def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None) -> None:
+def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None, *,
+                     steps: int | None = None, guidance: float | None = None) -> None:
     """Convert components of a pulled folder to IR in a process of its own (`python -m
     wanimage.engines.diffusers.openvino_convert`), one after the other: `jobs` is component ->
     (quantize kind or None, IR folder). Tracing holds the float32 module and its graph (sd-turbo's
@@ -572,6 +597,8 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
     cmd = [sys.executable, "-m", "wanimage.engines.diffusers.openvino_convert", str(folder), json.dumps(spec)]
     if variant:
         cmd += ["--variant", variant]
+    cmd += [f"--steps={steps}"] if steps else []
+    cmd += [f"--guidance={guidance}"] if guidance is not None else []
     package_root = str(Path(__file__).resolve().parents[3])  # the folder holding `wanimage`, as imported here
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
@@ -598,7 +625,7 @@ def convert_ahead(configs: dict, echo=print) -> int:
     for cfg in configs.values():
         if cfg.backend != "openvino":
             continue
-        backend = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize)
+        backend = OpenVinoBackend(cfg.dtype, quantize=cfg.quantize, steps=cfg.steps, guidance=cfg.guidance)
         for ckpt in cfg.roles.values():
             key = (ckpt.source, ckpt.variant, tuple(sorted(backend.quantize.items())))
             if ckpt.is_tiny or not ckpt.is_local or key in seen:

@@ -14,12 +14,14 @@ import gc
 import importlib
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from ...memory import release_free_memory
 from .openvino_backend import convert
+from .openvino_calibrate import Calibration
 from .streamed import load_component
 
 
@@ -33,15 +35,33 @@ def load_float32(folder: Path, name: str, variant: str | None) -> torch.nn.Modul
     return module.eval()
 
 
+def load_part(folder: Path, name: str):
+    """A pipeline part that holds no weights (tokenizer, scheduler), by model_index.json's class."""
+    library, class_name = json.loads((folder / "model_index.json").read_text())[name]
+    return getattr(importlib.import_module(library), class_name).from_pretrained(str(folder / name))
+
+
+def folder_calibration(folder: Path, variant: str | None, steps: int | None, guidance: float | None) -> Calibration:
+    """What calibrates the folder's UNet (openvino_calibrate.py): its own tokenizer, text encoder
+    (float32; freed with the Calibration once the inputs are made) and scheduler."""
+    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    return Calibration.of(load_part(folder, "tokenizer"), load_float32(folder, "text_encoder", variant),
+                          load_part(folder, "scheduler"), unet_config, steps, guidance)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path)
     parser.add_argument("jobs", help="JSON: [[component, quantize kind or '', IR folder], ...]")
     parser.add_argument("--variant")
+    parser.add_argument("--steps", type=int, help="the model's steps (a calibrated UNet's sampling run)")
+    parser.add_argument("--guidance", type=float, help="the model's guidance (idem)")
     args = parser.parse_args(argv)
     for name, quantize, out in json.loads(args.jobs):
+        calibration = partial(folder_calibration, args.folder, args.variant, args.steps, args.guidance)
         with torch.no_grad():  # no reference kept here: convert() frees the float32 weights as it goes
-            convert(name, load_float32(args.folder, name, args.variant), Path(out), quantize or None)
+            convert(name, load_float32(args.folder, name, args.variant), Path(out), quantize or None,
+                    calibration if name == "unet" else None)
         gc.collect()
         release_free_memory()
         print(f"converted {name} -> {out}", flush=True)
