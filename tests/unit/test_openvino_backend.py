@@ -231,9 +231,9 @@ def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays
     overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
     converted, convert = [], ovb.convert
 
-    def tracked(name, module, folder, quantize=None):
+    def tracked(name, module, folder, quantize=None, calibration=None):
         converted.append(weakref.ref(module))
-        return convert(name, module, folder, quantize)
+        return convert(name, module, folder, quantize, calibration)
 
     def never(self, *args, **kwargs):
         raise AssertionError(f"{type(self).__name__} built in torch in the server's process")

@@ -296,15 +296,16 @@ def test_sdxs_preset_serves_every_mode_from_a_pulled_folder_whose_vae_is_tiny(tm
 
 def test_sd_turbo_runs_on_openvino_with_int8_where_installed_and_a_config_can_say_otherwise(tmp_path, monkeypatch,
                                                                                               caplog):
-    """The preset's backend is OpenVINO: its int8 weights are NNCF's compression of the IR (without
-    nncf installed they are off, with a warning saying what to install); channels_last, a torch
-    layout, gives way; a config file's `quantize = "none"` or `backend = "torch"` wins."""
+    """The preset's backend is OpenVINO: its UNet int8_hybrid (int8 convolutions, int8 MatMul
+    weights) and its text encoder's weights int8, NNCF on the IR (without nncf installed they are
+    off, with a warning saying what to install); channels_last, a torch layout, gives way; a config
+    file's `quantize = "none"` or `backend = "torch"` wins (on torch the UNet's kind is torchao's int8)."""
     from wanimage.engines.diffusers import preset_config
 
     pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
     configs = preset_configs("sd-turbo", tmp_path, tmp_path)
     assert {(c.backend, c.channels_last) for c in configs.values()} == {("openvino", False)}
-    assert all(c.quantize == {"unet": "int8", "text_encoder": "int8"} for c in configs.values())
+    assert all(c.quantize == {"unet": "int8_hybrid", "text_encoder": "int8"} for c in configs.values())
     override = tmp_path / "engines.toml"
     override.write_text('[defaults]\nquantize = "none"\n')
     assert {c.quantize.get("unet") for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {None}

@@ -79,6 +79,7 @@ UNCOMPRESSED = ("Convolution", "GroupConvolution")
 # 16 rounds: 0.958x the all-int8 UNet's CPU time, +67 MB of IR. Part of the cache key.
 FLOAT16_LEVELS = 2
 COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is rebuilt
+CALIBRATOR = 1  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -473,6 +474,8 @@ def cache_folder(root: Path | None, name: str, files: Path | None, variant: str 
         from importlib.metadata import version
 
         tools += [quantize, version("nncf"), UNCOMPRESSED, FLOAT16_LEVELS, COMPRESSOR]
+        if quantize in CALIBRATED:
+            tools += [CALIBRATOR]
     blob = json.dumps([*tools, name, variant, stats]).encode()
     stem = name if quantize is None else f"{name}.{quantize}"
     return root / CACHE / f"{stem}-{hashlib.sha1(blob).hexdigest()[:16]}"
