@@ -433,19 +433,27 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
     fed = fake_quantized(in_memory.pipeline("text_to_image").unet.source)
     assert fed.get("Convolution", 0) >= 20 and "MatMul" not in fed  # measured 25 of the tiny UNet's 25
     assert np.abs(pixels(image) - reference).mean() < 3.0  # measured 0.72 (int8 weights alone: 0.13)
+    assert not fake_quantized(in_memory.pipeline("text_to_image").vae.decoder.source)  # not asked
 
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
     tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
     roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
     engine = make_engine(PipelinePool(), **roles, vae=str(tmp_path / "taesd"), backend="openvino", dtype="float32",
-                         quantize={"unet": "int8_hybrid", "text_encoder": "int8"})
+                         quantize={"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"})
     image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
     folders = {p.name.split("-")[0]: p for p in (tmp_path / "sd" / ".cache" / "openvino").iterdir()}
     assert sorted(folders) == ["text_encoder.int8", "unet.int8_hybrid"]
     ir = folders["unet.int8_hybrid"] / "model.xml"
     assert fake_quantized(ov.Core().read_model(str(ir))).get("Convolution", 0) >= 20
     assert weight_sources(ir, "MatMul", r"\.(down_blocks\.1|up_blocks\.0|mid_block)\.") == {"u8"}
+    # the tiny decoder's convolutions too (calibrated on latents the converted UNet made), not its encoder's
+    [vae] = (tmp_path / "taesd" / ".cache" / "openvino").iterdir()
+    assert vae.name.startswith("vae.int8_hybrid-")
+    assert fake_quantized(ov.Core().read_model(str(vae / "decoder.xml"))).get("Convolution", 0) >= 5
+    assert not fake_quantized(ov.Core().read_model(str(vae / "encoder.xml")))
     assert np.abs(pixels(image) - reference).mean() < 3.0
+    assert np.abs(pixels(engine.generate(job(Mode.EDIT, images=[photo()]), no_progress)[0])
+                  - pixels(torch_engine.generate(job(Mode.EDIT, images=[photo()]), no_progress)[0])).mean() < 3.0
 
 
 def test_quantize_kinds_openvino_cannot_make_are_refused_by_name(monkeypatch):

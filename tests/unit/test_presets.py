@@ -305,7 +305,8 @@ def test_sd_turbo_runs_on_openvino_with_int8_where_installed_and_a_config_can_sa
     pulled(tmp_path, "stabilityai/sd-turbo", {"model_index.json": b"{}"})
     configs = preset_configs("sd-turbo", tmp_path, tmp_path)
     assert {(c.backend, c.channels_last) for c in configs.values()} == {("openvino", False)}
-    assert all(c.quantize == {"unet": "int8_hybrid", "text_encoder": "int8"} for c in configs.values())
+    assert all(c.quantize == {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}
+               for c in configs.values())
     override = tmp_path / "engines.toml"
     override.write_text('[defaults]\nquantize = "none"\n')
     assert {c.quantize.get("unet") for c in preset_configs("sd-turbo", tmp_path, tmp_path, override).values()} == {None}

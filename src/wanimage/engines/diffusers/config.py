@@ -49,7 +49,8 @@ OPENVINO_FAMILIES = ("sd",)
 # what `quantize` means there: the IR's weights compressed by NNCF (weight-only int8), per component;
 # int8_hybrid (the UNet): its convolutions in int8, weights and activations, calibrated (openvino_calibrate.py)
 OPENVINO_QUANTIZATIONS = ("int8", "int8_hybrid")
-OPENVINO_QUANTIZABLE = ("transformer", "unet", "text_encoder")  # `transformer`: the denoiser, a UNet here
+# `transformer`: the denoiser, a UNet here; `vae`: its decoder's convolutions (int8_hybrid only)
+OPENVINO_QUANTIZABLE = ("transformer", "unet", "text_encoder", "vae")
 # families whose diffusers 0.42.1 transformer has a context-parallel plan (`_cp_plan`); Z-Image's and
 # the UNets' have none
 CP_FAMILIES = ("qwen_image", "flux", "flux2", "wan")
@@ -204,8 +205,9 @@ def quantize_table(value: Any, where: str) -> dict[str, str]:
                                 "{ transformer = \"fp8\", text_encoder = \"int8\" }")
     out = {}
     for component, kind in table.items():
-        if component not in QUANTIZABLE:
-            raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)}")
+        if component not in QUANTIZABLE and component not in OPENVINO_QUANTIZABLE:
+            raise EngineConfigError(f"{where}.quantize: unknown component {component!r}; one of {', '.join(QUANTIZABLE)} "
+                                    "(backend = \"openvino\": also vae)")
         if kind != "none":
             if kind not in QUANTIZATIONS and kind not in OPENVINO_QUANTIZATIONS:
                 raise EngineConfigError(f"{where}.quantize.{component}: one of none, {', '.join(QUANTIZATIONS)} "
@@ -252,6 +254,9 @@ def _validate_backend(cfg, where: str) -> None:
         raise EngineConfigError(f"{where}.backend: one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
     if cfg.backend == "torch":
         for component, kind in cfg.quantize.items():
+            if component not in QUANTIZABLE:
+                raise EngineConfigError(f"{where}.quantize.{component}: OpenVINO's (its decoder's int8 "
+                                        "convolutions); set backend = \"openvino\" or remove it")
             if kind not in QUANTIZATIONS:
                 raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": OpenVINO's kind (its int8 "
                                         "convolutions); set backend = \"openvino\" or quantize = \"int8\"")
@@ -273,6 +278,9 @@ def _validate_backend(cfg, where: str) -> None:
             raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": backend = \"openvino\" compresses "
                                     f"weights to {' or '.join(OPENVINO_QUANTIZATIONS)} only (NNCF); set "
                                     f"quantize.{component} = \"int8\", remove it, or use backend = \"torch\"")
+        if component == "vae" and kind != "int8_hybrid":
+            raise EngineConfigError(f"{where}.quantize.vae = \"{kind}\": the VAE's decoder is convolutions, which "
+                                    "int8_hybrid quantizes; set quantize.vae = \"int8_hybrid\" or remove it")
         if kind == "int8_hybrid" and component == "text_encoder":
             raise EngineConfigError(f"{where}.quantize.text_encoder = \"int8_hybrid\": int8_hybrid quantizes the "
                                     "UNet's convolutions, and the text encoder has none; set quantize.text_encoder "

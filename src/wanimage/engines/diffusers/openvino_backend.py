@@ -54,7 +54,7 @@ import torch
 
 from ...errors import ModelUnavailable
 from ...memory import madvise, release_free_memory
-from .openvino_calibrate import Calibration, quantize_convolutions, unet_inputs
+from .openvino_calibrate import Calibration, decoder_inputs, quantize_convolutions, unet_inputs
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ CACHE = Path(".cache") / "openvino"
 TEXT_ENCODERS = ("text_encoder",)
 # quantize kind -> nncf.CompressWeightsMode of its MatMul and embedding weights (weight-only)
 COMPRESSIONS = {"int8": "INT8_ASYM", "int8_hybrid": "INT8_ASYM"}
-# kinds whose convolutions also run in int8, weights and activations, calibrated on the UNet's own
-# inputs (openvino_calibrate.py): the UNet's only
+# kinds whose convolutions also run in int8, weights and activations, calibrated on inputs the
+# pipeline makes (openvino_calibrate.py): the UNet's, and the VAE's decoder
 CALIBRATED = ("int8_hybrid",)
+Samples = Callable[[str, Any], "list | None"]  # (stem, float openvino.Model) -> its calibration inputs, or None
 # Layers whose weights stay float16 when compressing: the CPU plugin folds int8 convolution weights
 # back to float32 when it compiles (sd-turbo's UNet: 2.58 GB resident after compiling, 4.32 GB after
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
@@ -364,16 +365,16 @@ def _graphs(name: str, module) -> dict[str, tuple[torch.nn.Module, dict]]:
 
 
 def convert(name: str, module, folder: Path | None, quantize: str | None = None,
-            calibration: Callable[[], Calibration] | None = None) -> dict:
+            calibration: Samples | None = None) -> dict:
     """Trace the component to OpenVINO models: stem -> openvino.Model, its weights compressed to
     `quantize` (COMPRESSIONS) when given, its convolutions quantized first for a CALIBRATED kind
-    (`calibration`: what makes the UNet's calibration inputs, called once it is traced); saved to
-    `folder` as IR (written to a temporary folder, then renamed: two processes converting at once
-    both finish)."""
+    (`calibration(stem, model)`: the inputs to measure, once the stem is traced; None leaves that
+    stem's convolutions alone, e.g. a VAE's encoder); saved to `folder` as IR (written to a
+    temporary folder, then renamed: two processes converting at once both finish)."""
     import openvino as ov
 
-    if quantize in CALIBRATED and (name != "unet" or calibration is None):
-        raise ValueError(f"quantize = {quantize!r} quantizes a UNet's convolutions and needs its calibration")
+    if quantize in CALIBRATED and calibration is None:
+        raise ValueError(f"quantize = {quantize!r} quantizes convolutions and needs calibration inputs")
 
     if folder is None and quantize in _TRACED.get(module, {}):
         return _TRACED[module][quantize]
@@ -392,8 +393,9 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None,
             del graph
             if folder is not None:
                 model = float16(model)
-            if quantize in CALIBRATED:
-                model = quantize_convolutions(model, unet_inputs(model, calibration()))
+            samples = calibration(stem, model) if quantize in CALIBRATED else None
+            if samples:
+                model = quantize_convolutions(model, samples)
             models[stem] = compress(model, quantize, keep)
             del model
     if folder is not None:
@@ -565,7 +567,8 @@ class OpenVinoBackend:
             if module is None or isinstance(module, OVModule) or isinstance(getattr(module, "decoder", None), OVPart):
                 continue
             if name == "vae":
-                where = cache_folder(vae_root, name, vae_files, None if vae_root != folder else variant)
+                where = cache_folder(vae_root, name, vae_files, None if vae_root != folder else variant,
+                                     self.quantize.get(name))
             else:
                 where = cache_folder(folder, name, None if folder is None else folder / name, variant,
                                      self.quantize.get(name))
@@ -578,14 +581,28 @@ class OpenVinoBackend:
                 log.info("openvino: converting %s (%s) once%s%s", name, type(module).__name__,
                          f", weights in {self.quantize[name]}" if name in self.quantize else "",
                          f"; IR cached in {where}" if where else "")
-                calibration = None
-                if name == "unet":  # made only when the kind needs it (the text encoder still torch's)
-                    calibration = partial(Calibration.of, pipe.tokenizer, pipe.text_encoder, pipe.scheduler,
-                                          module.config, self.steps, self.guidance)
-                models = convert(name, module, where, self.quantize.get(name), calibration)
+                models = convert(name, module, where, self.quantize.get(name), partial(self.samples, pipe, name, module))
                 if where is not None:  # compile from the files: OpenVINO maps the weights
                     models = {s: where / f"{s}.xml" for s in stems}
             setattr(pipe, name, self.wrap(name, module if name == "vae" else module.config, models))
+
+
+    def samples(self, pipe, name: str, module, stem: str, model) -> list | None:
+        """Calibration inputs for component `name`'s `stem` (convert's `calibration`): the UNet's
+        (converted first, while the text encoder is still torch's), the VAE's decoder's (made by
+        the converted UNet and text encoder); None for the rest."""
+        unet_config = module.config if name == "unet" else pipe.unet.config
+        calibration = Calibration.of(pipe.tokenizer, pipe.text_encoder, pipe.scheduler, unet_config,
+                                     self.steps, self.guidance)
+        if name == "unet":
+            return unet_inputs(model, calibration)
+        if name == "vae" and stem == "decoder":
+            def unet(inputs):
+                with torch.no_grad():
+                    return pipe.unet(*(torch.from_numpy(x) for x in inputs), return_dict=False)[0].numpy()
+
+            return decoder_inputs(module, unet, calibration)
+        return None
 
 
 def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None, *,

@@ -66,21 +66,20 @@ class Calibration:
                    7.5 if guidance is None else guidance)
 
 
-def unet_inputs(model, calibration: Calibration) -> list[list[np.ndarray]]:
-    """UNet inputs (sample, timestep, text embeddings) as the pipeline makes them: one per prompt
-    and step, the prompts cut so that at most MAX_SAMPLES are made. `model` is the float UNet's
-    openvino.Model, run only where a later step needs the latents of an earlier one."""
-    import openvino as ov
+UNetFn = Callable[[list[np.ndarray]], np.ndarray]  # (sample, timestep, text embeddings) -> the prediction
 
+
+def sample(calibration: Calibration, steps: int, prompts: tuple[str, ...], unet: UNetFn | None,
+           on_input: Callable[[list[np.ndarray]], None]) -> list[torch.Tensor]:
+    """A sampling run per prompt as the pipeline makes it (seeded noise, the scheduler's timesteps,
+    classifier-free guidance where asked): each UNet input handed to `on_input`; the final latents
+    returned. `unet` None: only the first step's inputs are made (no prediction to step with)."""
     c = calibration
     scheduler = copy.deepcopy(c.scheduler)
-    steps = min(max(c.steps, MIN_STEPS), MAX_STEPS)
-    prompts = CALIBRATION_PROMPTS[:max(1, MAX_SAMPLES // steps)]
     guided = c.guidance > 1
     unconditional = c.encode("") if guided else None
-    unet = ov.Core().compile_model(model, "CPU") if steps > 1 else None
     rng = np.random.default_rng(0)
-    samples = []
+    finals = []
     for prompt in prompts:
         embeddings = c.encode(prompt)
         if guided:
@@ -88,20 +87,70 @@ def unet_inputs(model, calibration: Calibration) -> list[list[np.ndarray]]:
         scheduler.set_timesteps(steps)
         latents = torch.from_numpy(rng.standard_normal((1, *c.latent_shape), dtype=np.float32))
         latents = latents * scheduler.init_noise_sigma
-        for index, t in enumerate(scheduler.timesteps):
+        for t in scheduler.timesteps:
             x = scheduler.scale_model_input(latents, t)
             x = torch.cat([x, x]) if guided else x
             inputs = [x.numpy(), np.array([float(t)], dtype=np.float32), embeddings]
-            samples.append(inputs)
-            if index == steps - 1:
-                break  # the last step's output feeds no further input
-            noise = torch.from_numpy(np.asarray(unet(inputs)[0]))
+            on_input(inputs)
+            if unet is None:
+                break
+            noise = torch.from_numpy(np.asarray(unet(inputs)))
             if guided:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + c.guidance * (cond - uncond)
             latents = scheduler.step(noise, t, latents).prev_sample
-    del unet
+        finals.append(latents)
+    return finals
+
+
+def unet_inputs(model, calibration: Calibration) -> list[list[np.ndarray]]:
+    """UNet inputs (sample, timestep, text embeddings) as the pipeline makes them: one per prompt
+    and step, the prompts cut so that at most MAX_SAMPLES are made. `model` is the float UNet's
+    openvino.Model, run to step from one input to the next (a run of one step needs none)."""
+    import openvino as ov
+
+    steps = min(max(calibration.steps, MIN_STEPS), MAX_STEPS)
+    prompts = CALIBRATION_PROMPTS[:max(1, MAX_SAMPLES // steps)]
+    run = None
+    if steps > 1:
+        compiled = ov.Core().compile_model(model, "CPU")  # freed when this returns, before NNCF's own copy
+
+        def run(inputs: list[np.ndarray]) -> np.ndarray:
+            return compiled(inputs)[0]
+
+    samples: list[list[np.ndarray]] = []
+    sample(calibration, steps, prompts, run, samples.append)
     return samples
+
+
+class _Captured(Exception):
+    """Stops a VAE's decode at its decoder's input (calibration needs that input, not the image)."""
+
+
+def decoder_inputs(vae, unet: UNetFn, calibration: Calibration) -> list[list[np.ndarray]]:
+    """What a VAE's decoder submodule receives for the CALIBRATION_PROMPTS' images: the final
+    latents of the model's own sampling run (its steps, at most MAX_STEPS; `unet` the converted
+    UNet), through the pipeline's `vae.decode(latents / scaling_factor)` up to the decoder (the
+    SD VAE's post-quant convolution included), captured there without decoding."""
+    steps = min(calibration.steps, MAX_STEPS)
+    finals = sample(calibration, steps, CALIBRATION_PROMPTS, unet, lambda inputs: None)
+    captured: list[list[np.ndarray]] = []
+
+    def capture(module, args):
+        captured.append([args[0].detach().float().numpy()])
+        raise _Captured
+
+    hook = vae.decoder.register_forward_pre_hook(capture)
+    try:
+        for latents in finals:
+            try:
+                with torch.no_grad():
+                    vae.decode(latents / vae.config.scaling_factor)
+            except _Captured:
+                pass
+    finally:
+        hook.remove()
+    return captured
 
 
 def quantize_convolutions(model, samples: list[list[np.ndarray]]):

@@ -21,7 +21,7 @@ import torch
 
 from ...memory import release_free_memory
 from .openvino_backend import convert
-from .openvino_calibrate import Calibration
+from .openvino_calibrate import Calibration, unet_inputs
 from .streamed import load_component
 
 
@@ -41,12 +41,14 @@ def load_part(folder: Path, name: str):
     return getattr(importlib.import_module(library), class_name).from_pretrained(str(folder / name))
 
 
-def folder_calibration(folder: Path, variant: str | None, steps: int | None, guidance: float | None) -> Calibration:
-    """What calibrates the folder's UNet (openvino_calibrate.py): its own tokenizer, text encoder
-    (float32; freed with the Calibration once the inputs are made) and scheduler."""
+def unet_samples(folder: Path, variant: str | None, steps: int | None, guidance: float | None, stem: str,
+                 model) -> list:
+    """The folder's UNet's calibration inputs (openvino_calibrate.py), made with its own tokenizer,
+    text encoder (float32; freed once the inputs are made) and scheduler."""
     unet_config = json.loads((folder / "unet" / "config.json").read_text())
-    return Calibration.of(load_part(folder, "tokenizer"), load_float32(folder, "text_encoder", variant),
-                          load_part(folder, "scheduler"), unet_config, steps, guidance)
+    calibration = Calibration.of(load_part(folder, "tokenizer"), load_float32(folder, "text_encoder", variant),
+                                 load_part(folder, "scheduler"), unet_config, steps, guidance)
+    return unet_inputs(model, calibration)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, help="the model's guidance (idem)")
     args = parser.parse_args(argv)
     for name, quantize, out in json.loads(args.jobs):
-        calibration = partial(folder_calibration, args.folder, args.variant, args.steps, args.guidance)
+        calibration = partial(unet_samples, args.folder, args.variant, args.steps, args.guidance)
         with torch.no_grad():  # no reference kept here: convert() frees the float32 weights as it goes
             convert(name, load_float32(args.folder, name, args.variant), Path(out), quantize or None,
                     calibration if name == "unet" else None)

@@ -114,8 +114,10 @@ def preset_configs(name: str, models_dir: Path, default_dir: Path,
         if openvino and "channels_last" not in own:  # a torch layout; OpenVINO replaces those modules
             table.pop("channels_last", None)
         if not openvino and "quantize" not in own and table.get("quantize"):
-            # on torch, the preset's OpenVINO-only kind (int8 convolutions) is the weight-only int8 it includes
-            table["quantize"] = {c: "int8" if k == "int8_hybrid" else k for c, k in table["quantize"].items()}
+            # on torch, the preset's OpenVINO-only kind (int8 convolutions) is the weight-only int8 it
+            # includes, and its VAE's (OpenVINO's int8 decoder) goes
+            table["quantize"] = {c: "int8" if k == "int8_hybrid" else k for c, k in table["quantize"].items()
+                                 if c != "vae"}
         package = "nncf" if openvino else "torchao"  # OpenVINO compresses its IR's weights with NNCF
         if table.get("quantize") and "quantize" not in own and not _installed(package):
             missing.add(package)
