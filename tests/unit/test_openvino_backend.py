@@ -416,7 +416,8 @@ def fake_quantized(model) -> dict[str, int]:
     return dict(fed)
 
 
-def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_inputs(tmp_path, torch_engine):
+def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_inputs(tmp_path, torch_engine,
+                                                                                      monkeypatch):
     """quantize.unet = "int8_hybrid": NNCF's static quantization on the convolutions (their inputs
     and weights int8, ranges measured on UNet inputs the pipeline makes from its own prompts), the
     MatMuls' weights int8 as with "int8" and their inputs left alone; from a pulled folder in the
@@ -438,6 +439,9 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
     tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
     roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
+    in_child, convert_in_child = [], ovb.convert_in_child
+    monkeypatch.setattr(ovb, "convert_in_child", lambda folder, variant, jobs, *a, **kw: (
+        in_child.extend(jobs), convert_in_child(folder, variant, jobs, *a, **kw)))
     engine = make_engine(PipelinePool(), **roles, vae=str(tmp_path / "taesd"), backend="openvino", dtype="float32",
                          quantize={"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"})
     image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
@@ -447,6 +451,7 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
     assert fake_quantized(ov.Core().read_model(str(ir))).get("Convolution", 0) >= 20
     assert weight_sources(ir, "MatMul", r"\.(down_blocks\.1|up_blocks\.0|mid_block)\.") == {"u8"}
     # the tiny decoder's convolutions too (calibrated on latents the converted UNet made), not its encoder's
+    assert sorted(in_child) == ["text_encoder", "unet", "vae"]  # calibration's NNCF and UNet runs: not here
     [vae] = (tmp_path / "taesd" / ".cache" / "openvino").iterdir()
     assert vae.name.startswith("vae.int8_hybrid-")
     assert fake_quantized(ov.Core().read_model(str(vae / "decoder.xml"))).get("Convolution", 0) >= 5

@@ -577,6 +577,13 @@ class OpenVinoBackend:
                 check_unet(module.config)
             if where is not None and all((where / f"{s}.xml").is_file() for s in stems):
                 models = {s: where / f"{s}.xml" for s in stems}
+            elif name == "vae" and self.quantize.get(name) in CALIBRATED and where is not None and folder is not None:
+                # calibrating imports NNCF and runs the UNet: in a child, as the UNet's conversion, so
+                # that neither counts in the server's memory
+                irs = {n: str(p / "model.xml") for n, p in self.ir_folders(folder, variant, {"unet", *TEXT_ENCODERS}).items()}
+                convert_in_child(folder, variant, {name: (self.quantize[name], where)}, steps=self.steps,
+                                 guidance=self.guidance, vae=vae_files, irs=irs)
+                models = {s: where / f"{s}.xml" for s in stems}
             else:
                 log.info("openvino: converting %s (%s) once%s%s", name, type(module).__name__,
                          f", weights in {self.quantize[name]}" if name in self.quantize else "",
@@ -606,7 +613,8 @@ class OpenVinoBackend:
 
 
 def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None, *,
-                     steps: int | None = None, guidance: float | None = None) -> None:
+                     steps: int | None = None, guidance: float | None = None, vae: Path | None = None,
+                     irs: dict[str, str] | None = None) -> None:
     """Convert components of a pulled folder to IR in a process of its own (`python -m
     wanimage.engines.diffusers.openvino_convert`), one after the other: `jobs` is component ->
     (quantize kind or None, IR folder). Tracing holds the float32 module and its graph (sd-turbo's
@@ -619,6 +627,7 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
         cmd += ["--variant", variant]
     cmd += [f"--steps={steps}"] if steps else []
     cmd += [f"--guidance={guidance}"] if guidance is not None else []
+    cmd += ["--vae", str(vae), "--irs", json.dumps(irs or {})] if vae is not None else []
     package_root = str(Path(__file__).resolve().parents[3])  # the folder holding `wanimage`, as imported here
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
@@ -627,7 +636,7 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in (run.stdout + run.stderr).splitlines():
         log.debug("openvino convert: %s", line)
-    missing = [name for name, (_, where) in jobs.items() if not (where / "model.xml").is_file()]
+    missing = [name for name, (_, where) in jobs.items() if not any(where.glob("*.xml"))]  # a VAE's: two
     if run.returncode != 0 or missing:
         tail = " | ".join(line.strip() for line in (run.stderr or run.stdout).strip().splitlines()[-3:])
         killed = " (killed: out of memory?)" if run.returncode in (-9, 137) else ""

@@ -58,8 +58,8 @@ class Calibration:
         def encode(prompt: str) -> np.ndarray:
             ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                             return_tensors="pt").input_ids
-            with torch.no_grad():
-                return text_encoder(ids)[0].float().numpy()
+            with torch.no_grad():  # a torch text encoder, or a function of the ids giving the same output
+                return torch.as_tensor(text_encoder(ids)[0]).float().numpy()
 
         size = unet_config["sample_size"]
         return cls(encode, scheduler, (unet_config["in_channels"], size, size), steps or 25,

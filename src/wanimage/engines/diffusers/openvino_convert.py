@@ -17,11 +17,12 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ...memory import release_free_memory
 from .openvino_backend import convert
-from .openvino_calibrate import Calibration, unet_inputs
+from .openvino_calibrate import Calibration, decoder_inputs, unet_inputs
 from .streamed import load_component
 
 
@@ -51,6 +52,37 @@ def unet_samples(folder: Path, variant: str | None, steps: int | None, guidance:
     return unet_inputs(model, calibration)
 
 
+def load_vae(folder: Path, variant: str | None) -> torch.nn.Module:
+    """A VAE from its own folder (a tiny autoencoder's, or a pipeline's `vae/`), by its config's class."""
+    import diffusers
+
+    cls = getattr(diffusers, json.loads((folder / "config.json").read_text())["_class_name"])
+    try:
+        return cls.from_pretrained(str(folder), variant=variant, torch_dtype=torch.float32).eval()
+    except (OSError, ValueError):  # a tiny autoencoder's folder has no variant files
+        return cls.from_pretrained(str(folder), torch_dtype=torch.float32).eval()
+
+
+def decoder_samples(folder: Path, irs: dict[str, str], steps: int | None, guidance: float | None, vae,
+                    stem: str, model) -> list | None:
+    """The VAE decoder's calibration inputs (openvino_calibrate.decoder_inputs): latents made by the
+    pipeline's converted UNet and text encoder (their IR, `irs`), its tokenizer and scheduler."""
+    import openvino as ov
+
+    if stem != "decoder":
+        return None
+    core = ov.Core()
+    unet, text = core.compile_model(irs["unet"], "CPU"), core.compile_model(irs["text_encoder"], "CPU")
+    tokenizer = load_part(folder, "tokenizer")
+
+    def encode_ids(ids):
+        return [np.asarray(text([ids.numpy()])[0])]  # the output a torch text encoder gives first
+
+    calibration = Calibration.of(tokenizer, encode_ids, load_part(folder, "scheduler"),
+                                 json.loads((folder / "unet" / "config.json").read_text()), steps, guidance)
+    return decoder_inputs(vae, lambda inputs: np.asarray(unet(inputs)[0]), calibration)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path)
@@ -58,12 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant")
     parser.add_argument("--steps", type=int, help="the model's steps (a calibrated UNet's sampling run)")
     parser.add_argument("--guidance", type=float, help="the model's guidance (idem)")
+    parser.add_argument("--vae", type=Path, help="job `vae`: the VAE's folder (a tiny autoencoder's, or FOLDER/vae)")
+    parser.add_argument("--irs", default="{}", help="job `vae`: JSON {unet, text_encoder: their model.xml}, "
+                                                   "which make its decoder's calibration latents")
     args = parser.parse_args(argv)
     for name, quantize, out in json.loads(args.jobs):
-        calibration = partial(unet_samples, args.folder, args.variant, args.steps, args.guidance)
+        if name == "vae":
+            module = load_vae(args.vae, args.variant)
+            calibration = partial(decoder_samples, args.folder, json.loads(args.irs), args.steps, args.guidance, module)
+        else:
+            module = load_float32(args.folder, name, args.variant)
+            calibration = partial(unet_samples, args.folder, args.variant, args.steps, args.guidance)
         with torch.no_grad():  # no reference kept here: convert() frees the float32 weights as it goes
-            convert(name, load_float32(args.folder, name, args.variant), Path(out), quantize or None,
-                    calibration if name == "unet" else None)
+            convert(name, module, Path(out), quantize or None, calibration if name in ("unet", "vae") else None)
+        del module, calibration
         gc.collect()
         release_free_memory()
         print(f"converted {name} -> {out}", flush=True)

@@ -168,7 +168,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "sdxs-512", "SDXS-512: one step, a small UNet and a tiny decoder, the fastest on a CPU", "sd",
         {role: Role(SDXS) for role in ("text_to_image", "edit", "inpaint", "refine")},
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
-         "quantize": {"unet": "int8_hybrid", "vae": "int8_hybrid"}},
+         "quantize": {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}},
         {},
         "cpu", 2_300_000_000, "measured: peak RSS of the whole server process through a 768*768 request (drawn "
         "at 512x512): OpenVINO, float16 weights", "0.8-0.9 CPU core-seconds per image at 1 step through the "
