@@ -70,3 +70,15 @@ def drop_clean_file_pages(path: str | os.PathLike) -> bool:
     for start, length in ranges:
         advise(start, length, MADV_DONTNEED)
     return True
+
+
+def available_bytes() -> int | None:
+    """What the kernel says a new process can take without swapping (/proc/meminfo's MemAvailable),
+    None where it does not say (not Linux)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -81,6 +81,7 @@ UNCOMPRESSED = ("Convolution", "GroupConvolution")
 FLOAT16_LEVELS = 2
 COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is rebuilt
 CALIBRATOR = 1  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
+CALIBRATION_MEMORY = 10  # an int8_hybrid UNet's conversion peak over its float16 weight file (17.2 / 1.73 GB)
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -541,6 +542,10 @@ class OpenVinoBackend:
         count in this process. `echo(str)`: where to say what is converted (the log otherwise)."""
         wanted = self.ir_folders(folder, variant, names)
         missing = {name: where for name, where in wanted.items() if not (where / "model.xml").is_file()}
+        if "unet" in missing and self.quantize.get("unet") in CALIBRATED and not room_to_calibrate(folder, variant):
+            self.quantize["unet"] = "int8"  # its int8 MatMul weights without the int8 convolutions
+            wanted = self.ir_folders(folder, variant, names)
+            missing = {name: where for name, where in wanted.items() if not (where / "model.xml").is_file()}
         if "unet" in missing:
             check_unet(_config("unet", folder / "unet"))
         if missing:
@@ -612,6 +617,26 @@ class OpenVinoBackend:
         return None
 
 
+def room_to_calibrate(folder: Path, variant: str | None) -> bool:
+    """Whether this machine has the memory an int8_hybrid UNet's conversion peaks at: about
+    CALIBRATION_MEMORY times its float16 weight file (sd-turbo's 1.73 GB peaked at 17.2 GB, in
+    NNCF's quantization). Where it has not, a warning says so and the UNet converts to int8 weights
+    alone (5.9 GB for sd-turbo), rather than the child being killed and the model left unservable."""
+    from ...memory import available_bytes
+    from .streamed import weight_file
+
+    weights, free = weight_file(folder / "unet", variant), available_bytes()
+    if weights is None or free is None:
+        return True
+    need = CALIBRATION_MEMORY * weights.stat().st_size
+    if free >= need:
+        return True
+    log.warning("openvino: the UNet's int8 convolutions (quantize.unet = \"int8_hybrid\") need about %.1f GB of "
+                "memory to convert once and %.1f GB is available: converting it with int8 weights alone (about "
+                "1.3x its time per image); a start with that memory free converts them", need / 1e9, free / 1e9)
+    return False
+
+
 def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None, *,
                      steps: int | None = None, guidance: float | None = None, vae: Path | None = None,
                      irs: dict[str, str] | None = None) -> None:
@@ -630,8 +655,11 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
     cmd += ["--vae", str(vae), "--irs", json.dumps(irs or {})] if vae is not None else []
     package_root = str(Path(__file__).resolve().parents[3])  # the folder holding `wanimage`, as imported here
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    calibrated = any(q in CALIBRATED for q, _ in jobs.values())
     say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
-        "once, in a child process (about a minute for SD-Turbo); the IR is kept for every later start")
+        "once, in a child process (" + ("int8 convolutions are calibrated first: about 5 minutes and 17 GB of "
+        "memory for SD-Turbo's UNet on 2 cores" if calibrated else "about a minute for SD-Turbo") +
+        "); the IR is kept for every later start")
     started = time.monotonic()
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in (run.stdout + run.stderr).splitlines():

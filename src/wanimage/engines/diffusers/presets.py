@@ -145,21 +145,24 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "sd-turbo", "SD-Turbo: real images on a CPU, 1 step at 512 px", "sd",
         {role: Role("stabilityai/sd-turbo") for role in ("text_to_image", "edit", "inpaint", "refine")},
-        # OpenVINO where it is installed (torch otherwise, with channels_last convolutions); int8 weights
-        # of the UNet's and the text encoder's MatMuls (NNCF on OpenVINO's IR, torchao's Linear layers on
-        # torch): what keeps the process under 3 GB (docs/diffusers.md, "CPU side by side")
+        # OpenVINO where it is installed (torch otherwise, with channels_last convolutions); the UNet's and
+        # TAESD's decoder's convolutions in int8 (int8_hybrid: calibrated at conversion), int8 MatMul
+        # weights (NNCF on OpenVINO's IR; torchao's Linear layers on torch): the fastest measured, and under
+        # 3 GB (docs/diffusers.md, "CPU side by side")
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
          "quantize": {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}, "channels_last": True},
         {"steps": 4},
-        "cpu", 2_960_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
-        "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull`, int8 MatMul "
-        "weights below the UNet's two highest resolutions, TAESD; 2.93-3.10 GB once a Chinese prompt has loaded "
-        "the translator (on torch, without openvino: 3.1 GB)",
-        "1.8 CPU core-seconds per image at 1 step through the server, 1.0 s wall on 2 cores (OpenVINO, int8 "
-        "MatMul weights below the UNet's two highest resolutions, TAESD), beside FastSD CPU's OpenVINO + TAESD "
-        "at 1.7 in the same interleaved run: 1.03x its time paired per round (0.98x to 1.04x in five runs); an "
-        "Intel Xeon with AMX, random weights of its architecture", "bench/cpu_real.py --repeats 21 --interleave --paths wanimage "
-        "wanimage-sdxs ov-taesd ov-int8-taesd (docs/diffusers.md)",
+        "cpu", 2_440_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
+        "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull` and the "
+        "first start, int8 convolutions (UNet and TAESD's decoder), int8 MatMul weights; 2.30 GB through "
+        "English prompts, 2.44 GB once a Chinese prompt has loaded the translator (on torch, without "
+        "openvino: 3.1 GB, measured before int8 convolutions)",
+        "3.8 CPU core-seconds per image at 1 step through the server, 2.0 s wall on 2 cores (OpenVINO, int8 "
+        "convolutions and MatMul weights, TAESD), beside FastSD CPU's OpenVINO + TAESD at 5.2 and OpenVINO int8 "
+        "+ TAESD at 5.0 in the same interleaved run: 0.76x the fastest's time paired per round (0.76x asked in "
+        "Chinese); a 2-vCPU AMD EPYC without AMX, random weights of its architecture",
+        "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
+        "(docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
         "TAESD decodes (vae = \"full\" keeps the SD VAE)",
         translator=ZH_EN, vae=TAESD,
@@ -170,11 +173,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
          "quantize": {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}},
         {},
-        "cpu", 2_300_000_000, "measured: peak RSS of the whole server process through a 768*768 request (drawn "
-        "at 512x512): OpenVINO, float16 weights", "0.8-0.9 CPU core-seconds per image at 1 step through the "
-        "server, 0.5 s wall on 2 cores (OpenVINO), 0.46x sd-turbo's time paired per round in the same interleaved "
-        "run (0.45x to 0.48x in five runs); random weights and a UNet of the SDXS paper's block-pruned shape (318.7M "
-        "parameters where the paper gives 0.32B; its published config.json not read here: an estimate)",
+        "cpu", 1_720_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
+        "at 512x512): OpenVINO, int8 convolutions and MatMul weights; 1.58 GB through English prompts, 1.72 GB "
+        "once a Chinese prompt has loaded the translator", "1.9 CPU core-seconds per image at 1 step through the "
+        "server, 1.0 s wall on 2 cores (OpenVINO, int8 convolutions), 0.49x sd-turbo's time paired per round in "
+        "the same interleaved run (0.50x by medians; 0.49x asked in Chinese), a 2-vCPU AMD EPYC; random weights "
+        "and a UNet of the SDXS paper's block-pruned shape (318.7M parameters where the paper gives 0.32B; its "
+        "published config.json not read here: an estimate)",
         "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
         "(docs/diffusers.md)",
         notes="distilled from SD 2.1-base; its vae/ is already a tiny autoencoder (the full one, vae_large/, is "
