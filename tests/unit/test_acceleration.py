@@ -151,7 +151,9 @@ def test_quantize_per_component_table():
     assert "Int8" not in type(pipe.transformer.transformer_blocks[0].attn.to_q.weight).__name__
     assert any("Int8" in type(m.weight).__name__ for m in pipe.text_encoder.modules()
                if isinstance(m, torch.nn.Linear))
-    with pytest.raises(EngineConfigError, match="unknown component 'vae'"):
+    with pytest.raises(EngineConfigError, match="unknown component 'unet_2'"):
+        config(quantize={"unet_2": "int8"})
+    with pytest.raises(EngineConfigError, match=r"quantize\.vae: only backend = \"openvino\" quantizes the VAE"):
         config(quantize={"vae": "int8"})
     with pytest.raises(EngineConfigError, match="int8, int8_dynamic, fp8, fp8_dynamic"):
         config(quantize="int4")

@@ -157,9 +157,9 @@ def test_pull_to_dir_then_from_dir_round_trips_and_serves_images(hub, tiny_repo,
     out = capsys.readouterr().out
     assert "installed" in out
     # the preset runs on OpenVINO here: its IR is made now, in a child process, not at the server's first start
-    assert "openvino: converting unet (int8), text_encoder (int8)" in out and "openvino: converted in" in out
+    assert "openvino: converting unet (int8_hybrid), text_encoder (int8)" in out and "openvino: converted in" in out
     ir = models / "stabilityai--sd-turbo" / ".cache" / "openvino"
-    assert sorted(p.name.split("-")[0] for p in ir.iterdir()) == ["text_encoder.int8", "unet.int8"]
+    assert sorted(p.name.split("-")[0] for p in ir.iterdir()) == ["text_encoder.int8", "unet.int8_hybrid"]
     assert ModelsDir(models).status("stabilityai/sd-turbo").on_disk
     assert pull("sd-turbo", "--models-dir", str(models)) == 0  # nothing to fetch or convert again
     out = capsys.readouterr().out

@@ -255,8 +255,9 @@ def _validate_backend(cfg, where: str) -> None:
     if cfg.backend == "torch":
         for component, kind in cfg.quantize.items():
             if component not in QUANTIZABLE:
-                raise EngineConfigError(f"{where}.quantize.{component}: OpenVINO's (its decoder's int8 "
-                                        "convolutions); set backend = \"openvino\" or remove it")
+                raise EngineConfigError(f"{where}.quantize.{component}: only backend = \"openvino\" quantizes the "
+                                        "VAE (its decoder's convolutions, int8_hybrid); set backend = \"openvino\" "
+                                        "or remove it")
             if kind not in QUANTIZATIONS:
                 raise EngineConfigError(f"{where}.quantize.{component} = \"{kind}\": OpenVINO's kind (its int8 "
                                         "convolutions); set backend = \"openvino\" or quantize = \"int8\"")
