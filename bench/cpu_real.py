@@ -8,7 +8,7 @@ the same moments of a shared machine; they are all resident at once):
                        HTTP request, the image downloaded; its defaults: OpenVINO where installed,
                        int8 MatMul weights, TAESD (the IR made beforehand, as `wanimage pull` does)
     wanimage-fp16      the same with `quantize = "none"`: the float16 IR
-    wanimage-hybrid    the same with `quantize.unet = "int8_hybrid"`: int8 convolutions, calibrated
+    wanimage-int8      the same with the preset's int8 before int8 convolutions: MatMul weights only
     wanimage-torch     the same with `backend = "torch"` (bfloat16, torchao int8, channels_last)
     wanimage-taesd     torch, TAESD's AutoencoderTiny swapped into the pulled folder
     wanimage-sdxs      `serve --preset sdxs-512`, when `wanimage presets` lists it
@@ -74,8 +74,9 @@ PATHS: dict[str, PathSpec] = {p.name: p for p in (
     PathSpec("wanimage", "wanimage `serve --preset sd-turbo`", "server", False),
     PathSpec("wanimage-fp16", "wanimage `serve --preset sd-turbo`, `quantize = \"none\"` (float16 IR)", "server",
              False, config='quantize = "none"\n'),
-    PathSpec("wanimage-hybrid", "wanimage `serve --preset sd-turbo`, `quantize.unet = \"int8_hybrid\"` (int8 "
-             "convolutions)", "server", False, config='quantize = { unet = "int8_hybrid", text_encoder = "int8" }\n'),
+    PathSpec("wanimage-int8", "wanimage `serve --preset sd-turbo`, `quantize = { unet = \"int8\", text_encoder = "
+             "\"int8\" }` (int8 MatMul weights, float16 convolutions)", "server", False,
+             config='quantize = { unet = "int8", text_encoder = "int8" }\n'),
     PathSpec("wanimage-torch", "wanimage `serve --preset sd-turbo`, `backend = \"torch\"`", "server", False,
              config='backend = "torch"\n'),
     PathSpec("wanimage-taesd", "wanimage torch, TAESD swapped into the pulled folder", "server", False,

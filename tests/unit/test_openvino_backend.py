@@ -464,23 +464,22 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
 def test_without_the_memory_to_calibrate_the_unet_converts_with_int8_weights_and_says_so(tmp_path, monkeypatch,
                                                                                           caplog):
     """int8_hybrid's conversion peaks at about ten times the UNet's float16 weights (17.2 GB for
-    sd-turbo): where /proc/meminfo says less is available, the UNet gets int8 weights alone and a
-    warning names what it needs, rather than a conversion child killed for memory."""
-    from diffusers import StableDiffusionPipeline
-
-    from wanimage.engines.diffusers.tiny import tiny_pipeline
-
-    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
-    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
-    weights = next((tmp_path / "sd" / "unet").glob("*.safetensors")).stat().st_size
-    monkeypatch.setattr("wanimage.memory.available_bytes", lambda: 9 * weights)
-    engine = make_engine(PipelinePool(), **roles, backend="openvino", dtype="float32",
-                         quantize={"unet": "int8_hybrid", "text_encoder": "int8"})
-    with caplog.at_level("WARNING"):
-        assert engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
-    folders = sorted(p.name.split("-")[0] for p in (tmp_path / "sd" / ".cache" / "openvino").iterdir())
-    assert folders == ["text_encoder.int8", "unet.int8"]
-    assert "need about" in caplog.text and "converting it with int8 weights alone" in caplog.text
+    sd-turbo): where /proc/meminfo says less is available, the UNet is converted with int8 weights
+    alone and a warning names what it needs, rather than a conversion child killed for memory;
+    with the memory, int8_hybrid. (What is sent to the converting child, not the conversion itself.)"""
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text("{}")
+    (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"0" * 1000)
+    jobs = []
+    monkeypatch.setattr(ovb, "convert_in_child", lambda folder, variant, todo, *a, **kw: jobs.append(todo))
+    for free in (9_999, 10_000):
+        monkeypatch.setattr("wanimage.memory.available_bytes", lambda free=free: free)
+        backend = ovb.OpenVinoBackend("auto", quantize={"unet": "int8_hybrid"})
+        with caplog.at_level("WARNING"):
+            wanted = backend.ensure_ir(tmp_path, "fp16", {"unet"})
+        assert wanted["unet"].name.startswith("unet.int8-" if free < 10_000 else "unet.int8_hybrid-")
+    assert [{n: kind for n, (kind, _) in todo.items()} for todo in jobs] == [{"unet": "int8"}, {"unet": "int8_hybrid"}]
+    assert caplog.text.count("need about") == 1 and "converting it with int8 weights alone" in caplog.text
 
 
 def test_quantize_kinds_openvino_cannot_make_are_refused_by_name(monkeypatch):

@@ -540,12 +540,12 @@ class OpenVinoBackend:
         """The IR of the pulled folder's UNet and text encoders, converted where missing, all in one
         child process (convert_in_child): the float32 torch weights and the tracer's graphs never
         count in this process. `echo(str)`: where to say what is converted (the log otherwise)."""
+        unet = self.ir_folders(folder, variant, names & {"unet"}).get("unet")
+        if (unet is not None and not (unet / "model.xml").is_file() and self.quantize.get("unet") in CALIBRATED
+                and not room_to_calibrate(folder, variant)):
+            self.quantize["unet"] = "int8"  # its int8 MatMul weights without the int8 convolutions
         wanted = self.ir_folders(folder, variant, names)
         missing = {name: where for name, where in wanted.items() if not (where / "model.xml").is_file()}
-        if "unet" in missing and self.quantize.get("unet") in CALIBRATED and not room_to_calibrate(folder, variant):
-            self.quantize["unet"] = "int8"  # its int8 MatMul weights without the int8 convolutions
-            wanted = self.ir_folders(folder, variant, names)
-            missing = {name: where for name, where in wanted.items() if not (where / "model.xml").is_file()}
         if "unet" in missing:
             check_unet(_config("unet", folder / "unet"))
         if missing:
