@@ -590,10 +590,15 @@ def chinese_page_checks(page, english: dict) -> dict:
 
 
 def test_the_page_speaks_chinese_and_remembers_the_choice(server, open_page, shot):
+    # a task already on the server, so the gallery has an item whose words must switch too
+    body = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [{"text": "a red fox"}]}]},
+            "parameters": {"size": "1K"}}
+    assert httpx.post(server.api_base + "/services/aigc/multimodal-generation/generation", json=body, timeout=60).is_success
     page = open_page(server)
     page.click("#run")  # a client-side refusal: its message must change language with the page
     page.wait_for_function("document.querySelector('#err-prompt').textContent !== ''")
     english = page.evaluate(PAGE_WORDS)
+    assert "a red fox" in english["#gallery"] and english["aria:small"].startswith("Load into the form")
     assert [v for v in english.values() if re.fullmatch(r"[a-z]+[A-Z]\w*", v)] == []  # no key shown as words
     assert english["text:run"] == "Run" and english["#status"].startswith("Not sent")
     assert page.get_attribute("html", "lang") == "en"

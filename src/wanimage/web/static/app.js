@@ -1,7 +1,7 @@
 // wanimage playground: a plain ES module, no build step. It talks only to the public API,
 // with URLs relative to the page (so it works behind a proxy prefix).
 
-import { loadGallery } from "./gallery.js";
+import { loadGallery, renderGallery } from "./gallery.js";
 import { applyLang, currentLang, initialLang, t } from "./i18n.js";
 
 const MAX_PROMPT = 5000, MAX_IMAGES = 9, MAX_BOXES = 2, SEED_MAX = 2147483647;
@@ -127,7 +127,7 @@ function setLang(lang, remember) {
   if (state.status) $("#status").textContent = t(...state.status);
   if (state.shown) showResults(...state.shown, false);
   if (state.invalid) { clearErrors(); validate(readForm()); }
-  refreshGallery();
+  renderGallery(galleryView());
 }
 
 function refresh() {
@@ -551,7 +551,11 @@ async function run(event) {
 }
 
 function refreshGallery() {
-  return loadGallery({
+  return loadGallery(galleryView());
+}
+
+function galleryView() {
+  return {
     callJson, el, list: $("#gallery"), modeLabel, t, shortText, statusWord,
     onRunAgain: async (form) => {
       // The stored inputs come as signed URLs of this server, which it does not fetch from itself
@@ -566,7 +570,7 @@ function refreshGallery() {
       setProgress(null, "fromGallery");
       f.prompt.focus();
     },
-  });
+  };
 }
 
 async function runTask(s, entry) {
@@ -922,7 +926,7 @@ function showServing() {
 
 // ------------------------------------------------------------------ wiring
 
-function init() {
+async function init() {
   applyLang(initialLang());
   document.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
     if (b.dataset.lang !== currentLang()) setLang(b.dataset.lang, true);
@@ -1002,7 +1006,7 @@ function init() {
   loadModels();
   resumeRunning();
   $("#gallery-refresh").addEventListener("click", refreshGallery);
-  refreshGallery();
+  await refreshGallery();  // "ready" means every part of the page has drawn once
   document.body.dataset.ready = "true";
 }
 

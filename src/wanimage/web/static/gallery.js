@@ -26,15 +26,33 @@ function imagesOf(task) {
   return (task.choices || []).flatMap((ch) => (ch.message?.content || []).filter((c) => c.image).map((c) => c.image));
 }
 
-export async function loadGallery({ callJson, el, list, modeLabel, t, shortText, statusWord, onRunAgain }) {
-  let body;
+// The last answer, kept so that a language switch redraws the list at once in the new words
+// instead of asking again; and a count of loads, because answers can come back out of order
+// (a run's end and the Refresh button both reload) and only the latest may draw.
+let last = null;
+let loads = 0;
+
+export async function loadGallery(view) {
+  const mine = ++loads;
+  view.list.setAttribute("aria-busy", "true");
+  let body = null;
   try {
-    body = await callJson(`api/v1/tasks?page_size=${PAGE_SIZE}`);
-  } catch {
+    body = await view.callJson(`api/v1/tasks?page_size=${PAGE_SIZE}`);
+  } catch { /* drawn as "needs a key" below */ }
+  if (mine !== loads) return;
+  last = { body };
+  view.list.removeAttribute("aria-busy");
+  renderGallery(view);
+}
+
+// Draws the last answer in the page's current language; nothing before the first answer.
+export function renderGallery({ el, list, modeLabel, t, shortText, statusWord, onRunAgain }) {
+  if (!last) return;
+  if (!last.body) {
     list.replaceChildren(el("li", { className: "note", textContent: t("galleryKey") }));
     return;
   }
-  const tasks = body.tasks || [];
+  const tasks = last.body.tasks || [];
   list.replaceChildren();
   if (!tasks.length) list.append(el("li", { className: "note", textContent: t("galleryEmpty") }));
   for (const task of tasks) {
