@@ -439,12 +439,18 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
     tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
     tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
     roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
+    pulled = dict(**roles, vae=str(tmp_path / "taesd"), backend="openvino", dtype="float32",
+                  quantize={"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"})
     in_child, convert_in_child = [], ovb.convert_in_child
     monkeypatch.setattr(ovb, "convert_in_child", lambda folder, variant, jobs, *a, **kw: (
         in_child.extend(jobs), convert_in_child(folder, variant, jobs, *a, **kw)))
-    engine = make_engine(PipelinePool(), **roles, vae=str(tmp_path / "taesd"), backend="openvino", dtype="float32",
-                         quantize={"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"})
+    said = []
+    assert ovb.convert_ahead({"m": config(**pulled)}, echo=said.append) == 1  # `wanimage pull`: every IR, the VAE's too
+    assert sum("converting" in line for line in said) == 2  # the UNet and text encoder in one child, then the VAE
+    converted_by_pull = sorted(in_child)
+    engine = make_engine(PipelinePool(), **pulled)
     image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert sorted(in_child) == converted_by_pull  # the server's first start converts nothing more
     folders = {p.name.split("-")[0]: p for p in (tmp_path / "sd" / ".cache" / "openvino").iterdir()}
     assert sorted(folders) == ["text_encoder.int8", "unet.int8_hybrid"]
     ir = folders["unet.int8_hybrid"] / "model.xml"

@@ -163,14 +163,10 @@ class PipelineLoader:
     def convert(self, pipe, ckpt: Checkpoint) -> None:
         """backend = "openvino": the pipeline's modules converted, their IR cached beside the weights
         (the pulled folder's, or the tiny autoencoder's own folder for its VAE)."""
+        from .openvino_backend import vae_folders
+
         folder = local_path(ckpt.source) if ckpt.is_local else None
-        vae = self.vae_source()
-        if vae is None:
-            vae_root, vae_files = folder, None if folder is None else folder / "vae"
-        else:
-            local = local_path(vae)
-            vae_root = vae_files = local if local.is_dir() else None
-        self.openvino.convert_pipeline(pipe, folder, ckpt.variant, vae_root, vae_files)
+        self.openvino.convert_pipeline(pipe, folder, ckpt.variant, *vae_folders(folder, self.vae_source()))
 
     def share(self, cls, sibling):
         """A `cls` pipeline over `sibling`'s modules: no second copy in memory. The VAE is passed

@@ -553,6 +553,24 @@ class OpenVinoBackend:
                              steps=self.steps, guidance=self.guidance)
         return wanted
 
+    def ensure_vae_ir(self, folder: Path | None, variant: str | None, vae_root: Path | None,
+                      vae_files: Path | None, echo=None) -> Path | None:
+        """The IR folder of a calibrated VAE (quantize.vae = "int8_hybrid": its decoder's inputs are
+        latents the converted UNet makes), converted where missing in a child, as the UNet's:
+        calibrating imports NNCF and runs the UNet, neither of which should count in the server's
+        memory. None where the VAE is not calibrated (it converts in memory at load, in seconds)
+        or its files are not in a folder (`vae_folders`)."""
+        if self.quantize.get("vae") not in CALIBRATED or folder is None:
+            return None
+        where = cache_folder(vae_root, "vae", vae_files, None if vae_root != folder else variant, self.quantize["vae"])
+        if where is None:
+            return None
+        if not all((where / f"{stem}.xml").is_file() for stem in ("encoder", "decoder")):
+            irs = {n: str(p / "model.xml") for n, p in self.ir_folders(folder, variant, {"unet", *TEXT_ENCODERS}).items()}
+            convert_in_child(folder, variant, {"vae": (self.quantize["vae"], where)}, echo, steps=self.steps,
+                             guidance=self.guidance, vae=vae_files, irs=irs)
+        return where
+
     def cached(self, folder: Path, variant: str | None, names: set[str]) -> dict:
         """Wrappers for the UNet and text encoders of a pulled pipeline folder, from their IR
         (converted first where it is missing): loaded without their torch weights (the VAE always
@@ -582,13 +600,8 @@ class OpenVinoBackend:
                 check_unet(module.config)
             if where is not None and all((where / f"{s}.xml").is_file() for s in stems):
                 models = {s: where / f"{s}.xml" for s in stems}
-            elif name == "vae" and self.quantize.get(name) in CALIBRATED and where is not None and folder is not None:
-                # calibrating imports NNCF and runs the UNet: in a child, as the UNet's conversion, so
-                # that neither counts in the server's memory
-                irs = {n: str(p / "model.xml") for n, p in self.ir_folders(folder, variant, {"unet", *TEXT_ENCODERS}).items()}
-                convert_in_child(folder, variant, {name: (self.quantize[name], where)}, steps=self.steps,
-                                 guidance=self.guidance, vae=vae_files, irs=irs)
-                models = {s: where / f"{s}.xml" for s in stems}
+            elif name == "vae" and (made := self.ensure_vae_ir(folder, variant, vae_root, vae_files)) is not None:
+                models = {s: made / f"{s}.xml" for s in stems}
             else:
                 log.info("openvino: converting %s (%s) once%s%s", name, type(module).__name__,
                          f", weights in {self.quantize[name]}" if name in self.quantize else "",
@@ -688,8 +701,20 @@ def convert_ahead(configs: dict, echo=print) -> int:
             if ckpt.is_tiny or not ckpt.is_local or key in seen:
                 continue
             seen.add(key)
-            backend.ensure_ir(Path(ckpt.source).expanduser(), ckpt.variant, {"unet", *TEXT_ENCODERS}, echo)
+            folder = Path(ckpt.source).expanduser()
+            backend.ensure_ir(folder, ckpt.variant, {"unet", *TEXT_ENCODERS}, echo)
+            backend.ensure_vae_ir(folder, ckpt.variant, *vae_folders(folder, cfg.vae), echo)
     return len(seen)
+
+
+def vae_folders(folder: Path | None, vae: str | None) -> tuple[Path | None, Path | None]:
+    """(root, files) of the VAE a pipeline folder is served with: its own `vae/` (config `vae`
+    None or "full"), else the tiny autoencoder's folder, which holds its IR cache too; (None,
+    None) for one that is not a folder (a Hub id, "tiny:taesd"): converted in memory."""
+    if vae in (None, "full"):
+        return folder, None if folder is None else folder / "vae"
+    local = Path(vae).expanduser()
+    return (local, local) if local.is_dir() else (None, None)
 
 
 def check_unet(config) -> None:
