@@ -469,23 +469,32 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
 
 def test_without_the_memory_to_calibrate_the_unet_converts_with_int8_weights_and_says_so(tmp_path, monkeypatch,
                                                                                           caplog):
-    """int8_hybrid's conversion peaks at about ten times the UNet's float16 weights (17.2 GB for
-    sd-turbo): where /proc/meminfo says less is available, the UNet is converted with int8 weights
-    alone and a warning names what it needs, rather than a conversion child killed for memory;
-    with the memory, int8_hybrid. (What is sent to the converting child, not the conversion itself.)"""
-    (tmp_path / "unet").mkdir()
-    (tmp_path / "unet" / "config.json").write_text("{}")
-    (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"0" * 1000)
-    jobs = []
-    monkeypatch.setattr(ovb, "convert_in_child", lambda folder, variant, todo, *a, **kw: jobs.append(todo))
-    for free in (9_999, 10_000):
-        monkeypatch.setattr("wanimage.memory.available_bytes", lambda free=free: free)
-        backend = ovb.OpenVinoBackend("auto", quantize={"unet": "int8_hybrid"})
-        with caplog.at_level("WARNING"):
-            wanted = backend.ensure_ir(tmp_path, "fp16", {"unet"})
-        assert wanted["unet"].name.startswith("unet.int8-" if free < 10_000 else "unet.int8_hybrid-")
-    assert [{n: kind for n, (kind, _) in todo.items()} for todo in jobs] == [{"unet": "int8"}, {"unet": "int8_hybrid"}]
-    assert caplog.text.count("need about") == 1 and "converting it with int8 weights alone" in caplog.text
+    """int8_hybrid's conversion peaks at about nine times the UNet's weights in float16 (12.9 GB
+    for sd-turbo): where /proc/meminfo says less is available, the UNet is converted with int8
+    weights alone and a warning names what it needs, rather than a conversion child killed for
+    memory; with the memory, int8_hybrid. A float32 file counts half its size. (What is sent to
+    the converting child, not the conversion itself.)"""
+    from safetensors.numpy import save_file
+
+    need = ovb.CALIBRATION_MEMORY * 2000  # 1000 float16 weights
+    for dtype, variant in ((np.float16, "fp16"), (np.float32, None)):  # the same weights, either width
+        folder = tmp_path / str(variant)
+        (folder / "unet").mkdir(parents=True)
+        (folder / "unet" / "config.json").write_text("{}")
+        name = f"diffusion_pytorch_model{'.' + variant if variant else ''}.safetensors"
+        save_file({"w": np.zeros(1000, dtype)}, str(folder / "unet" / name))
+        jobs = []
+        monkeypatch.setattr(ovb, "convert_in_child", lambda folder, variant, todo, *a, jobs=jobs, **kw: jobs.append(todo))
+        caplog.clear()
+        for free in (need - 1_000, need + 1_000):  # the header's bytes: under 1 000
+            monkeypatch.setattr("wanimage.memory.available_bytes", lambda free=free: free)
+            backend = ovb.OpenVinoBackend("auto", quantize={"unet": "int8_hybrid"})
+            with caplog.at_level("WARNING"):
+                wanted = backend.ensure_ir(folder, variant, {"unet"})
+            assert wanted["unet"].name.startswith("unet.int8-" if free < need else "unet.int8_hybrid-")
+        assert [{n: kind for n, (kind, _) in todo.items()} for todo in jobs] == [{"unet": "int8"},
+                                                                                 {"unet": "int8_hybrid"}]
+        assert caplog.text.count("need about") == 1 and "converting it with int8 weights alone" in caplog.text
 
 
 def test_quantize_kinds_openvino_cannot_make_are_refused_by_name(monkeypatch):

@@ -73,6 +73,21 @@ Samples = Callable[[str, Any], "list | None"]  # (stem, float openvino.Model) ->
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
 # while it keeps MatMul weights in uint8. Part of the cache key.
 UNCOMPRESSED = ("Convolution", "GroupConvolution")
+def float16_bytes(file: Path) -> int:
+    """A safetensors file's size were its weights float16: half a float32 file's (SDXS publishes
+    float32 only), by the dtype of its first tensor; the size itself where the header cannot be read."""
+    from safetensors import safe_open
+
+    size = file.stat().st_size
+    try:
+        with safe_open(str(file), framework="np") as weights:
+            first = next(iter(weights.keys()), None)
+            dtype = weights.get_slice(first).get_dtype() if first is not None else None
+    except Exception:  # not a safetensors header: counted as it is
+        return size
+    return size // 2 if dtype == "F32" else size
+
+
 # The UNet's MatMuls at its two highest resolutions stay float16 too: there a MatMul runs over
 # 4096 or 1024 tokens (512x512) and is compute-bound, so int8 weights cost time to unpack (per-layer
 # profile of sd-turbo's UNet: 69 of the 88 ms int8 added) and save little memory (their weights are
@@ -80,8 +95,10 @@ UNCOMPRESSED = ("Convolution", "GroupConvolution")
 # 16 rounds: 0.958x the all-int8 UNet's CPU time, +67 MB of IR. Part of the cache key.
 FLOAT16_LEVELS = 2
 COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is rebuilt
-CALIBRATOR = 1  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
-CALIBRATION_MEMORY = 10  # an int8_hybrid UNet's conversion peak over its float16 weight file (17.2 / 1.73 GB)
+CALIBRATOR = 2  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
+# an int8_hybrid UNet's conversion peak over its weights in float16: sd-turbo 12.9 / 1.73 GB, SDXS
+# 5.2 / 0.64 GB (measured 7 Dec, after the float32 torch weights were freed and SmoothQuant left out)
+CALIBRATION_MEMORY = 9
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -632,16 +649,17 @@ class OpenVinoBackend:
 
 def room_to_calibrate(folder: Path, variant: str | None) -> bool:
     """Whether this machine has the memory an int8_hybrid UNet's conversion peaks at: about
-    CALIBRATION_MEMORY times its float16 weight file (sd-turbo's 1.73 GB peaked at 17.2 GB, in
-    NNCF's quantization). Where it has not, a warning says so and the UNet converts to int8 weights
-    alone (5.9 GB for sd-turbo), rather than the child being killed and the model left unservable."""
+    CALIBRATION_MEMORY times its weights in float16 (sd-turbo's 1.73 GB peaked at 12.9 GB, in
+    NNCF's statistics pass). Where it has not, a warning says so and the UNet converts to int8
+    weights alone (6.2 GB for sd-turbo), rather than the child being killed and the model left
+    unservable."""
     from ...memory import available_bytes
     from .streamed import weight_file
 
     weights, free = weight_file(folder / "unet", variant), available_bytes()
     if weights is None or free is None:
         return True
-    need = CALIBRATION_MEMORY * weights.stat().st_size
+    need = CALIBRATION_MEMORY * float16_bytes(weights)
     if free >= need:
         return True
     log.warning("openvino: the UNet's int8 convolutions (quantize.unet = \"int8_hybrid\") need about %.1f GB of "
@@ -670,8 +688,8 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     calibrated = any(q in CALIBRATED for q, _ in jobs.values())
     say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
-        "once, in a child process (" + ("int8 convolutions are calibrated first: about 5 minutes and 17 GB of "
-        "memory for SD-Turbo's UNet on 2 cores" if calibrated else "about a minute for SD-Turbo") +
+        "once, in a child process (" + ("int8 convolutions are calibrated first: 4 to 7 minutes and 13 GB of "
+        "memory for SD-Turbo's UNet on 2 cores" if calibrated else "a minute or two for SD-Turbo") +
         "); the IR is kept for every later start")
     started = time.monotonic()
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)

@@ -157,7 +157,17 @@ def quantize_convolutions(model, samples: list[list[np.ndarray]]):
     """The model with its convolutions' weights and inputs in int8 (NNCF static quantization,
     ranges measured on `samples`); its MatMuls left as they are, for `compress` to give int8 weights."""
     import nncf
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        AdvancedSmoothQuantParameters,
+    )
 
+    # SmoothQuant off: for a TRANSFORMER model NNCF would smooth every MatMul (a pass of its own
+    # over the samples, and a copy of their weights: 3 GB and 40 % of sd-turbo's conversion) for
+    # the int8 inputs they do not get here
+    no_smoothing = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(convolution=-1,
+                                                                                                    matmul=-1))
     return nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples),
                          model_type=nncf.ModelType.TRANSFORMER, fast_bias_correction=True,
-                         ignored_scope=nncf.IgnoredScope(types=["MatMul"], validate=False))
+                         ignored_scope=nncf.IgnoredScope(types=["MatMul"], validate=False),
+                         advanced_parameters=no_smoothing)
