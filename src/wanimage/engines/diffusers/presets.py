@@ -152,15 +152,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
          "quantize": {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}, "channels_last": True},
         {"steps": 4},
-        "cpu", 2_440_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
-        "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull` and the "
-        "first start, int8 convolutions (UNet and TAESD's decoder), int8 MatMul weights; 2.30 GB through "
-        "English prompts, 2.44 GB once a Chinese prompt has loaded the translator (on torch, without "
-        "openvino: 3.1 GB, measured before int8 convolutions)",
+        "cpu", 2_910_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
+        "at 512x512), both model ids sharing one pipeline: OpenVINO, its IR made by `wanimage pull`, int8 "
+        "convolutions (UNet and TAESD's decoder), int8 MatMul weights; 2.30 GB through English prompts, 2.44 GB "
+        "once a Chinese prompt has loaded the translator, on a CPU with bfloat16; 2.77 and 2.91 GB on one with "
+        "AVX2 only, which computes in float32 (on torch, without openvino: 3.1 GB, measured before int8 "
+        "convolutions)",
         "3.8 CPU core-seconds per image at 1 step through the server, 2.0 s wall on 2 cores (OpenVINO, int8 "
         "convolutions and MatMul weights, TAESD), beside FastSD CPU's OpenVINO + TAESD at 5.2 and OpenVINO int8 "
         "+ TAESD at 5.0 in the same interleaved run: 0.76x the fastest's time paired per round (0.76x asked in "
-        "Chinese); a 2-vCPU AMD EPYC without AMX, random weights of its architecture",
+        "Chinese); a 2-vCPU AMD EPYC with AVX512-BF16, without AMX, random weights of its architecture. On an "
+        "EPYC with AVX2 only: 13.1 core-seconds (7.0 s), 0.83x FastSD CPU's mode there (0.92x asked in Chinese)",
         "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
         "(docs/diffusers.md)",
         notes="distilled SD 2.1; edits are img2img at strength 0.6; box edits repaint with the base UNet; "
@@ -173,11 +175,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         {"steps": 1, "guidance": 0.0, "dtype": "auto", "device": "cpu", "backend": "openvino",
          "quantize": {"unet": "int8_hybrid", "text_encoder": "int8", "vae": "int8_hybrid"}},
         {},
-        "cpu", 1_720_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
+        "cpu", 1_880_000_000, "measured: peak RSS of the whole server process through 768*768 requests (drawn "
         "at 512x512): OpenVINO, int8 convolutions and MatMul weights; 1.58 GB through English prompts, 1.72 GB "
-        "once a Chinese prompt has loaded the translator", "1.9 CPU core-seconds per image at 1 step through the "
+        "once a Chinese prompt has loaded the translator, on a CPU with bfloat16; 1.73 and 1.88 GB on one with "
+        "AVX2 only", "1.9 CPU core-seconds per image at 1 step through the "
         "server, 1.0 s wall on 2 cores (OpenVINO, int8 convolutions), 0.49x sd-turbo's time paired per round in "
-        "the same interleaved run (0.50x by medians; 0.49x asked in Chinese), a 2-vCPU AMD EPYC; random weights "
+        "the same interleaved run (0.50x by medians; 0.49x asked in Chinese), a 2-vCPU AMD EPYC (6.4 core-s, "
+        "0.49x, on an EPYC with AVX2 only); random weights "
         "and a UNet of the SDXS paper's block-pruned shape (318.7M parameters where the paper gives 0.32B; its "
         "published config.json not read here: an estimate)",
         "bench/cpu_real.py --repeats 21 --interleave --paths wanimage wanimage-sdxs ov-taesd ov-int8-taesd "
