@@ -73,21 +73,6 @@ Samples = Callable[[str, Any], "list | None"]  # (stem, float openvino.Model) ->
 # a 512x512 call, against 0.39 and 2.16 GB with its MatMuls alone in int8 and 2.45 GB all float16),
 # while it keeps MatMul weights in uint8. Part of the cache key.
 UNCOMPRESSED = ("Convolution", "GroupConvolution")
-def float16_bytes(file: Path) -> int:
-    """A safetensors file's size were its weights float16: half a float32 file's (SDXS publishes
-    float32 only), by the dtype of its first tensor; the size itself where the header cannot be read."""
-    from safetensors import safe_open
-
-    size = file.stat().st_size
-    try:
-        with safe_open(str(file), framework="np") as weights:
-            first = next(iter(weights.keys()), None)
-            dtype = weights.get_slice(first).get_dtype() if first is not None else None
-    except Exception:  # not a safetensors header: counted as it is
-        return size
-    return size // 2 if dtype == "F32" else size
-
-
 # The UNet's MatMuls at its two highest resolutions stay float16 too: there a MatMul runs over
 # 4096 or 1024 tokens (512x512) and is compute-bound, so int8 weights cost time to unpack (per-layer
 # profile of sd-turbo's UNet: 69 of the 88 ms int8 added) and save little memory (their weights are
@@ -666,6 +651,21 @@ def room_to_calibrate(folder: Path, variant: str | None) -> bool:
                 "memory to convert once and %.1f GB is available: converting it with int8 weights alone (about "
                 "1.3x its time per image); a start with that memory free converts them", need / 1e9, free / 1e9)
     return False
+
+
+def float16_bytes(file: Path) -> int:
+    """A safetensors file's size were its weights float16: half a float32 file's (SDXS publishes
+    float32 only), by the dtype of its first tensor; the size itself where the header cannot be read."""
+    from safetensors import safe_open
+
+    size = file.stat().st_size
+    try:
+        with safe_open(str(file), framework="np") as weights:
+            first = next(iter(weights.keys()), None)
+            dtype = weights.get_slice(first).get_dtype() if first is not None else None
+    except Exception:  # not a safetensors header: counted as it is
+        return size
+    return size // 2 if dtype == "F32" else size
 
 
 def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[str | None, Path]], echo=None, *,

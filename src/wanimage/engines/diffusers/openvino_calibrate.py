@@ -163,7 +163,7 @@ def quantize_convolutions(model, samples: list[list[np.ndarray]]):
     )
 
     # SmoothQuant off: for a TRANSFORMER model NNCF would smooth every MatMul (a pass of its own
-    # over the samples, and a copy of their weights: 3 GB and 40 % of sd-turbo's conversion) for
+    # over the samples, and a copy of their weights: 3 GB and a quarter of sd-turbo's conversion time) for
     # the int8 inputs they do not get here
     no_smoothing = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(convolution=-1,
                                                                                                     matmul=-1))
