@@ -649,7 +649,7 @@ def room_to_calibrate(folder: Path, variant: str | None) -> bool:
         return True
     log.warning("openvino: the UNet's int8 convolutions (quantize.unet = \"int8_hybrid\") need about %.1f GB of "
                 "memory to convert once and %.1f GB is available: converting it with int8 weights alone (about "
-                "1.3x its time per image); a start with that memory free converts them", need / 1e9, free / 1e9)
+                "1.2-1.3x its time per image); a start with that memory free converts them", need / 1e9, free / 1e9)
     return False
 
 
