@@ -7,12 +7,18 @@ time minus the backend's own b64_json time. Everything runs side by side in one 
 
     .venv/bin/python bench/overhead.py [--engine sleep|builtin] [--steps 30] [--noise 0,6] [--repeats 7] [--no-remote]
     .venv/bin/python bench/overhead.py --seconds 0 --repeats 40 --no-remote --no-throughput  # the server alone
+
+The client is urllib3, which reads a whole body in one call, so the time measured is the
+server's and the kernel's: httpx (the openai SDK's client) spends about 5 ms more than urllib3
+reading a 2 MB PNG over loopback on a 2-vCPU machine, time the client spends on its own side.
+`--client httpx` measures with httpx instead; the --client-cost line prints that difference.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import statistics
 import sys
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import urllib3
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,30 +126,93 @@ def ds_body(prompt: str) -> dict:
             "parameters": {"size": "1K", "seed": 1, "thinking_mode": False}}
 
 
-def sync_call(client: httpx.Client, base: str) -> None:
-    r = client.post(base + "/api/v1/services/aigc/multimodal-generation/generation", json=ds_body("a red apple"))
-    r.raise_for_status()
-    client.get(r.json()["output"]["choices"][0]["message"]["content"][0]["image"]).raise_for_status()
+class LeanClient:
+    """The few calls the paths make, over urllib3 (keep-alive, a body read in one call): a
+    client whose own cost per request is small beside the server's, so the +ms is the server's."""
+
+    def __init__(self) -> None:
+        self.pool = urllib3.PoolManager(timeout=300, retries=False)
+
+    def post(self, url: str, body: dict, headers: dict | None = None) -> dict:
+        r = self.pool.request("POST", url, body=json.dumps(body).encode(),
+                              headers={"Content-Type": "application/json", **(headers or {})})
+        if r.status >= 400:
+            raise RuntimeError(f"POST {url}: HTTP {r.status} {r.data[:200]!r}")
+        return json.loads(r.data)
+
+    def get(self, url: str) -> bytes:
+        r = self.pool.request("GET", url)
+        if r.status >= 400:
+            raise RuntimeError(f"GET {url}: HTTP {r.status}")
+        return r.data
+
+    def close(self) -> None:
+        self.pool.clear()
 
 
-def async_call(client: httpx.Client, base: str) -> None:
-    r = client.post(base + "/api/v1/services/aigc/image-generation/generation", json=ds_body("a red apple"),
-                    headers={"X-DashScope-Async": "enable"})
-    task = r.json()["output"]["task_id"]
+class HttpxClient(LeanClient):
+    """The same calls over httpx, as the openai SDK makes them (`--client httpx`)."""
+
+    def __init__(self) -> None:
+        self.client = httpx.Client(timeout=300)
+
+    def post(self, url: str, body: dict, headers: dict | None = None) -> dict:
+        r = self.client.post(url, json=body, headers=headers)
+        r.raise_for_status()
+        return r.json()
+
+    def get(self, url: str) -> bytes:
+        r = self.client.get(url)
+        r.raise_for_status()
+        return r.content
+
+    def close(self) -> None:
+        self.client.close()
+
+
+CLIENTS = {"urllib3": LeanClient, "httpx": HttpxClient}
+
+
+def sync_call(client: LeanClient, base: str) -> None:
+    out = client.post(base + "/api/v1/services/aigc/multimodal-generation/generation", ds_body("a red apple"))
+    client.get(out["output"]["choices"][0]["message"]["content"][0]["image"])
+
+
+def async_call(client: LeanClient, base: str) -> None:
+    task = client.post(base + "/api/v1/services/aigc/image-generation/generation", ds_body("a red apple"),
+                       {"X-DashScope-Async": "enable"})["output"]["task_id"]
     while True:  # a tight 20 ms poll: measures the server, not a client's back-off
-        out = client.get(f"{base}/api/v1/tasks/{task}").json()["output"]
+        out = json.loads(client.get(f"{base}/api/v1/tasks/{task}"))["output"]
         if out["task_status"] == "SUCCEEDED":
             break
         time.sleep(0.02)
-    client.get(out["choices"][0]["message"]["content"][0]["image"]).raise_for_status()
+    client.get(out["choices"][0]["message"]["content"][0]["image"])
 
 
-def openai_call(client: httpx.Client, base: str, fmt: str) -> None:
-    r = client.post(base + "/v1/images/generations", json={"model": "wan2.7-image", "prompt": "a red apple",
-                    "size": "1K", "seed": 1, "thinking_mode": False, "response_format": fmt})
-    r.raise_for_status()
+def openai_call(client: LeanClient, base: str, fmt: str) -> None:
+    out = client.post(base + "/v1/images/generations", {"model": "wan2.7-image", "prompt": "a red apple",
+                      "size": "1K", "seed": 1, "thinking_mode": False, "response_format": fmt})
     if fmt == "url":
-        client.get(r.json()["data"][0]["url"]).raise_for_status()
+        client.get(out["data"][0]["url"])
+
+
+def client_cost(base: str, repeats: int) -> dict[str, float]:
+    """Median seconds per GET of one fresh result, each client in turn: what the client itself
+    adds to the same bytes from the same server."""
+    probe = LeanClient()
+    url = probe.post(base + "/v1/images/generations", {"model": "wan2.7-image", "prompt": "a red apple",
+                     "size": "1K", "seed": 1, "thinking_mode": False, "response_format": "url"})["data"][0]["url"]
+    clients = {name: make() for name, make in CLIENTS.items()}
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    size = 0
+    for _ in range(repeats):
+        for name, client in clients.items():
+            t = time.perf_counter()
+            size = len(client.get(url))
+            times[name].append(time.perf_counter() - t)
+    for client in [probe, *clients.values()]:
+        client.close()
+    return {"bytes": size} | {name: statistics.median(t) for name, t in times.items()}
 
 
 async def throughput(base: str, clients: int, seconds: float) -> float:
@@ -202,17 +272,19 @@ SERVER_PATHS = ("dashscope sync + url download", "dashscope async (20 ms polls)"
                 "openai b64_json")  # the paths served by the measured server alone
 
 
-def measure(engine, tmp: Path, repeats: int, remote: bool,
-            in_process: bool = False) -> list[tuple[str, float, float | None]]:
+def measure(engine, tmp: Path, repeats: int, remote: bool, in_process: bool = False,
+            client_kind: str = "urllib3") -> tuple[list[tuple[str, float, float | None]], dict[str, float]]:
     """Per path: median seconds and, with the server in a process of its own, its mean CPU seconds
-    per call (every thread of the server; a figure the machine's load barely moves). The engine's
-    servers are started for this case only."""
+    per call (every thread of the server; a figure the machine's load barely moves); and what each
+    client takes to GET one result (`client_cost`). The engine's servers are started for this
+    case only."""
     warm_chinese()
     serve = start_server if in_process else ChildServer
     server = serve(tmp / "a", engine, workers=1)
     base = server.base_url
     running = [server]
-    with httpx.Client(timeout=300) as client:
+    client = CLIENTS[client_kind]()
+    try:
         sync_call(client, base)  # warm up
         paths = {
             "engine alone": lambda: engine_time(engine, 1),
@@ -243,12 +315,16 @@ def measure(engine, tmp: Path, repeats: int, remote: bool,
                 fn()
                 samples[name].append(time.perf_counter() - t)
                 server_cpu[name] += (own_cpu() - c) if own_cpu else 0.0
-    for each in reversed(running):
-        each.stop()
+        cost = client_cost(base, repeats)
+    finally:
+        client.close()
+        for each in reversed(running):
+            each.stop()
     measured = own_cpu is not None
-    return [(name, statistics.median(times),
+    rows = [(name, statistics.median(times),
              server_cpu[name] / repeats if measured and name in SERVER_PATHS else None)
             for name, times in samples.items()]
+    return rows, cost
 
 
 def main() -> None:
@@ -260,6 +336,8 @@ def main() -> None:
     parser.add_argument("--noise", default="0,6",
                         help="SleepEngine image grain per case, comma-separated (0 = flat art, 6 = photo-like)")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--client", default="urllib3", choices=sorted(CLIENTS),
+                        help="the HTTP client of the measured calls (urllib3: the least time of its own)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--no-remote", action="store_true", help="skip the remote front/backend paths")
     parser.add_argument("--no-throughput", action="store_true", help="skip the 50-client throughput run")
@@ -270,10 +348,11 @@ def main() -> None:
 
     noises = [float(n) for n in args.noise.split(",")] if args.engine == "sleep" else [0.0]
     with tempfile.TemporaryDirectory() as tmp:
-        cases = {noise: measure(make_engine(args.engine, args.seconds, noise, args.steps), Path(tmp) / f"n{noise}",
-                                args.repeats, not args.no_remote, args.in_process) for noise in noises}
+        measured = {noise: measure(make_engine(args.engine, args.seconds, noise, args.steps), Path(tmp) / f"n{noise}",
+                                   args.repeats, not args.no_remote, args.in_process, args.client) for noise in noises}
+        cases = {noise: rows for noise, (rows, _) in measured.items()}
         steps = f", {args.steps} progress steps" if args.engine == "sleep" else ""
-        print(f"engine={args.engine}{steps} 1K (1024x1024), median of {args.repeats}; "
+        print(f"engine={args.engine}{steps} 1K (1024x1024), median of {args.repeats}; client {args.client}; "
               "+ms = milliseconds per image the server adds over the engine alone")
         print("server CPU = CPU ms of the server process per call (all its threads), mean")
         header = "".join(f" {'noise ' + format(n, 'g'):>33s}" for n in noises)
@@ -292,6 +371,10 @@ def main() -> None:
             cpu, wall = encoding_cpu(noise)
             print(f"noise {noise:g}: finish_image (palette, marks, PNG, C2PA) per 1K image, median of 15: "
                   f"{cpu * 1000:.1f} ms thread CPU, {wall * 1000:.1f} ms wall")
+        for noise in noises:
+            cost = measured[noise][1]
+            each = ", ".join(f"{name} {cost[name] * 1000:.2f} ms" for name in CLIENTS)
+            print(f"noise {noise:g}: client cost, one GET of a {cost['bytes'] / 1e6:.2f} MB result, median: {each}")
         for noise in noises if not args.no_remote else []:
             times = {name: t for name, t, _ in cases[noise]}
             front_cost = times["remote: front openai b64_json"] - times["remote: backend openai b64_json"]
