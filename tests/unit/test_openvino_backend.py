@@ -129,33 +129,6 @@ def test_edits_and_sets(ov_engine):
     assert [im.size for im in text_sets] == [(100, 70)] * 2
 
 
-def test_ir_is_cached_beside_the_pulled_weights_and_a_restart_does_not_convert(tmp_path, monkeypatch):
-    from diffusers import StableDiffusionPipeline
-
-    from wanimage.engines.diffusers.models_dir import folder_bytes
-    from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
-
-    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
-    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
-    pulled = folder_bytes(tmp_path / "sd")
-    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
-    overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
-    first = make_engine(PipelinePool(), **overrides).generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
-    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "sd" / ".cache" / "openvino").iterdir())
-    assert cached == ["text_encoder", "unet"]
-    assert [p.name.split("-")[0] for p in (tmp_path / "taesd" / ".cache" / "openvino").iterdir()] == ["vae"]
-    assert folder_bytes(tmp_path / "sd") == pulled  # `wanimage models` sizes the pulled files only
-
-    def no_conversion(*args, **kwargs):
-        raise AssertionError("converted again")
-
-    monkeypatch.setattr(ovb, "convert", no_conversion)
-    restarted = make_engine(PipelinePool(), **overrides)  # a new pool: nothing in memory
-    again = restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
-    assert np.array_equal(pixels(first), pixels(again))
-    assert isinstance(restarted.pipeline("text_to_image").unet, ovb.OVUNet)
-
-
 def test_errors_name_the_key():
     with pytest.raises(EngineConfigError, match=r"backend = \"openvino\": converts the sd family's modules only, not "
                                                 r"the sdxl family's"):
@@ -211,24 +184,28 @@ def test_weight_pages_are_dropped_from_the_process_and_read_back_unchanged(tmp_p
     view.close()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
-def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays_alive(tmp_path, monkeypatch):
-    """The UNet and the text encoder convert in a child process: even the first start never builds
-    them in torch here (their float32 weights and the tracer's graph are the child's); the fp16 IR
-    weights OpenVINO keeps mapped beside its own copies are not counted in the process; the VAE,
-    converted here, is freed."""
+@pytest.fixture(scope="module")
+def pulled(tmp_path_factory):
+    """A pulled tiny SD folder (fp16 files) and TAESD beside it, served with backend = "openvino":
+    its first start, watched (what converted in this process, whether a UNet or CLIP text
+    encoder was built in torch here, which IR weight pages stayed resident after the call, the
+    engine still serving), the image it drew, and the overrides that serve it. The IR its first start caches is shared by the
+    tests below (a conversion child costs 20-30 s here)."""
     import gc
     import weakref
 
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
+    from wanimage.engines.diffusers.models_dir import folder_bytes
     from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
 
-    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
-    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
-    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
-    overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
+    root = tmp_path_factory.mktemp("pulled")
+    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(root / "sd", variant="fp16")
+    tiny_component("taesd", "vae").save_pretrained(root / "taesd")
+    pulled_bytes = folder_bytes(root / "sd")
+    roles = {role: {"checkpoint": str(root / "sd"), "variant": "fp16"} for role in ROLES}
+    overrides = {**roles, "vae": str(root / "taesd"), "backend": "openvino", "dtype": "float32"}
     converted, convert = [], ovb.convert
 
     def tracked(name, module, folder, quantize=None, calibration=None):
@@ -238,16 +215,47 @@ def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays
     def never(self, *args, **kwargs):
         raise AssertionError(f"{type(self).__name__} built in torch in the server's process")
 
-    monkeypatch.setattr(ovb, "convert", tracked)
-    monkeypatch.setattr(UNet2DConditionModel, "__init__", never)
-    monkeypatch.setattr(CLIPTextModel, "__init__", never)
-    engine = make_engine(PipelinePool(), **overrides)
-    assert engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0].size == (100, 70)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ovb, "convert", tracked)
+        patch.setattr(UNet2DConditionModel, "__init__", never)
+        patch.setattr(CLIPTextModel, "__init__", never)
+        engine = make_engine(PipelinePool(), **overrides)
+        first = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
     gc.collect()
+    bins = [*(root / "sd" / ".cache").rglob("*.bin"), *(root / "taesd" / ".cache").rglob("*.bin")]
+    return {"root": root, "overrides": overrides, "first": first, "converted": converted, "engine": engine,
+            "resident": {str(b.relative_to(root)): mapped_kb(b) for b in bins},  # while the engine lives
+            "bytes_before": pulled_bytes, "bytes_after": folder_bytes(root / "sd"),
+            "cached": sorted(p.name.split("-")[0] for p in (root / "sd" / ".cache" / "openvino").iterdir()),
+            "cached_vae": [p.name.split("-")[0] for p in (root / "taesd" / ".cache" / "openvino").iterdir()]}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
+def test_after_a_call_no_ir_weight_page_stays_resident_and_no_torch_module_stays_alive(pulled):
+    """The UNet and the text encoder convert in a child process: even the first start never builds
+    them in torch here (their float32 weights and the tracer's graph are the child's); the fp16 IR
+    weights OpenVINO keeps mapped beside its own copies are not counted in the process; the VAE,
+    converted here, is freed."""
+    assert pulled["first"].size == (100, 70)
+    converted, resident = pulled["converted"], pulled["resident"]
     assert len(converted) == 1 and converted[0]() is None  # the VAE; the others in the child
-    bins = [*(tmp_path / "sd" / ".cache").rglob("*.bin"), *(tmp_path / "taesd" / ".cache").rglob("*.bin")]
-    assert len(bins) == 4 and all(sum(mapped_kb(b)) == 0 for b in bins), {b.name: mapped_kb(b) for b in bins}
-    assert any(mapped_kb(b) for b in bins)  # mapped, as OpenVINO maps them, and nothing resident
+    assert len(resident) == 4 and all(sum(kb) == 0 for kb in resident.values()), resident
+    assert any(resident.values())  # mapped, as OpenVINO maps them, and nothing resident
+
+
+def test_ir_is_cached_beside_the_pulled_weights_and_a_restart_does_not_convert(pulled, monkeypatch):
+    assert pulled["cached"] == ["text_encoder", "unet"] and pulled["cached_vae"] == ["vae"]
+    assert pulled["bytes_after"] == pulled["bytes_before"]  # `wanimage models` sizes the pulled files only
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(ovb, "convert", no_conversion)
+    monkeypatch.setattr(ovb, "convert_in_child", no_conversion)
+    restarted = make_engine(PipelinePool(), **pulled["overrides"])  # a new pool: nothing in memory
+    again = restarted.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    assert np.array_equal(pixels(pulled["first"]), pixels(again))
+    assert isinstance(restarted.pipeline("text_to_image").unet, ovb.OVUNet)
 
 
 def test_shapes_compile_static_and_turn_dynamic_when_sizes_keep_changing():
@@ -329,23 +337,15 @@ def weight_sources(xml, op_type: str, named: str = "") -> set[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
-def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(tmp_path, torch_engine):
+def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(pulled, torch_engine):
     """quantize = int8 per component: the UNet's and the text encoder's IR hold uint8 weights (NNCF's
     INT8_ASYM; the UNet's convolutions stay float16) in `<component>.int8-<key>`, beside (never instead of) the float16 IR; the images keep
     their size and stay close to torch's, and the IR's mapped pages are still dropped after a call."""
-    from diffusers import StableDiffusionPipeline
-
-    from wanimage.engines.diffusers.tiny import tiny_component, tiny_pipeline
-
-    tiny_pipeline(StableDiffusionPipeline, "sd").save_pretrained(tmp_path / "sd", variant="fp16")
-    tiny_component("taesd", "vae").save_pretrained(tmp_path / "taesd")
-    roles = {role: {"checkpoint": str(tmp_path / "sd"), "variant": "fp16"} for role in ROLES}
-    overrides = {**roles, "vae": str(tmp_path / "taesd"), "backend": "openvino", "dtype": "float32"}
-    plain = make_engine(PipelinePool(), **overrides).generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
+    root, overrides, plain = pulled["root"], pulled["overrides"], pulled["first"]  # the float16 IR's image
     engine = make_engine(PipelinePool(), **overrides, quantize=INT8)
     image = engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
     assert image.size == (100, 70)
-    cache = tmp_path / "sd" / ".cache" / "openvino"
+    cache = root / "sd" / ".cache" / "openvino"
     folders = {p.name.split("-")[0]: p for p in cache.iterdir()}
     assert sorted(folders) == ["text_encoder", "text_encoder.int8", "unet", "unet.int8"]
     for name in ("unet", "text_encoder"):
@@ -358,7 +358,7 @@ def test_int8_compresses_the_irs_weights_in_a_cache_of_its_own(tmp_path, torch_e
     assert weight_sources(unet_int8, "MatMul", r"\.(down_blocks\.1|up_blocks\.0|mid_block)\.") == {"u8"}
     # convolutions stay float16: OpenVINO's CPU plugin would fold int8 ones to float32 (UNCOMPRESSED)
     assert weight_sources(folders["unet.int8"] / "model.xml", "Convolution") == {"f16"}
-    assert "u8" not in ir_weight_types(next((tmp_path / "taesd" / ".cache" / "openvino").iterdir()) / "decoder.xml")
+    assert "u8" not in ir_weight_types(next((root / "taesd" / ".cache" / "openvino").iterdir()) / "decoder.xml")
     reference = torch_engine.generate(job(Mode.TEXT_TO_IMAGE), no_progress)[0]
     assert np.abs(pixels(image) - pixels(reference)).mean() < 3.0  # measured 0.20 (the float16 IR: 0.04)
     assert not np.array_equal(pixels(image), pixels(plain))  # the int8 IR ran, not the float16 one
