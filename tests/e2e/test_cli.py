@@ -41,6 +41,14 @@ def test_models_lists_every_id(tmp_path):
     assert loaded.returncode == 0 and "; resident, " in loaded.stdout, loaded.stderr
 
 
+def test_models_without_load_imports_no_torch(tmp_path):
+    """Listing describes the built-in model from its files: torch (3 s to import on 2 cores) stays out."""
+    code = ("import sys; from wanimage.cli import main; code = main(['models']); "
+            "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "no torch", done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def builtin_server(tmp_path_factory):
     from tests.support.server import start_server

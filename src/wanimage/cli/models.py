@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import units
 from .common import settings_from
 
 
@@ -48,9 +49,7 @@ def _grouped(rows: list[dict]) -> list[tuple[list[str], dict]]:
 
 
 def human(n: int | None) -> str:
-    from ..engines.diffusers.models_dir import human as fmt
-
-    return fmt(n or 0)
+    return units.human(n or 0)
 
 
 def _state(s: dict) -> str:

@@ -36,7 +36,8 @@ def _with_variant(repo, variant: str):
 
 def _pull_one(repo, root: Path, args: argparse.Namespace) -> None:
     from ..engines.diffusers import hub
-    from ..engines.diffusers.models_dir import ModelsDir, human
+    from ..engines.diffusers.models_dir import ModelsDir
+    from ..units import human
 
     store = ModelsDir(root)
     status = store.status(repo.id)

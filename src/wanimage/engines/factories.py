@@ -37,9 +37,9 @@ def _load_builtin(device: str) -> Engine:
 
 
 def _builtin_row(device: str) -> dict:
-    from .builtin import BuiltinEngine
+    from .builtin.identity import CAPABILITIES, NAME  # not the engine: describing it loads no torch
 
-    return {"engine": BuiltinEngine.name, "modes": sorted(m.value for m in BuiltinEngine.capabilities.modes),
+    return {"engine": NAME, "modes": sorted(m.value for m in CAPABILITIES.modes),
             "summary": builtin_summary(None, device)}
 
 

@@ -48,7 +48,7 @@ def _diffusers(d: dict) -> dict:
 
 def builtin_summary(engine, device: str = "cpu") -> dict:
     """The built-in model's row; `engine` None: described from its files, nothing loaded."""
-    from .builtin import DEFAULT_WEIGHTS
+    from .builtin.identity import DEFAULT_WEIGHTS
 
     files = [p for p in (DEFAULT_WEIGHTS, DEFAULT_WEIGHTS.with_name("concepts.safetensors")) if p.is_file()]
     modules = _modules(engine.model if engine is not None else None)
@@ -62,10 +62,10 @@ def builtin_summary(engine, device: str = "cpu") -> dict:
 
 
 def _modules(obj) -> list:
+    if obj is None:  # described from its files: no torch to import
+        return []
     import torch
 
-    if obj is None:
-        return []
     found, seen = [], set()
     for value in vars(obj).values():
         if isinstance(value, torch.nn.Module) and id(value) not in seen:

@@ -38,19 +38,19 @@ from wanimage.prompts import (
     parse_object,
     share_counts,
 )
-from wanimage.types import Capabilities, LayoutItem, Mode
+from wanimage.types import LayoutItem, Mode
 
+from .identity import CAPABILITIES, DEFAULT_WEIGHTS, NAME
 from .scenery import scenery
 from .transplant import foreground_box, move, place_like, transplant
 
 log = logging.getLogger(__name__)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "builtin.safetensors"
 FALLBACK_PHRASE = "a smiling face"  # drawn when all the prompt names is a blocked object
 
 
 class BuiltinEngine(Engine):
-    name = "builtin"
-    capabilities = Capabilities(layout=True, previews=True)
+    name = NAME
+    capabilities = CAPABILITIES
 
     def __init__(self, model: BuiltinModel):
         self.model = model
