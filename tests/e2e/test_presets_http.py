@@ -53,16 +53,20 @@ def preset_server(tmp_path_factory):
     translator = tiny_marian(tmp / "opus-mt-zh-en")  # pulled with the preset: Chinese prompts for CLIP
     hub = FakeHub({"stabilityai/sd-turbo": tmp / "repo", "Helsinki-NLP/opus-mt-zh-en": translator,
                    "madebyollin/taesd": tmp / "taesd"}).start()
+    # the config file on top, for the pull and the server: tiny sizes, so the CPU test is quick, and
+    # the OpenVINO IR in float16 (one conversion child; the calibrated int8 kinds' two take a minute
+    # more, and test_openvino_backend.py and test_pull.py convert them)
+    overrides = tmp / "engines.toml"
+    overrides.write_text('[defaults]\nmax_generate_pixels = 4096\nreference_pixels = 4096\nquantize = "none"\n')
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_ENDPOINT", hub.url)
     mp.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    mp.setenv("WANIMAGE_ENGINE_CONFIG", str(overrides))
     try:
         assert main(["--log-level", "error", "pull", "sd-turbo", "--models-dir", str(tmp / "models")]) == 0
     finally:
         hub.stop()
         mp.undo()
-    overrides = tmp / "engines.toml"  # the config file on top: tiny sizes, so the CPU test is quick
-    overrides.write_text("[defaults]\nmax_generate_pixels = 4096\nreference_pixels = 4096\n")
     settings = Settings(data_dir=tmp / "data", preset="sd-turbo", models_dir=tmp / "models", engine_config=overrides)
     with tiny_cpu_speedups():
         with dashscope_pointed_at(start_server(tmp / "data", registry=build_registry(settings))) as running:

@@ -6,6 +6,7 @@ config file overrides its keys. Nothing is downloaded."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -16,8 +17,16 @@ from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import ROLES, parse_config
 from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
-from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
-from wanimage.engines.diffusers.presets import PRESETS, REPOS, engine_config, find, fits, served_ids
+from wanimage.engines.diffusers.preset_config import OPTIONAL, PresetNotReady, preset_configs
+from wanimage.engines.diffusers.presets import (
+    PIPELINE_FOLDERS,
+    PRESETS,
+    REPOS,
+    engine_config,
+    find,
+    fits,
+    served_ids,
+)
 from wanimage.engines.diffusers.repo_files import (
     select_component_files,
     select_files,
@@ -46,6 +55,9 @@ def test_every_preset_is_a_valid_engine_config_of_existing_pipelines(name):
         for role, ckpt in cfg.roles.items():
             cls = pipeline_class(ckpt.pipeline or FAMILIES[cfg.family].pipelines[role])  # exists in diffusers 0.42.1
             assert cls.__name__.endswith("Pipeline")
+            required = tuple(arg for arg, param in inspect.signature(cls.__init__).parameters.items()
+                             if arg != "self" and arg not in OPTIONAL and param.default is inspect.Parameter.empty)
+            assert PIPELINE_FOLDERS[cls.__name__] == required  # what a serve without the weights names
             assert ckpt.source == f"/models/{preset.roles[role].repo}"
             assert ckpt.variant == REPOS[preset.roles[role].repo].variant
     assert configs["wan2.7-image-pro"].steps == preset.pro.get("steps", preset.settings.get("steps"))

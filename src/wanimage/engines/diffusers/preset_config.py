@@ -6,7 +6,6 @@ and the exact `wanimage pull` command; nothing is downloaded on this path."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 from . import presets
 from .config import ModelConfig, parse_config, read_config_file
 from .families import FAMILIES
-from .loader import pipeline_class
 from .models_dir import ModelsDir
 
 log = logging.getLogger(__name__)
@@ -27,7 +25,7 @@ class PresetNotReady(FileNotFoundError):
 
 def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     """What a pipeline of `repo` needs at least: model_index.json and one folder per required
-    component of the classes its roles use (read from the classes' signatures, offline)."""
+    component of the classes its roles use (presets.PIPELINE_FOLDERS: no diffusers import)."""
     kind = presets.REPOS[repo].kind
     if kind == "model":  # the translator: a transformers model folder
         return ["config.json", "source.spm", "target.spm", "vocab.json", "pytorch_model.bin"]
@@ -37,10 +35,8 @@ def expected_files(preset: presets.Preset, repo: str) -> list[str]:
     for role, r in preset.roles.items():
         if r.repo != repo:
             continue
-        cls = pipeline_class(r.pipeline or FAMILIES[preset.family].pipelines[role])
-        for name, param in inspect.signature(cls.__init__).parameters.items():
-            if name != "self" and name not in OPTIONAL and param.default is inspect.Parameter.empty:
-                names[name + "/"] = None
+        for name in presets.PIPELINE_FOLDERS[r.pipeline or FAMILIES[preset.family].pipelines[role]]:
+            names[name + "/"] = None
     return list(names)
 
 

@@ -139,6 +139,25 @@ REPOS: dict[str, Repo] = {r.id: r for r in (
          2_690_000_000),
 )}
 
+# The component folders each pipeline class the presets use cannot do without (the required
+# arguments of its __init__, less preset_config.OPTIONAL), written out so that `wanimage serve
+# --preset` without the weights names what is missing at once, not after importing diffusers'
+# pipeline modules (9 s on 2 cores). tests/unit/test_presets.py checks it against the signatures.
+_SD = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+_SDXL = ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "scheduler")
+_ONE_ENCODER = ("scheduler", "vae", "text_encoder", "tokenizer", "transformer")  # Flux 2, Qwen-Image, Z-Image
+_FLUX = ("scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "transformer")
+PIPELINE_FOLDERS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"), _SD),
+    **dict.fromkeys(("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
+                     "StableDiffusionXLInpaintPipeline"), _SDXL),
+    **dict.fromkeys(("FluxPipeline", "FluxImg2ImgPipeline", "FluxKontextPipeline", "FluxFillPipeline"), _FLUX),
+    **dict.fromkeys(("Flux2KleinPipeline", "Flux2KleinInpaintPipeline", "QwenImagePipeline", "QwenImageImg2ImgPipeline",
+                     "QwenImageInpaintPipeline", "ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline"),
+                    _ONE_ENCODER),
+    "QwenImageEditPlusPipeline": ("scheduler", "vae", "text_encoder", "tokenizer", "processor", "transformer"),
+}
+
 WEIGHTS_NOTE = "the weights only (the download size in the dtype they run in); activations not measured"
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
