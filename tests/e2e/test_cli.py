@@ -115,11 +115,13 @@ def test_every_generate_option_says_what_it_does_and_its_default():
 
 
 @pytest.mark.slow
-def test_generate_text_to_image_never_overwrites_unless_asked_and_the_short_palette_form_works(tmp_path):
-    # Each `generate` loads the model in a new process (most of its time): the first run is also
-    # the plain text-to-image check (the file, its path on stdout, its size, the progress bar).
+def test_generate_text_to_image_never_overwrites_unless_asked_and_the_short_palette_form_works(tmp_path,
+                                                                                             builtin_server):
+    # On a running server (a local `generate` loads the model in a new process, most of its time;
+    # test_the_cli_draws_the_same_pixels_as_the_server runs it): the first run is also the plain
+    # text-to-image check (the file, its path on stdout, its size, the progress bar).
     args = ("generate", "a blue star", "--size", "768*768", "--seed", "5", "--no-thinking",
-            "--palette", "#1E88E5:60,#FFFFFF:30,#FFC107:10", "-o", "out")
+            "--palette", "#1E88E5:60,#FFFFFF:30,#FFC107:10", "-o", "out", "--server", builtin_server.base_url)
     first = run(*args, cwd=tmp_path)
     second = run(*args, cwd=tmp_path)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
@@ -132,6 +134,7 @@ def test_generate_text_to_image_never_overwrites_unless_asked_and_the_short_pale
     assert third.stdout.strip() == "out/wanimage-5-1.png"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["wanimage-5-1-2.png", "wanimage-5-1.png"]
     assert "%/s" not in first.stderr and "100%" in first.stderr  # percent of the task, not a rate of percent
+    assert "HTTP Request" not in first.stderr  # httpx's request log stays out of the progress bar
 
 
 @pytest.mark.slow

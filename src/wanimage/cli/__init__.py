@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # httpx logs every request at INFO: through `generate --server`'s
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # progress bar, and a remote engine's log
     try:
         return args.func(args)
     except ValidationError as exc:  # a setting from the environment or the command line: one line each
