@@ -26,6 +26,7 @@ FORBIDDEN = {
     # a leaf every layer may use (the C library's memory calls)
     "memory": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
     "llm_chat": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
+    "units": {"api", "core", "tasks", "engines", "thinking", "storage", "model", "prompts", "runners", "app"},
     # route handlers call the service, never a store, an engine or the queue
     "api": {"tasks", "storage", "engines", "thinking", "model", "runners", "app"},
     "web": {"api", "tasks", "storage", "engines", "thinking", "model", "runners", "app"},

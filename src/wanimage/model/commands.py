@@ -10,11 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from wanimage.engines.builtin.identity import DEFAULT_WEIGHTS
-
 DEFAULT_NPM_CACHE = Path(".cache/npm/x")
 DEFAULT_DATA = Path(".cache/builtin-data")
 DEFAULT_RUN = Path("runs/builtin")
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "builtin.safetensors"  # the engine's too
 DEFAULT_CONCEPTS = DEFAULT_WEIGHTS.with_name("concepts.safetensors")
 
 
