@@ -189,8 +189,8 @@ def pulled(tmp_path_factory):
     """A pulled tiny SD folder (fp16 files) and TAESD beside it, served with backend = "openvino":
     its first start, watched (what converted in this process, whether a UNet or CLIP text
     encoder was built in torch here, which IR weight pages stayed resident after the call, the
-    engine still serving), the image it drew, and the overrides that serve it. The IR its first start caches is shared by the
-    tests below (a conversion child costs 20-30 s here)."""
+    engine still serving), the image it drew, and the overrides that serve it. The IR its first
+    start caches is shared by the tests below (a conversion child costs 20-30 s here)."""
     import gc
     import weakref
 
