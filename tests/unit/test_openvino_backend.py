@@ -469,8 +469,8 @@ def test_int8_hybrid_runs_the_unets_convolutions_in_int8_calibrated_on_its_own_i
 
 def test_without_the_memory_to_calibrate_the_unet_converts_with_int8_weights_and_says_so(tmp_path, monkeypatch,
                                                                                           caplog):
-    """int8_hybrid's conversion peaks at about nine times the UNet's weights in float16 (12.9 GB
-    for sd-turbo): where /proc/meminfo says less is available, the UNet is converted with int8
+    """int8_hybrid's conversion peaks at about seven times the UNet's weights in float16 (11.7 GB
+    for sd-turbo; the guard asks eight): where /proc/meminfo says less is available, the UNet is converted with int8
     weights alone and a warning names what it needs, rather than a conversion child killed for
     memory; with the memory, int8_hybrid. A float32 file counts half its size. (What is sent to
     the converting child, not the conversion itself.)"""

@@ -80,10 +80,10 @@ UNCOMPRESSED = ("Convolution", "GroupConvolution")
 # 16 rounds: 0.958x the all-int8 UNet's CPU time, +67 MB of IR. Part of the cache key.
 FLOAT16_LEVELS = 2
 COMPRESSOR = 3  # bump when compress() changes: int8 IR made by an older one is rebuilt
-CALIBRATOR = 2  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
-# an int8_hybrid UNet's conversion peak over its weights in float16: sd-turbo 12.9 / 1.73 GB, SDXS
-# 5.2 / 0.64 GB (measured 7 Dec, after the float32 torch weights were freed and SmoothQuant left out)
-CALIBRATION_MEMORY = 9
+CALIBRATOR = 3  # bump when openvino_calibrate.py changes what it measures: int8_hybrid IR is rebuilt
+# an int8_hybrid UNet's conversion peak over its weights in float16: sd-turbo 11.7 / 1.73 GB, SDXS
+# 4.4 / 0.64 GB (measured 7 Dec, the MatMul weights compressed before NNCF's statistics pass)
+CALIBRATION_MEMORY = 8
 # graphs traced from modules without a folder (tiny test checkpoints, Hub ids): once per module and process
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -370,7 +370,7 @@ def _graphs(name: str, module) -> dict[str, tuple[torch.nn.Module, dict]]:
 def convert(name: str, module, folder: Path | None, quantize: str | None = None,
             calibration: Samples | None = None) -> dict:
     """Trace the component to OpenVINO models: stem -> openvino.Model, its weights compressed to
-    `quantize` (COMPRESSIONS) when given, its convolutions quantized first for a CALIBRATED kind
+    `quantize` (COMPRESSIONS) when given, then its convolutions quantized for a CALIBRATED kind
     (`calibration(stem, model)`: the inputs to measure, once the stem is traced; None leaves that
     stem's convolutions alone, e.g. a VAE's encoder); saved to `folder` as IR (written to a
     temporary folder, then renamed: two processes converting at once both finish)."""
@@ -396,10 +396,14 @@ def convert(name: str, module, folder: Path | None, quantize: str | None = None,
             del graph
             if folder is not None:
                 model = float16(model)
+            # MatMul weights to int8 first, then the convolutions calibrated (optimum-intel's order
+            # for its hybrid mode): the statistics pass compiles int8 MatMul weights, not float32
+            # copies of them, and measures the model as it will run
+            model = compress(model, quantize, keep)
             samples = calibration(stem, model) if quantize in CALIBRATED else None
             if samples:
                 model = quantize_convolutions(model, samples)
-            models[stem] = compress(model, quantize, keep)
+            models[stem] = model
             del model
     if folder is not None:
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -634,7 +638,7 @@ class OpenVinoBackend:
 
 def room_to_calibrate(folder: Path, variant: str | None) -> bool:
     """Whether this machine has the memory an int8_hybrid UNet's conversion peaks at: about
-    CALIBRATION_MEMORY times its weights in float16 (sd-turbo's 1.73 GB peaked at 12.9 GB, in
+    CALIBRATION_MEMORY times its weights in float16 (sd-turbo's 1.73 GB peaked at 11.7 GB, in
     NNCF's statistics pass). Where it has not, a warning says so and the UNet converts to int8
     weights alone (6.2 GB for sd-turbo), rather than the child being killed and the model left
     unservable."""
@@ -688,7 +692,7 @@ def convert_in_child(folder: Path, variant: str | None, jobs: dict[str, tuple[st
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     calibrated = any(q in CALIBRATED for q, _ in jobs.values())
     say(f"openvino: converting {', '.join(f'{n} ({q})' if q else n for n, (q, _) in jobs.items())} of {folder} "
-        "once, in a child process (" + ("int8 convolutions are calibrated first: 4 to 7 minutes and 13 GB of "
+        "once, in a child process (" + ("int8 convolutions are calibrated first: 4 to 7 minutes and 12 GB of "
         "memory for SD-Turbo's UNet on 2 cores" if calibrated else "a minute or two for SD-Turbo") +
         "); the IR is kept for every later start")
     started = time.monotonic()

@@ -155,7 +155,7 @@ def decoder_inputs(vae, unet: UNetFn, calibration: Calibration) -> list[list[np.
 
 def quantize_convolutions(model, samples: list[list[np.ndarray]]):
     """The model with its convolutions' weights and inputs in int8 (NNCF static quantization,
-    ranges measured on `samples`); its MatMuls left as they are, for `compress` to give int8 weights."""
+    ranges measured on `samples`); its MatMuls left as they are (`compress` gave them int8 weights)."""
     import nncf
     from nncf.quantization.advanced_parameters import (
         AdvancedQuantizationParameters,
