@@ -42,7 +42,7 @@ def test_models_lists_every_id(tmp_path):
 
 
 def test_models_without_load_imports_no_torch(tmp_path):
-    """Listing describes the built-in model from its files: torch (3 s to import on 2 cores) stays out."""
+    """Listing describes the built-in model from its files: torch (2.5 s to import on 2 cores) stays out."""
     code = ("import sys; from wanimage.cli import main; code = main(['models']); "
             "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
