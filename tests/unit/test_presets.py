@@ -17,8 +17,9 @@ from wanimage.engines.diffusers import FAMILIES
 from wanimage.engines.diffusers.config import ROLES, parse_config
 from wanimage.engines.diffusers.loader import pipeline_class
 from wanimage.engines.diffusers.models_dir import write_manifest
-from wanimage.engines.diffusers.preset_config import OPTIONAL, PresetNotReady, preset_configs
+from wanimage.engines.diffusers.preset_config import PresetNotReady, preset_configs
 from wanimage.engines.diffusers.presets import (
+    OPTIONAL,
     PIPELINE_FOLDERS,
     PRESETS,
     REPOS,

@@ -16,7 +16,6 @@ from .families import FAMILIES
 from .models_dir import ModelsDir
 
 log = logging.getLogger(__name__)
-OPTIONAL = {"safety_checker", "feature_extractor", "image_encoder"}
 
 
 class PresetNotReady(FileNotFoundError):

@@ -140,9 +140,10 @@ REPOS: dict[str, Repo] = {r.id: r for r in (
 )}
 
 # The component folders each pipeline class the presets use cannot do without (the required
-# arguments of its __init__, less preset_config.OPTIONAL), written out so that `wanimage serve
+# arguments of its __init__, less OPTIONAL), written out so that `wanimage serve
 # --preset` without the weights names what is missing at once, not after importing diffusers'
 # pipeline modules (8 s on 2 cores). tests/unit/test_presets.py checks it against the signatures.
+OPTIONAL = {"safety_checker", "feature_extractor", "image_encoder"}  # a pipeline loads without these
 _SD = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
 _SDXL = ("vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "scheduler")
 _ONE_ENCODER = ("scheduler", "vae", "text_encoder", "tokenizer", "transformer")  # Flux 2, Qwen-Image, Z-Image
