@@ -12,7 +12,8 @@ The client is urllib3, which reads a whole body in one call, so the time measure
 server's and the kernel's: httpx (the openai SDK's client) spends about 5 ms more than urllib3
 reading a 2 MB PNG over loopback on a 2-vCPU machine, time the client spends on its own side.
 `--client httpx` measures with httpx instead; each run's "client cost" lines give both clients'
-time for one GET of the same result.
+time for one GET of the same result, and its "noise 6 over noise 0" line what the larger PNG alone
+adds to each path (what is left of a 15 ms goal for everything else a call does).
 """
 
 from __future__ import annotations
@@ -369,6 +370,10 @@ def main() -> None:
                 ratio = f"{t / engine_alone:6.3f}" if engine_alone >= 0.001 else f"{'-':>6s}"  # --seconds 0
                 cells.append(f" {t:7.3f} {ratio} {(t - engine_alone) * 1000:6.1f} {cpu_cell}")
             print(f"{name:36s}{''.join(cells)}")
+        for noise in noises[1:]:  # what the larger PNG alone costs: the rest of a call must fit beside it
+            spread = ", ".join(f"{name} {(t - flat[1]) * 1000:+.1f} ms"
+                               for (name, t, _), flat in zip(cases[noise][1:], cases[noises[0]][1:], strict=True))
+            print(f"noise {noise:g} over noise {noises[0]:g}, same path: {spread}")
         for noise in noises:
             cpu, wall = encoding_cpu(noise)
             print(f"noise {noise:g}: finish_image (palette, marks, PNG, C2PA) per 1K image, median of 15: "
