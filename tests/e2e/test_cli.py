@@ -49,6 +49,19 @@ def test_models_without_load_imports_no_torch(tmp_path):
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "no torch", done.stdout + done.stderr
 
 
+def test_the_builtin_model_loads_without_transformers_and_its_bars_stay_quiet(tmp_path):
+    """`generate` here: the built-in model (MiniLM run by wanimage.model.text) loads without
+    importing transformers, and an engine that imports it later finds its "Loading weights" bar
+    off (huggingface_hub's switch, read when transformers is imported)."""
+    code = ("import sys; from wanimage.cli.local import _quiet_library_bars; _quiet_library_bars(); "
+            "from wanimage.engines.builtin import load_builtin_engine; load_builtin_engine(); "
+            "print('transformers imported' if 'transformers' in sys.modules else 'no transformers'); "
+            "from transformers.utils import logging; print('bar', logging.is_progress_bar_enabled())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[-2:] == ["no transformers", "bar False"], (
+        done.stdout + done.stderr)
+
+
 @pytest.fixture(scope="module")
 def builtin_server(tmp_path_factory):
     from tests.support.server import start_server

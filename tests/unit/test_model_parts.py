@@ -13,6 +13,7 @@ from wanimage.model.compose import fill_region, paste, tint
 from wanimage.model.net import SPRITE_PRESETS, UPSAMPLER_PRESETS, SpriteUNet, Upsampler
 from wanimage.model.sampling import get_sigmas_flow, sample_euler, sample_heun
 from wanimage.model.scenes import layout_boxes
+from wanimage.model.text import bert_states
 from wanimage.model.weights import export_weights, load_weights
 from wanimage.prompts import set_prompts as split_set_prompt
 
@@ -165,6 +166,35 @@ TUNING = [
     ("a cab", {"taxi", "oncoming taxi"}), ("a stallion", {"horse"}), ("a sneaker", {"running shoe"}),
     ("a red apple", {"red apple"}), ("a cat", {"cat"}), ("a rocket", {"rocket"}),
 ]
+
+
+TEXTS = ["a red apple", "Two RED apples on the left and a cat on the right", "一只红苹果", "café crème brûlée",
+         "a 🐱 and a 🚀!", "", "the quick brown fox jumps over the lazy dog " * 8, "orange book; an orange"]
+
+
+def test_the_text_encoder_computes_what_transformers_bert_does():
+    """MiniLM run from its tensors (text.bert_states, tokenizers' tokenizer.json) against
+    transformers' own tokenizer and BertModel on the same checkpoint: the same token ids and
+    masks, states within float32 rounding, padded to 16 (encode) and to the longest (sentences,
+    cut at 48 tokens)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from wanimage.model.text import SENTENCE_TOKENS, TextEncoder, model_dir
+
+    ours = TextEncoder()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir(), local_files_only=True)
+    bert = AutoModel.from_pretrained(model_dir(), local_files_only=True).eval()
+    for padding, limit, mine in (("max_length", ours.max_tokens, ours.padded), (True, SENTENCE_TOKENS, ours.longest)):
+        theirs = tokenizer([t.lower() for t in TEXTS], padding=padding, truncation=True, max_length=limit,
+                           return_tensors="pt")
+        ids, mask = ours.tokens(mine, TEXTS)
+        assert torch.equal(ids, theirs["input_ids"]) and torch.equal(mask, theirs["attention_mask"].bool())
+        with torch.no_grad():
+            want = bert(**theirs).last_hidden_state
+        got = bert_states(ours.weights, ours.config, ids, mask)
+        assert (got - want).abs().max() < 1e-4  # measured 2.6e-5
+    emb, mask = ours.encode(TEXTS)
+    assert emb.shape == (len(TEXTS), 16, 384) and mask.shape == (len(TEXTS), 16)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ give the same pixels as the server."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from ..config import Settings
@@ -29,12 +30,16 @@ async def _load_images(refs: list[Path | str], settings: Settings):
 
 
 def _quiet_library_bars() -> None:
-    """transformers draws its own "Loading weights" bar, which would split ours."""
-    try:
+    """transformers draws its own "Loading weights" bar, which would split ours. It reads
+    huggingface_hub's switch when it is imported, so transformers itself is not imported here
+    (seconds, for an engine that may never need it)."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    if "transformers" in sys.modules:  # imported already: its own switch was read
         from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.disable_progress_bar()
+
+        hf_logging.disable_progress_bar()
 
 
 async def render_here(req: GenerationRequest, refs: list[Path | str], settings: Settings) -> list[bytes]:
