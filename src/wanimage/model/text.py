@@ -76,6 +76,9 @@ class TextEncoder:
 
         path = model_dir()
         self.config = json.loads((path / "config.json").read_text())
+        if (self.config.get("hidden_act"), self.config.get("position_embedding_type", "absolute")) != ("gelu", "absolute"):
+            raise ValueError(f"{path}: bert_states runs BERT with exact GELU and absolute positions; this checkpoint "
+                             f"has {self.config.get('hidden_act')} and {self.config.get('position_embedding_type')}")
         self.weights = load_file(str(path / "model.safetensors"), device=device)
         # two tokenizers, each configured once: the workers' threads share them (lower-casing,
         # [CLS] and [SEP] come from tokenizer.json)
