@@ -175,7 +175,7 @@ TEXTS = ["a red apple", "Two RED apples on the left and a cat on the right", "ä¸
 def test_the_text_encoder_computes_what_transformers_bert_does():
     """MiniLM run from its tensors (text.bert_states, tokenizers' tokenizer.json) against
     transformers' own tokenizer and BertModel on the same checkpoint: the same token ids and
-    masks, states within float32 rounding, padded to 16 (encode) and to the longest (sentences,
+    masks, states within 1e-4, padded to 16 (encode) and to the longest (sentences,
     cut at 48 tokens)."""
     from transformers import AutoModel, AutoTokenizer
 
