@@ -55,7 +55,7 @@ def preset_server(tmp_path_factory):
                    "madebyollin/taesd": tmp / "taesd"}).start()
     # the config file on top, for the pull and the server: tiny sizes, so the CPU test is quick, and
     # the OpenVINO IR in float16 (one conversion child; the calibrated int8 kinds' two take a minute
-    # more, and test_openvino_backend.py and test_pull.py convert them)
+    # more, and test_openvino_backend.py's int8_hybrid test converts them as `wanimage pull` does)
     overrides = tmp / "engines.toml"
     overrides.write_text('[defaults]\nmax_generate_pixels = 4096\nreference_pixels = 4096\nquantize = "none"\n')
     mp = pytest.MonkeyPatch()
